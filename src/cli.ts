@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createRouterPolicy } from './gateway.js';
+import { createLogger } from './logger.js';
+import { startGateway } from './server.js';
+import { SqliteTraceStore } from './traces/sqlite-store.js';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return port;
+}
+
+interface ConfigFlags {
+  config: string;
+  port?: number;
+  host?: string;
+  db?: string;
+}
+
+/** The config file with the command line's overrides applied. */
+function configFrom(flags: ConfigFlags): Config {
+  const config = loadConfig(flags.config);
+  if (flags.port !== undefined) config.server.port = flags.port;
+  if (flags.host !== undefined) config.server.host = flags.host;
+  if (flags.db !== undefined) config.database.path = flags.db;
+  return config;
+}
+
+async function serveCommand(flags: ConfigFlags): Promise<void> {
+  const config = configFrom(flags);
+  const logger = createLogger(config.logging.level);
+  const running = await startGateway(config, { logger });
+  logger.info(
+    { url: running.url, db: config.database.path, policy: running.gateway.policy.name, models: running.gateway.modelKeys },
+    `tracegate listening on ${running.url}`,
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    running.close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function updateCommand(flags: ConfigFlags & { since?: string; until?: string }): Promise<void> {
+  const config = configFrom(flags);
+  const store = new SqliteTraceStore({ path: config.database.path });
+  try {
+    const policy = createRouterPolicy(config, store);
+    const summary = await policy.updateFromTraces({
+      since: flags.since ? Date.parse(flags.since) : undefined,
+      until: flags.until ? Date.parse(flags.until) : undefined,
+    });
+    process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } finally {
+    await store.close();
+  }
+}
+
+function withConfigOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('-c, --config <file>', 'path to the JSON config file')
+    .option('--db <path>', 'SQLite database file (overrides database.path)');
+}
+
+export function buildCli(): Command {
+  const program = new Command('tracegate')
+    .description('An OpenAI-compatible LLM gateway that learns from traces which model should answer')
+    .showHelpAfterError();
+
+  withConfigOptions(program.command('serve').description('run the gateway'))
+    .option('-p, --port <port>', 'port to listen on (overrides server.port)', parsePort)
+    .option('-H, --host <host>', 'address to bind (overrides server.host)')
+    .action(serveCommand);
+
+  withConfigOptions(program.command('update').description('recompute the routing policy from the traces and print what changed'))
+    .option('--since <date>', 'only traces from this time on (ISO date)')
+    .option('--until <date>', 'only traces before this time (ISO date)')
+    .action(updateCommand);
+
+  return program;
+}
+
+buildCli()
+  .parseAsync(process.argv)
+  .catch((err: unknown) => {
+    if (err instanceof ConfigError) process.stderr.write(`tracegate: ${err.message}\n`);
+    else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  });

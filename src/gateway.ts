@@ -1,0 +1,74 @@
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { createPolicy } from './routing/registry.js';
+import type { ModelInfo, RouterPolicy } from './routing/types.js';
+import { SqliteTraceStore } from './traces/sqlite-store.js';
+import type { TraceStore } from './traces/types.js';
+import { createUpstreams, type Upstream } from './upstream/upstream.js';
+import { createLogger } from './logger.js';
+
+/** Everything a request needs, built once from the config and shared by the HTTP handlers. */
+export interface Gateway {
+  config: Config;
+  store: TraceStore;
+  policy: RouterPolicy;
+  upstreams: Map<string, Upstream>;
+  /** Model keys in config order. */
+  modelKeys: string[];
+  logger: Logger;
+  /** Requests being answered now (for a graceful shutdown). */
+  inflight: number;
+}
+
+export interface GatewayOptions {
+  store?: TraceStore;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+}
+
+export function modelInfos(config: Config): ModelInfo[] {
+  return Object.entries(config.models).map(([key, m]) => ({
+    key,
+    sizeB: m.sizeB,
+    inputCostPerMTok: m.inputCostPerMTok,
+    outputCostPerMTok: m.outputCostPerMTok,
+  }));
+}
+
+export function createRouterPolicy(config: Config, store: TraceStore | undefined): RouterPolicy {
+  const r = config.router;
+  return createPolicy(r.policy, {
+    models: modelInfos(config),
+    defaultModel: r.defaultModel,
+    fallbackModel: r.fallbackModel,
+    minSamples: r.minSamples,
+    costWeight: r.costWeight,
+    latencyWeight: r.latencyWeight,
+    halfLife: r.halfLife,
+    seed: r.seed,
+    source: store,
+  });
+}
+
+/** Opens the store, builds the policy and warms it from the traces already recorded. */
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logging.level);
+  const store = options.store ?? new SqliteTraceStore({ path: config.database.path });
+  const policy = createRouterPolicy(config, store);
+  const summary = await policy.updateFromTraces();
+  logger.info({ policy: policy.name, summary }, 'routing policy loaded from traces');
+  return {
+    config,
+    store,
+    policy,
+    upstreams: createUpstreams(config.models, options.env),
+    modelKeys: Object.keys(config.models),
+    logger,
+    inflight: 0,
+  };
+}
+
+export async function closeGateway(gw: Gateway): Promise<void> {
+  await Promise.allSettled([...gw.upstreams.values()].map((u) => u.close()));
+  await gw.store.close();
+}

@@ -1,0 +1,43 @@
+import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import type { Gateway } from '../gateway.js';
+import { chatCompletions, requestIdOf } from './chat-completions.js';
+import { errors, GatewayError } from './errors.js';
+import { postFeedback } from './feedback.js';
+import { health } from './health.js';
+import { getModel, listModels } from './models.js';
+import { getStats } from './stats.js';
+
+/** The gateway's HTTP surface. Every error leaves in OpenAI's shape. */
+export function createApp(gw: Gateway) {
+  const app = new Hono<{ Bindings: HttpBindings }>();
+
+  app.post('/v1/chat/completions', chatCompletions(gw));
+  app.get('/v1/models', listModels(gw));
+  app.get('/v1/models/:id{.+}', getModel(gw));
+  app.post('/feedback', postFeedback(gw));
+  app.get('/stats', getStats(gw));
+  app.get('/health', health(gw));
+
+  for (const path of ['/v1/chat/completions', '/v1/models', '/feedback', '/stats', '/health']) {
+    app.all(path, (c) => {
+      throw errors.methodNotAllowed(c.req.method, path);
+    });
+  }
+
+  app.notFound((c) => {
+    const err = errors.routeNotFound(c.req.method, c.req.path);
+    return c.json(err.toBody(), 404);
+  });
+
+  app.onError((err, c) => {
+    const requestId = c.res.headers.get('x-request-id') ?? requestIdOf(c.env?.incoming?.headers ?? {});
+    c.header('x-request-id', requestId);
+    if (err instanceof GatewayError) return c.json(err.toBody(), err.status as 400);
+    gw.logger.error({ err, requestId }, 'unhandled error');
+    const internal = errors.internal();
+    return c.json(internal.toBody(), 500);
+  });
+
+  return app;
+}

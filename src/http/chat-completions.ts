@@ -1,0 +1,256 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Gateway } from '../gateway.js';
+import { classifyQuery } from '../routing/classify.js';
+import type { Decision } from '../routing/types.js';
+import { ClientGone, describeError, sendAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { relayStream } from '../upstream/relay-stream.js';
+import { usageOf } from '../upstream/usage.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { parseChatRequest, lastUserText, type ChatRequest } from './chat-request.js';
+import { errors, GatewayError } from './errors.js';
+import { readBody } from './read-body.js';
+import { newTraceId, recordAttempt, type RequestInfo } from './record-attempt.js';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Upstream response headers that describe the upstream connection, not the answer. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'proxy-connection',
+  'upgrade', 'trailer', 'te', 'x-request-id', 'date', 'server', 'set-cookie',
+]);
+
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function relayedHeaders(upstream: IncomingHttpHeaders, routing: Record<string, string>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  const upstreamRequestId = upstream['x-request-id'];
+  if (typeof upstreamRequestId === 'string') out['x-upstream-request-id'] = upstreamRequestId;
+  return Object.assign(out, routing);
+}
+
+function routingHeaders(info: RequestInfo, traceId: string, decision: Decision): Record<string, string> {
+  return {
+    'x-trace-id': traceId,
+    'x-request-id': info.requestId,
+    'x-router-model': decision.model,
+    'x-router-class': info.queryClass,
+    'x-router-reason': decision.reason,
+  };
+}
+
+function sendJson(res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer) {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** An upstream error passes through when it is already in OpenAI's shape; otherwise it is wrapped. */
+function upstreamErrorBody(failure: AttemptFailure): string | Buffer {
+  const raw = failure.body;
+  if (raw && raw.length > 0) {
+    try {
+      const parsed = JSON.parse(raw.toString('utf8')) as { error?: unknown };
+      if (parsed && typeof parsed.error === 'object' && parsed.error !== null) return raw;
+    } catch {
+      // not JSON: wrapped below
+    }
+  }
+  const text = raw ? raw.toString('utf8').slice(0, 500) : '';
+  return JSON.stringify(
+    new GatewayError(failure.status ?? 502, 'upstream_error', `Upstream answered ${failure.status}${text ? `: ${text}` : ''}`, 'upstream_error').toBody(),
+  );
+}
+
+function failureError(failure: AttemptFailure, upstream: Upstream): GatewayError {
+  if (failure.kind === 'timeout') return errors.upstreamTimeout(upstream.key, upstream.timeoutMs);
+  if (failure.kind === 'malformed') return errors.upstreamBadResponse(upstream.key);
+  return errors.upstreamUnreachable(upstream.key);
+}
+
+function outcomeOf(failure: AttemptFailure) {
+  return failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
+}
+
+function isEventStream(headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.includes('text/event-stream');
+}
+
+/** Resolves which models a request may use, or throws the client's error. */
+function resolveTarget(gw: Gateway, request: ChatRequest): { routed: boolean } {
+  if (request.model === gw.config.router.autoModel) return { routed: true };
+  if (gw.upstreams.has(request.model)) return { routed: false };
+  throw errors.modelNotFound(request.model);
+}
+
+export function chatCompletions(gw: Gateway) {
+  return async function handleChatCompletion(c: Context<{ Bindings: HttpBindings }>) {
+    const { incoming, outgoing } = c.env;
+    const requestId = requestIdOf(incoming.headers);
+    c.header('x-request-id', requestId);
+    const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
+    const request = parseChatRequest(raw);
+    if (request instanceof GatewayError) throw request;
+    const { routed } = resolveTarget(gw, request);
+    const query = lastUserText(request.messages);
+    const info: RequestInfo = { requestId, time: Date.now(), query, queryClass: classifyQuery(query), routed };
+    c.header('x-router-class', info.queryClass);
+
+    gw.inflight++;
+    let current: AbortController | null = null;
+    const onClose = () => {
+      if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
+    };
+    outgoing.on('close', onClose);
+    try {
+      await answer(gw, request, info, outgoing, (ac) => (current = ac));
+    } finally {
+      outgoing.off('close', onClose);
+      gw.inflight--;
+    }
+    return RESPONSE_ALREADY_SENT;
+  };
+}
+
+async function answer(
+  gw: Gateway,
+  request: ChatRequest,
+  info: RequestInfo,
+  res: ServerResponse,
+  setController: (ac: AbortController) => void,
+): Promise<void> {
+  const stream = request.stream === true;
+  const maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
+  const tried: string[] = [];
+  const pending: Promise<void>[] = [];
+
+  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+    const available = info.routed ? gw.modelKeys.filter((k) => !tried.includes(k)) : [request.model];
+    const chosen: Decision = info.routed
+      ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available })
+      : { model: request.model, reason: 'pinned' };
+    const upstream = gw.upstreams.get(chosen.model);
+    if (!upstream) {
+      await Promise.allSettled(pending);
+      const err = errors.noModelAvailable();
+      sendJson(res, err.status, { 'x-request-id': info.requestId, 'x-router-class': info.queryClass }, JSON.stringify(err.toBody()));
+      return;
+    }
+    const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
+    tried.push(decision.model);
+    const traceId = newTraceId();
+    const headers = routingHeaders(info, traceId, decision);
+    const ac = new AbortController();
+    setController(ac);
+    const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
+    const started = performance.now();
+    const body = JSON.stringify({ ...request, model: upstream.model });
+    const base = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
+
+    const sent = await sendAttempt(upstream, body, ac.signal, stream);
+    let failure: AttemptFailure | null = sent.ok ? null : sent;
+    let payload: Buffer | null = null;
+    let usage = null;
+    if (sent.ok && !(stream && isEventStream(sent.headers))) {
+      try {
+        payload = Buffer.from(await sent.body.arrayBuffer());
+        usage = usageOf(JSON.parse(payload.toString('utf8')));
+      } catch (err) {
+        if (payload === null) {
+          failure = describeError(err, ac.signal, upstream);
+        } else {
+          failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
+        }
+      }
+    }
+    if (failure) {
+      clearTimeout(timer);
+      const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.modelKeys.length;
+      pending.push(
+        recordAttempt(gw, info, {
+          ...base,
+          outcome: outcomeOf(failure),
+          status: failure.status,
+          error: failure.message,
+          latencyMs: performance.now() - started,
+          ttfbMs: null,
+          promptTokens: null,
+          completionTokens: null,
+        }),
+      );
+      if (failure.kind === 'cancelled') break;
+      if (retry) continue;
+      await Promise.allSettled(pending);
+      if (failure.kind === 'status') {
+        sendJson(res, failure.status!, headers, upstreamErrorBody(failure));
+      } else {
+        const err = failureError(failure, upstream);
+        sendJson(res, err.status, headers, JSON.stringify(err.toBody()));
+      }
+      return;
+    }
+    if (!sent.ok) return; // unreachable: a failed attempt has a failure
+
+    if (payload) {
+      clearTimeout(timer);
+      pending.push(
+        recordAttempt(gw, info, {
+          ...base,
+          outcome: 'success',
+          status: sent.status,
+          error: null,
+          latencyMs: performance.now() - started,
+          ttfbMs: sent.headersMs,
+          promptTokens: usage?.promptTokens ?? null,
+          completionTokens: usage?.completionTokens ?? null,
+        }),
+      );
+      await settleDurably(pending, gw);
+      if (res.headersSent || res.destroyed) return;
+      res.writeHead(sent.status, { ...relayedHeaders(sent.headers, headers), 'content-length': payload.length });
+      res.end(payload);
+      return;
+    }
+
+    // Streaming: from here on bytes reach the client, so there is no failover.
+    clearTimeout(timer);
+    res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
+    res.flushHeaders();
+    await relayStream(sent.body, res, ac.signal, started, async (result) => {
+      pending.push(
+        recordAttempt(gw, info, {
+          ...base,
+          outcome: result.outcome,
+          status: sent.status,
+          error: result.error,
+          latencyMs: performance.now() - started,
+          ttfbMs: result.firstChunkMs,
+          promptTokens: result.usage?.promptTokens ?? null,
+          completionTokens: result.usage?.completionTokens ?? null,
+        }),
+      );
+      await settleDurably(pending, gw);
+    });
+    return;
+  }
+  await Promise.allSettled(pending);
+}
+
+/** Waits for the traces to commit; a store failure is logged, and the answer still goes out. */
+async function settleDurably(pending: Promise<void>[], gw: Gateway): Promise<void> {
+  const results = await Promise.allSettled(pending);
+  for (const r of results) {
+    if (r.status === 'rejected') gw.logger.error({ err: r.reason }, 'trace could not be recorded');
+  }
+}

@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { errors, type GatewayError } from './errors.js';
+
+/** Only what the gateway needs is checked; every other field passes through untouched. */
+const messageSchema = z.looseObject({ role: z.string().min(1) });
+const chatRequestSchema = z.looseObject({
+  model: z.string().min(1),
+  messages: z.array(messageSchema).min(1),
+  stream: z.boolean().nullish(),
+});
+
+export type ChatRequest = z.infer<typeof chatRequestSchema> & Record<string, unknown>;
+
+export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    return errors.invalidJson((err as Error).message);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return errors.invalidBody('Request body must be a JSON object');
+  }
+  const result = chatRequestSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+    const what = issue.path[0] === 'messages' && issue.path.length === 1 ? 'must be a non-empty array of messages' : issue.message;
+    return errors.invalidBody(`Invalid '${param || '(body)'}': ${what}`, param || null);
+  }
+  return result.data as ChatRequest;
+}
+
+function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  const parts: string[] = [];
+  for (const part of content) {
+    if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
+      const text = (part as { text?: unknown }).text;
+      if (typeof text === 'string') parts.push(text);
+    }
+  }
+  return parts.join('\n');
+}
+
+/** The text of the last user message (text parts joined), or '' when there is none. */
+export function lastUserText(messages: readonly Record<string, unknown>[]): string {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (m.role === 'user') return textOf(m.content);
+  }
+  return '';
+}

@@ -1,0 +1,64 @@
+import type { Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { z } from 'zod';
+import type { Gateway } from '../gateway.js';
+import { errors } from './errors.js';
+import { readBody } from './read-body.js';
+
+const FEEDBACK_BODY_LIMIT = 64 * 1024;
+
+const feedbackSchema = z
+  .object({
+    trace_id: z.string().min(1).max(128),
+    feedback: z.number().min(0).max(1).optional(),
+    thumbs: z.enum(['up', 'down']).optional(),
+    comment: z.string().max(4000).nullish(),
+  })
+  .refine((b) => (b.feedback === undefined) !== (b.thumbs === undefined), {
+    message: "give exactly one of 'feedback' (a number from 0 to 1) or 'thumbs' ('up' or 'down')",
+    path: ['feedback'],
+  });
+
+function parseFeedback(raw: Buffer) {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw errors.invalidJson((err as Error).message);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw errors.invalidBody('Request body must be a JSON object');
+  }
+  const result = feedbackSchema.safeParse(parsed);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const param = issue.path.join('.') || null;
+    throw errors.invalidBody(`Invalid '${param ?? '(body)'}': ${issue.message}`, param);
+  }
+  return result.data;
+}
+
+/** POST /feedback: a score (0..1) or thumbs for a trace; the policy learns from it at once. */
+export function postFeedback(gw: Gateway) {
+  return async function handleFeedback(c: Context<{ Bindings: HttpBindings }>) {
+    const body = parseFeedback(await readBody(c.env.incoming, FEEDBACK_BODY_LIMIT));
+    const score = body.feedback ?? (body.thumbs === 'up' ? 1 : 0);
+    const result = await gw.store.setFeedback(body.trace_id, {
+      score,
+      comment: body.comment ?? null,
+      time: Date.now(),
+    });
+    if (!result) throw errors.traceNotFound(body.trace_id);
+    const { trace, previous } = result;
+    gw.policy.observeFeedback({
+      traceId: trace.id,
+      queryClass: trace.queryClass,
+      model: trace.modelKey,
+      outcome: trace.outcome,
+      score,
+      previous,
+    });
+    return c.json({ ok: true, trace_id: trace.id, feedback: score, previous });
+  };
+}
+

@@ -1,0 +1,94 @@
+import { monotonicFactory } from 'ulid';
+import type { Gateway } from '../gateway.js';
+import type { Outcome, TraceRecord } from '../traces/types.js';
+
+export const newTraceId = monotonicFactory();
+
+/** What is known about a request before any upstream is called. */
+export interface RequestInfo {
+  requestId: string;
+  time: number;
+  query: string;
+  queryClass: string;
+  routed: boolean;
+}
+
+export interface AttemptInfo {
+  traceId: string;
+  modelKey: string;
+  reason: string;
+  attempt: number;
+  outcome: Outcome;
+  status: number | null;
+  error: string | null;
+  latencyMs: number;
+  ttfbMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+}
+
+function storedQuery(gw: Gateway, query: string): string | null {
+  const { storePrompts, truncateChars } = gw.config.traces;
+  if (storePrompts === 'none') return null;
+  if (storePrompts === 'truncated' && query.length > truncateChars) return query.slice(0, truncateChars);
+  return query;
+}
+
+/**
+ * Records one upstream attempt: hands the trace to the store (the promise settles once it is
+ * committed) and lets the policy learn from it right away, in the same order as the store.
+ */
+export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo): Promise<void> {
+  const upstream = gw.upstreams.get(a.modelKey)!;
+  const costUsd = upstream.cost(a.promptTokens, a.completionTokens);
+  const trace: TraceRecord = {
+    id: a.traceId,
+    time: request.time,
+    requestId: request.requestId,
+    query: storedQuery(gw, request.query),
+    queryLength: request.query.length,
+    queryClass: request.queryClass,
+    modelKey: a.modelKey,
+    upstreamModel: upstream.model,
+    routed: request.routed,
+    reason: a.reason,
+    attempt: a.attempt,
+    outcome: a.outcome,
+    status: a.status,
+    error: a.error,
+    latencyMs: a.latencyMs,
+    ttfbMs: a.ttfbMs,
+    promptTokens: a.promptTokens,
+    completionTokens: a.completionTokens,
+    costUsd,
+    feedback: null,
+    feedbackTime: null,
+    feedbackComment: null,
+  };
+  const committed = gw.store.insert(trace);
+  gw.policy.observe({
+    traceId: trace.id,
+    query: request.query,
+    queryClass: request.queryClass,
+    model: a.modelKey,
+    outcome: a.outcome,
+    latencyMs: a.latencyMs,
+    costUsd,
+    feedback: null,
+  });
+  gw.logger.info(
+    {
+      requestId: request.requestId,
+      traceId: trace.id,
+      class: request.queryClass,
+      model: a.modelKey,
+      reason: a.reason,
+      attempt: a.attempt,
+      outcome: a.outcome,
+      status: a.status,
+      latencyMs: Math.round(a.latencyMs * 10) / 10,
+    },
+    'chat completion attempt',
+  );
+  return committed;
+}

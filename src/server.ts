@@ -1,0 +1,58 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { serve } from '@hono/node-server';
+import type { Config } from './config.js';
+import { closeGateway, createGateway, type Gateway, type GatewayOptions } from './gateway.js';
+import { createApp } from './http/app.js';
+
+export interface RunningGateway {
+  gateway: Gateway;
+  server: Server;
+  url: string;
+  port: number;
+  /** Stops accepting, lets in-flight requests finish (bounded), then closes pools and the store. */
+  close(): Promise<void>;
+}
+
+function waitForInflight(gw: Gateway, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + timeoutMs;
+    const check = () => {
+      if (gw.inflight <= 0 || Date.now() >= deadline) resolve();
+      else setTimeout(check, 20);
+    };
+    check();
+  });
+}
+
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const gateway = await createGateway(config, options);
+  const app = createApp(gateway);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.server.port, hostname: config.server.host }, () => resolve(s as Server));
+    (s as Server).once('error', reject);
+  });
+  // Slow clients may not hold a connection forever (headers, then the whole request).
+  server.headersTimeout = 30_000;
+  server.requestTimeout = 300_000;
+  const port = (server.address() as AddressInfo).port;
+  const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  let closing: Promise<void> | null = null;
+  return {
+    gateway,
+    server,
+    port,
+    url: `http://${host}:${port}`,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await waitForInflight(gateway, config.server.shutdownTimeoutMs);
+        server.closeAllConnections();
+        await closed;
+        await closeGateway(gateway);
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+/**
+ * One row per upstream attempt. Times are epoch milliseconds.
+ * `seq` is the order in which traces were recorded (and observed by the policy), which is what
+ * per-arm forgetting counts in; `time` is when the request arrived.
+ */
+export const traces = sqliteTable(
+  'traces',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull(),
+    time: integer('time').notNull(),
+    requestId: text('request_id').notNull(),
+    query: text('query'),
+    queryLength: integer('query_length').notNull(),
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    upstreamModel: text('upstream_model').notNull(),
+    routed: integer('routed', { mode: 'boolean' }).notNull(),
+    reason: text('reason').notNull(),
+    attempt: integer('attempt').notNull(),
+    outcome: text('outcome', { enum: ['success', 'error', 'timeout', 'cancelled'] }).notNull(),
+    status: integer('status'),
+    error: text('error'),
+    latencyMs: real('latency_ms').notNull(),
+    ttfbMs: real('ttfb_ms'),
+    promptTokens: integer('prompt_tokens'),
+    completionTokens: integer('completion_tokens'),
+    costUsd: real('cost_usd'),
+    feedback: real('feedback'),
+    feedbackTime: integer('feedback_time'),
+    feedbackComment: text('feedback_comment'),
+  },
+  (t) => [
+    uniqueIndex('traces_id_idx').on(t.id),
+    index('traces_time_idx').on(t.time),
+    index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
+  ],
+);
+
+export type TraceRow = typeof traces.$inferSelect;

@@ -1,0 +1,251 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { BatchWriter } from './batch-writer.js';
+import type {
+  ArmEvidence,
+  ClassModelStats,
+  EvidenceQuery,
+  FeedbackResult,
+  FeedbackUpdate,
+  RecentArmTrace,
+  StatsSummary,
+  TimeRange,
+  TraceRecord,
+  TraceStore,
+} from './types.js';
+
+const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle');
+
+const COLUMNS = [
+  'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
+  'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
+  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment',
+] as const;
+
+const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
+
+/** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
+const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
+
+interface RawTrace {
+  id: string; time: number; request_id: string; query: string | null; query_length: number;
+  query_class: string; model_key: string; upstream_model: string; routed: number; reason: string;
+  attempt: number; outcome: TraceRecord['outcome']; status: number | null; error: string | null;
+  latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
+  completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
+  feedback_time: number | null; feedback_comment: string | null;
+}
+
+function fromRow(r: RawTrace): TraceRecord {
+  return {
+    id: r.id, time: r.time, requestId: r.request_id, query: r.query, queryLength: r.query_length,
+    queryClass: r.query_class, modelKey: r.model_key, upstreamModel: r.upstream_model,
+    routed: r.routed === 1, reason: r.reason, attempt: r.attempt, outcome: r.outcome,
+    status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
+    promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
+    feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
+  };
+}
+
+function toParams(t: TraceRecord): unknown[] {
+  return [
+    t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
+    t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
+    t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, t.feedbackComment,
+  ];
+}
+
+function rangeWhere(range: TimeRange, params: unknown[]): string {
+  const clauses: string[] = [];
+  if (range.since !== undefined) {
+    clauses.push('time >= ?');
+    params.push(range.since);
+  }
+  if (range.until !== undefined) {
+    clauses.push('time < ?');
+    params.push(range.until);
+  }
+  return clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+}
+
+export interface SqliteStoreOptions {
+  /** A file path, or ':memory:'. */
+  path: string;
+}
+
+/** The embedded trace store: one SQLite file in WAL mode, written through a group-commit writer. */
+export class SqliteTraceStore implements TraceStore {
+  readonly db: Database.Database;
+  private readonly writer: BatchWriter<TraceRecord>;
+  private readonly insertStmt: Database.Statement;
+  private closed = false;
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.path !== ':memory:') mkdirSync(dirname(resolve(options.path)), { recursive: true });
+    this.db = new Database(options.path);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash can lose the last ones.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(drizzle(this.db), { migrationsFolder: MIGRATIONS });
+    this.insertStmt = this.db.prepare(
+      `INSERT INTO traces (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+    );
+    const insertMany = this.db.transaction((batch: TraceRecord[]) => {
+      for (const t of batch) this.insertStmt.run(toParams(t));
+    });
+    this.writer = new BatchWriter<TraceRecord>((batch) => insertMany(batch));
+  }
+
+  insert(trace: TraceRecord): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('trace store is closed'));
+    return this.writer.write(trace);
+  }
+
+  async get(id: string): Promise<TraceRecord | undefined> {
+    const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as RawTrace | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  async setFeedback(id: string, update: FeedbackUpdate): Promise<FeedbackResult | undefined> {
+    // A trace may still be waiting in the writer's batch; feedback must find it.
+    await this.writer.flushed();
+    const apply = this.db.transaction((): FeedbackResult | undefined => {
+      const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as RawTrace | undefined;
+      if (!row) return undefined;
+      this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ? WHERE id = ?').run(
+        update.score,
+        update.time,
+        update.comment,
+        id,
+      );
+      const previous = row.feedback;
+      return {
+        previous,
+        trace: { ...fromRow(row), feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment },
+      };
+    });
+    return apply();
+  }
+
+  async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
+    await this.writer.flushed();
+    const params: unknown[] = [];
+    const decay = query.decay ?? 1;
+    let source = 'traces';
+    const where = rangeWhere(query, params);
+    if (query.maxTraces !== undefined) {
+      source = `(SELECT * FROM traces ${where} ORDER BY seq DESC LIMIT ${Math.floor(query.maxTraces)})`;
+    } else if (where) {
+      source = `(SELECT * FROM traces ${where})`;
+    }
+    const weight =
+      decay === 1
+        ? '1.0'
+        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY seq DESC) - 1)`;
+    // Arms come in order of first appearance, so "ties: first seen" is well defined for the policies.
+    return this.db
+      .prepare(`
+      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count,
+        SUM(w) AS weight,
+        SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
+        SUM(w * q) AS quality,
+        SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
+        SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
+        SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
+        SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount,
+        SUM(w * latency_ms) AS latencySumMs,
+        MAX(time) AS lastTime
+      FROM (SELECT seq, query_class, model_key, outcome, feedback, cost_usd, latency_ms, time,
+                   ${QUALITY} AS q, ${weight} AS w
+            FROM ${source} WHERE model_key <> '')
+      GROUP BY query_class, model_key
+      ORDER BY MIN(seq)`)
+      .all(...params) as ArmEvidence[];
+  }
+
+  async recentByArm(perArm: number): Promise<RecentArmTrace[]> {
+    await this.writer.flushed();
+    return this.stmt(`
+      SELECT id, queryClass, model, age, quality FROM (
+        SELECT id, query_class AS queryClass, model_key AS model, ${QUALITY} AS quality,
+               ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY seq DESC) - 1 AS age
+        FROM traces)
+      WHERE age < ? ORDER BY age DESC`).all(perArm) as RecentArmTrace[];
+  }
+
+  async stats(range: TimeRange = {}): Promise<StatsSummary> {
+    await this.writer.flushed();
+    const params: unknown[] = [];
+    const where = rangeWhere(range, params);
+    const rows = this.db
+      .prepare(`
+      WITH ranked AS (
+        SELECT query_class, model_key, outcome, feedback, latency_ms, prompt_tokens, completion_tokens, cost_usd,
+          ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY latency_ms) AS rn,
+          COUNT(*) OVER (PARTITION BY query_class, model_key) AS n
+        FROM traces ${where})
+      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count,
+        SUM(outcome = 'success') AS successes,
+        SUM(feedback IS NOT NULL) AS feedbackCount,
+        AVG(feedback) AS meanFeedback,
+        MAX(CASE WHEN rn = MAX(1, CAST((n * 50 + 99) / 100 AS INTEGER)) THEN latency_ms END) AS latencyP50Ms,
+        MAX(CASE WHEN rn = MAX(1, CAST((n * 95 + 99) / 100 AS INTEGER)) THEN latency_ms END) AS latencyP95Ms,
+        COALESCE(SUM(prompt_tokens), 0) AS promptTokens,
+        COALESCE(SUM(completion_tokens), 0) AS completionTokens,
+        COALESCE(SUM(cost_usd), 0) AS costUsd
+      FROM ranked GROUP BY query_class, model_key ORDER BY query_class, model_key`)
+      .all(...params) as Omit<ClassModelStats, 'successRate'>[];
+    const total = (this.db.prepare(`SELECT COUNT(*) AS n FROM traces ${where}`).get(...params) as { n: number }).n;
+    return {
+      totalTraces: total,
+      byClassModel: rows.map((r) => ({ ...r, successRate: r.count > 0 ? r.successes / r.count : 0 })),
+    };
+  }
+
+  async recent(limit: number): Promise<TraceRecord[]> {
+    await this.writer.flushed();
+    return (this.stmt(`${SELECT_TRACE} ORDER BY seq DESC LIMIT ?`).all(limit) as RawTrace[]).map(fromRow);
+  }
+
+  async list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]> {
+    await this.writer.flushed();
+    const params: unknown[] = [];
+    const where = rangeWhere(range, params);
+    const limit = range.limit !== undefined ? `LIMIT ${Math.floor(range.limit)}` : '';
+    return (this.db.prepare(`${SELECT_TRACE} ${where} ORDER BY seq ${limit}`).all(...params) as RawTrace[]).map(
+      fromRow,
+    );
+  }
+
+  async count(): Promise<number> {
+    await this.writer.flushed();
+    return (this.stmt('SELECT COUNT(*) AS n FROM traces').get() as { n: number }).n;
+  }
+
+  async ping(): Promise<void> {
+    if (this.closed) throw new Error('trace store is closed');
+    this.stmt('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.writer.flushed();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+}

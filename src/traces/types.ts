@@ -1,0 +1,129 @@
+/** What the rest of tracegate knows of the trace store: plain records and one asynchronous interface. */
+
+export type Outcome = 'success' | 'error' | 'timeout' | 'cancelled';
+
+export interface TraceRecord {
+  /** ULID: sortable by time. */
+  id: string;
+  /** Epoch milliseconds when the request arrived. */
+  time: number;
+  requestId: string;
+  /** The last user message, as much as `traces.storePrompts` keeps (null for `none`). */
+  query: string | null;
+  queryLength: number;
+  queryClass: string;
+  modelKey: string;
+  upstreamModel: string;
+  routed: boolean;
+  reason: string;
+  attempt: number;
+  outcome: Outcome;
+  status: number | null;
+  error: string | null;
+  latencyMs: number;
+  ttfbMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  costUsd: number | null;
+  feedback: number | null;
+  feedbackTime: number | null;
+  feedbackComment: string | null;
+}
+
+export interface TimeRange {
+  /** Epoch milliseconds, inclusive. */
+  since?: number;
+  /** Epoch milliseconds, exclusive. */
+  until?: number;
+}
+
+/**
+ * The evidence for one query class × model ("arm"), summed in SQL.
+ * With `decay` γ, every sum weighs a trace by γ^k, k = the number of newer traces of the same arm;
+ * `count` stays the raw number of traces.
+ */
+export interface ArmEvidence {
+  queryClass: string;
+  model: string;
+  count: number;
+  /** Σw */
+  weight: number;
+  /** Σw over successful traces. */
+  successes: number;
+  /** Σw·q, q = 0 for a failure, else the feedback if any, else 1. */
+  quality: number;
+  /** Σw over traces with feedback, and Σw·feedback. */
+  feedbackCount: number;
+  feedbackSum: number;
+  /** Σw·dollars over traces whose cost is known, and Σw over those. */
+  costSum: number;
+  costCount: number;
+  /** Σw·latency in ms. */
+  latencySumMs: number;
+  lastTime: number;
+}
+
+export interface EvidenceQuery extends TimeRange {
+  /** Per-arm discount γ in (0, 1]; 1 or undefined = plain sums. */
+  decay?: number;
+  /** Only the newest N traces (over all arms), as the original's `list_traces(limit)` did. */
+  maxTraces?: number;
+}
+
+/** The newest traces of each arm with their age in that arm (0 = newest), so a policy can weigh late feedback. */
+export interface RecentArmTrace {
+  id: string;
+  queryClass: string;
+  model: string;
+  age: number;
+  quality: number;
+}
+
+export interface ClassModelStats {
+  queryClass: string;
+  model: string;
+  count: number;
+  successes: number;
+  successRate: number;
+  feedbackCount: number;
+  meanFeedback: number | null;
+  latencyP50Ms: number | null;
+  latencyP95Ms: number | null;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
+}
+
+export interface StatsSummary {
+  totalTraces: number;
+  byClassModel: ClassModelStats[];
+}
+
+export interface FeedbackUpdate {
+  score: number;
+  comment: string | null;
+  time: number;
+}
+
+export interface FeedbackResult {
+  trace: TraceRecord;
+  /** The feedback the trace had before this call (null if none). */
+  previous: number | null;
+}
+
+export interface TraceStore {
+  /** Resolves once the trace is durably committed. */
+  insert(trace: TraceRecord): Promise<void>;
+  get(id: string): Promise<TraceRecord | undefined>;
+  /** Stores feedback on a trace; undefined if there is no such trace. */
+  setFeedback(id: string, update: FeedbackUpdate): Promise<FeedbackResult | undefined>;
+  evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
+  recentByArm(perArm: number): Promise<RecentArmTrace[]>;
+  stats(range?: TimeRange): Promise<StatsSummary>;
+  recent(limit: number): Promise<TraceRecord[]>;
+  list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]>;
+  count(): Promise<number>;
+  /** Throws if the store cannot be used. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

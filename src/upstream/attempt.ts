@@ -1,0 +1,100 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Upstream } from './upstream.js';
+
+export type FailureKind = 'unreachable' | 'timeout' | 'status' | 'malformed' | 'cancelled';
+
+/** An attempt that produced no usable answer. `retryable` says whether another model may be tried. */
+export interface AttemptFailure {
+  ok: false;
+  kind: FailureKind;
+  message: string;
+  status: number | null;
+  retryable: boolean;
+  /** The upstream's own error body and headers, for a `status` failure. */
+  body?: Buffer;
+  headers?: IncomingHttpHeaders;
+}
+
+export interface AttemptResponse {
+  ok: true;
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Dispatcher.ResponseData['body'];
+  /** Milliseconds from the start of the attempt to the response headers. */
+  headersMs: number;
+}
+
+export class UpstreamTimeout extends Error {
+  readonly code = 'TRACEGATE_UPSTREAM_TIMEOUT';
+}
+export class ClientGone extends Error {
+  readonly code = 'TRACEGATE_CLIENT_GONE';
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Maps what undici threw to a failure; the abort reason tells our own timeouts from a client that left. */
+export function describeError(err: unknown, signal: AbortSignal, upstream: Upstream): AttemptFailure {
+  const reason = signal.aborted ? signal.reason : undefined;
+  if (reason instanceof ClientGone) {
+    return { ok: false, kind: 'cancelled', message: 'client disconnected', status: null, retryable: false };
+  }
+  const code = (err as { code?: string } | null)?.code;
+  if (reason instanceof UpstreamTimeout || (code && TIMEOUT_CODES.has(code))) {
+    return {
+      ok: false,
+      kind: 'timeout',
+      message: `no answer within ${upstream.timeoutMs} ms`,
+      status: null,
+      retryable: true,
+    };
+  }
+  const detail = code ?? (err instanceof Error ? err.message : String(err));
+  return { ok: false, kind: 'unreachable', message: `upstream unreachable (${detail})`, status: null, retryable: true };
+}
+
+/** Whether a failing status may be retried on another model: rate limits and server errors. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || status >= 500;
+}
+
+/** Sends one chat request to an upstream and waits for its response headers. */
+export async function sendAttempt(
+  upstream: Upstream,
+  body: string,
+  signal: AbortSignal,
+  stream: boolean,
+): Promise<AttemptResponse | AttemptFailure> {
+  const started = performance.now();
+  try {
+    const res = await upstream.pool.request({
+      method: 'POST',
+      path: upstream.chatPath,
+      headers: stream ? { ...upstream.headers, accept: 'text/event-stream' } : upstream.headers,
+      body,
+      signal,
+    });
+    const headersMs = performance.now() - started;
+    if (res.statusCode >= 400) {
+      let errorBody: Buffer | undefined;
+      try {
+        errorBody = Buffer.from(await res.body.arrayBuffer());
+      } catch (err) {
+        return describeError(err, signal, upstream);
+      }
+      return {
+        ok: false,
+        kind: 'status',
+        message: `upstream answered ${res.statusCode}`,
+        status: res.statusCode,
+        retryable: isRetryableStatus(res.statusCode),
+        body: errorBody,
+        headers: res.headers,
+      };
+    }
+    return { ok: true, status: res.statusCode, headers: res.headers, body: res.body, headersMs };
+  } catch (err) {
+    return describeError(err, signal, upstream);
+  }
+}

@@ -1,0 +1,61 @@
+import { Pool } from 'undici';
+import { resolveApiKey, type ModelConfig } from '../config.js';
+
+/** One configured upstream model: where it lives, how to call it, what it costs. Knows nothing of routing. */
+export class Upstream {
+  readonly origin: string;
+  /** Path of the chat completions endpoint, e.g. `/v1/chat/completions`. */
+  readonly chatPath: string;
+  readonly model: string;
+  readonly timeoutMs: number;
+  readonly pool: Pool;
+  /** Headers sent on every call (with the API key, which therefore never leaves this object). */
+  readonly headers: Record<string, string>;
+  private readonly inputCostPerToken: number;
+  private readonly outputCostPerToken: number;
+
+  constructor(
+    readonly key: string,
+    config: ModelConfig,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    const url = new URL(config.baseURL);
+    this.origin = url.origin;
+    this.chatPath = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+    this.model = config.model;
+    this.timeoutMs = config.timeoutMs;
+    this.inputCostPerToken = config.inputCostPerMTok / 1e6;
+    this.outputCostPerToken = config.outputCostPerMTok / 1e6;
+    const apiKey = resolveApiKey(config, env);
+    this.headers = {
+      ...config.headers,
+      'content-type': 'application/json',
+      // Identity, so usage can be read from bodies without decompressing them.
+      'accept-encoding': 'identity',
+      ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
+    };
+    this.pool = new Pool(this.origin, {
+      connections: config.connections,
+      connect: { timeout: Math.min(10_000, config.timeoutMs) },
+      keepAliveTimeout: 10_000,
+      headersTimeout: config.timeoutMs,
+      bodyTimeout: config.timeoutMs,
+    });
+  }
+
+  /** Dollars for a call, or null when the token counts are unknown. */
+  cost(promptTokens: number | null, completionTokens: number | null): number | null {
+    if (promptTokens === null && completionTokens === null) return null;
+    return (promptTokens ?? 0) * this.inputCostPerToken + (completionTokens ?? 0) * this.outputCostPerToken;
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+export function createUpstreams(models: Record<string, ModelConfig>, env: NodeJS.ProcessEnv = process.env) {
+  const upstreams = new Map<string, Upstream>();
+  for (const [key, config] of Object.entries(models)) upstreams.set(key, new Upstream(key, config, env));
+  return upstreams;
+}

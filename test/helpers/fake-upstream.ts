@@ -1,0 +1,170 @@
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A real OpenAI-shaped HTTP upstream on port 0, scripted per upstream model name. */
+
+export type Behaviour =
+  | { kind: 'answer'; content?: string; delayMs?: number; extra?: Record<string, unknown> }
+  | { kind: 'stream'; parts?: string[]; delayMs?: number; failAfter?: number }
+  | { kind: 'status'; status: number; body?: string | Record<string, unknown>; headers?: Record<string, string> }
+  | { kind: 'hang' }
+  | { kind: 'malformed' }
+  | { kind: 'destroy' };
+
+export interface ReceivedRequest {
+  model: string;
+  body: Record<string, unknown>;
+  raw: string;
+  headers: IncomingHttpHeaders;
+  path: string;
+}
+
+export type Script = (req: ReceivedRequest, n: number) => Behaviour;
+
+export interface FakeUpstream {
+  url: string;
+  baseURL: string;
+  received: ReceivedRequest[];
+  /** Requests whose connection the client closed before the answer ended. */
+  aborted: number;
+  script(model: string, script: Script | Behaviour): void;
+  close(): Promise<void>;
+}
+
+function completion(model: string, content: string, req: ReceivedRequest, extra: Record<string, unknown> = {}) {
+  const promptTokens = Math.max(1, Math.ceil(req.raw.length / 4));
+  const completionTokens = Math.max(1, Math.ceil(content.length / 4));
+  return {
+    id: `chatcmpl-${Math.random().toString(36).slice(2)}`,
+    object: 'chat.completion',
+    created: Math.floor(Date.now() / 1000),
+    model,
+    system_fingerprint: 'fp_fake',
+    choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+    usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    ...extra,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function writeStream(res: ServerResponse, req: ReceivedRequest, b: Extract<Behaviour, { kind: 'stream' }>) {
+  const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
+  const parts = b.parts ?? ['Hello', ' from ', req.model];
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': 'upstream-req-1' });
+  const chunk = (delta: Record<string, unknown>, finish: string | null, usage?: unknown) =>
+    `data: ${JSON.stringify({
+      id,
+      object: 'chat.completion.chunk',
+      created: Math.floor(Date.now() / 1000),
+      model: req.model,
+      choices: usage ? [] : [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      ...(usage ? { usage } : {}),
+    })}\n\n`;
+  res.write(chunk({ role: 'assistant', content: '' }, null));
+  for (let i = 0; i < parts.length; i++) {
+    if (b.failAfter !== undefined && i === b.failAfter) {
+      res.destroy();
+      return;
+    }
+    if (b.delayMs) await sleep(b.delayMs);
+    if (res.destroyed) return;
+    res.write(chunk({ content: parts[i] }, null));
+  }
+  res.write(chunk({}, 'stop'));
+  const opts = req.body.stream_options as { include_usage?: boolean } | undefined;
+  if (opts?.include_usage) {
+    const completionTokens = parts.join('').length;
+    res.write(chunk({}, null, { prompt_tokens: 11, completion_tokens: completionTokens, total_tokens: 11 + completionTokens }));
+  }
+  res.end('data: [DONE]\n\n');
+}
+
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const scripts = new Map<string, Script>();
+  const counts = new Map<string, number>();
+  const received: ReceivedRequest[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+  const state = { aborted: 0 };
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', async () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      if (req.method === 'GET' && req.url?.endsWith('/models')) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ object: 'list', data: [] }));
+        return;
+      }
+      let body: Record<string, unknown> = {};
+      try {
+        body = JSON.parse(raw) as Record<string, unknown>;
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { message: 'bad json', type: 'invalid_request_error', param: null, code: null } }));
+        return;
+      }
+      const model = String(body.model);
+      const r: ReceivedRequest = { model, body, raw, headers: req.headers, path: req.url ?? '' };
+      received.push(r);
+      const n = (counts.get(model) ?? 0) + 1;
+      counts.set(model, n);
+      res.on('close', () => {
+        if (!res.writableFinished) state.aborted++;
+      });
+      const script = scripts.get(model);
+      const behaviour: Behaviour = script ? script(r, n) : body.stream ? { kind: 'stream' } : { kind: 'answer' };
+      switch (behaviour.kind) {
+        case 'answer': {
+          if (behaviour.delayMs) await sleep(behaviour.delayMs);
+          if (res.destroyed) return;
+          const payload = JSON.stringify(completion(model, behaviour.content ?? `answer from ${model}`, r, behaviour.extra));
+          res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'upstream-req-1', 'openai-processing-ms': '1' });
+          res.end(payload);
+          return;
+        }
+        case 'stream':
+          await writeStream(res, r, behaviour);
+          return;
+        case 'status': {
+          const payload = typeof behaviour.body === 'string' ? behaviour.body : JSON.stringify(behaviour.body ?? { error: { message: `fake ${behaviour.status}`, type: 'server_error', param: null, code: 'fake' } });
+          res.writeHead(behaviour.status, { 'content-type': 'application/json', ...behaviour.headers });
+          res.end(payload);
+          return;
+        }
+        case 'hang':
+          return;
+        case 'malformed':
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end('{"id": "chatcmpl-broken", "choices": [');
+          return;
+        case 'destroy':
+          req.socket.destroy();
+          return;
+      }
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    baseURL: `${url}/v1`,
+    received,
+    get aborted() {
+      return state.aborted;
+    },
+    script(model, script) {
+      scripts.set(model, typeof script === 'function' ? script : () => script);
+    },
+    close() {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { FakeUpstream } from './fake-upstream.js';
+
+export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
+
+export interface GatewayProcess {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+export function writeConfig(dir: string, upstream: FakeUpstream, extra: Record<string, unknown> = {}): string {
+  const file = join(dir, 'config.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      database: { path: join(dir, 'traces.db') },
+      models: {
+        small: { baseURL: upstream.baseURL, model: 'small-model', timeoutMs: 5000 },
+        large: { baseURL: upstream.baseURL, model: 'large-model', timeoutMs: 5000 },
+      },
+      router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large' },
+      logging: { level: 'info' },
+      ...extra,
+    }),
+  );
+  return file;
+}
+
+/** Runs `tracegate serve` in a child process and resolves once it listens. */
+export function spawnGateway(configFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  return new Promise((resolvePromise, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway did not start:\n${out}`)), 15_000);
+    const onData = () => {
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolvePromise({ child, url: match[1]!, output: () => out });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with ${code}:\n${out}`));
+    });
+  });
+}
+
+export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  }
+  return new Promise((r) => child.once('exit', (code, signal) => r({ code, signal })));
+}

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+let upstream: FakeUpstream;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gw = await startTestGateway(upstream, { server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 } });
+});
+afterAll(async () => {
+  await gw.stop();
+  await upstream.close();
+});
+
+async function send(method: string, path: string, body?: string, headers: Record<string, string> = {}) {
+  const res = await request(`${gw.url}${path}`, {
+    method: method as 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, json: JSON.parse(text) as { error: Record<string, unknown> } };
+}
+
+function expectOpenAIError(json: { error: Record<string, unknown> }) {
+  expect(Object.keys(json)).toEqual(['error']);
+  expect(Object.keys(json.error).sort()).toEqual(['code', 'message', 'param', 'type']);
+  expect(typeof json.error.message).toBe('string');
+}
+
+describe('bad input gets a clear 4xx in OpenAI shape and creates no trace', () => {
+  const cases: Array<[string, string, string | undefined, number, string | null]> = [
+    ['malformed JSON', '/v1/chat/completions', '{"model": "auto", "messages": [', 400, 'invalid_json'],
+    ['empty body', '/v1/chat/completions', '', 400, 'invalid_json'],
+    ['array body', '/v1/chat/completions', '[1,2]', 400, 'invalid_request'],
+    ['string body', '/v1/chat/completions', '"hello"', 400, 'invalid_request'],
+    ['null body', '/v1/chat/completions', 'null', 400, 'invalid_request'],
+    ['missing messages', '/v1/chat/completions', '{"model":"auto"}', 400, 'invalid_request'],
+    ['empty messages', '/v1/chat/completions', '{"model":"auto","messages":[]}', 400, 'invalid_request'],
+    ['messages not an array', '/v1/chat/completions', '{"model":"auto","messages":"hi"}', 400, 'invalid_request'],
+    ['message without role', '/v1/chat/completions', '{"model":"auto","messages":[{"content":"hi"}]}', 400, 'invalid_request'],
+    ['message not an object', '/v1/chat/completions', '{"model":"auto","messages":[42]}', 400, 'invalid_request'],
+    ['missing model', '/v1/chat/completions', '{"messages":[{"role":"user","content":"hi"}]}', 400, 'invalid_request'],
+    ['model not a string', '/v1/chat/completions', '{"model":5,"messages":[{"role":"user","content":"hi"}]}', 400, 'invalid_request'],
+    ['stream not a boolean', '/v1/chat/completions', '{"model":"auto","stream":"yes","messages":[{"role":"user","content":"hi"}]}', 400, 'invalid_request'],
+    ['body over the limit', '/v1/chat/completions', JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, 'body_too_large'],
+    ['unknown route', '/v1/embeddings', '{}', 404, 'unknown_url'],
+    ['feedback: malformed JSON', '/feedback', '{"trace_id":', 400, 'invalid_json'],
+  ];
+  for (const [name, path, body, status, code] of cases) {
+    it(name, async () => {
+      const before = await gw.gateway.store.count();
+      const res = await send('POST', path, body);
+      expect(res.status).toBe(status);
+      expectOpenAIError(res.json);
+      expect(res.json.error.code).toBe(code);
+      expect(await gw.gateway.store.count()).toBe(before);
+    });
+  }
+
+  it('names the bad parameter', async () => {
+    const res = await send('POST', '/v1/chat/completions', '{"model":"auto","messages":[{"content":"hi"}]}');
+    expect(res.json.error.param).toBe('messages[0].role');
+  });
+
+  it('refuses a body over the limit even without content-length (chunked)', async () => {
+    const big = JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'y'.repeat(8000) }] });
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Readable.from((async function* () {
+        yield Buffer.from(big.slice(0, 3000));
+        yield Buffer.from(big.slice(3000));
+      })()),
+    });
+    expect(res.statusCode).toBe(413);
+    expectOpenAIError((await res.body.json()) as { error: Record<string, unknown> });
+  });
+
+  it('answers a wrong method with 405 in OpenAI shape', async () => {
+    const res = await send('GET', '/v1/chat/completions');
+    expect(res.status).toBe(405);
+    expectOpenAIError(res.json);
+  });
+
+  it('an unknown GET route is a 404 in OpenAI shape', async () => {
+    const res = await send('GET', '/nowhere');
+    expect(res.status).toBe(404);
+    expectOpenAIError(res.json);
+  });
+
+  it('still serves after all that', async () => {
+    const answer = await gw.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'ok?' }] });
+    expect(answer.choices[0]?.message.content).toBe('answer from small-model');
+  });
+});

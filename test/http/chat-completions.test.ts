@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+let upstream: FakeUpstream;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gw = await startTestGateway(upstream);
+});
+afterAll(async () => {
+  await gw.stop();
+  await upstream.close();
+});
+
+describe('POST /v1/chat/completions', () => {
+  it('routes model "auto" through the policy and says why in the headers', async () => {
+    const { data, response } = await gw.client.chat.completions
+      .create({ model: 'auto', messages: [{ role: 'user', content: 'hello there' }] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe('answer from small-model');
+    expect(response.headers.get('x-router-model')).toBe('small');
+    expect(response.headers.get('x-router-reason')).toBe('default');
+    expect(response.headers.get('x-router-class')).toBe('short');
+    expect(response.headers.get('x-trace-id')).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+    const trace = await gw.gateway.store.get(response.headers.get('x-trace-id')!);
+    expect(trace).toMatchObject({ modelKey: 'small', upstreamModel: 'small-model', routed: true, reason: 'default', outcome: 'success', status: 200, attempt: 1, queryClass: 'short' });
+    expect(trace!.promptTokens).toBeGreaterThan(0);
+    expect(trace!.costUsd).toBeGreaterThan(0);
+  });
+
+  it('sends a configured key straight to that model (pinned) and still traces it', async () => {
+    const { data, response } = await gw.client.chat.completions
+      .create({ model: 'large', messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    expect(data.model).toBe('large-model');
+    expect(response.headers.get('x-router-model')).toBe('large');
+    expect(response.headers.get('x-router-reason')).toBe('pinned');
+    const trace = await gw.gateway.store.get(response.headers.get('x-trace-id')!);
+    expect(trace).toMatchObject({ modelKey: 'large', routed: false, reason: 'pinned' });
+  });
+
+  it('answers an unknown model with 404 model_not_found and records nothing', async () => {
+    const before = await gw.gateway.store.count();
+    const err = await gw.client.chat.completions
+      .create({ model: 'gpt-nonexistent', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e as { status: number; code: string; param: string });
+    expect(err).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+    expect(await gw.gateway.store.count()).toBe(before);
+  });
+
+  it('passes every request field through untouched except model', async () => {
+    const body = {
+      model: 'auto',
+      messages: [
+        { role: 'system', content: 'be brief' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is in this image?' },
+            { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBORw0KGgo=' } },
+          ],
+        },
+      ],
+      tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }],
+      tool_choice: 'auto',
+      response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'object' } } },
+      temperature: 0.3,
+      seed: 7,
+      metadata: { team: 'search' },
+      some_future_field: { nested: [1, 2, { deep: true }] },
+    };
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.statusCode).toBe(200);
+    await res.body.json();
+    const seen = upstream.received.at(-1)!;
+    expect(seen.body).toEqual({ ...body, model: 'small-model' });
+    expect(seen.path).toBe('/v1/chat/completions');
+  });
+
+  it('passes every response field through untouched', async () => {
+    upstream.script('small-model', {
+      kind: 'answer',
+      content: 'x',
+      extra: { service_tier: 'default', vendor_extension: { a: [1, 2] } },
+    });
+    try {
+      const res = await request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      const json = (await res.body.json()) as Record<string, unknown>;
+      expect(json.service_tier).toBe('default');
+      expect(json.vendor_extension).toEqual({ a: [1, 2] });
+      expect(json.system_fingerprint).toBe('fp_fake');
+      expect(res.headers['openai-processing-ms']).toBe('1');
+      expect(res.headers['x-upstream-request-id']).toBe('upstream-req-1');
+    } finally {
+      upstream.script('small-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+    }
+  });
+
+  it('relays a stream chunk by chunk and records the usage chunk', async () => {
+    upstream.script('small-model', { kind: 'stream', parts: ['one', ' two', ' three'], delayMs: 150 });
+    try {
+      const { data: stream, response } = await gw.client.chat.completions
+        .create({
+          model: 'auto',
+          stream: true,
+          stream_options: { include_usage: true },
+          messages: [{ role: 'user', content: 'count to three' }],
+        })
+        .withResponse();
+      const arrivals: number[] = [];
+      let text = '';
+      let usage: { completion_tokens: number } | undefined;
+      for await (const chunk of stream) {
+        arrivals.push(Date.now());
+        text += chunk.choices[0]?.delta.content ?? '';
+        if (chunk.usage) usage = chunk.usage;
+      }
+      expect(text).toBe('one two three');
+      expect(usage?.completion_tokens).toBe('one two three'.length);
+      // Chunks arrive spread over time, not in one buffered burst at the end.
+      expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(250);
+      const trace = await gw.gateway.store.get(response.headers.get('x-trace-id')!);
+      expect(trace).toMatchObject({ outcome: 'success', promptTokens: 11, completionTokens: 'one two three'.length });
+      expect(trace!.ttfbMs).not.toBeNull();
+    } finally {
+      upstream.script('small-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+    }
+  });
+
+  it('keeps the answer when the client sends x-request-id, and echoes it', async () => {
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'req-abc-123' },
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.body.json();
+    expect(res.headers['x-request-id']).toBe('req-abc-123');
+    const trace = await gw.gateway.store.get(String(res.headers['x-trace-id']));
+    expect(trace?.requestId).toBe('req-abc-123');
+  });
+});
+
+describe('GET /v1/models', () => {
+  it('lists the auto model and every configured key in OpenAI shape', async () => {
+    const page = await gw.client.models.list();
+    expect(page.data.map((m) => m.id)).toEqual(['auto', 'small', 'large']);
+    expect(page.data[0]).toMatchObject({ object: 'model', owned_by: 'tracegate' });
+  });
+
+  it('retrieves one model, and 404s an unknown one', async () => {
+    expect((await gw.client.models.retrieve('large')).id).toBe('large');
+    const err = await gw.client.models.retrieve('nope').catch((e: unknown) => e as { status: number; code: string });
+    expect(err).toMatchObject({ status: 404, code: 'model_not_found' });
+  });
+});
+
+describe('GET /health', () => {
+  it('is 200 while the database is usable', async () => {
+    const res = await request(`${gw.url}/health`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.json()).toMatchObject({ status: 'ok' });
+  });
+});

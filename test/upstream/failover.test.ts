@@ -1,0 +1,187 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { request } from 'undici';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+let upstream: FakeUpstream;
+let gw: TestGateway;
+let deadURL: string;
+
+/** A port that refuses connections: bound, then closed. */
+async function closedPort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  deadURL = `http://127.0.0.1:${await closedPort()}/v1`;
+  gw = await startTestGateway(upstream, {
+    models: {
+      small: { baseURL: upstream.baseURL, model: 'small-model', timeoutMs: 400 },
+      large: { baseURL: upstream.baseURL, model: 'large-model', timeoutMs: 400 },
+      dead: { baseURL: deadURL, model: 'dead-model', timeoutMs: 400 },
+    },
+    router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', maxAttempts: 2 },
+  });
+});
+afterAll(async () => {
+  await gw.stop();
+  await upstream.close();
+});
+afterEach(() => {
+  upstream.script('small-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+  upstream.script('large-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+});
+
+async function chat(model: string, stream = false) {
+  const res = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hello gateway' }] }),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text };
+}
+
+async function tracesOf(requestTraceId: string) {
+  const trace = await gw.gateway.store.get(requestTraceId);
+  const all = await gw.gateway.store.list({});
+  return all.filter((t) => t.requestId === trace!.requestId);
+}
+
+describe('failover for routed requests', () => {
+  for (const [name, behaviour, outcome] of [
+    ['a 500', { kind: 'status', status: 500 }, 'error'],
+    ['a 429', { kind: 'status', status: 429 }, 'error'],
+    ['a timeout', { kind: 'hang' }, 'timeout'],
+    ['a malformed body', { kind: 'malformed' }, 'error'],
+    ['a dropped connection', { kind: 'destroy' }, 'error'],
+  ] as const) {
+    it(`moves to the next model after ${name}, tracing both attempts`, async () => {
+      upstream.script('small-model', behaviour);
+      const res = await chat('auto');
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.text).choices[0].message.content).toBe('answer from large-model');
+      expect(res.headers['x-router-reason']).toBe('failover');
+      expect(res.headers['x-router-model']).toBe('large');
+      const attempts = await tracesOf(String(res.headers['x-trace-id']));
+      expect(attempts.map((t) => [t.modelKey, t.attempt, t.outcome])).toEqual([
+        ['small', 1, outcome],
+        ['large', 2, 'success'],
+      ]);
+      expect(attempts[1]!.reason).toBe('failover');
+    });
+  }
+
+  it('fails over a stream that failed before its first byte', async () => {
+    upstream.script('small-model', { kind: 'status', status: 503 });
+    const res = await chat('auto', true);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-router-reason']).toBe('failover');
+    expect(res.text).toContain('large-model');
+    expect(res.text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+  });
+
+  it('answers in OpenAI shape with the last error when every attempt fails', async () => {
+    upstream.script('small-model', { kind: 'status', status: 500 });
+    upstream.script('large-model', { kind: 'status', status: 502, body: { error: { message: 'bad gateway upstream', type: 'server_error', param: null, code: 'x' } } });
+    const res = await chat('auto');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text).error.message).toBe('bad gateway upstream');
+    const attempts = await tracesOf(String(res.headers['x-trace-id']));
+    expect(attempts.map((t) => t.outcome)).toEqual(['error', 'error']);
+  });
+});
+
+describe('pinned requests do not fail over', () => {
+  it('unreachable upstream → 502', async () => {
+    const res = await chat('dead');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text).error).toMatchObject({ code: 'upstream_unreachable', type: 'upstream_error' });
+    const trace = await gw.gateway.store.get(String(res.headers['x-trace-id']));
+    expect(trace).toMatchObject({ outcome: 'error', modelKey: 'dead', reason: 'pinned' });
+  });
+
+  it('timeout → 504 within the model timeout', async () => {
+    upstream.script('small-model', { kind: 'hang' });
+    const started = Date.now();
+    const res = await chat('small');
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(res.status).toBe(504);
+    expect(JSON.parse(res.text).error.code).toBe('upstream_timeout');
+    const trace = await gw.gateway.store.get(String(res.headers['x-trace-id']));
+    expect(trace?.outcome).toBe('timeout');
+  });
+
+  it("an upstream 4xx passes through with the upstream's status and error", async () => {
+    upstream.script('small-model', {
+      kind: 'status',
+      status: 400,
+      body: { error: { message: 'context too long', type: 'invalid_request_error', param: 'messages', code: 'context_length_exceeded' } },
+    });
+    const err = await gw.client.chat.completions
+      .create({ model: 'small', messages: [{ role: 'user', content: 'x' }] })
+      .catch((e: unknown) => e as { status: number; code: string; message: string });
+    expect(err).toMatchObject({ status: 400, code: 'context_length_exceeded' });
+  });
+
+  it('an upstream 5xx that is not JSON is wrapped in OpenAI shape', async () => {
+    upstream.script('small-model', { kind: 'status', status: 503, body: 'upstream overloaded' });
+    const res = await chat('small');
+    expect(res.status).toBe(503);
+    const body = JSON.parse(res.text);
+    expect(body.error.message).toContain('upstream overloaded');
+    expect(body.error.type).toBe('upstream_error');
+  });
+
+  it('a malformed upstream body → 502', async () => {
+    upstream.script('small-model', { kind: 'malformed' });
+    const res = await chat('small');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text).error.code).toBe('upstream_bad_response');
+  });
+});
+
+describe('client disconnect', () => {
+  it('aborts the upstream call mid-stream and records cancelled', async () => {
+    upstream.script('small-model', { kind: 'stream', parts: Array.from({ length: 40 }, (_, i) => `w${i} `), delayMs: 50 });
+    const abortedBefore = upstream.aborted;
+    const ac = new AbortController();
+    const stream = await gw.client.chat.completions.create(
+      { model: 'auto', stream: true, messages: [{ role: 'user', content: 'a long story please' }] },
+      { signal: ac.signal },
+    );
+    let seen = 0;
+    try {
+      for await (const _ of stream) {
+        if (++seen === 3) ac.abort();
+      }
+    } catch {
+      // the SDK may end the iteration or throw on abort; either way the client left
+    }
+    expect(seen).toBeLessThan(40);
+    await expect.poll(() => upstream.aborted, { timeout: 3000 }).toBeGreaterThan(abortedBefore);
+    await expect
+      .poll(async () => (await gw.gateway.store.recent(1))[0]?.outcome, { timeout: 3000 })
+      .toBe('cancelled');
+  });
+
+  it('aborts a non-stream upstream call too', async () => {
+    upstream.script('small-model', { kind: 'answer', delayMs: 300 });
+    const ac = new AbortController();
+    const pending = gw.client.chat.completions.create(
+      { model: 'small', messages: [{ role: 'user', content: 'slow one' }] },
+      { signal: ac.signal },
+    );
+    setTimeout(() => ac.abort(), 50);
+    await expect(pending).rejects.toThrow();
+    await expect
+      .poll(async () => (await gw.gateway.store.recent(1))[0]?.outcome, { timeout: 3000 })
+      .toBe('cancelled');
+  });
+});
