@@ -25,6 +25,19 @@ function waitForInflight(gw: Gateway, timeoutMs: number): Promise<void> {
   });
 }
 
+/** `router.updateIntervalSeconds`: recompute the policy from the store now and then. */
+function startPeriodicUpdates(gw: Gateway, seconds: number): NodeJS.Timeout | null {
+  if (seconds <= 0) return null;
+  const timer = setInterval(() => {
+    gw.policy.updateFromTraces().then(
+      (summary) => gw.logger.info({ summary }, 'routing policy updated from traces'),
+      (err: unknown) => gw.logger.error({ err }, 'routing policy update failed'),
+    );
+  }, seconds * 1000);
+  timer.unref();
+  return timer;
+}
+
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
@@ -37,6 +50,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   server.requestTimeout = 300_000;
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
+  const updater = startPeriodicUpdates(gateway, config.router.updateIntervalSeconds);
   let closing: Promise<void> | null = null;
   return {
     gateway,
@@ -45,6 +59,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     url: `http://${host}:${port}`,
     close() {
       closing ??= (async () => {
+        if (updater) clearInterval(updater);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await waitForInflight(gateway, config.server.shutdownTimeoutMs);
