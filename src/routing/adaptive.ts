@@ -1,0 +1,520 @@
+import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
+import { BoundedMap } from './bounded-map.js';
+import { QUERY_CLASSES } from './classify.js';
+import { Random } from './random.js';
+import type {
+  ArmSnapshot,
+  ClassSnapshot,
+  Decision,
+  EvidenceSource,
+  FeedbackObservation,
+  ModelInfo,
+  Observation,
+  PolicyOptions,
+  PolicySnapshot,
+  QueryClass,
+  RouterPolicy,
+  RoutingContext,
+  UpdateSummary,
+} from './types.js';
+
+/*
+ * Why Thompson sampling on a Beta posterior of quality, per query class:
+ * - rewards are fractional (user feedback in [0, 1]) and a Beta posterior takes them as fractional
+ *   successes with no change;
+ * - it has no exploration constant to tune (LinUCB on the RouterBench subset was very sensitive to
+ *   its constant; Thompson per class with priced cost priors and cross-class pooling reached
+ *   0.98–1.01 of the best fixed model in hindsight, see routing-facts.md);
+ * - exploration fades by itself as the posteriors narrow, and comes back when forgetting widens them.
+ */
+
+/** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
+const POOL_PSEUDO_COUNT = 2;
+/** Pseudo-observations given to the price-based cost prior. */
+const COST_PRIOR_WEIGHT = 1;
+/** Token counts assumed for a request when only the configured prices are known. */
+const PRIOR_PROMPT_TOKENS = 500;
+const PRIOR_COMPLETION_TOKENS = 200;
+/** Most traces remembered for late feedback. */
+const MAX_PENDING = 100_000;
+/** Beyond this many half-lives a late feedback weighs under 1e-6: not worth remembering. */
+const PENDING_HALF_LIVES = 20;
+/** Most observations buffered while an update reads the store. */
+const MAX_REPLAY = 100_000;
+
+/** Per-arm discount γ = 2^(-1/halfLife); halfLife 0 = no forgetting. */
+export function discountFactor(halfLife: number): number {
+  return halfLife > 0 ? Math.pow(2, -1 / halfLife) : 1;
+}
+
+/** A config price turned into dollars for an assumed 500-token prompt and 200-token answer. */
+export function priorCostUsd(model: Pick<ModelInfo, 'inputCostPerMTok' | 'outputCostPerMTok'>): number {
+  return (model.inputCostPerMTok * PRIOR_PROMPT_TOKENS + model.outputCostPerMTok * PRIOR_COMPLETION_TOKENS) / 1e6;
+}
+
+/** Quality of one trace: 0 for a failure, else the feedback if any, else 1. */
+function traceQuality(failed: boolean, feedback: number | null): number {
+  if (failed) return 0;
+  if (feedback === null || !Number.isFinite(feedback)) return 1;
+  return Math.min(1, Math.max(0, feedback));
+}
+
+interface ModelState {
+  readonly key: string;
+  readonly priorCost: number;
+  /** Configured (so its price, even 0, is known). */
+  readonly priced: boolean;
+  readonly arms: Arm[];
+  /** Sums over this model's arms in all classes, for the pooled prior. */
+  weight: number;
+  quality: number;
+  latencySumMs: number;
+}
+
+/** One class × model. The sums follow ArmEvidence's meaning (discounted per arm). */
+interface Arm {
+  readonly model: ModelState;
+  count: number;
+  weight: number;
+  quality: number;
+  costSum: number;
+  costCount: number;
+  latencySumMs: number;
+  /** Observations of this arm so far: late feedback is discounted by the ticks since its trace. */
+  tick: number;
+  /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
+  picks: number;
+  pickTick: number;
+}
+
+interface ClassState {
+  readonly arms: Map<string, Arm>;
+  /** Selections made in this class so far. */
+  pickTick: number;
+}
+
+/** A recent trace, kept so that its late feedback can replace its quality. */
+interface PendingTrace {
+  readonly arm: Arm;
+  readonly tick: number;
+  quality: number;
+  readonly failed: boolean;
+}
+
+type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
+
+/**
+ * The default policy: Thompson sampling per query class over the available models, on the utility
+ * quality − costWeight × dollars − latencyWeight × seconds, with per-arm forgetting and late feedback.
+ */
+export class AdaptivePolicy implements RouterPolicy {
+  readonly name = 'adaptive';
+
+  private readonly gamma: number;
+  private readonly halfLife: number;
+  private readonly costWeight: number;
+  private readonly latencyWeight: number;
+  private readonly defaultModel: string | undefined;
+  private readonly configuredKeys: readonly string[];
+  private readonly source: EvidenceSource | undefined;
+  private readonly random: Random;
+  private readonly models = new Map<string, ModelState>();
+  private readonly classes = new Map<QueryClass, ClassState>();
+  private pending = new BoundedMap<string, PendingTrace>(MAX_PENDING);
+  /** Non-null while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
+  private replay: Replayed[] | null = null;
+  private updates: Promise<unknown> = Promise.resolve();
+  // Scratch output of posterior(), to keep select() free of allocations.
+  private alpha = 1;
+  private beta = 1;
+
+  constructor(options: PolicyOptions) {
+    this.halfLife = options.halfLife;
+    this.gamma = discountFactor(options.halfLife);
+    this.costWeight = options.costWeight;
+    this.latencyWeight = options.latencyWeight;
+    this.defaultModel = options.defaultModel;
+    this.configuredKeys = options.models.map((m) => m.key);
+    this.source = options.source;
+    this.random = new Random(options.seed);
+    for (const model of options.models) {
+      this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
+    }
+  }
+
+  select(ctx: RoutingContext): Decision {
+    const available = ctx.available;
+    if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
+    const state = this.classes.get(ctx.queryClass);
+    let chosen = available[0] as string;
+    let chosenScore = -Infinity;
+    let greedy = chosen;
+    let greedyScore = -Infinity;
+    for (let i = 0; i < available.length; i++) {
+      const key = available[i] as string;
+      const model = this.model(key);
+      const arm = state?.arms.get(key);
+      this.posterior(model, arm);
+      const penalty = this.penalty(model, arm);
+      const sampled = this.random.beta(this.alpha, this.beta) - penalty;
+      const mean = this.alpha / (this.alpha + this.beta) - penalty;
+      if (sampled > chosenScore) {
+        chosen = key;
+        chosenScore = sampled;
+      }
+      if (mean > greedyScore) {
+        greedy = key;
+        greedyScore = mean;
+      }
+    }
+    this.countPick(ctx.queryClass, chosen);
+    return { model: chosen, reason: chosen === greedy ? 'learned' : 'explore' };
+  }
+
+  /**
+   * One finished attempt. A trace already known (e.g. read by a rebuild that ran meanwhile) is not
+   * counted twice. For `updateFromTraces` to reproduce this state, call it for exactly the traces the
+   * store sums, with failed-over attempts stored as failures.
+   */
+  observe(observation: Observation): void {
+    if (observation.model === '' || this.pending.has(observation.traceId)) return;
+    // The prompt is not needed to learn; do not hold it while buffering.
+    if (this.replay !== null) this.buffer({ kind: 'observe', observation: { ...observation, query: '' } });
+    const failed = observation.outcome !== 'success' || observation.failedOver === true;
+    const quality = traceQuality(failed, observation.feedback);
+    const arm = this.arm(observation.queryClass, observation.model);
+    const g = this.gamma;
+    if (g !== 1) {
+      arm.weight *= g;
+      arm.quality *= g;
+      arm.costSum *= g;
+      arm.costCount *= g;
+      arm.latencySumMs *= g;
+    }
+    arm.count += 1;
+    arm.weight += 1;
+    arm.quality += quality;
+    if (observation.costUsd !== null && Number.isFinite(observation.costUsd)) {
+      arm.costSum += observation.costUsd;
+      arm.costCount += 1;
+    }
+    arm.latencySumMs += observation.latencyMs;
+    arm.tick += 1;
+    refreshTotals(arm.model);
+    this.pending.set(observation.traceId, { arm, tick: arm.tick, quality, failed });
+  }
+
+  /**
+   * Late feedback replaces the trace's quality, weighed as the trace weighs now (γ^newer traces of
+   * its arm); the weight sum is unchanged, and a second feedback replaces the first. A trace no longer
+   * remembered (evicted, or older than the rebuild kept) is ignored here; the next rebuild counts it.
+   */
+  observeFeedback(feedback: FeedbackObservation): void {
+    this.buffer({ kind: 'feedback', feedback });
+    const entry = this.pending.get(feedback.traceId);
+    if (entry === undefined) return;
+    const failed = entry.failed || feedback.outcome !== 'success';
+    const quality = traceQuality(failed, feedback.score);
+    const delta = quality - entry.quality;
+    if (delta === 0) return;
+    const arm = entry.arm;
+    const age = arm.tick - entry.tick;
+    arm.quality = Math.min(arm.weight, Math.max(0, arm.quality + delta * Math.pow(this.gamma, age)));
+    entry.quality = quality;
+    refreshTotals(arm.model);
+  }
+
+  /** Rebuilds the whole learned state from the store (updates run one at a time). */
+  updateFromTraces(range: { since?: number; until?: number } = {}): Promise<UpdateSummary> {
+    const source = this.source;
+    if (source === undefined) return Promise.resolve({ error: 'no analyzer configured' });
+    const run = this.updates.then(() => this.rebuild(source, range));
+    this.updates = run.catch(() => undefined);
+    return run;
+  }
+
+  private async rebuild(source: EvidenceSource, range: { since?: number; until?: number }): Promise<UpdateSummary> {
+    this.replay = [];
+    try {
+      // Both reads start in the same turn, so a store that flushes its writes before reading sees
+      // the same traces in both.
+      const [rows, recent] = await Promise.all([
+        source.evidence({ since: range.since, until: range.until, decay: this.gamma }),
+        source.recentByArm(this.recentPerArm()),
+      ]);
+      let totalTraces = 0;
+      const seenClasses = new Set<QueryClass>();
+      for (const row of rows) {
+        totalTraces += row.count;
+        if (row.count > 0) seenClasses.add(row.queryClass);
+      }
+      if (totalTraces === 0) return { updated: false, reason: 'no traces' };
+
+      // From here on nothing awaits: the swap is atomic for select() and observe().
+      const before = new Map<QueryClass, string>();
+      for (const queryClass of seenClasses) {
+        if (this.hasEvidence(queryClass)) before.set(queryClass, this.greedyChoice(queryClass));
+      }
+      this.load(
+        rows.filter((row) => row.count > 0 && row.model !== ''),
+        recent,
+      );
+      const changes: Record<string, { old: string; new: string }> = {};
+      for (const queryClass of seenClasses) {
+        const old = before.get(queryClass) ?? '';
+        const now = this.greedyChoice(queryClass);
+        if (now !== old) changes[queryClass] = { old, new: now };
+      }
+      // What arrived while reading: observations the store did not have yet are added (known trace
+      // ids are skipped by observe), and feedback is re-applied (it replaces, so it cannot double count).
+      const replay = this.replay;
+      this.replay = null;
+      for (const item of replay) {
+        if (item.kind === 'observe') this.observe(item.observation);
+        else this.observeFeedback(item.feedback);
+      }
+      return { updated: true, query_classes: seenClasses.size, total_traces: totalTraces, changes };
+    } finally {
+      this.replay = null;
+    }
+  }
+
+  /** How many recent traces per arm to remember for late feedback: 20 half-lives, within MAX_PENDING overall. */
+  private recentPerArm(): number {
+    let known = 0;
+    for (const state of this.classes.values()) for (const arm of state.arms.values()) if (arm.count > 0) known++;
+    const arms = Math.max(1, known, this.configuredKeys.length * QUERY_CLASSES.length);
+    const byCapacity = Math.max(1, Math.floor(MAX_PENDING / arms));
+    return this.halfLife > 0 ? Math.min(byCapacity, Math.ceil(PENDING_HALF_LIVES * this.halfLife)) : byCapacity;
+  }
+
+  /** Replaces the learned numbers with the store's (selection shares are kept: the store has none). */
+  private load(rows: readonly ArmEvidence[], recent: readonly RecentArmTrace[]): void {
+    for (const state of this.classes.values()) {
+      for (const arm of state.arms.values()) {
+        arm.count = arm.weight = arm.quality = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
+      }
+    }
+    for (const row of rows) {
+      const arm = this.arm(row.queryClass, row.model);
+      arm.count = row.count;
+      arm.weight = row.weight;
+      arm.quality = Math.min(row.weight, Math.max(0, row.quality));
+      arm.costSum = row.costSum;
+      arm.costCount = row.costCount;
+      arm.latencySumMs = row.latencySumMs;
+      arm.tick = row.count;
+    }
+    for (const model of this.models.values()) refreshTotals(model);
+
+    this.pending = new BoundedMap(MAX_PENDING);
+    // Oldest first, so that eviction drops the oldest.
+    const ordered = [...recent].sort((a, b) => b.age - a.age);
+    for (const trace of ordered) {
+      const arm = this.classes.get(trace.queryClass)?.arms.get(trace.model);
+      if (arm === undefined || arm.count === 0) continue;
+      this.pending.set(trace.id, { arm, tick: arm.tick - trace.age, quality: trace.quality, failed: false });
+    }
+  }
+
+  snapshot(): PolicySnapshot {
+    const order = (queryClass: string): number => {
+      const i = (QUERY_CLASSES as readonly string[]).indexOf(queryClass);
+      return i === -1 ? QUERY_CLASSES.length : i;
+    };
+    const classes: ClassSnapshot[] = [];
+    for (const [queryClass, state] of this.classes) {
+      let hasData = false;
+      for (const arm of state.arms.values()) if (arm.count > 0 || arm.picks > 0) hasData = true;
+      if (hasData) classes.push(this.classSnapshot(queryClass, state));
+    }
+    classes.sort((a, b) => order(a.queryClass) - order(b.queryClass));
+    return { policy: this.name, classes };
+  }
+
+  private classSnapshot(queryClass: QueryClass, state: ClassState): ClassSnapshot {
+    let totalPicks = 0;
+    let confidence = 0;
+    for (const arm of state.arms.values()) {
+      totalPicks += this.picksNow(state, arm);
+      confidence += arm.weight;
+    }
+    const arms: ArmSnapshot[] = [];
+    for (const key of this.candidates(state)) {
+      const model = this.model(key);
+      const arm = state.arms.get(key);
+      this.posterior(model, arm);
+      const sum = this.alpha + this.beta;
+      const known = model.priced || (arm !== undefined && arm.costCount > 0);
+      arms.push({
+        model: key,
+        estimate: this.alpha / sum,
+        uncertainty: Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1))),
+        costUsd: known ? this.expectedCost(model, arm) : null,
+        samples: arm?.count ?? 0,
+        share: arm !== undefined && totalPicks > 0 ? this.picksNow(state, arm) / totalPicks : 0,
+      });
+    }
+    return { queryClass, choice: this.greedyChoice(queryClass), confidence, arms };
+  }
+
+  /** The configured models (in config order), then any other model seen in the class. */
+  private candidates(state: ClassState | undefined): string[] {
+    const keys = [...this.configuredKeys];
+    if (state !== undefined) for (const key of state.arms.keys()) if (!keys.includes(key)) keys.push(key);
+    return keys;
+  }
+
+  /** Argmax of posterior mean utility over the candidates: what the policy would pick without exploring. */
+  private greedyChoice(queryClass: QueryClass): string {
+    const state = this.classes.get(queryClass);
+    let best = '';
+    let bestScore = -Infinity;
+    for (const key of this.candidates(state)) {
+      const model = this.model(key);
+      const arm = state?.arms.get(key);
+      this.posterior(model, arm);
+      const score = this.alpha / (this.alpha + this.beta) - this.penalty(model, arm);
+      if (score > bestScore) {
+        best = key;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  private hasEvidence(queryClass: QueryClass): boolean {
+    const state = this.classes.get(queryClass);
+    if (state === undefined) return false;
+    for (const arm of state.arms.values()) if (arm.count > 0) return true;
+    return false;
+  }
+
+  /**
+   * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior plus
+   * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus the
+   * arm's discounted quality (successes) and weight − quality (failures).
+   */
+  private posterior(model: ModelState, arm: Arm | undefined): void {
+    let alpha = 1;
+    let beta = 1;
+    const armWeight = arm?.weight ?? 0;
+    const armQuality = arm?.quality ?? 0;
+    // Non-empty arm weights are ≥ 1 (the newest trace weighs 1), so 0.5 only filters rounding.
+    const otherWeight = model.weight - armWeight;
+    if (otherWeight > 0.5) {
+      const mean = Math.min(1, Math.max(0, (model.quality - armQuality) / otherWeight));
+      alpha += POOL_PSEUDO_COUNT * mean;
+      beta += POOL_PSEUDO_COUNT * (1 - mean);
+    }
+    this.alpha = alpha + armQuality;
+    this.beta = beta + Math.max(0, armWeight - armQuality);
+  }
+
+  private penalty(model: ModelState, arm: Arm | undefined): number {
+    let penalty = 0;
+    if (this.costWeight > 0) penalty += this.costWeight * this.expectedCost(model, arm);
+    if (this.latencyWeight > 0) penalty += this.latencyWeight * this.expectedSeconds(model, arm);
+    return penalty;
+  }
+
+  /** Mean of known costs blended with the price-based prior as COST_PRIOR_WEIGHT pseudo-observations. */
+  private expectedCost(model: ModelState, arm: Arm | undefined): number {
+    const priorWeight = model.priced ? COST_PRIOR_WEIGHT : 0;
+    const count = priorWeight + (arm?.costCount ?? 0);
+    if (count === 0) return 0;
+    return (priorWeight * model.priorCost + (arm?.costSum ?? 0)) / count;
+  }
+
+  /** The arm's mean latency; for an untried arm the model's mean in other classes, else 0 (optimistic). */
+  private expectedSeconds(model: ModelState, arm: Arm | undefined): number {
+    if (arm !== undefined && arm.weight > 0) return arm.latencySumMs / arm.weight / 1000;
+    if (model.weight > 0.5) return model.latencySumMs / model.weight / 1000;
+    return 0;
+  }
+
+  private picksNow(state: ClassState, arm: Arm): number {
+    if (arm.picks === 0) return 0;
+    return arm.picks * Math.pow(this.gamma, state.pickTick - arm.pickTick);
+  }
+
+  private countPick(queryClass: QueryClass, key: string): void {
+    const arm = this.arm(queryClass, key);
+    const state = this.classes.get(queryClass) as ClassState;
+    state.pickTick += 1;
+    arm.picks = this.picksNow(state, arm) + 1;
+    arm.pickTick = state.pickTick;
+  }
+
+  private model(key: string): ModelState {
+    let model = this.models.get(key);
+    if (model === undefined) {
+      model = newModel(key, 0, false);
+      this.models.set(key, model);
+    }
+    return model;
+  }
+
+  private arm(queryClass: QueryClass, key: string): Arm {
+    let state = this.classes.get(queryClass);
+    if (state === undefined) {
+      state = { arms: new Map(), pickTick: 0 };
+      this.classes.set(queryClass, state);
+    }
+    let arm = state.arms.get(key);
+    if (arm === undefined) {
+      const model = this.model(key);
+      arm = {
+        model,
+        count: 0,
+        weight: 0,
+        quality: 0,
+        costSum: 0,
+        costCount: 0,
+        latencySumMs: 0,
+        tick: 0,
+        picks: 0,
+        pickTick: 0,
+      };
+      state.arms.set(key, arm);
+      model.arms.push(arm);
+    }
+    return arm;
+  }
+
+  private buffer(item: Replayed): void {
+    if (this.replay !== null && this.replay.length < MAX_REPLAY) this.replay.push(item);
+  }
+
+  /** Raw sums of one arm (for tests and diagnostics); undefined if the arm was never seen. */
+  armState(
+    queryClass: QueryClass,
+    model: string,
+  ):
+    | { count: number; weight: number; quality: number; costSum: number; costCount: number; latencySumMs: number }
+    | undefined {
+    const arm = this.classes.get(queryClass)?.arms.get(model);
+    if (arm === undefined) return undefined;
+    const { count, weight, quality, costSum, costCount, latencySumMs } = arm;
+    return { count, weight, quality, costSum, costCount, latencySumMs };
+  }
+}
+
+function newModel(key: string, priorCost: number, priced: boolean): ModelState {
+  return { key, priorCost, priced, arms: [], weight: 0, quality: 0, latencySumMs: 0 };
+}
+
+/** Recomputed by summation rather than kept by increments, so it never drifts. */
+function refreshTotals(model: ModelState): void {
+  let weight = 0;
+  let quality = 0;
+  let latencySumMs = 0;
+  for (const arm of model.arms) {
+    weight += arm.weight;
+    quality += arm.quality;
+    latencySumMs += arm.latencySumMs;
+  }
+  model.weight = weight;
+  model.quality = quality;
+  model.latencySumMs = latencySumMs;
+}

@@ -1,0 +1,112 @@
+import type { EvidenceSource } from '../../src/routing/types.js';
+import type { ArmEvidence, EvidenceQuery, Outcome, RecentArmTrace } from '../../src/traces/types.js';
+
+/** The few fields of a trace that the evidence sums read. */
+export interface FakeTrace {
+  id: string;
+  /** Epoch ms. */
+  time: number;
+  queryClass: string;
+  model: string;
+  outcome: Outcome;
+  feedback: number | null;
+  costUsd: number | null;
+  latencyMs: number;
+}
+
+/** q as ArmEvidence defines it: 0 for a failure, else the feedback if any, else 1. */
+export function fakeQuality(trace: FakeTrace): number {
+  if (trace.outcome !== 'success') return 0;
+  return trace.feedback ?? 1;
+}
+
+/**
+ * An in-memory EvidenceSource with exactly the documented semantics of ArmEvidence and RecentArmTrace,
+ * computed by brute force from a list of traces (in arrival order).
+ */
+export class FakeEvidenceSource implements EvidenceSource {
+  readonly traces: FakeTrace[] = [];
+  readonly evidenceCalls: EvidenceQuery[] = [];
+  readonly recentCalls: number[] = [];
+
+  add(...traces: FakeTrace[]): this {
+    this.traces.push(...traces);
+    return this;
+  }
+
+  setFeedback(id: string, score: number): void {
+    const trace = this.traces.find((t) => t.id === id);
+    if (trace === undefined) throw new Error(`no trace ${id}`);
+    trace.feedback = score;
+  }
+
+  async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
+    this.evidenceCalls.push({ ...query });
+    const decay = query.decay ?? 1;
+    let selected = this.traces.filter(
+      (t) => (query.since === undefined || t.time >= query.since) && (query.until === undefined || t.time < query.until),
+    );
+    if (query.maxTraces !== undefined) selected = selected.slice(Math.max(0, selected.length - query.maxTraces));
+
+    // Arms in order of their first (oldest) trace; within an arm, k counts the newer traces.
+    const arms = new Map<string, FakeTrace[]>();
+    for (const trace of selected) {
+      const key = `${trace.queryClass}\u0000${trace.model}`;
+      const list = arms.get(key);
+      if (list === undefined) arms.set(key, [trace]);
+      else list.push(trace);
+    }
+    const rows: ArmEvidence[] = [];
+    for (const list of arms.values()) {
+      const first = list[0] as FakeTrace;
+      const row: ArmEvidence = {
+        queryClass: first.queryClass,
+        model: first.model,
+        count: list.length,
+        weight: 0,
+        successes: 0,
+        quality: 0,
+        feedbackCount: 0,
+        feedbackSum: 0,
+        costSum: 0,
+        costCount: 0,
+        latencySumMs: 0,
+        lastTime: 0,
+      };
+      list.forEach((trace, index) => {
+        const w = Math.pow(decay, list.length - 1 - index);
+        row.weight += w;
+        if (trace.outcome === 'success') row.successes += w;
+        row.quality += w * fakeQuality(trace);
+        if (trace.feedback !== null) {
+          row.feedbackCount += w;
+          row.feedbackSum += w * trace.feedback;
+        }
+        if (trace.costUsd !== null) {
+          row.costSum += w * trace.costUsd;
+          row.costCount += w;
+        }
+        row.latencySumMs += w * trace.latencyMs;
+        row.lastTime = Math.max(row.lastTime, trace.time);
+      });
+      rows.push(row);
+    }
+    return rows;
+  }
+
+  async recentByArm(perArm: number): Promise<RecentArmTrace[]> {
+    this.recentCalls.push(perArm);
+    const out: RecentArmTrace[] = [];
+    const seen = new Map<string, number>();
+    for (let i = this.traces.length - 1; i >= 0; i--) {
+      const trace = this.traces[i] as FakeTrace;
+      const key = `${trace.queryClass}\u0000${trace.model}`;
+      const age = seen.get(key) ?? 0;
+      seen.set(key, age + 1);
+      if (age < perArm) {
+        out.push({ id: trace.id, queryClass: trace.queryClass, model: trace.model, age, quality: fakeQuality(trace) });
+      }
+    }
+    return out;
+  }
+}
