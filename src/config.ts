@@ -53,6 +53,14 @@ const routerSchema = z
     halfLife: z.number().nonnegative().default(50),
     /** Recompute the policy from the trace store every N seconds (0 = only at boot and on `tracegate update`). */
     updateIntervalSeconds: z.number().nonnegative().default(0),
+    /** Take a model out of routing after this many consecutive failures, for a cooldown (failures 0 = never). */
+    circuitBreaker: z
+      .object({
+        failures: z.number().int().nonnegative().default(3),
+        cooldownSeconds: z.number().positive().default(30),
+      })
+      .strict()
+      .default({ failures: 3, cooldownSeconds: 30 }),
     /** Random seed for the policy's exploration (unset = random). */
     seed: z.number().int().optional(),
   })

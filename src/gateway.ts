@@ -4,6 +4,7 @@ import { createPolicy } from './routing/registry.js';
 import type { ModelInfo, RouterPolicy } from './routing/types.js';
 import { SqliteTraceStore } from './traces/sqlite-store.js';
 import type { TraceStore } from './traces/types.js';
+import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
 
@@ -13,6 +14,7 @@ export interface Gateway {
   store: TraceStore;
   policy: RouterPolicy;
   upstreams: Map<string, Upstream>;
+  health: UpstreamHealth;
   /** Model keys in config order. */
   modelKeys: string[];
   logger: Logger;
@@ -62,6 +64,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     store,
     policy,
     upstreams: createUpstreams(config.models, options.env),
+    health: new UpstreamHealth({
+      failures: config.router.circuitBreaker.failures,
+      cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,
+    }),
     modelKeys: Object.keys(config.models),
     logger,
     inflight: 0,

@@ -87,6 +87,14 @@ function isEventStream(headers: IncomingHttpHeaders): boolean {
   return typeof type === 'string' && type.includes('text/event-stream');
 }
 
+/** Models not tried yet for this request, without those in a cooldown (unless that leaves none). */
+function routableModels(gw: Gateway, tried: readonly string[]): string[] {
+  const untried = gw.modelKeys.filter((k) => !tried.includes(k));
+  const now = Date.now();
+  const healthy = untried.filter((k) => gw.health.isAvailable(k, now));
+  return healthy.length > 0 ? healthy : untried;
+}
+
 /** Resolves which models a request may use, or throws the client's error. */
 function resolveTarget(gw: Gateway, request: ChatRequest): { routed: boolean } {
   if (request.model === gw.config.router.autoModel) return { routed: true };
@@ -136,7 +144,7 @@ async function answer(
   const pending: Promise<void>[] = [];
 
   for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const available = info.routed ? gw.modelKeys.filter((k) => !tried.includes(k)) : [request.model];
+    const available = info.routed ? routableModels(gw, tried) : [request.model];
     const chosen: Decision = info.routed
       ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available })
       : { model: request.model, reason: 'pinned' };
@@ -176,6 +184,7 @@ async function answer(
     }
     if (failure) {
       clearTimeout(timer);
+      if (failure.retryable) gw.health.failure(decision.model);
       const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.modelKeys.length;
       pending.push(
         recordAttempt(gw, info, {
@@ -202,6 +211,7 @@ async function answer(
     }
     if (!sent.ok) return; // unreachable: a failed attempt has a failure
 
+    gw.health.success(decision.model);
     if (payload) {
       clearTimeout(timer);
       pending.push(

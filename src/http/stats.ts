@@ -60,8 +60,12 @@ export function getStats(gw: Gateway) {
       }),
       { successes: 0, cost_usd: 0, prompt_tokens: 0, completion_tokens: 0, feedback_count: 0 },
     );
+    const now = Date.now();
+    const models: Record<string, { cooldown_seconds: number }> = {};
+    for (const key of gw.modelKeys) models[key] = { cooldown_seconds: Math.ceil(gw.health.cooldownLeft(key, now) / 1000) };
     return c.json({
       total_traces: summary.totalTraces,
+      models,
       totals,
       policy: snapshot.policy,
       classes: buildStats(summary.byClassModel, snapshot.classes),

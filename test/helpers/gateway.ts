@@ -30,7 +30,7 @@ export function testConfig(upstream: FakeUpstream, overrides: Record<string, unk
       small: { baseURL: upstream.baseURL, model: 'small-model', inputCostPerMTok: 0.1, outputCostPerMTok: 0.2, timeoutMs: 2000 },
       large: { baseURL: upstream.baseURL, model: 'large-model', inputCostPerMTok: 2.5, outputCostPerMTok: 10, timeoutMs: 2000 },
     },
-    router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', ...router },
+    router: models ? router : { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', ...router },
     logging: { level: 'silent' },
     ...rest,
   });

@@ -7,7 +7,7 @@ let gw: TestGateway;
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
-  gw = await startTestGateway(upstream, { router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', updateIntervalSeconds: 0.2 } });
+  gw = await startTestGateway(upstream, { router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', updateIntervalSeconds: 0.2, circuitBreaker: { failures: 0 } } });
 });
 afterAll(async () => {
   await gw.stop();

@@ -26,7 +26,8 @@ beforeAll(async () => {
       large: { baseURL: upstream.baseURL, model: 'large-model', timeoutMs: 400 },
       dead: { baseURL: deadURL, model: 'dead-model', timeoutMs: 400 },
     },
-    router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', maxAttempts: 2 },
+    // The circuit breaker is tested on its own below; here every failure must reach the failover path.
+    router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', maxAttempts: 2, circuitBreaker: { failures: 0 } },
   });
 });
 afterAll(async () => {
@@ -183,5 +184,36 @@ describe('client disconnect', () => {
     await expect
       .poll(async () => (await gw.gateway.store.recent(1))[0]?.outcome, { timeout: 3000 })
       .toBe('cancelled');
+  });
+});
+
+describe('circuit breaker', () => {
+  it('takes a model that keeps failing out of routing for the cooldown; pinned requests still reach it', async () => {
+    const local = await startTestGateway(upstream, {
+      router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', circuitBreaker: { failures: 3, cooldownSeconds: 60 } },
+    });
+    try {
+      upstream.script('small-model', { kind: 'status', status: 500 });
+      const ask = async (model: string) => {
+        const res = await request(`${local.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        await res.body.dump();
+        return { status: res.statusCode, reason: res.headers['x-router-reason'], model: res.headers['x-router-model'] };
+      };
+      for (let i = 0; i < 3; i++) expect(await ask('auto')).toMatchObject({ status: 200, reason: 'failover', model: 'large' });
+      const smallCalls = upstream.received.filter((r) => r.model === 'small-model').length;
+      // Open: routed requests skip small without trying it.
+      expect(await ask('auto')).toMatchObject({ status: 200, reason: 'fallback', model: 'large' });
+      expect(upstream.received.filter((r) => r.model === 'small-model').length).toBe(smallCalls);
+      expect((await ask('small')).status).toBe(500);
+      const stats = (await (await request(`${local.url}/stats`)).body.json()) as { models: Record<string, { cooldown_seconds: number }> };
+      expect(stats.models.small!.cooldown_seconds).toBeGreaterThan(50);
+      expect(stats.models.large!.cooldown_seconds).toBe(0);
+    } finally {
+      await local.stop();
+    }
   });
 });
