@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import { withDemoCommand } from './demo/command.js';
+import { withEvalCommand } from './eval/command.js';
 import { createRouterPolicy } from './gateway.js';
 import { createLogger } from './logger.js';
 import { startGateway } from './server.js';
@@ -88,6 +90,9 @@ export function buildCli(): Command {
     .option('--since <date>', 'only traces from this time on (ISO date)')
     .option('--until <date>', 'only traces before this time (ISO date)')
     .action(updateCommand);
+
+  withEvalCommand(program);
+  withDemoCommand(program);
 
   return program;
 }

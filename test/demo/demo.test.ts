@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { request } from 'undici';
+import { runDemo } from '../../src/demo/run-demo.js';
+import { CLI } from '../helpers/process.js';
+
+const run = promisify(execFile);
+
+function sink() {
+  let text = '';
+  const out = new Writable({
+    write(chunk, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
+  return { out, text: () => text };
+}
+
+describe('tracegate demo', () => {
+  it('routing converges on the simulated models, every request is answered, and the gateway stays up', async () => {
+    const { out, text } = sink();
+    const demo = await runDemo({ requests: 900, concurrency: 4, port: 0, seed: 3, every: 300, out });
+    try {
+      expect(demo.answered).toBe(900);
+      expect(demo.failed).toBe(0);
+      for (const [cls, share] of Object.entries(demo.bestShare)) expect(share, `${cls}: ${text()}`).toBeGreaterThanOrEqual(0.7);
+      expect(text()).toContain('after 300 requests');
+      const stats = (await (await request(`${demo.running.url}/stats`)).body.json()) as { total_traces: number };
+      expect(stats.total_traces).toBeGreaterThanOrEqual(900);
+    } finally {
+      await demo.close();
+    }
+  });
+
+  it('runs from the command line', async () => {
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--requests', '120', '--port', '0', '--exit']);
+    expect(stdout).toContain('tracegate demo:');
+    expect(stdout).toMatch(/done: 120 answered, 0 failed/);
+  });
+});
