@@ -1,0 +1,154 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { configSchema } from '../config.js';
+import { policyNames } from '../routing/registry.js';
+import { DatasetError, loadDataset } from './dataset.js';
+import { runEval, type EvalSettings } from './evaluate.js';
+import { progressBar } from './progress.js';
+import { buildReport, formatReport } from './report.js';
+
+/** Policies run when --policy is not given (those of them that are registered). */
+const DEFAULT_POLICIES = ['adaptive', 'learned'];
+const HEURISTIC_NOTE =
+  'heuristic chooses by model size (sizeB), which the data does not give: without sizes its smallest/largest rules all pick the first model';
+
+export class EvalUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'EvalUsageError';
+  }
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
+  return n;
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
+  return n;
+}
+
+function nonNegative(value: string): number {
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a non-negative number');
+  return n;
+}
+
+function lambdaList(value: string): number[] {
+  const parts = value.split(',').map((s) => s.trim());
+  const out: number[] = [];
+  for (const part of parts) {
+    const n = part === '' ? NaN : Number(part);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a comma-separated list of non-negative numbers');
+    if (!out.includes(n)) out.push(n);
+  }
+  return out;
+}
+
+/** --policy a,b --policy c → [a, b, c] (repeats dropped). */
+function collectNames(value: string, previous: string[] | undefined): string[] {
+  const out = [...(previous ?? [])];
+  for (const name of value.split(',').map((s) => s.trim())) if (name !== '' && !out.includes(name)) out.push(name);
+  return out;
+}
+
+/** The config's default halfLife (router.halfLife), read from the zod schema so it never drifts. */
+export function defaultHalfLife(): number {
+  return configSchema.shape.router.parse(undefined).halfLife;
+}
+
+export interface EvalFlags {
+  data: string;
+  policy?: string[];
+  seeds: number;
+  costWeight?: number;
+  lambdas?: number[];
+  splitTrain?: string;
+  splitTest?: string;
+  halfLife: number;
+  minSamples: number;
+  updateEvery: number;
+  json?: boolean;
+}
+
+/** The settings the flags ask for, with the notes the report should carry. */
+export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes: string[] } {
+  const notes: string[] = [];
+  if (flags.costWeight !== undefined && flags.lambdas !== undefined) {
+    throw new EvalUsageError('give either --cost-weight or --lambdas, not both');
+  }
+  if ((flags.splitTrain === undefined) !== (flags.splitTest === undefined)) {
+    throw new EvalUsageError('--split-train and --split-test go together');
+  }
+  const known = policyNames();
+  let policies: string[];
+  if (flags.policy !== undefined && flags.policy.length > 0) {
+    policies = flags.policy;
+    const unknown = policies.filter((p) => !known.includes(p));
+    if (unknown.length > 0) {
+      throw new EvalUsageError(`unknown policy ${unknown.map((p) => `"${p}"`).join(', ')} (known: ${known.join(', ')})`);
+    }
+    if (policies.includes('heuristic')) notes.push(HEURISTIC_NOTE);
+  } else {
+    policies = DEFAULT_POLICIES.filter((p) => known.includes(p));
+    if (known.includes('heuristic')) notes.push(`${HEURISTIC_NOTE}; skipped (run it anyway with --policy heuristic)`);
+  }
+  const lambdas = flags.costWeight !== undefined ? [flags.costWeight] : (flags.lambdas ?? [0, 50, 200]);
+  return {
+    settings: {
+      policies,
+      seeds: flags.seeds,
+      lambdas,
+      halfLife: flags.halfLife,
+      minSamples: flags.minSamples,
+      updateEvery: flags.updateEvery,
+      split: flags.splitTrain !== undefined && flags.splitTest !== undefined ? { train: flags.splitTrain, test: flags.splitTest } : undefined,
+    },
+    notes,
+  };
+}
+
+export async function evalCommand(flags: EvalFlags): Promise<void> {
+  try {
+    const { settings, notes } = settingsFrom(flags);
+    const dataset = loadDataset(flags.data);
+    const progress = progressBar('eval');
+    let outcome;
+    try {
+      outcome = await runEval(dataset, settings, (done, total) => progress.update(done, total));
+    } finally {
+      progress.finish();
+    }
+    const report = buildReport(outcome, flags.data, notes);
+    process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatReport(report));
+  } catch (err) {
+    if (err instanceof DatasetError || err instanceof EvalUsageError) {
+      process.stderr.write(`tracegate eval: ${err.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+/** Adds `tracegate eval` (offline replay evaluation of the routing policies) to the program. */
+export function withEvalCommand(program: Command): Command {
+  program
+    .command('eval')
+    .description('replay a scored data set through the routing policies and compare them with fixed-model baselines')
+    .requiredOption('--data <file>', 'JSONL: {"prompt", "scores": {model: 0..1}, "costs": {model: dollars}, "split"?} per line')
+    .option('--policy <names>', 'policy to run (repeatable or comma-separated; default: adaptive, learned)', collectNames)
+    .option('--seeds <n>', 'runs per policy and cost weight, each with its own random order', positiveInt, 5)
+    .option('--lambdas <list>', 'cost weights λ: utility = quality − λ × dollars per query (default: 0,50,200)', lambdaList)
+    .option('--cost-weight <x>', 'one cost weight (shorthand for --lambdas X)', nonNegative)
+    .option('--split-train <name>', 'train/test mode: load this split as full-information traces first')
+    .option('--split-test <name>', 'train/test mode: then route and score this split')
+    .option('--half-life <n>', 'policy forgetting half-life in observations (0 = never forget)', nonNegative, defaultHalfLife())
+    .option('--min-samples <n>', 'PolicyOptions.minSamples', nonNegativeInt, 5)
+    .option('--update-every <n>', 'call updateFromTraces() after every N routed queries (0 = never)', nonNegativeInt, 100)
+    .option('--json', 'print one JSON object instead of tables')
+    .action(evalCommand);
+  return program;
+}
