@@ -2,6 +2,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { withDemoCommand } from './demo/command.js';
+import { withExportCommand } from './commands/export.js';
+import { withImportCommand } from './commands/import.js';
+import { withStatsCommand } from './commands/stats.js';
 import { withEvalCommand } from './eval/command.js';
 import { createRouterPolicy } from './gateway.js';
 import { createLogger } from './logger.js';
@@ -92,6 +95,9 @@ export function buildCli(): Command {
     .action(updateCommand);
 
   withEvalCommand(program);
+  withStatsCommand(program);
+  withExportCommand(program);
+  withImportCommand(program);
   withDemoCommand(program);
 
   return program;

@@ -7,6 +7,7 @@ import type { TraceStore } from './traces/types.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
+import { GatewayMetrics } from './metrics.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
 export interface Gateway {
@@ -20,6 +21,8 @@ export interface Gateway {
   logger: Logger;
   /** Requests being answered now (for a graceful shutdown). */
   inflight: number;
+  /** Prometheus metrics (GET /metrics), this gateway's own registry. */
+  metrics: GatewayMetrics;
 }
 
 export interface GatewayOptions {
@@ -57,7 +60,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const logger = options.logger ?? createLogger(config.logging.level);
   const store = options.store ?? new SqliteTraceStore({ path: config.database.path });
   const policy = createRouterPolicy(config, store);
+  const metrics = new GatewayMetrics();
   const summary = await policy.updateFromTraces();
+  metrics.policyUpdated();
   logger.info({ policy: policy.name, summary }, 'routing policy loaded from traces');
   return {
     config,
@@ -71,6 +76,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     modelKeys: Object.keys(config.models),
     logger,
     inflight: 0,
+    metrics,
   };
 }
 

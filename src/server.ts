@@ -30,7 +30,10 @@ function startPeriodicUpdates(gw: Gateway, seconds: number): NodeJS.Timeout | nu
   if (seconds <= 0) return null;
   const timer = setInterval(() => {
     gw.policy.updateFromTraces().then(
-      (summary) => gw.logger.info({ summary }, 'routing policy updated from traces'),
+      (summary) => {
+        gw.metrics.policyUpdated();
+        gw.logger.info({ summary }, 'routing policy updated from traces');
+      },
       (err: unknown) => gw.logger.error({ err }, 'routing policy update failed'),
     );
   }, seconds * 1000);

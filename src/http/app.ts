@@ -2,9 +2,11 @@ import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Gateway } from '../gateway.js';
 import { chatCompletions, requestIdOf } from './chat-completions.js';
+import { dashboardRoutes } from './dashboard/routes.js';
 import { errors, GatewayError } from './errors.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
+import { getMetrics } from './metrics.js';
 import { getModel, listModels } from './models.js';
 import { getStats } from './stats.js';
 
@@ -18,8 +20,10 @@ export function createApp(gw: Gateway) {
   app.post('/feedback', postFeedback(gw));
   app.get('/stats', getStats(gw));
   app.get('/health', health(gw));
+  app.route('/dashboard', dashboardRoutes(gw));
+  app.get('/metrics', getMetrics(gw));
 
-  for (const path of ['/v1/chat/completions', '/v1/models', '/feedback', '/stats', '/health']) {
+  for (const path of ['/v1/chat/completions', '/v1/models', '/feedback', '/stats', '/health', '/metrics']) {
     app.all(path, (c) => {
       throw errors.methodNotAllowed(c.req.method, path);
     });

@@ -156,6 +156,7 @@ async function answer(
       return;
     }
     const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
+    if (attempt > 1) gw.metrics.failover(tried[tried.length - 1]!, decision.model);
     tried.push(decision.model);
     const traceId = newTraceId();
     const headers = routingHeaders(info, traceId, decision);

@@ -50,6 +50,7 @@ export function postFeedback(gw: Gateway) {
     });
     if (!result) throw errors.traceNotFound(body.trace_id);
     const { trace, previous } = result;
+    gw.metrics.feedback(trace.modelKey);
     gw.policy.observeFeedback({
       traceId: trace.id,
       queryClass: trace.queryClass,

@@ -76,6 +76,17 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     costUsd,
     feedback: null,
   });
+  gw.metrics.attempt({
+    model: a.modelKey,
+    queryClass: request.queryClass,
+    reason: a.reason,
+    outcome: a.outcome,
+    latencyMs: a.latencyMs,
+    ttfbMs: a.ttfbMs,
+    promptTokens: a.promptTokens,
+    completionTokens: a.completionTokens,
+    costUsd,
+  });
   gw.logger.info(
     {
       requestId: request.requestId,

@@ -11,11 +11,14 @@ import type {
   EvidenceQuery,
   FeedbackResult,
   FeedbackUpdate,
+  ImportResult,
   RecentArmTrace,
   StatsSummary,
   TimeRange,
   TraceRecord,
   TraceStore,
+  TrafficBucket,
+  TrafficQuery,
 } from './types.js';
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle');
@@ -27,6 +30,10 @@ const COLUMNS = [
 ] as const;
 
 const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
+
+/** Rows per page of `exportTraces`, and per staging transaction of `importTraces`. */
+const PAGE = 500;
+let importTables = 0;
 
 /** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
 const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
@@ -212,6 +219,20 @@ export class SqliteTraceStore implements TraceStore {
     return (this.stmt(`${SELECT_TRACE} ORDER BY seq DESC LIMIT ?`).all(limit) as RawTrace[]).map(fromRow);
   }
 
+  async traffic(query: TrafficQuery): Promise<TrafficBucket[]> {
+    await this.writer.flushed();
+    const bucket = Math.max(1, Math.floor(query.bucketMs));
+    const params: unknown[] = [bucket, bucket];
+    const where = rangeWhere(query, params);
+    return this.db
+      .prepare(`
+      SELECT CAST(time / ? AS INTEGER) * ? AS start, query_class AS queryClass, model_key AS model,
+        COUNT(*) AS count, SUM(outcome = 'success') AS successes
+      FROM traces ${where}
+      GROUP BY start, query_class, model_key ORDER BY start, query_class, model_key`)
+      .all(...params) as TrafficBucket[];
+  }
+
   async list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]> {
     await this.writer.flushed();
     const params: unknown[] = [];
@@ -225,6 +246,61 @@ export class SqliteTraceStore implements TraceStore {
   async count(): Promise<number> {
     await this.writer.flushed();
     return (this.stmt('SELECT COUNT(*) AS n FROM traces').get() as { n: number }).n;
+  }
+
+  async *exportTraces(range: TimeRange = {}): AsyncGenerator<TraceRecord> {
+    if (this.closed) throw new Error('trace store is closed');
+    await this.writer.flushed();
+    const clauses = ['seq > ?'];
+    if (range.since !== undefined) clauses.push('time >= ?');
+    if (range.until !== undefined) clauses.push('time < ?');
+    const page = this.stmt(`SELECT seq, ${COLUMNS.join(', ')} FROM traces WHERE ${clauses.join(' AND ')} ORDER BY seq LIMIT ${PAGE}`);
+    const bounds = [range.since, range.until].filter((v) => v !== undefined);
+    // Keyset pages by seq: the connection is free between pages, so writes go on meanwhile.
+    let after = 0;
+    for (;;) {
+      const rows = page.all(after, ...bounds) as (RawTrace & { seq: number })[];
+      for (const row of rows) yield fromRow(row);
+      if (rows.length < PAGE) return;
+      after = rows[rows.length - 1]!.seq;
+    }
+  }
+
+  async importTraces(traces: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<ImportResult> {
+    if (this.closed) throw new Error('trace store is closed');
+    // The input is staged in a temporary table (this connection's own), so reading it may take
+    // its time without holding a transaction open; one INSERT … SELECT then adds it all or nothing.
+    const staging = `temp.tracegate_import_${++importTables}`;
+    this.db.exec(`CREATE TABLE ${staging} (n INTEGER PRIMARY KEY, ${COLUMNS.map((c) => (c === 'id' ? 'id UNIQUE' : c)).join(', ')})`);
+    try {
+      const stage = this.db.prepare(
+        `INSERT OR IGNORE INTO ${staging} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+      );
+      const stageMany = this.db.transaction((batch: TraceRecord[]) => {
+        for (const t of batch) stage.run(toParams(t));
+      });
+      let read = 0;
+      let batch: TraceRecord[] = [];
+      for await (const trace of traces) {
+        read++;
+        batch.push(trace);
+        if (batch.length >= PAGE) {
+          stageMany(batch);
+          batch = [];
+        }
+      }
+      stageMany(batch);
+      await this.writer.flushed();
+      const { changes } = this.db
+        .prepare(
+          `INSERT INTO traces (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM ${staging}
+           WHERE id NOT IN (SELECT id FROM main.traces) ORDER BY n`,
+        )
+        .run();
+      return { inserted: changes, skipped: read - changes };
+    } finally {
+      this.db.exec(`DROP TABLE IF EXISTS ${staging}`);
+    }
   }
 
   async ping(): Promise<void> {

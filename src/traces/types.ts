@@ -99,6 +99,21 @@ export interface StatsSummary {
   byClassModel: ClassModelStats[];
 }
 
+/** Traces per time bucket × query class × model (for the dashboard's traffic chart). */
+export interface TrafficQuery extends TimeRange {
+  /** Bucket width in milliseconds; a bucket starts at a multiple of it (epoch ms). */
+  bucketMs: number;
+}
+
+export interface TrafficBucket {
+  /** Epoch milliseconds: floor(time / bucketMs) × bucketMs. */
+  start: number;
+  queryClass: string;
+  model: string;
+  count: number;
+  successes: number;
+}
+
 export interface FeedbackUpdate {
   score: number;
   comment: string | null;
@@ -111,6 +126,13 @@ export interface FeedbackResult {
   previous: number | null;
 }
 
+export interface ImportResult {
+  /** Traces added. */
+  inserted: number;
+  /** Traces not added because their id was already in the store (or earlier in the same input). */
+  skipped: number;
+}
+
 export interface TraceStore {
   /** Resolves once the trace is durably committed. */
   insert(trace: TraceRecord): Promise<void>;
@@ -121,8 +143,18 @@ export interface TraceStore {
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
   stats(range?: TimeRange): Promise<StatsSummary>;
   recent(limit: number): Promise<TraceRecord[]>;
+  /** Counts grouped by time bucket, query class and model, in SQL; in order of bucket, class, model. */
+  traffic(query: TrafficQuery): Promise<TrafficBucket[]>;
   list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]>;
   count(): Promise<number>;
+  /** Every trace in the range, in the order recorded, read a page at a time (never the whole table at once). */
+  exportTraces(range?: TimeRange): AsyncIterable<TraceRecord>;
+  /**
+   * Adds traces (another instance's export, say) all or nothing: if `traces` throws or the store
+   * fails, nothing is added. Ids already present are skipped. They are recorded after the traces
+   * already in the store, in the order given.
+   */
+  importTraces(traces: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<ImportResult>;
   /** Throws if the store cannot be used. */
   ping(): Promise<void>;
   close(): Promise<void>;

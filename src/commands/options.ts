@@ -1,0 +1,61 @@
+import { existsSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../config.js';
+import { parseTime } from '../stats.js';
+
+/** Options shared by the commands that read the trace database without a running server. */
+
+export interface DbFlags {
+  config?: string;
+  db?: string;
+}
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+/** `--since` / `--until`: epoch milliseconds or an ISO date. */
+export function timeArg(value: string): number {
+  const t = parseTime(value);
+  if (t === undefined) throw new InvalidArgumentError('must be an ISO date (2025-01-31, 2025-01-31T12:00:00Z) or epoch milliseconds');
+  return t;
+}
+
+export function withRangeOptions(cmd: Command): Command {
+  return cmd
+    .option('--since <time>', 'only traces from this time on (ISO date or epoch ms, inclusive)', timeArg)
+    .option('--until <time>', 'only traces before this time (ISO date or epoch ms, exclusive)', timeArg);
+}
+
+/** `--config` (required when `required`) and `--db`, as `tracegate update` takes them. */
+export function withDbOptions(cmd: Command, configRequired: boolean): Command {
+  const config = '-c, --config <file>';
+  const describe = configRequired ? 'path to the JSON config file' : 'path to the JSON config file (for database.path)';
+  return (configRequired ? cmd.requiredOption(config, describe) : cmd.option(config, describe)).option(
+    '--db <path>',
+    'SQLite database file (overrides database.path)',
+  );
+}
+
+/** The config file with `--db` applied. */
+export function configFrom(flags: DbFlags & { config: string }): Config {
+  const config = loadConfig(flags.config);
+  if (flags.db !== undefined) config.database.path = flags.db;
+  return config;
+}
+
+/** The database file: `--db`, else the config's database.path. */
+export function dbPathFrom(flags: DbFlags): string {
+  if (flags.db !== undefined) return flags.db;
+  if (flags.config !== undefined) return loadConfig(flags.config).database.path;
+  throw new UsageError('give --db PATH or --config FILE (its database.path)');
+}
+
+/** Commands that only read refuse a database file that is not there (rather than create an empty one). */
+export function existingDb(path: string): string {
+  if (path !== ':memory:' && !existsSync(path)) throw new UsageError(`no database at ${path}`);
+  return path;
+}

@@ -1,0 +1,124 @@
+import type { Context } from 'hono';
+import type { Gateway } from '../../gateway.js';
+import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
+import { errors } from '../errors.js';
+
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/** Bucket widths the chart uses: the smallest that gives at most TARGET_BUCKETS over the window. */
+const NICE_BUCKETS = [
+  SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND,
+  MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+  HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY,
+];
+const TARGET_BUCKETS = 60;
+const MAX_BUCKETS = 1000;
+/** `window=auto`: from the first trace of the last day, and never less than 20 s (1 s buckets). */
+const AUTO_MAX_WINDOW = DAY;
+const AUTO_MIN_WINDOW = 20 * SECOND;
+const MAX_WINDOW = 31 * DAY;
+const DEFAULT_LIMIT = 25;
+const MAX_LIMIT = 200;
+
+export function niceBucket(spanMs: number): number {
+  const wanted = spanMs / TARGET_BUCKETS;
+  return NICE_BUCKETS.find((b) => b >= wanted) ?? Math.ceil(wanted / DAY) * DAY;
+}
+
+function positiveNumber(name: string, value: string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw errors.invalidBody(`Invalid '${name}': expected a positive number`, name);
+  return n;
+}
+
+export interface TrafficSeries {
+  /** Start of each bucket, epoch ms, oldest first, without gaps. */
+  buckets: number[];
+  /** class → model → traces per bucket (and successes per bucket), aligned with `buckets`. */
+  classes: Record<string, Record<string, { count: number[]; successes: number[] }>>;
+}
+
+/** Turns the store's sparse rows into dense arrays, one slot per bucket from `since` to `until`. */
+export function denseTraffic(rows: TrafficBucket[], since: number, until: number, bucketMs: number): TrafficSeries {
+  const first = Math.floor(since / bucketMs) * bucketMs;
+  const n = Math.max(1, Math.ceil((until - first) / bucketMs));
+  const buckets = Array.from({ length: n }, (_, i) => first + i * bucketMs);
+  const classes: TrafficSeries['classes'] = {};
+  for (const row of rows) {
+    const i = Math.round((row.start - first) / bucketMs);
+    if (i < 0 || i >= n) continue;
+    const models = (classes[row.queryClass] ??= {});
+    const series = (models[row.model] ??= { count: new Array<number>(n).fill(0), successes: new Array<number>(n).fill(0) });
+    series.count[i]! += row.count;
+    series.successes[i]! += row.successes;
+  }
+  return { buckets, classes };
+}
+
+/** A trace as the dashboard shows it: what the store keeps, prompt text only as `traces.storePrompts` kept it. */
+function recentTrace(t: TraceRecord) {
+  return {
+    id: t.id,
+    time: t.time,
+    query_class: t.queryClass,
+    model: t.modelKey,
+    upstream_model: t.upstreamModel,
+    routed: t.routed,
+    reason: t.reason,
+    attempt: t.attempt,
+    outcome: t.outcome,
+    status: t.status,
+    error: t.error,
+    latency_ms: t.latencyMs,
+    ttfb_ms: t.ttfbMs,
+    prompt_tokens: t.promptTokens,
+    completion_tokens: t.completionTokens,
+    cost_usd: t.costUsd,
+    feedback: t.feedback,
+    feedback_comment: t.feedbackComment,
+    query: t.query,
+    query_length: t.queryLength,
+  };
+}
+
+/**
+ * GET /dashboard/data?window=auto|SECONDS&bucket=SECONDS&limit=N: traffic per time bucket × class ×
+ * model over the window (counted in SQL), and the newest N traces. The page takes everything else from /stats.
+ */
+export function getDashboardData(gw: Gateway) {
+  return async function handleDashboardData(c: Context) {
+    const now = Date.now();
+    const windowParam = c.req.query('window') ?? 'auto';
+    const bucketParam = positiveNumber('bucket', c.req.query('bucket'));
+    const limitParam = positiveNumber('limit', c.req.query('limit'));
+    const limit = Math.min(MAX_LIMIT, Math.floor(limitParam ?? DEFAULT_LIMIT));
+
+    let span: number;
+    if (windowParam === 'auto') {
+      const [first] = await gw.store.list({ since: now - AUTO_MAX_WINDOW, limit: 1 });
+      span = Math.max(AUTO_MIN_WINDOW, now - (first?.time ?? now));
+    } else {
+      span = Math.min(MAX_WINDOW, positiveNumber('window', windowParam)! * SECOND);
+    }
+    let bucketMs = bucketParam !== undefined ? Math.max(SECOND, Math.round(bucketParam * SECOND)) : niceBucket(span);
+    if (span / bucketMs > MAX_BUCKETS) bucketMs = niceBucket((span * TARGET_BUCKETS) / MAX_BUCKETS);
+    const since = Math.floor((now - span) / bucketMs) * bucketMs;
+    const until = now + 1;
+
+    const [rows, recent] = await Promise.all([
+      gw.store.traffic({ since, until, bucketMs }),
+      gw.store.recent(limit),
+    ]);
+    c.header('cache-control', 'no-store');
+    return c.json({
+      now,
+      window: { mode: windowParam === 'auto' ? 'auto' : 'fixed', since, until, bucket_ms: bucketMs },
+      traffic: denseTraffic(rows, since, until, bucketMs),
+      recent: recent.map(recentTrace),
+    });
+  };
+}

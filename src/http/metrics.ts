@@ -1,0 +1,10 @@
+import type { Context } from 'hono';
+import type { Gateway } from '../gateway.js';
+
+/** GET /metrics: Prometheus text format, from the gateway's own registry. */
+export function getMetrics(gw: Gateway) {
+  return async function handleMetrics(c: Context) {
+    const body = await gw.metrics.render();
+    return c.body(body, 200, { 'content-type': gw.metrics.contentType });
+  };
+}

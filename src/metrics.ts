@@ -1,0 +1,189 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+
+/**
+ * Prometheus metrics of one gateway, served at GET /metrics.
+ *
+ * The tracegate_* metrics live in a registry of this gateway's own (not prom-client's global one),
+ * so several gateways in one process (the tests) do not collide. The default process metrics
+ * (CPU, memory, event loop, GC) describe the process, not a gateway: they are collected once per
+ * process into a registry of their own, and each gateway's registry shows them beside its own.
+ */
+
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120];
+const TTFB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+let processRegistry: Registry | null = null;
+
+/** One registry per process for the default metrics (their observers are process-wide). */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+/** What one finished upstream attempt adds to the metrics. */
+export interface AttemptMetrics {
+  model: string;
+  queryClass: string;
+  reason: string;
+  outcome: string;
+  latencyMs: number;
+  ttfbMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+  costUsd: number | null;
+}
+
+interface CounterChild {
+  inc(value?: number): void;
+}
+interface HistogramChild {
+  observe(value: number): void;
+}
+
+/** Per-model label children, made once (the hot path then only adds numbers). */
+interface ModelChildren {
+  latency: HistogramChild;
+  ttfb: HistogramChild;
+  promptTokens: CounterChild;
+  completionTokens: CounterChild;
+  cost: CounterChild;
+}
+
+export class GatewayMetrics {
+  /** This gateway's registry: its tracegate_* metrics and the process's default metrics. */
+  readonly registry: Registry;
+  private readonly requests: Counter<'model' | 'class' | 'reason' | 'outcome'>;
+  private readonly latency: Histogram<'model'>;
+  private readonly ttfb: Histogram<'model'>;
+  private readonly tokens: Counter<'model' | 'kind'>;
+  private readonly cost: Counter<'model'>;
+  private readonly failovers: Counter<'from' | 'to'>;
+  private readonly feedbackCounter: Counter<'model'>;
+  private readonly policyUpdates: Counter;
+  // Label sets come from config keys and a few fixed words, so these maps stay small.
+  private readonly requestChildren = new Map<string, CounterChild>();
+  private readonly modelChildren = new Map<string, ModelChildren>();
+  private readonly failoverChildren = new Map<string, CounterChild>();
+  private readonly feedbackChildren = new Map<string, CounterChild>();
+
+  constructor() {
+    const own = new Registry();
+    const registers = [own];
+    this.requests = new Counter({
+      name: 'tracegate_requests_total',
+      help: 'Upstream attempts (one per trace), by model key, query class, routing reason and outcome.',
+      labelNames: ['model', 'class', 'reason', 'outcome'],
+      registers,
+    });
+    this.latency = new Histogram({
+      name: 'tracegate_upstream_latency_seconds',
+      help: 'Time from sending an upstream attempt to its last byte (or its failure), every attempt.',
+      labelNames: ['model'],
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.ttfb = new Histogram({
+      name: 'tracegate_upstream_ttfb_seconds',
+      help: 'Time to first byte of upstream attempts that got one (response headers; for a stream, its first chunk).',
+      labelNames: ['model'],
+      buckets: TTFB_BUCKETS,
+      registers,
+    });
+    this.tokens = new Counter({
+      name: 'tracegate_tokens_total',
+      help: 'Tokens reported by upstreams in usage, by model key and kind (prompt or completion).',
+      labelNames: ['model', 'kind'],
+      registers,
+    });
+    this.cost = new Counter({
+      name: 'tracegate_cost_usd_total',
+      help: "Dollars spent, from the usage and the model's configured prices.",
+      labelNames: ['model'],
+      registers,
+    });
+    this.failovers = new Counter({
+      name: 'tracegate_failovers_total',
+      help: 'Routed requests that moved from a failed model to another.',
+      labelNames: ['from', 'to'],
+      registers,
+    });
+    this.feedbackCounter = new Counter({
+      name: 'tracegate_feedback_total',
+      help: 'Feedback received (POST /feedback), by the model key of the trace.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.policyUpdates = new Counter({
+      name: 'tracegate_policy_updates_total',
+      help: 'Recomputations of the routing policy from the trace store (at boot and every router.updateIntervalSeconds).',
+      registers,
+    });
+    this.registry = Registry.merge([processMetrics(), own]);
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  attempt(a: AttemptMetrics): void {
+    const key = `${a.model}\u0000${a.queryClass}\u0000${a.reason}\u0000${a.outcome}`;
+    let requests = this.requestChildren.get(key);
+    if (!requests) {
+      requests = this.requests.labels(a.model, a.queryClass, a.reason, a.outcome);
+      this.requestChildren.set(key, requests);
+    }
+    requests.inc();
+    const m = this.forModel(a.model);
+    m.latency.observe(a.latencyMs / 1000);
+    if (a.ttfbMs !== null) m.ttfb.observe(a.ttfbMs / 1000);
+    if (a.promptTokens) m.promptTokens.inc(a.promptTokens);
+    if (a.completionTokens) m.completionTokens.inc(a.completionTokens);
+    if (a.costUsd) m.cost.inc(a.costUsd);
+  }
+
+  failover(from: string, to: string): void {
+    const key = `${from}\u0000${to}`;
+    let child = this.failoverChildren.get(key);
+    if (!child) {
+      child = this.failovers.labels(from, to);
+      this.failoverChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  feedback(model: string): void {
+    let child = this.feedbackChildren.get(model);
+    if (!child) {
+      child = this.feedbackCounter.labels(model);
+      this.feedbackChildren.set(model, child);
+    }
+    child.inc();
+  }
+
+  policyUpdated(): void {
+    this.policyUpdates.inc();
+  }
+
+  private forModel(model: string): ModelChildren {
+    let m = this.modelChildren.get(model);
+    if (!m) {
+      m = {
+        latency: this.latency.labels(model),
+        ttfb: this.ttfb.labels(model),
+        promptTokens: this.tokens.labels(model, 'prompt'),
+        completionTokens: this.tokens.labels(model, 'completion'),
+        cost: this.cost.labels(model),
+      };
+      this.modelChildren.set(model, m);
+    }
+    return m;
+  }
+}

@@ -1,0 +1,88 @@
+import type { ArmSnapshot, ClassSnapshot, PolicySnapshot } from './routing/types.js';
+import type { ClassModelStats, StatsSummary } from './traces/types.js';
+
+/**
+ * The JSON of GET /stats, built from plain data (the store's stats, the policy's snapshot, the
+ * models' cooldowns), so the HTTP handler and `tracegate stats` print the same thing.
+ */
+
+/** Epoch milliseconds or an ISO date; undefined when empty or not a time. */
+export function parseTime(value: string | undefined): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (Number.isFinite(n)) return n;
+  const t = Date.parse(value);
+  return Number.isNaN(t) ? undefined : t;
+}
+
+function modelStats(s: ClassModelStats | undefined, arm: ArmSnapshot | undefined) {
+  return {
+    count: s?.count ?? 0,
+    success_rate: s ? s.successRate : null,
+    mean_feedback: s?.meanFeedback ?? null,
+    feedback_count: s?.feedbackCount ?? 0,
+    latency_p50_ms: s?.latencyP50Ms ?? null,
+    latency_p95_ms: s?.latencyP95Ms ?? null,
+    prompt_tokens: s?.promptTokens ?? 0,
+    completion_tokens: s?.completionTokens ?? 0,
+    cost_usd: s?.costUsd ?? 0,
+    estimate: arm?.estimate ?? null,
+    uncertainty: arm?.uncertainty ?? null,
+    share: arm?.share ?? null,
+  };
+}
+
+export type ModelStatsJson = ReturnType<typeof modelStats>;
+
+export interface ClassStatsJson {
+  decision: string | null;
+  confidence: number | null;
+  models: Record<string, ModelStatsJson>;
+}
+
+/** Per query class: what the store recorded for each model, beside what the policy believes now. */
+export function buildStats(stats: ClassModelStats[], classes: ClassSnapshot[]): Record<string, ClassStatsJson> {
+  const byClass: Record<string, ClassStatsJson> = {};
+  const snapshots = new Map(classes.map((c) => [c.queryClass, c]));
+  const names = new Set([...stats.map((s) => s.queryClass), ...snapshots.keys()]);
+  for (const name of [...names].sort()) {
+    const snap = snapshots.get(name);
+    const arms = new Map((snap?.arms ?? []).map((a) => [a.model, a]));
+    const rows = new Map(stats.filter((s) => s.queryClass === name).map((s) => [s.model, s]));
+    const models: Record<string, ModelStatsJson> = {};
+    for (const model of new Set([...rows.keys(), ...arms.keys()])) models[model] = modelStats(rows.get(model), arms.get(model));
+    byClass[name] = { decision: snap?.choice ?? null, confidence: snap?.confidence ?? null, models };
+  }
+  return byClass;
+}
+
+export interface StatsJson {
+  total_traces: number;
+  models: Record<string, { cooldown_seconds: number }>;
+  totals: { successes: number; cost_usd: number; prompt_tokens: number; completion_tokens: number; feedback_count: number };
+  policy: string;
+  classes: Record<string, ClassStatsJson>;
+}
+
+/** The whole GET /stats body. `cooldownSeconds` is per configured model key (0 when routable). */
+export function statsJson(summary: StatsSummary, snapshot: PolicySnapshot, cooldownSeconds: Record<string, number>): StatsJson {
+  const totals = summary.byClassModel.reduce(
+    (t, s) => ({
+      successes: t.successes + s.successes,
+      cost_usd: t.cost_usd + s.costUsd,
+      prompt_tokens: t.prompt_tokens + s.promptTokens,
+      completion_tokens: t.completion_tokens + s.completionTokens,
+      feedback_count: t.feedback_count + s.feedbackCount,
+    }),
+    { successes: 0, cost_usd: 0, prompt_tokens: 0, completion_tokens: 0, feedback_count: 0 },
+  );
+  const models: Record<string, { cooldown_seconds: number }> = {};
+  for (const [key, seconds] of Object.entries(cooldownSeconds)) models[key] = { cooldown_seconds: seconds };
+  return {
+    total_traces: summary.totalTraces,
+    models,
+    totals,
+    policy: snapshot.policy,
+    classes: buildStats(summary.byClassModel, snapshot.classes),
+  };
+}
