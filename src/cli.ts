@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, isLoopback, loadConfig, parseConfig, type Config } from './config.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
+import { withKeysCommand } from './commands/keys.js';
+import { withPurgeCommand } from './commands/purge.js';
+import { UsageError } from './commands/options.js';
 import { withStatsCommand } from './commands/stats.js';
 import { withEvalCommand } from './eval/command.js';
 import { createRouterPolicy } from './gateway.js';
@@ -27,10 +30,10 @@ interface ConfigFlags {
 /** The config file with the command line's overrides applied. */
 function configFrom(flags: ConfigFlags): Config {
   const config = loadConfig(flags.config);
-  if (flags.port !== undefined) config.server.port = flags.port;
-  if (flags.host !== undefined) config.server.host = flags.host;
-  if (flags.db !== undefined) config.database.path = flags.db;
-  return config;
+  const server = { ...config.server, port: flags.port ?? config.server.port, host: flags.host ?? config.server.host };
+  const database = { ...config.database, path: flags.db ?? config.database.path };
+  // Checked again: a --host may need client keys that the file's host did not.
+  return parseConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
 }
 
 async function serveCommand(flags: ConfigFlags): Promise<void> {
@@ -41,6 +44,14 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
     { url: running.url, db: config.database.path, policy: running.gateway.policy.name, models: running.gateway.modelKeys },
     `tracegate listening on ${running.url}`,
   );
+  if (config.auth.clientKeys.length === 0) {
+    logger.warn(
+      { host: config.server.host },
+      isLoopback(config.server.host)
+        ? 'no client keys configured (auth.clientKeys): serving this machine only, on a loopback address'
+        : 'no client keys configured and auth.allowUnauthenticated is set: anyone who can reach this address can spend your upstream keys',
+    );
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -98,6 +109,8 @@ export function buildCli(): Command {
   withStatsCommand(program);
   withExportCommand(program);
   withImportCommand(program);
+  withPurgeCommand(program);
+  withKeysCommand(program);
   withDemoCommand(program);
 
   return program;
@@ -106,7 +119,7 @@ export function buildCli(): Command {
 buildCli()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    if (err instanceof ConfigError) process.stderr.write(`tracegate: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof UsageError) process.stderr.write(`tracegate: ${err.message}\n`);
     else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

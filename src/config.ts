@@ -18,6 +18,8 @@ const modelSchema = z
     headers: z.record(z.string(), z.string()).default({}),
     /** Most concurrent connections to this upstream's origin. */
     connections: z.number().int().positive().default(128),
+    /** Most requests in flight to this model at once (unset = no limit): routing skips a full model, a pinned request gets a 429. */
+    maxConcurrent: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -74,6 +76,38 @@ const tracesSchema = z
   })
   .strict();
 
+const sha256Hex = z.string().regex(/^[0-9a-f]{64}$/i, 'must be a SHA-256 hex digest (64 hex characters)');
+
+const clientKeySchema = z
+  .object({
+    name: z.string().min(1).max(100),
+    sha256: sha256Hex,
+    /** This key's own requests-per-minute limit (overrides limits.requestsPerMinute). */
+    requestsPerMinute: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const authSchema = z
+  .object({
+    /** Keys clients send as `Authorization: Bearer <key>`, stored as SHA-256 hashes (`tracegate keys add NAME`). */
+    clientKeys: z.array(clientKeySchema).default([]),
+    /** The key for /stats, /dashboard and /metrics (`tracegate keys add NAME --admin`). */
+    adminKey: z.object({ sha256: sha256Hex }).strict().optional(),
+    /** Serve without client keys on an address other than loopback. */
+    allowUnauthenticated: z.boolean().default(false),
+  })
+  .strict();
+
+const limitsSchema = z
+  .object({
+    /** Requests per minute per client key (per client address without keys); 0 = no limit. */
+    requestsPerMinute: z.number().int().nonnegative().default(0),
+    /** How long a client may take to send its request headers, and its whole request. */
+    headersTimeoutMs: z.number().int().positive().default(10_000),
+    requestTimeoutMs: z.number().int().positive().default(60_000),
+  })
+  .strict();
+
 const loggingSchema = z
   .object({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -89,6 +123,8 @@ export const configSchema = z
       .refine((m) => Object.keys(m).length > 0, 'at least one model must be configured'),
     router: routerSchema.default(routerSchema.parse({})),
     traces: tracesSchema.default(tracesSchema.parse({})),
+    auth: authSchema.default(authSchema.parse({})),
+    limits: limitsSchema.default(limitsSchema.parse({})),
     logging: loggingSchema.default(loggingSchema.parse({})),
   })
   .strict()
@@ -104,6 +140,18 @@ export const configSchema = z
         });
       }
     }
+    const names = cfg.auth.clientKeys.map((k) => k.name);
+    const duplicate = names.find((n, i) => names.indexOf(n) !== i);
+    if (duplicate !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['auth', 'clientKeys'], message: `two client keys are named "${duplicate}"` });
+    }
+    if (cfg.auth.clientKeys.length === 0 && !cfg.auth.allowUnauthenticated && !isLoopback(cfg.server.host)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['auth', 'allowUnauthenticated'],
+        message: `without auth.clientKeys the gateway only binds to a loopback address; to serve ${cfg.server.host} add client keys (tracegate keys add NAME) or set auth.allowUnauthenticated: true`,
+      });
+    }
     if (keys.includes(cfg.router.autoModel)) {
       ctx.addIssue({
         code: 'custom',
@@ -112,6 +160,12 @@ export const configSchema = z
       });
     }
   });
+
+/** 127.0.0.0/8, ::1 and localhost: addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;

@@ -4,6 +4,8 @@ import { createPolicy } from './routing/registry.js';
 import type { ModelInfo, RouterPolicy } from './routing/types.js';
 import { SqliteTraceStore } from './traces/sqlite-store.js';
 import type { TraceStore } from './traces/types.js';
+import { KeyRing } from './http/auth.js';
+import { RateLimiter } from './http/rate-limit.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
@@ -16,6 +18,9 @@ export interface Gateway {
   policy: RouterPolicy;
   upstreams: Map<string, Upstream>;
   health: UpstreamHealth;
+  /** Client and admin keys (hashed), and the per-caller request limits. */
+  keys: KeyRing;
+  limiter: RateLimiter;
   /** Model keys in config order. */
   modelKeys: string[];
   logger: Logger;
@@ -69,6 +74,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     store,
     policy,
     upstreams: createUpstreams(config.models, options.env),
+    keys: new KeyRing(config.auth),
+    limiter: new RateLimiter(),
     health: new UpstreamHealth({
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,

@@ -45,12 +45,23 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.server.port, hostname: config.server.host }, () => resolve(s as Server));
+    const s = serve(
+      {
+        fetch: app.fetch,
+        port: config.server.port,
+        hostname: config.server.host,
+        // Slow clients (slowloris) may not hold a connection: a deadline for the headers and for the
+        // whole request, checked often enough to matter.
+        serverOptions: {
+          headersTimeout: config.limits.headersTimeoutMs,
+          requestTimeout: config.limits.requestTimeoutMs,
+          connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+        },
+      },
+      () => resolve(s as Server),
+    );
     (s as Server).once('error', reject);
   });
-  // Slow clients may not hold a connection forever (headers, then the whole request).
-  server.headersTimeout = 30_000;
-  server.requestTimeout = 300_000;
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const updater = startPeriodicUpdates(gateway, config.router.updateIntervalSeconds);

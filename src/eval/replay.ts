@@ -92,6 +92,7 @@ class ReplaySession {
       feedback: score,
       feedbackTime: time,
       feedbackComment: null,
+      keyName: null,
     };
     // A rejection is kept and rethrown at the next flush (never left unhandled meanwhile).
     this.pending.push(

@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
-import type { HttpBindings } from '@hono/node-server';
 import type { Gateway } from '../gateway.js';
 import { chatCompletions, requestIdOf } from './chat-completions.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { errors, GatewayError } from './errors.js';
+import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
 import { getMetrics } from './metrics.js';
@@ -12,7 +12,15 @@ import { getStats } from './stats.js';
 
 /** The gateway's HTTP surface. Every error leaves in OpenAI's shape. */
 export function createApp(gw: Gateway) {
-  const app = new Hono<{ Bindings: HttpBindings }>();
+  const app = new Hono<GatewayEnv>();
+
+  const client = clientGuard(gw);
+  const admin = adminGuard(gw);
+  app.use('/v1/*', client);
+  app.use('/feedback', client);
+  app.use('/stats', admin);
+  app.use('/metrics', admin);
+  app.use('/dashboard/data', admin);
 
   app.post('/v1/chat/completions', chatCompletions(gw));
   app.get('/v1/models', listModels(gw));

@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
-import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Gateway } from '../gateway.js';
 import { classifyQuery } from '../routing/classify.js';
@@ -12,6 +11,7 @@ import { usageOf } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { parseChatRequest, lastUserText, type ChatRequest } from './chat-request.js';
 import { errors, GatewayError } from './errors.js';
+import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
 import { newTraceId, recordAttempt, type RequestInfo } from './record-attempt.js';
 
@@ -87,12 +87,18 @@ function isEventStream(headers: IncomingHttpHeaders): boolean {
   return typeof type === 'string' && type.includes('text/event-stream');
 }
 
-/** Models not tried yet for this request, without those in a cooldown (unless that leaves none). */
+/**
+ * Models not tried yet for this request, without those in a cooldown (unless that leaves none) and
+ * those at their concurrency limit (unless that leaves none: the request then waits on a full model's
+ * pool rather than failing).
+ */
 function routableModels(gw: Gateway, tried: readonly string[]): string[] {
   const untried = gw.modelKeys.filter((k) => !tried.includes(k));
   const now = Date.now();
-  const healthy = untried.filter((k) => gw.health.isAvailable(k, now));
-  return healthy.length > 0 ? healthy : untried;
+  const healthy = untried.filter((k) => gw.health.isAvailable(k, now) && gw.upstreams.get(k)!.hasCapacity());
+  if (healthy.length > 0) return healthy;
+  const open = untried.filter((k) => gw.upstreams.get(k)!.hasCapacity());
+  return open.length > 0 ? open : untried;
 }
 
 /** Resolves which models a request may use, or throws the client's error. */
@@ -103,7 +109,7 @@ function resolveTarget(gw: Gateway, request: ChatRequest): { routed: boolean } {
 }
 
 export function chatCompletions(gw: Gateway) {
-  return async function handleChatCompletion(c: Context<{ Bindings: HttpBindings }>) {
+  return async function handleChatCompletion(c: Context<GatewayEnv>) {
     const { incoming, outgoing } = c.env;
     const requestId = requestIdOf(incoming.headers);
     c.header('x-request-id', requestId);
@@ -112,7 +118,14 @@ export function chatCompletions(gw: Gateway) {
     if (request instanceof GatewayError) throw request;
     const { routed } = resolveTarget(gw, request);
     const query = lastUserText(request.messages);
-    const info: RequestInfo = { requestId, time: Date.now(), query, queryClass: classifyQuery(query), routed };
+    const info: RequestInfo = {
+      requestId,
+      time: Date.now(),
+      query,
+      queryClass: classifyQuery(query),
+      routed,
+      keyName: c.get('keyName') ?? null,
+    };
     c.header('x-router-class', info.queryClass);
 
     gw.inflight++;
@@ -142,120 +155,139 @@ async function answer(
   const maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
   const tried: string[] = [];
   const pending: Promise<void>[] = [];
+  // The upstream whose concurrency slot this request holds (one attempt at a time).
+  let holding: Upstream | null = null;
+  const release = () => {
+    if (holding) holding.inflight--;
+    holding = null;
+  };
+  try {
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+      release();
+      const available = info.routed ? routableModels(gw, tried) : [request.model];
+      const chosen: Decision = info.routed
+        ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available })
+        : { model: request.model, reason: 'pinned' };
+      const upstream = gw.upstreams.get(chosen.model);
+      if (!upstream) {
+        await Promise.allSettled(pending);
+        const err = errors.noModelAvailable();
+        sendJson(res, err.status, { 'x-request-id': info.requestId, 'x-router-class': info.queryClass }, JSON.stringify(err.toBody()));
+        return;
+      }
+      if (!upstream.hasCapacity()) {
+        // Only a pinned request gets here: routing skips full models.
+        await Promise.allSettled(pending);
+        const err = errors.modelBusy(upstream.key, upstream.maxConcurrent!);
+        sendJson(res, err.status, { 'x-request-id': info.requestId, 'x-router-class': info.queryClass, 'retry-after': '1' }, JSON.stringify(err.toBody()));
+        return;
+      }
+      upstream.inflight++;
+      holding = upstream;
+      const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
+      if (attempt > 1) gw.metrics.failover(tried[tried.length - 1]!, decision.model);
+      tried.push(decision.model);
+      const traceId = newTraceId();
+      const headers = routingHeaders(info, traceId, decision);
+      const ac = new AbortController();
+      setController(ac);
+      const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
+      const started = performance.now();
+      const body = JSON.stringify({ ...request, model: upstream.model });
+      const base = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
 
-  for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-    const available = info.routed ? routableModels(gw, tried) : [request.model];
-    const chosen: Decision = info.routed
-      ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available })
-      : { model: request.model, reason: 'pinned' };
-    const upstream = gw.upstreams.get(chosen.model);
-    if (!upstream) {
-      await Promise.allSettled(pending);
-      const err = errors.noModelAvailable();
-      sendJson(res, err.status, { 'x-request-id': info.requestId, 'x-router-class': info.queryClass }, JSON.stringify(err.toBody()));
-      return;
-    }
-    const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
-    if (attempt > 1) gw.metrics.failover(tried[tried.length - 1]!, decision.model);
-    tried.push(decision.model);
-    const traceId = newTraceId();
-    const headers = routingHeaders(info, traceId, decision);
-    const ac = new AbortController();
-    setController(ac);
-    const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
-    const started = performance.now();
-    const body = JSON.stringify({ ...request, model: upstream.model });
-    const base = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
-
-    const sent = await sendAttempt(upstream, body, ac.signal, stream);
-    let failure: AttemptFailure | null = sent.ok ? null : sent;
-    let payload: Buffer | null = null;
-    let usage = null;
-    if (sent.ok && !(stream && isEventStream(sent.headers))) {
-      try {
-        payload = Buffer.from(await sent.body.arrayBuffer());
-        usage = usageOf(JSON.parse(payload.toString('utf8')));
-      } catch (err) {
-        if (payload === null) {
-          failure = describeError(err, ac.signal, upstream);
-        } else {
-          failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
+      const sent = await sendAttempt(upstream, body, ac.signal, stream);
+      let failure: AttemptFailure | null = sent.ok ? null : sent;
+      let payload: Buffer | null = null;
+      let usage = null;
+      if (sent.ok && !(stream && isEventStream(sent.headers))) {
+        try {
+          payload = Buffer.from(await sent.body.arrayBuffer());
+          usage = usageOf(JSON.parse(payload.toString('utf8')));
+        } catch (err) {
+          if (payload === null) {
+            failure = describeError(err, ac.signal, upstream);
+          } else {
+            failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
+          }
         }
       }
-    }
-    if (failure) {
-      clearTimeout(timer);
-      if (failure.retryable) gw.health.failure(decision.model);
-      const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.modelKeys.length;
-      pending.push(
-        recordAttempt(gw, info, {
-          ...base,
-          outcome: outcomeOf(failure),
-          status: failure.status,
-          error: failure.message,
-          latencyMs: performance.now() - started,
-          ttfbMs: null,
-          promptTokens: null,
-          completionTokens: null,
-        }),
-      );
-      if (failure.kind === 'cancelled') break;
-      if (retry) continue;
-      await Promise.allSettled(pending);
-      if (failure.kind === 'status') {
-        sendJson(res, failure.status!, headers, upstreamErrorBody(failure));
-      } else {
-        const err = failureError(failure, upstream);
-        sendJson(res, err.status, headers, JSON.stringify(err.toBody()));
+      if (failure) {
+        clearTimeout(timer);
+        if (failure.retryable) gw.health.failure(decision.model);
+        const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.modelKeys.length;
+        pending.push(
+          recordAttempt(gw, info, {
+            ...base,
+            outcome: outcomeOf(failure),
+            status: failure.status,
+            error: failure.message,
+            latencyMs: performance.now() - started,
+            ttfbMs: null,
+            promptTokens: null,
+            completionTokens: null,
+          }),
+        );
+        if (failure.kind === 'cancelled') break;
+        if (retry) continue;
+        await Promise.allSettled(pending);
+        if (failure.kind === 'status') {
+          sendJson(res, failure.status!, headers, upstreamErrorBody(failure));
+        } else {
+          const err = failureError(failure, upstream);
+          sendJson(res, err.status, headers, JSON.stringify(err.toBody()));
+        }
+        return;
       }
-      return;
-    }
-    if (!sent.ok) return; // unreachable: a failed attempt has a failure
+      if (!sent.ok) return; // unreachable: a failed attempt has a failure
 
-    gw.health.success(decision.model);
-    if (payload) {
+      gw.health.success(decision.model);
+      if (payload) {
+        clearTimeout(timer);
+        pending.push(
+          recordAttempt(gw, info, {
+            ...base,
+            outcome: 'success',
+            status: sent.status,
+            error: null,
+            latencyMs: performance.now() - started,
+            ttfbMs: sent.headersMs,
+            promptTokens: usage?.promptTokens ?? null,
+            completionTokens: usage?.completionTokens ?? null,
+          }),
+        );
+        await settleDurably(pending, gw);
+        if (res.headersSent || res.destroyed) return;
+        res.writeHead(sent.status, { ...relayedHeaders(sent.headers, headers), 'content-length': payload.length });
+        res.end(payload);
+        return;
+      }
+
+      // Streaming: from here on bytes reach the client, so there is no failover.
       clearTimeout(timer);
-      pending.push(
-        recordAttempt(gw, info, {
-          ...base,
-          outcome: 'success',
-          status: sent.status,
-          error: null,
-          latencyMs: performance.now() - started,
-          ttfbMs: sent.headersMs,
-          promptTokens: usage?.promptTokens ?? null,
-          completionTokens: usage?.completionTokens ?? null,
-        }),
-      );
-      await settleDurably(pending, gw);
-      if (res.headersSent || res.destroyed) return;
-      res.writeHead(sent.status, { ...relayedHeaders(sent.headers, headers), 'content-length': payload.length });
-      res.end(payload);
+      res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
+      res.flushHeaders();
+      await relayStream(sent.body, res, ac.signal, started, async (result) => {
+        pending.push(
+          recordAttempt(gw, info, {
+            ...base,
+            outcome: result.outcome,
+            status: sent.status,
+            error: result.error,
+            latencyMs: performance.now() - started,
+            ttfbMs: result.firstChunkMs,
+            promptTokens: result.usage?.promptTokens ?? null,
+            completionTokens: result.usage?.completionTokens ?? null,
+          }),
+        );
+        await settleDurably(pending, gw);
+      });
       return;
     }
-
-    // Streaming: from here on bytes reach the client, so there is no failover.
-    clearTimeout(timer);
-    res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
-    res.flushHeaders();
-    await relayStream(sent.body, res, ac.signal, started, async (result) => {
-      pending.push(
-        recordAttempt(gw, info, {
-          ...base,
-          outcome: result.outcome,
-          status: sent.status,
-          error: result.error,
-          latencyMs: performance.now() - started,
-          ttfbMs: result.firstChunkMs,
-          promptTokens: result.usage?.promptTokens ?? null,
-          completionTokens: result.usage?.completionTokens ?? null,
-        }),
-      );
-      await settleDurably(pending, gw);
-    });
-    return;
+    await Promise.allSettled(pending);
+  } finally {
+    release();
   }
-  await Promise.allSettled(pending);
 }
 
 /** Waits for the traces to commit; a store failure is logged, and the answer still goes out. */

@@ -62,5 +62,22 @@ export const errors = {
   noModelAvailable: () =>
     new GatewayError(503, 'api_error', 'No upstream model is available to answer', 'no_model_available'),
   unavailable: (message: string) => new GatewayError(503, 'api_error', message, 'service_unavailable'),
+  missingApiKey: () =>
+    new GatewayError(
+      401,
+      'invalid_request_error',
+      "You didn't provide an API key. Send it in the Authorization header as 'Bearer YOUR_KEY'.",
+      'missing_api_key',
+    ),
+  invalidApiKey: () => new GatewayError(401, 'invalid_request_error', 'Incorrect API key provided.', 'invalid_api_key'),
+  rateLimited: (perMinute: number, retryAfter: number) =>
+    new GatewayError(
+      429,
+      'requests',
+      `Rate limit reached: ${perMinute} requests per minute. Please try again in ${retryAfter}s.`,
+      'rate_limit_exceeded',
+    ),
+  modelBusy: (model: string, limit: number) =>
+    new GatewayError(429, 'requests', `Model '${model}' already has ${limit} requests in flight; try again shortly.`, 'model_busy'),
   internal: () => new GatewayError(500, 'api_error', 'Internal gateway error', 'internal_error'),
 };

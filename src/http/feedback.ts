@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
-import type { HttpBindings } from '@hono/node-server';
 import { z } from 'zod';
 import type { Gateway } from '../gateway.js';
 import { errors } from './errors.js';
+import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
 
 const FEEDBACK_BODY_LIMIT = 64 * 1024;
@@ -40,14 +40,17 @@ function parseFeedback(raw: Buffer) {
 
 /** POST /feedback: a score (0..1) or thumbs for a trace; the policy learns from it at once. */
 export function postFeedback(gw: Gateway) {
-  return async function handleFeedback(c: Context<{ Bindings: HttpBindings }>) {
+  return async function handleFeedback(c: Context<GatewayEnv>) {
     const body = parseFeedback(await readBody(c.env.incoming, FEEDBACK_BODY_LIMIT));
     const score = body.feedback ?? (body.thumbs === 'up' ? 1 : 0);
-    const result = await gw.store.setFeedback(body.trace_id, {
-      score,
-      comment: body.comment ?? null,
-      time: Date.now(),
-    });
+    // Only the key that made the trace may judge it (the admin key may judge any); another key
+    // gets the same 404 as for a trace that does not exist.
+    const owner = gw.keys.requiresClientKey && !c.get('admin') ? c.get('keyName') : undefined;
+    const result = await gw.store.setFeedback(
+      body.trace_id,
+      { score, comment: body.comment ?? null, time: Date.now() },
+      owner,
+    );
     if (!result) throw errors.traceNotFound(body.trace_id);
     const { trace, previous } = result;
     gw.metrics.feedback(trace.modelKey);

@@ -11,6 +11,8 @@ export interface RequestInfo {
   query: string;
   queryClass: string;
   routed: boolean;
+  /** The client key's name, when client keys are configured. */
+  keyName: string | null;
 }
 
 export interface AttemptInfo {
@@ -64,6 +66,7 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     feedback: null,
     feedbackTime: null,
     feedbackComment: null,
+    keyName: request.keyName,
   };
   const committed = gw.store.insert(trace);
   gw.policy.observe({

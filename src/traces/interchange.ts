@@ -10,7 +10,7 @@ import type { TraceRecord } from './types.js';
 export const TRACE_FIELDS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
-  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment',
+  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
 ] as const;
 
 export type TraceLine = { [K in (typeof TRACE_FIELDS)[number]]: unknown };
@@ -39,6 +39,7 @@ export function toLine(t: TraceRecord): TraceLine {
     feedback: t.feedback,
     feedback_time: t.feedbackTime,
     feedback_comment: t.feedbackComment,
+    key_name: t.keyName,
   };
 }
 
@@ -90,6 +91,7 @@ export const traceLineSchema = z
     feedback: nullable(z.number().min(0).max(1)),
     feedback_time: nullable(count),
     feedback_comment: nullable(z.string()),
+    key_name: nullable(z.string()),
   })
   .strict();
 
@@ -146,5 +148,6 @@ export function parseTraceLine(text: string, line: number): TraceRecord {
     feedback: r.feedback,
     feedbackTime: r.feedback_time,
     feedbackComment: r.feedback_comment,
+    keyName: r.key_name,
   };
 }

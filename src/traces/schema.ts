@@ -31,6 +31,8 @@ export const traces = sqliteTable(
     feedback: real('feedback'),
     feedbackTime: integer('feedback_time'),
     feedbackComment: text('feedback_comment'),
+    /** The name of the client key that made the request (never the key). */
+    keyName: text('key_name'),
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
@@ -40,3 +42,21 @@ export const traces = sqliteTable(
 );
 
 export type TraceRow = typeof traces.$inferSelect;
+
+/**
+ * What `tracegate purge` deleted, summed per class × model, so the policy keeps its statistics.
+ * Plain sums (no forgetting): purged traces are older than every trace still stored.
+ */
+export const purgedEvidence = sqliteTable('purged_evidence', {
+  queryClass: text('query_class').notNull(),
+  modelKey: text('model_key').notNull(),
+  count: integer('count').notNull(),
+  successes: real('successes').notNull(),
+  quality: real('quality').notNull(),
+  feedbackCount: real('feedback_count').notNull(),
+  feedbackSum: real('feedback_sum').notNull(),
+  costSum: real('cost_sum').notNull(),
+  costCount: real('cost_count').notNull(),
+  latencySumMs: real('latency_sum_ms').notNull(),
+  lastTime: integer('last_time').notNull(),
+}, (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)]);

@@ -26,7 +26,7 @@ const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizz
 const COLUMNS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
-  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment',
+  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
 ] as const;
 
 const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
@@ -44,7 +44,7 @@ interface RawTrace {
   attempt: number; outcome: TraceRecord['outcome']; status: number | null; error: string | null;
   latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
   completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
-  feedback_time: number | null; feedback_comment: string | null;
+  feedback_time: number | null; feedback_comment: string | null; key_name: string | null;
 }
 
 function fromRow(r: RawTrace): TraceRecord {
@@ -55,6 +55,7 @@ function fromRow(r: RawTrace): TraceRecord {
     status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
     promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
     feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
+    keyName: r.key_name,
   };
 }
 
@@ -63,6 +64,7 @@ function toParams(t: TraceRecord): unknown[] {
     t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
     t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
     t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, t.feedbackComment,
+    t.keyName,
   ];
 }
 
@@ -77,6 +79,45 @@ function rangeWhere(range: TimeRange, params: unknown[]): string {
     params.push(range.until);
   }
   return clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
+}
+
+interface PurgedRow {
+  query_class: string; model_key: string; count: number; successes: number; quality: number;
+  feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
+  latency_sum_ms: number; last_time: number;
+}
+
+/**
+ * Adds what `purge` folded away. Purged traces are older than every stored one, so with forgetting
+ * they weigh γ^(stored traces of the arm) and down from there; their outcomes are taken as evenly
+ * spread (the sums are kept without order), which makes their weight (1 − γ^n)/(1 − γ) in all.
+ */
+function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: number): ArmEvidence[] {
+  const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
+  const out = [...live];
+  for (const p of purged) {
+    const key = `${p.query_class}\u0000${p.model_key}`;
+    let arm = byArm.get(key);
+    if (!arm) {
+      arm = { queryClass: p.query_class, model: p.model_key, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0,
+        feedbackSum: 0, costSum: 0, costCount: 0, latencySumMs: 0, lastTime: p.last_time };
+      byArm.set(key, arm);
+      out.push(arm);
+    }
+    const total = decay === 1 ? p.count : (Math.pow(decay, arm.count) * (1 - Math.pow(decay, p.count))) / (1 - decay);
+    const scale = p.count > 0 ? total / p.count : 0;
+    arm.count += p.count;
+    arm.weight += total;
+    arm.successes += p.successes * scale;
+    arm.quality += p.quality * scale;
+    arm.feedbackCount += p.feedback_count * scale;
+    arm.feedbackSum += p.feedback_sum * scale;
+    arm.costSum += p.cost_sum * scale;
+    arm.costCount += p.cost_count * scale;
+    arm.latencySumMs += p.latency_sum_ms * scale;
+    arm.lastTime = Math.max(arm.lastTime, p.last_time);
+  }
+  return out;
 }
 
 export interface SqliteStoreOptions {
@@ -118,12 +159,13 @@ export class SqliteTraceStore implements TraceStore {
     return row ? fromRow(row) : undefined;
   }
 
-  async setFeedback(id: string, update: FeedbackUpdate): Promise<FeedbackResult | undefined> {
+  async setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined> {
     // A trace may still be waiting in the writer's batch; feedback must find it.
     await this.writer.flushed();
     const apply = this.db.transaction((): FeedbackResult | undefined => {
       const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as RawTrace | undefined;
       if (!row) return undefined;
+      if (owner !== undefined && row.key_name !== owner) return undefined;
       this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ? WHERE id = ?').run(
         update.score,
         update.time,
@@ -154,8 +196,8 @@ export class SqliteTraceStore implements TraceStore {
       decay === 1
         ? '1.0'
         : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY seq DESC) - 1)`;
-    // Arms come in order of first appearance, so "ties: first seen" is well defined for the policies.
-    return this.db
+    // Arms come in order of first appearance.
+    const live = this.db
       .prepare(`
       SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count,
         SUM(w) AS weight,
@@ -173,6 +215,27 @@ export class SqliteTraceStore implements TraceStore {
       GROUP BY query_class, model_key
       ORDER BY MIN(seq)`)
       .all(...params) as ArmEvidence[];
+    if (query.since !== undefined || query.maxTraces !== undefined) return live;
+    return withPurged(live, this.stmt('SELECT * FROM purged_evidence').all() as PurgedRow[], decay);
+  }
+
+  async purge(before: number): Promise<{ deleted: number }> {
+    await this.writer.flushed();
+    const run = this.db.transaction((cutoff: number) => {
+      this.stmt(`
+        INSERT INTO purged_evidence (query_class, model_key, count, successes, quality, feedback_count, feedback_sum,
+                                     cost_sum, cost_count, latency_sum_ms, last_time)
+        SELECT query_class, model_key, COUNT(*), SUM(outcome = 'success'), SUM(${QUALITY}), SUM(feedback IS NOT NULL),
+               COALESCE(SUM(feedback), 0), COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NOT NULL), SUM(latency_ms), MAX(time)
+        FROM traces WHERE time < ? AND model_key <> '' GROUP BY query_class, model_key
+        ON CONFLICT (query_class, model_key) DO UPDATE SET
+          count = count + excluded.count, successes = successes + excluded.successes, quality = quality + excluded.quality,
+          feedback_count = feedback_count + excluded.feedback_count, feedback_sum = feedback_sum + excluded.feedback_sum,
+          cost_sum = cost_sum + excluded.cost_sum, cost_count = cost_count + excluded.cost_count,
+          latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, last_time = MAX(last_time, excluded.last_time)`).run(cutoff);
+      return this.stmt('DELETE FROM traces WHERE time < ?').run(cutoff).changes;
+    });
+    return { deleted: run(before) };
   }
 
   async recentByArm(perArm: number): Promise<RecentArmTrace[]> {

@@ -28,6 +28,8 @@ export interface TraceRecord {
   feedback: number | null;
   feedbackTime: number | null;
   feedbackComment: string | null;
+  /** The name of the client key that made the request (null without client keys). */
+  keyName: string | null;
 }
 
 export interface TimeRange {
@@ -137,9 +139,15 @@ export interface TraceStore {
   /** Resolves once the trace is durably committed. */
   insert(trace: TraceRecord): Promise<void>;
   get(id: string): Promise<TraceRecord | undefined>;
-  /** Stores feedback on a trace; undefined if there is no such trace. */
-  setFeedback(id: string, update: FeedbackUpdate): Promise<FeedbackResult | undefined>;
+  /**
+   * Stores feedback on a trace; undefined if there is no such trace, or when `owner` is given and
+   * the trace was made by another client key.
+   */
+  setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined>;
+  /** Evidence per arm, including what `purge` folded away (unless `since` or `maxTraces` narrows it). */
   evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
+  /** Deletes the traces from before `before` (epoch ms), keeping their sums as evidence. */
+  purge(before: number): Promise<{ deleted: number }>;
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
   stats(range?: TimeRange): Promise<StatsSummary>;
   recent(limit: number): Promise<TraceRecord[]>;

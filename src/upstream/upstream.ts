@@ -8,6 +8,9 @@ export class Upstream {
   readonly chatPath: string;
   readonly model: string;
   readonly timeoutMs: number;
+  /** Most requests in flight at once (undefined: no limit), and how many there are now. */
+  readonly maxConcurrent: number | undefined;
+  inflight = 0;
   readonly pool: Pool;
   /** Headers sent on every call (with the API key, which therefore never leaves this object). */
   readonly headers: Record<string, string>;
@@ -24,6 +27,7 @@ export class Upstream {
     this.chatPath = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
+    this.maxConcurrent = config.maxConcurrent;
     this.inputCostPerToken = config.inputCostPerMTok / 1e6;
     this.outputCostPerToken = config.outputCostPerMTok / 1e6;
     const apiKey = resolveApiKey(config, env);
@@ -41,6 +45,10 @@ export class Upstream {
       headersTimeout: config.timeoutMs,
       bodyTimeout: config.timeoutMs,
     });
+  }
+
+  hasCapacity(): boolean {
+    return this.maxConcurrent === undefined || this.inflight < this.maxConcurrent;
   }
 
   /** Dollars for a call, or null when the token counts are unknown. */

@@ -2,35 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { csvField, parseTraceLine, toCsvRow, toJsonLine, TRACE_FIELDS, TraceLineError } from '../../src/traces/interchange.js';
 import type { TraceRecord } from '../../src/traces/types.js';
+import { makeTrace } from '../helpers/trace.js';
 
 let seq = 0;
 function trace(over: Partial<TraceRecord> = {}): TraceRecord {
   seq++;
-  return {
-    id: `E${String(seq).padStart(25, '0')}`,
-    time: 1_700_000_000_000 + seq * 1000,
-    requestId: `r${seq}`,
-    query: 'q',
-    queryLength: 1,
-    queryClass: 'short',
-    modelKey: 'a',
-    upstreamModel: 'a-model',
-    routed: true,
-    reason: 'learned',
-    attempt: 1,
-    outcome: 'success',
-    status: 200,
-    error: null,
-    latencyMs: 10.5,
-    ttfbMs: 5.25,
-    promptTokens: 10,
-    completionTokens: 5,
-    costUsd: 0.001,
-    feedback: null,
-    feedbackTime: null,
-    feedbackComment: null,
-    ...over,
-  };
+  return makeTrace({ id: `E${String(seq).padStart(25, '0')}`, time: 1_700_000_000_000 + seq * 1000, latencyMs: 10.5, ttfbMs: 5.25, ...over });
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {

@@ -2,38 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
-import type { TraceRecord } from '../../src/traces/types.js';
 import { tempDir } from '../helpers/gateway.js';
+import { makeTrace } from '../helpers/trace.js';
 
-let seq = 0;
-function trace(over: Partial<TraceRecord> = {}): TraceRecord {
-  seq++;
-  return {
-    id: `T${String(seq).padStart(25, '0')}`,
-    time: 1_700_000_000_000 + seq,
-    requestId: `r${seq}`,
-    query: 'q',
-    queryLength: 1,
-    queryClass: 'short',
-    modelKey: 'a',
-    upstreamModel: 'a-model',
-    routed: true,
-    reason: 'learned',
-    attempt: 1,
-    outcome: 'success',
-    status: 200,
-    error: null,
-    latencyMs: 10,
-    ttfbMs: 5,
-    promptTokens: 10,
-    completionTokens: 5,
-    costUsd: 0.001,
-    feedback: null,
-    feedbackTime: null,
-    feedbackComment: null,
-    ...over,
-  };
-}
+const trace = makeTrace;
 
 const dirs: string[] = [];
 function fileStore() {

@@ -1,18 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import type { TraceRecord } from '../../src/traces/types.js';
+import { makeTrace } from '../helpers/trace.js';
 import { denseTraffic, niceBucket } from '../../src/http/dashboard/data.js';
 
 const T0 = 1_700_000_000_000; // a multiple of 10 s
-let n = 0;
 function trace(time: number, queryClass: string, modelKey: string, outcome: TraceRecord['outcome'] = 'success'): TraceRecord {
-  n++;
-  return {
-    id: `TR${String(n).padStart(24, '0')}`, time, requestId: `r${n}`, query: 'q', queryLength: 1, queryClass, modelKey,
-    upstreamModel: `${modelKey}-model`, routed: true, reason: 'learned', attempt: 1, outcome, status: 200, error: null,
-    latencyMs: 10, ttfbMs: 5, promptTokens: 10, completionTokens: 5, costUsd: 0.001, feedback: null, feedbackTime: null,
-    feedbackComment: null,
-  };
+  return makeTrace({ time, queryClass, modelKey, upstreamModel: `${modelKey}-model`, outcome });
 }
 
 describe('TraceStore.traffic', () => {

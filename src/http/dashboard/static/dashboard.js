@@ -135,8 +135,24 @@
     return true;
   }
 
-  function getJSON(url) {
-    return fetch(url, { headers: { accept: 'application/json' }, cache: 'no-store' }).then(function (res) {
+  // With auth.adminKey set, the data needs the admin key: asked once, kept for this browser session.
+  var KEY_STORAGE = 'tracegate-admin-key';
+
+  function withAuth(headers) {
+    var key = window.sessionStorage.getItem(KEY_STORAGE);
+    if (key) headers.authorization = 'Bearer ' + key;
+    return headers;
+  }
+
+  function getJSON(url, retried) {
+    return fetch(url, { headers: withAuth({ accept: 'application/json' }), cache: 'no-store' }).then(function (res) {
+      if (res.status === 401 && !retried) {
+        var key = window.prompt('This tracegate needs its admin key (auth.adminKey):');
+        if (key) {
+          window.sessionStorage.setItem(KEY_STORAGE, key.trim());
+          return getJSON(url, true);
+        }
+      }
       return res.json().then(
         function (body) {
           if (!res.ok) throw new Error((body && body.error && body.error.message) || 'HTTP ' + res.status);
@@ -375,7 +391,7 @@
     btn.disabled = true;
     fetch('feedback', {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: withAuth({ 'content-type': 'application/json' }),
       body: JSON.stringify({ trace_id: trace.id, thumbs: thumbs }),
     })
       .then(function (res) {
