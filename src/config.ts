@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /** The zod schema is the one source of the config's types and defaults. */
@@ -126,6 +127,8 @@ export const configSchema = z
     auth: authSchema.default(authSchema.parse({})),
     limits: limitsSchema.default(limitsSchema.parse({})),
     logging: loggingSchema.default(loggingSchema.parse({})),
+    /** This gateway's name on its traces (several instances can share one store). */
+    instanceId: z.string().min(1).max(200).default(`${hostname()}-${process.pid}`),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -93,6 +93,8 @@ class ReplaySession {
       feedbackTime: time,
       feedbackComment: null,
       keyName: null,
+      source: 'live',
+      instanceId: null,
     };
     // A rejection is kept and rethrown at the next flush (never left unhandled meanwhile).
     this.pending.push(

@@ -1,8 +1,8 @@
-import { monotonicFactory } from 'ulid';
 import type { Gateway } from '../gateway.js';
 import type { Outcome, TraceRecord } from '../traces/types.js';
+import { monotonicUlidFactory } from '../traces/ulid.js';
 
-export const newTraceId = monotonicFactory();
+export const newTraceId = monotonicUlidFactory();
 
 /** What is known about a request before any upstream is called. */
 export interface RequestInfo {
@@ -67,6 +67,8 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     feedbackTime: null,
     feedbackComment: null,
     keyName: request.keyName,
+    source: 'live',
+    instanceId: gw.config.instanceId,
   };
   const committed = gw.store.insert(trace);
   gw.policy.observe({

@@ -11,6 +11,7 @@ export const TRACE_FIELDS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
   'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
+  'source', 'instance_id',
 ] as const;
 
 export type TraceLine = { [K in (typeof TRACE_FIELDS)[number]]: unknown };
@@ -40,6 +41,8 @@ export function toLine(t: TraceRecord): TraceLine {
     feedback_time: t.feedbackTime,
     feedback_comment: t.feedbackComment,
     key_name: t.keyName,
+    source: t.source,
+    instance_id: t.instanceId,
   };
 }
 
@@ -92,6 +95,8 @@ export const traceLineSchema = z
     feedback_time: nullable(count),
     feedback_comment: nullable(z.string()),
     key_name: nullable(z.string()),
+    source: z.enum(['live', 'offline']).optional().default('live'),
+    instance_id: nullable(z.string()),
   })
   .strict();
 
@@ -149,5 +154,7 @@ export function parseTraceLine(text: string, line: number): TraceRecord {
     feedbackTime: r.feedback_time,
     feedbackComment: r.feedback_comment,
     keyName: r.key_name,
+    source: r.source,
+    instanceId: r.instance_id,
   };
 }

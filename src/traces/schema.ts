@@ -33,6 +33,10 @@ export const traces = sqliteTable(
     feedbackComment: text('feedback_comment'),
     /** The name of the client key that made the request (never the key). */
     keyName: text('key_name'),
+    /** `live` for traffic, `offline` for evaluation results imported as prior evidence. */
+    source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
+    /** The gateway instance that recorded the trace (config `instanceId`). */
+    instanceId: text('instance_id'),
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),

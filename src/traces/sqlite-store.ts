@@ -27,6 +27,7 @@ const COLUMNS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
   'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
+  'source', 'instance_id',
 ] as const;
 
 const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
@@ -45,6 +46,7 @@ interface RawTrace {
   latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
   completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
   feedback_time: number | null; feedback_comment: string | null; key_name: string | null;
+  source: TraceRecord['source']; instance_id: string | null;
 }
 
 function fromRow(r: RawTrace): TraceRecord {
@@ -55,7 +57,7 @@ function fromRow(r: RawTrace): TraceRecord {
     status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
     promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
     feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
-    keyName: r.key_name,
+    keyName: r.key_name, source: r.source, instanceId: r.instance_id,
   };
 }
 
@@ -64,7 +66,7 @@ function toParams(t: TraceRecord): unknown[] {
     t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
     t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
     t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, t.feedbackComment,
-    t.keyName,
+    t.keyName, t.source, t.instanceId,
   ];
 }
 

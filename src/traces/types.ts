@@ -30,6 +30,10 @@ export interface TraceRecord {
   feedbackComment: string | null;
   /** The name of the client key that made the request (null without client keys). */
   keyName: string | null;
+  /** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
+  source: 'live' | 'offline';
+  /** The gateway instance that recorded it. */
+  instanceId: string | null;
 }
 
 export interface TimeRange {

@@ -29,6 +29,8 @@ export function makeTrace(over: Partial<TraceRecord> = {}): TraceRecord {
     feedbackTime: null,
     feedbackComment: null,
     keyName: null,
+    source: 'live',
+    instanceId: null,
     ...over,
   };
 }

@@ -1,0 +1,2 @@
+ALTER TABLE `traces` ADD `source` text DEFAULT 'live' NOT NULL;--> statement-breakpoint
+ALTER TABLE `traces` ADD `instance_id` text;
