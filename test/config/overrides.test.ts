@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tempDir } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 import { exited, spawnGateway, writeConfig } from '../helpers/process.js';
 
 let upstream: FakeUpstream;
@@ -17,14 +17,6 @@ afterAll(async () => {
   await upstream.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 describe('command line overrides', () => {
   it('--port, --host and --db win over the file', async () => {

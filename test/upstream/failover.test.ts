@@ -1,25 +1,16 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { freePort } from '../helpers/ports.js';
 
 let upstream: FakeUpstream;
 let gw: TestGateway;
 let deadURL: string;
 
-/** A port that refuses connections: bound, then closed. */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 beforeAll(async () => {
   upstream = await startFakeUpstream();
-  deadURL = `http://127.0.0.1:${await closedPort()}/v1`;
+  deadURL = `http://127.0.0.1:${await freePort()}/v1`;
   gw = await startTestGateway(upstream, {
     models: {
       small: { baseURL: upstream.baseURL, model: 'small-model', timeoutMs: 400 },
