@@ -6,13 +6,15 @@ import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
 import { withKeysCommand } from './commands/keys.js';
 import { withPurgeCommand } from './commands/purge.js';
+import { withExplainCommand } from './commands/explain.js';
 import { UsageError } from './commands/options.js';
 import { withStatsCommand } from './commands/stats.js';
 import { withEvalCommand } from './eval/command.js';
 import { createRouterPolicy } from './gateway.js';
 import { createLogger } from './logger.js';
 import { startGateway } from './server.js';
-import { SqliteTraceStore } from './traces/sqlite-store.js';
+import { createTraceStore, describeStore } from './traces/factory.js';
+import { StoreOpenError } from './traces/pg-store.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -31,7 +33,8 @@ interface ConfigFlags {
 function configFrom(flags: ConfigFlags): Config {
   const config = loadConfig(flags.config);
   const server = { ...config.server, port: flags.port ?? config.server.port, host: flags.host ?? config.server.host };
-  const database = { ...config.database, path: flags.db ?? config.database.path };
+  // --db names a SQLite file: it wins over database.url (and DATABASE_URL).
+  const database = flags.db !== undefined ? { ...config.database, path: flags.db, url: undefined } : config.database;
   // Checked again: a --host may need client keys that the file's host did not.
   return parseConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
 }
@@ -41,7 +44,13 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
   const logger = createLogger(config.logging.level);
   const running = await startGateway(config, { logger });
   logger.info(
-    { url: running.url, db: config.database.path, policy: running.gateway.policy.name, models: running.gateway.modelKeys },
+    {
+      url: running.url,
+      db: describeStore(config.database),
+      instance: config.instanceId,
+      policy: running.gateway.policy.name,
+      models: running.gateway.modelKeys,
+    },
     `tracegate listening on ${running.url}`,
   );
   if (config.auth.clientKeys.length === 0) {
@@ -71,7 +80,8 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
 
 async function updateCommand(flags: ConfigFlags & { since?: string; until?: string }): Promise<void> {
   const config = configFrom(flags);
-  const store = new SqliteTraceStore({ path: config.database.path });
+  // A command beside the gateways: it writes nothing, so it takes no spool.
+  const store = await createTraceStore(config.database, { tool: true });
   try {
     const policy = createRouterPolicy(config, store);
     const summary = await policy.updateFromTraces({
@@ -110,6 +120,7 @@ export function buildCli(): Command {
   withExportCommand(program);
   withImportCommand(program);
   withPurgeCommand(program);
+  withExplainCommand(program);
   withKeysCommand(program);
   withDemoCommand(program);
 
@@ -119,7 +130,7 @@ export function buildCli(): Command {
 buildCli()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError) process.stderr.write(`tracegate: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoreOpenError) process.stderr.write(`tracegate: ${err.message}\n`);
     else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

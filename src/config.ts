@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { classRulesSchema } from './routing/rules.js';
 
 /** The zod schema is the one source of the config's types and defaults. */
 
@@ -36,7 +37,21 @@ const serverSchema = z
 
 const databaseSchema = z
   .object({
+    /** The SQLite file (the embedded store), used when no `url` is given. */
     path: z.string().min(1).default('./data/traces.db'),
+    /** A PostgreSQL URL (postgres://user:password@host:port/database): a store several instances share. `DATABASE_URL` sets it too. */
+    url: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    /** PostgreSQL: most connections of this instance. */
+    poolSize: z.number().int().positive().default(10),
+    /** PostgreSQL: the local SQLite file where traces wait while the database cannot be reached (one per instance). */
+    spoolPath: z.string().min(1).default('./data/spool.db'),
+    /** PostgreSQL: connecting longer than this counts as unreachable. */
+    connectTimeoutMs: z.number().int().positive().default(2000),
+    /** PostgreSQL: traces whose commit is not acknowledged within this go to the spool instead. */
+    writeTimeoutMs: z.number().int().positive().default(5000),
+    /** PostgreSQL group commit: how long a batch of traces gathers before its one INSERT, and its most rows. */
+    groupCommitMs: z.number().nonnegative().max(1000).default(1),
+    groupCommitMaxRows: z.number().int().positive().max(2000).default(500),
   })
   .strict();
 
@@ -56,6 +71,8 @@ const routerSchema = z
     halfLife: z.number().nonnegative().default(50),
     /** Recompute the policy from the trace store every N seconds (0 = only at boot and on `tracegate update`). */
     updateIntervalSeconds: z.number().nonnegative().default(0),
+    /** With a shared store (PostgreSQL): fold in what the other instances traced this often, in ms (0 = never). */
+    syncIntervalMs: z.number().int().nonnegative().default(2000),
     /** Take a model out of routing after this many consecutive failures, for a cooldown (failures 0 = never). */
     circuitBreaker: z
       .object({
@@ -66,6 +83,10 @@ const routerSchema = z
       .default({ failures: 3, cooldownSeconds: 30 }),
     /** Random seed for the policy's exploration (unset = random). */
     seed: z.number().int().optional(),
+    /** Named query classes: rules tried in order before the built-in classifier (src/routing/rules.ts). */
+    classes: classRulesSchema.default([]),
+    /** Offline evidence (tracegate import --eval) counts as at most this many observations per query class × model. */
+    priorWeight: z.number().nonnegative().default(50),
   })
   .strict();
 
@@ -106,6 +127,12 @@ const limitsSchema = z
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** Redis (redis://host:port) holding the request limits, so they hold for the whole fleet; unset = each instance limits on its own. */
+    redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
+    /** Redis slower than this (or down) for a request: that request is limited by this instance alone. */
+    redisTimeoutMs: z.number().int().positive().default(200),
+    /** Prefix of the limit keys in Redis (several fleets can share one Redis). */
+    redisKeyPrefix: z.string().default('tracegate:limit:'),
   })
   .strict();
 
@@ -199,7 +226,7 @@ export function parseConfig(raw: unknown, source = 'config'): Config {
   return result.data;
 }
 
-export function loadConfig(file: string): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -212,7 +239,18 @@ export function loadConfig(file: string): Config {
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseConfig(raw, `config file ${file}`);
+  return parseConfig(withDatabaseUrl(raw, env), `config file ${file}`);
+}
+
+/** `DATABASE_URL` sets `database.url` when the file gives none. */
+function withDatabaseUrl(raw: unknown, env: NodeJS.ProcessEnv): unknown {
+  const url = env.DATABASE_URL;
+  if (!url || typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const cfg = raw as Record<string, unknown>;
+  const database = cfg.database;
+  if (database !== undefined && (typeof database !== 'object' || database === null || Array.isArray(database))) return raw;
+  if (database !== undefined && (database as Record<string, unknown>).url !== undefined) return raw;
+  return { ...cfg, database: { ...(database as Record<string, unknown> | undefined), url } };
 }
 
 /** The API key of an upstream: `apiKey`, else the environment variable named by `apiKeyEnv`. */

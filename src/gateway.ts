@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { featureTextChars } from './routing/features.js';
 import { createPolicy } from './routing/registry.js';
 import type { ModelInfo, RouterPolicy } from './routing/types.js';
-import { SqliteTraceStore } from './traces/sqlite-store.js';
+import { createTraceStore } from './traces/factory.js';
 import type { TraceStore } from './traces/types.js';
 import { KeyRing } from './http/auth.js';
 import { RateLimiter } from './http/rate-limit.js';
+import { RedisRateLimiter, type Limiter } from './http/shared-rate-limit.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
@@ -20,7 +22,8 @@ export interface Gateway {
   health: UpstreamHealth;
   /** Client and admin keys (hashed), and the per-caller request limits. */
   keys: KeyRing;
-  limiter: RateLimiter;
+  /** In memory, or shared by the fleet through Redis (`limits.redisUrl`). */
+  limiter: Limiter;
   /** Model keys in config order. */
   modelKeys: string[];
   logger: Logger;
@@ -57,25 +60,39 @@ export function createRouterPolicy(config: Config, store: TraceStore | undefined
     halfLife: r.halfLife,
     seed: r.seed,
     source: store,
+    priorWeight: r.priorWeight,
+    textChars: featureTextChars(config.traces.storePrompts, config.traces.truncateChars),
   });
 }
 
 /** Opens the store, builds the policy and warms it from the traces already recorded. */
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logging.level);
-  const store = options.store ?? new SqliteTraceStore({ path: config.database.path });
+  const store = options.store ?? (await createTraceStore(config.database, { logger }));
   const policy = createRouterPolicy(config, store);
   const metrics = new GatewayMetrics();
-  const summary = await policy.updateFromTraces();
-  metrics.policyUpdated();
-  logger.info({ policy: policy.name, summary }, 'routing policy loaded from traces');
+  metrics.trackSpool(() => store.spoolDepth());
+  try {
+    const summary = await policy.updateFromTraces();
+    metrics.policyUpdated();
+    logger.info({ policy: policy.name, summary }, 'routing policy loaded from traces');
+  } catch (err) {
+    if (!options.store) await store.close().catch(() => {});
+    throw err;
+  }
+  const { redisUrl, redisTimeoutMs, redisKeyPrefix } = config.limits;
+  const limiter: Limiter = redisUrl
+    ? new RedisRateLimiter({ url: redisUrl, timeoutMs: redisTimeoutMs, keyPrefix: redisKeyPrefix, logger })
+    : new RateLimiter();
+  // The fleet's limits from the first request: Redis gets a moment to connect (it is not waited for longer).
+  await limiter.ready?.(1000);
   return {
     config,
     store,
     policy,
     upstreams: createUpstreams(config.models, options.env),
     keys: new KeyRing(config.auth),
-    limiter: new RateLimiter(),
+    limiter,
     health: new UpstreamHealth({
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,
@@ -89,5 +106,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
 
 export async function closeGateway(gw: Gateway): Promise<void> {
   await Promise.allSettled([...gw.upstreams.values()].map((u) => u.close()));
+  await gw.limiter.close?.();
   await gw.store.close();
 }

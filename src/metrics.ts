@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * Prometheus metrics of one gateway, served at GET /metrics.
@@ -63,6 +63,8 @@ export class GatewayMetrics {
   private readonly failovers: Counter<'from' | 'to'>;
   private readonly feedbackCounter: Counter<'model'>;
   private readonly policyUpdates: Counter;
+  private readonly spool: Gauge;
+  private spoolReader: () => number = () => 0;
   // Label sets come from config keys and a few fixed words, so these maps stay small.
   private readonly requestChildren = new Map<string, CounterChild>();
   private readonly modelChildren = new Map<string, ModelChildren>();
@@ -121,6 +123,15 @@ export class GatewayMetrics {
       help: 'Recomputations of the routing policy from the trace store (at boot and every router.updateIntervalSeconds).',
       registers,
     });
+    const metrics = this;
+    this.spool = new Gauge({
+      name: 'tracegate_spool_depth',
+      help: 'Traces waiting in the local spool for the database (PostgreSQL) to be reachable again; 0 when all are in the database.',
+      registers,
+      collect() {
+        this.set(metrics.spoolReader());
+      },
+    });
     this.registry = Registry.merge([processMetrics(), own]);
   }
 
@@ -170,6 +181,11 @@ export class GatewayMetrics {
 
   policyUpdated(): void {
     this.policyUpdates.inc();
+  }
+
+  /** Where `tracegate_spool_depth` is read from at each scrape. */
+  trackSpool(read: () => number): void {
+    this.spoolReader = read;
   }
 
   private forModel(model: string): ModelChildren {

@@ -41,6 +41,40 @@ function startPeriodicUpdates(gw: Gateway, seconds: number): NodeJS.Timeout | nu
   return timer;
 }
 
+/**
+ * `router.syncIntervalMs`, with a store other instances write to as well: every interval, the policy
+ * is rebuilt from the store's SQL aggregates, which folds in what the other instances traced (and the
+ * feedback they took) since the last sync; the rebuild replays what this instance observed meanwhile,
+ * so no trace is counted twice. A sync still running when the next is due makes that one skip.
+ */
+function startSync(gw: Gateway, intervalMs: number): NodeJS.Timeout | null {
+  if (intervalMs <= 0 || !gw.store.shared) return null;
+  let running = false;
+  let failing = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    const started = performance.now();
+    gw.policy.updateFromTraces().then(
+      (summary) => {
+        gw.metrics.policyUpdated();
+        if (failing) gw.logger.info({}, 'routing policy sync from the shared store works again');
+        failing = false;
+        gw.logger.debug({ summary, ms: Math.round(performance.now() - started) }, 'routing policy synced from the shared store');
+      },
+      (err: unknown) => {
+        // Once per outage: the store says it is unreachable on every try.
+        if (!failing) gw.logger.warn({ err }, 'routing policy sync from the shared store failed; learning from this instance alone meanwhile');
+        failing = true;
+      },
+    ).finally(() => {
+      running = false;
+    });
+  }, intervalMs);
+  timer.unref();
+  return timer;
+}
+
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
@@ -65,6 +99,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const updater = startPeriodicUpdates(gateway, config.router.updateIntervalSeconds);
+  const syncer = startSync(gateway, config.router.syncIntervalMs);
   let closing: Promise<void> | null = null;
   return {
     gateway,
@@ -74,6 +109,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     close() {
       closing ??= (async () => {
         if (updater) clearInterval(updater);
+        if (syncer) clearInterval(syncer);
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await waitForInflight(gateway, config.server.shutdownTimeoutMs);

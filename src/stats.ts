@@ -1,5 +1,5 @@
 import type { ArmSnapshot, ClassSnapshot, PolicySnapshot } from './routing/types.js';
-import type { ClassModelStats, StatsSummary } from './traces/types.js';
+import type { ClassModelStats, InstanceStats, StatsSummary } from './traces/types.js';
 
 /**
  * The JSON of GET /stats, built from plain data (the store's stats, the policy's snapshot, the
@@ -56,12 +56,42 @@ export function buildStats(stats: ClassModelStats[], classes: ClassSnapshot[]): 
   return byClass;
 }
 
+export interface InstanceStatsJson {
+  count: number;
+  /** Of all traces in the range. */
+  share: number;
+  success_rate: number;
+  feedback_count: number;
+  cost_usd: number;
+  last_time: number;
+}
+
+/** Per gateway instance (its `instanceId`; `(none)` for traces recorded without one): who served what. */
+export function buildInstances(rows: InstanceStats[] | undefined, total: number): Record<string, InstanceStatsJson> {
+  const out: Record<string, InstanceStatsJson> = {};
+  for (const r of rows ?? []) {
+    out[r.instanceId ?? '(none)'] = {
+      count: r.count,
+      share: total > 0 ? r.count / total : 0,
+      success_rate: r.count > 0 ? r.successes / r.count : 0,
+      feedback_count: r.feedbackCount,
+      cost_usd: r.costUsd,
+      last_time: r.lastTime,
+    };
+  }
+  return out;
+}
+
 export interface StatsJson {
   total_traces: number;
+  /** Per gateway instance: with a shared store (PostgreSQL), every instance of the fleet. */
+  instances: Record<string, InstanceStatsJson>;
   models: Record<string, { cooldown_seconds: number }>;
   totals: { successes: number; cost_usd: number; prompt_tokens: number; completion_tokens: number; feedback_count: number };
   policy: string;
   classes: Record<string, ClassStatsJson>;
+  /** Per-query policies (contextual): per model, the features that weigh most in its predicted reward. */
+  features?: Record<string, { feature: string; weight: number }[]>;
 }
 
 /** The whole GET /stats body. `cooldownSeconds` is per configured model key (0 when routable). */
@@ -80,9 +110,11 @@ export function statsJson(summary: StatsSummary, snapshot: PolicySnapshot, coold
   for (const [key, seconds] of Object.entries(cooldownSeconds)) models[key] = { cooldown_seconds: seconds };
   return {
     total_traces: summary.totalTraces,
+    instances: buildInstances(summary.byInstance, summary.totalTraces),
     models,
     totals,
     policy: snapshot.policy,
     classes: buildStats(summary.byClassModel, snapshot.classes),
+    ...(snapshot.features !== undefined ? { features: snapshot.features } : {}),
   };
 }

@@ -2,9 +2,8 @@ import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { CSV_HEADER, toCsvRow, toJsonLine } from '../traces/interchange.js';
-import { SqliteTraceStore } from '../traces/sqlite-store.js';
 import type { TimeRange, TraceRecord, TraceStore } from '../traces/types.js';
-import { dbPathFrom, existingDb, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { openStore, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface ExportFlags extends DbFlags {
   format: 'jsonl' | 'csv';
@@ -64,19 +63,18 @@ export async function exportTraces(
 }
 
 export async function exportCommand(flags: ExportFlags): Promise<void> {
-  let path: string;
+  let store: TraceStore;
   try {
-    path = existingDb(dbPathFrom(flags));
     if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until) {
       throw new UsageError('--since must be before --until');
     }
+    store = await openStore(flags, { mustExist: true });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`tracegate export: ${err.message}\n`);
     process.exitCode = 1;
     return;
   }
-  const store = new SqliteTraceStore({ path });
   try {
     const range = { since: flags.since, until: flags.until };
     if (flags.out === undefined) {

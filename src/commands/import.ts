@@ -5,7 +5,15 @@ import type { Command } from 'commander';
 import { parseTraceLine, TraceLineError } from '../traces/interchange.js';
 import { SqliteTraceStore } from '../traces/sqlite-store.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
+import { loadConfig } from '../config.js';
+import { collectMap, readEvalImport } from './import-eval.js';
 import { dbPathFrom, UsageError, withDbOptions, type DbFlags } from './options.js';
+
+interface ImportFlags extends DbFlags {
+  /** The file is offline evaluation results (tracegate eval's data format), imported as offline evidence. */
+  eval?: boolean;
+  map?: Record<string, string>;
+}
 
 /** The traces of a JSONL stream (the export format), validated line by line; blank lines are skipped. */
 export async function* readTraceLines(input: Readable): AsyncGenerator<TraceRecord> {
@@ -32,7 +40,40 @@ function openInput(file: string): Promise<Readable> {
   });
 }
 
-export async function importCommand(file: string, flags: DbFlags): Promise<void> {
+/** `tracegate import --eval`: evaluation results as offline traces (a prior for every policy). */
+async function importEvalCommand(file: string, flags: ImportFlags): Promise<void> {
+  let store: SqliteTraceStore | undefined;
+  try {
+    if (file === '-') throw new UsageError('--eval reads a file, not standard input');
+    const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
+    const path = dbPathFrom(flags);
+    const plan = readEvalImport(file, { map: flags.map ?? {}, config });
+    store = new SqliteTraceStore({ path });
+    const { inserted, skipped } = await store.importTraces(plan.traces);
+    const pairs = Object.entries(plan.models).map(([name, key]) => (name === key ? key : `${name} → ${key}`));
+    process.stdout.write(
+      `imported ${inserted} offline trace${inserted === 1 ? '' : 's'} (${plan.prompts} prompts × ${pairs.length} models: ${pairs.join(', ')}) ` +
+        `from ${file} into ${path}; skipped ${skipped} already there\n` +
+        (plan.skipped.length > 0 ? `left out (not mapped to a configured model): ${plan.skipped.join(', ')}\n` : '') +
+        'policies take it as a prior of router.priorWeight observations per query class × model from their next update; ' +
+        '`tracegate purge --offline` removes it\n',
+    );
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`tracegate import: ${err.message}; nothing was imported\n`);
+    process.exitCode = 1;
+  } finally {
+    await store?.close();
+  }
+}
+
+export async function importCommand(file: string, flags: ImportFlags): Promise<void> {
+  if (flags.eval) return importEvalCommand(file, flags);
+  if (flags.map !== undefined) {
+    process.stderr.write('tracegate import: --map goes with --eval\n');
+    process.exitCode = 1;
+    return;
+  }
   let store: SqliteTraceStore | undefined;
   try {
     const path = dbPathFrom(flags);
@@ -64,9 +105,16 @@ export function withImportCommand(program: Command): Command {
       'after',
       '\nEach line is validated; a bad one fails the import, naming its line, and nothing is added.\n' +
         'A gateway routes with the new traces from its next update from the store (at start, or every\n' +
-        'router.updateIntervalSeconds); `tracegate update` shows what they change.',
+        'router.updateIntervalSeconds); `tracegate update` shows what they change.\n\n' +
+        'With --eval the file is offline evaluation results, one prompt per line with per-model scores and\n' +
+        'dollars ({"prompt", "scores": {model: 0..1}, "costs": {model: $}}, as `tracegate eval` reads):\n' +
+        'one trace per prompt × model, marked offline (outcome success, feedback = score, cost = dollars).\n' +
+        'Every policy takes offline evidence as a prior of router.priorWeight observations per query\n' +
+        'class × model, which live traffic overrides; `tracegate purge --offline` removes it.',
     )
-    .argument('<file>', 'the JSONL file ("-" for standard input)');
+    .argument('<file>', 'the JSONL file ("-" for standard input)')
+    .option('--eval', 'the file is offline evaluation results (tracegate eval\'s data format), imported as offline evidence')
+    .option('--map <name=key>', 'with --eval: import the data\'s model NAME as the configured model KEY (repeatable; without any, names are kept)', (v: string, p?: Record<string, string>) => collectMap(v, p));
   withDbOptions(cmd, false).action(importCommand);
   return program;
 }

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../config.js';
+import { createTraceStore, MissingDatabaseError } from '../traces/factory.js';
+import type { TraceStore } from '../traces/types.js';
 import { parseTime } from '../stats.js';
 
 /** Options shared by the commands that read the trace database without a running server. */
@@ -40,11 +42,34 @@ export function withDbOptions(cmd: Command, configRequired: boolean): Command {
   );
 }
 
-/** The config file with `--db` applied. */
+/** The config file with `--db` applied (a SQLite file, which wins over database.url and DATABASE_URL). */
 export function configFrom(flags: DbFlags & { config: string }): Config {
   const config = loadConfig(flags.config);
-  if (flags.db !== undefined) config.database.path = flags.db;
+  if (flags.db !== undefined) config.database = { ...config.database, path: flags.db, url: undefined };
   return config;
+}
+
+/**
+ * The trace store a command works on: `--db` (a SQLite file), else the config's database
+ * (PostgreSQL with database.url or DATABASE_URL, else its SQLite file). `mustExist`: a SQLite file
+ * that is not there is a usage error rather than a new empty database.
+ */
+export async function openStore(flags: DbFlags, options: { mustExist?: boolean } = {}): Promise<TraceStore> {
+  let database: Config['database'] | { path: string };
+  if (flags.db !== undefined) database = { path: flags.db };
+  else if (flags.config !== undefined) database = loadConfig(flags.config).database;
+  else throw new UsageError('give --db PATH or --config FILE (its database)');
+  return openDatabase(database, options);
+}
+
+/** `createTraceStore` for a command: no spool, and a missing SQLite file is a usage error when `mustExist`. */
+export async function openDatabase(database: Config['database'] | { path: string }, options: { mustExist?: boolean } = {}): Promise<TraceStore> {
+  try {
+    return await createTraceStore(database, { mustExist: options.mustExist, tool: true });
+  } catch (err) {
+    if (err instanceof MissingDatabaseError) throw new UsageError(err.message);
+    throw err;
+  }
 }
 
 /** The database file: `--db`, else the config's database.path. */

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { createRouterPolicy } from '../gateway.js';
 import { statsJson, type StatsJson } from '../stats.js';
-import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import { configFrom, existingDb, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import type { TraceStore } from '../traces/types.js';
+import { configFrom, openDatabase, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface StatsFlags extends DbFlags {
   config: string;
@@ -61,21 +61,26 @@ export function formatStats(s: StatsJson): string {
     ([name, c]) => `  ${name} -> ${c.decision ?? '(none)'}${c.confidence === null ? '' : ` (confidence ${Number(c.confidence.toFixed(2))})`}`,
   );
   if (decisions.length > 0) out.push('', 'decision per class:', ...decisions);
+  if (s.features !== undefined) {
+    out.push('', 'features that weigh most in each model\'s predicted reward:');
+    for (const [model, features] of Object.entries(s.features)) {
+      out.push(`  ${model}: ${features.map((f) => `${f.feature} ${f.weight >= 0 ? '+' : '−'}${Math.abs(f.weight).toFixed(3)}`).join('; ')}`);
+    }
+  }
   return `${out.join('\n')}\n`;
 }
 
 export async function statsCommand(flags: StatsFlags): Promise<void> {
   const config = configFrom(flags);
-  let path: string;
+  let store: TraceStore;
   try {
-    path = existingDb(config.database.path);
+    store = await openDatabase(config.database, { mustExist: true });
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`tracegate stats: ${err.message}\n`);
     process.exitCode = 1;
     return;
   }
-  const store = new SqliteTraceStore({ path });
   try {
     // The policy as a gateway would start with it: built from the config, warmed from every trace.
     const policy = createRouterPolicy(config, store);

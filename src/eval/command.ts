@@ -1,13 +1,16 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { configSchema } from '../config.js';
+import { ConfigError, configSchema, loadConfig } from '../config.js';
+import { promptContext } from '../routing/context.js';
 import { policyNames } from '../routing/registry.js';
-import { DatasetError, loadDataset } from './dataset.js';
+import { DatasetError, loadDataset, type Dataset } from './dataset.js';
 import { runEval, type EvalSettings } from './evaluate.js';
 import { progressBar } from './progress.js';
 import { buildReport, formatReport } from './report.js';
 
 /** Policies run when --policy is not given (those of them that are registered). */
-const DEFAULT_POLICIES = ['adaptive', 'learned'];
+const DEFAULT_POLICIES = ['adaptive', 'contextual', 'learned'];
+/** Cost weights run when neither --lambdas nor --cost-weight is given. */
+export const DEFAULT_LAMBDAS = [0, 10, 50, 200, 1000];
 const HEURISTIC_NOTE =
   'heuristic chooses by model size (sizeB), which the data does not give: without sizes its smallest/largest rules all pick the first model';
 
@@ -59,6 +62,11 @@ export function defaultHalfLife(): number {
   return configSchema.shape.router.parse(undefined).halfLife;
 }
 
+/** The config's default router.priorWeight. */
+export function defaultPriorWeight(): number {
+  return configSchema.shape.router.parse(undefined).priorWeight;
+}
+
 export interface EvalFlags {
   data: string;
   policy?: string[];
@@ -67,10 +75,24 @@ export interface EvalFlags {
   lambdas?: number[];
   splitTrain?: string;
   splitTest?: string;
+  warmStart?: boolean;
+  priorWeight: number;
   halfLife: number;
   minSamples: number;
   updateEvery: number;
   json?: boolean;
+  /** A config file whose router.classes rules classify the prompts. */
+  config?: string;
+}
+
+/** The data set with its prompts classified by a config's router.classes rules (then the built-in classifier). */
+export function withConfigClasses(dataset: Dataset, file: string): { dataset: Dataset; note: string } {
+  const rules = loadConfig(file).router.classes;
+  const queries = dataset.queries.map((q) => ({ ...q, queryClass: promptContext(q.prompt, { rules }).queryClass }));
+  const counts = new Map<string, number>();
+  for (const q of queries) counts.set(q.queryClass, (counts.get(q.queryClass) ?? 0) + 1);
+  const summary = [...counts].map(([name, n]) => `${name} ${n}`).join(', ');
+  return { dataset: { ...dataset, queries }, note: `query classes from ${file}'s ${rules.length} router.classes rule(s), then the built-in classifier: ${summary}` };
 }
 
 /** The settings the flags ask for, with the notes the report should carry. */
@@ -82,6 +104,9 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
   if ((flags.splitTrain === undefined) !== (flags.splitTest === undefined)) {
     throw new EvalUsageError('--split-train and --split-test go together');
   }
+  // Warm start needs a split: train and test unless named.
+  const splitTrain = flags.splitTrain ?? (flags.warmStart ? 'train' : undefined);
+  const splitTest = flags.splitTest ?? (flags.warmStart ? 'test' : undefined);
   const known = policyNames();
   let policies: string[];
   if (flags.policy !== undefined && flags.policy.length > 0) {
@@ -95,7 +120,7 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
     policies = DEFAULT_POLICIES.filter((p) => known.includes(p));
     if (known.includes('heuristic')) notes.push(`${HEURISTIC_NOTE}; skipped (run it anyway with --policy heuristic)`);
   }
-  const lambdas = flags.costWeight !== undefined ? [flags.costWeight] : (flags.lambdas ?? [0, 50, 200]);
+  const lambdas = flags.costWeight !== undefined ? [flags.costWeight] : (flags.lambdas ?? DEFAULT_LAMBDAS);
   return {
     settings: {
       policies,
@@ -104,7 +129,9 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
       halfLife: flags.halfLife,
       minSamples: flags.minSamples,
       updateEvery: flags.updateEvery,
-      split: flags.splitTrain !== undefined && flags.splitTest !== undefined ? { train: flags.splitTrain, test: flags.splitTest } : undefined,
+      priorWeight: flags.priorWeight,
+      split: splitTrain !== undefined && splitTest !== undefined ? { train: splitTrain, test: splitTest } : undefined,
+      warmStart: flags.warmStart === true,
     },
     notes,
   };
@@ -113,7 +140,12 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
 export async function evalCommand(flags: EvalFlags): Promise<void> {
   try {
     const { settings, notes } = settingsFrom(flags);
-    const dataset = loadDataset(flags.data);
+    let dataset = loadDataset(flags.data);
+    if (flags.config !== undefined) {
+      const classified = withConfigClasses(dataset, flags.config);
+      dataset = classified.dataset;
+      notes.push(classified.note);
+    }
     const progress = progressBar('eval');
     let outcome;
     try {
@@ -124,7 +156,7 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
     const report = buildReport(outcome, flags.data, notes);
     process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatReport(report));
   } catch (err) {
-    if (err instanceof DatasetError || err instanceof EvalUsageError) {
+    if (err instanceof DatasetError || err instanceof EvalUsageError || err instanceof ConfigError) {
       process.stderr.write(`tracegate eval: ${err.message}\n`);
       process.exitCode = 1;
       return;
@@ -139,15 +171,21 @@ export function withEvalCommand(program: Command): Command {
     .command('eval')
     .description('replay a scored data set through the routing policies and compare them with fixed-model baselines')
     .requiredOption('--data <file>', 'JSONL: {"prompt", "scores": {model: 0..1}, "costs": {model: dollars}, "split"?} per line')
-    .option('--policy <names>', 'policy to run (repeatable or comma-separated; default: adaptive, learned)', collectNames)
+    .option('--policy <names>', 'policy to run (repeatable or comma-separated; default: adaptive, contextual, learned)', collectNames)
     .option('--seeds <n>', 'runs per policy and cost weight, each with its own random order', positiveInt, 5)
-    .option('--lambdas <list>', 'cost weights λ: utility = quality − λ × dollars per query (default: 0,50,200)', lambdaList)
+    .option('--lambdas <list>', `cost weights λ: utility = quality − λ × dollars per query (default: ${DEFAULT_LAMBDAS.join(',')})`, lambdaList)
     .option('--cost-weight <x>', 'one cost weight (shorthand for --lambdas X)', nonNegative)
     .option('--split-train <name>', 'train/test mode: load this split as full-information traces first')
     .option('--split-test <name>', 'train/test mode: then route and score this split')
+    .option(
+      '--warm-start',
+      'load the train split as offline evidence (a prior of --prior-weight, as `tracegate import --eval` does), then route the test split online (splits: train/test unless named)',
+    )
+    .option('--prior-weight <n>', 'router.priorWeight: offline evidence counts as at most N observations per class × model', nonNegative, defaultPriorWeight())
     .option('--half-life <n>', 'policy forgetting half-life in observations (0 = never forget)', nonNegative, defaultHalfLife())
     .option('--min-samples <n>', 'PolicyOptions.minSamples', nonNegativeInt, 5)
     .option('--update-every <n>', 'call updateFromTraces() after every N routed queries (0 = never)', nonNegativeInt, 100)
+    .option('--config <file>', "classify the prompts with this config's router.classes rules (only the rules are read)")
     .option('--json', 'print one JSON object instead of tables')
     .action(evalCommand);
   return program;

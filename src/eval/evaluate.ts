@@ -13,12 +13,18 @@ export interface EvalSettings {
   halfLife: number;
   minSamples: number;
   updateEvery: number;
+  /** router.priorWeight for the policies (it matters only with offline evidence: warm start). */
+  priorWeight: number;
   /** Train/test mode when given; online mode over every query otherwise. */
   split?: { train: string; test: string };
+  /** With `split`: load the train split as offline evidence (a prior), not as live traces. */
+  warmStart?: boolean;
 }
 
+export type EvalMode = 'online' | 'train-test' | 'warm-start';
+
 export interface EvalOutcome {
-  mode: 'online' | 'train-test';
+  mode: EvalMode;
   settings: EvalSettings;
   models: string[];
   /** Queries routed (and scored) per run. */
@@ -70,11 +76,12 @@ export async function runEval(
           halfLife: settings.halfLife,
           minSamples: settings.minSamples,
           seed: policySeed(seed),
+          priorWeight: settings.priorWeight,
           updateEvery: settings.updateEvery,
           onQuery,
         };
         const result = settings.split
-          ? await replayTrainTest(trainOrder, order, options)
+          ? await replayTrainTest(trainOrder, order, options, settings.warmStart ? 'offline' : 'live')
           : await replayOnline(order, options);
         runs.get(policy)?.get(lambda)?.push(result);
       }
@@ -82,7 +89,7 @@ export async function runEval(
   }
 
   return {
-    mode: settings.split ? 'train-test' : 'online',
+    mode: settings.split ? (settings.warmStart ? 'warm-start' : 'train-test') : 'online',
     settings,
     models: dataset.models,
     n: routed.length,

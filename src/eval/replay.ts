@@ -1,7 +1,7 @@
 import { createPolicy } from '../routing/registry.js';
-import type { ModelInfo, RouterPolicy } from '../routing/types.js';
+import type { ModelInfo, QueryContext, RouterPolicy } from '../routing/types.js';
 import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import type { TraceRecord } from '../traces/types.js';
+import type { TraceRecord, TraceSource } from '../traces/types.js';
 import type { EvalQuery } from './dataset.js';
 
 /**
@@ -17,6 +17,8 @@ export interface ReplayOptions {
   halfLife: number;
   minSamples: number;
   seed: number;
+  /** router.priorWeight: offline evidence counts as at most this many observations per class × model. */
+  priorWeight: number;
   /** Call policy.updateFromTraces() after every this many routed queries (0 = never). */
   updateEvery: number;
   /** Called after each routed query. */
@@ -59,11 +61,13 @@ class ReplaySession {
       halfLife: options.halfLife,
       seed: options.seed,
       source: this.store,
+      priorWeight: options.priorWeight,
+      textChars: STORED_PROMPT_CHARS,
     });
   }
 
   /** Records model `i`'s outcome on `query` as a successful trace with feedback = its score. */
-  record(query: EvalQuery, i: number, reason: string, routed: boolean): void {
+  record(query: EvalQuery, i: number, reason: string, routed: boolean, source: TraceSource = 'live'): void {
     const seq = this.traces++;
     const model = this.keys[i] as string;
     const score = query.scores[i] as number;
@@ -93,7 +97,7 @@ class ReplaySession {
       feedbackTime: time,
       feedbackComment: null,
       keyName: null,
-      source: 'live',
+      source,
       instanceId: null,
     };
     // A rejection is kept and rethrown at the next flush (never left unhandled meanwhile).
@@ -106,7 +110,17 @@ class ReplaySession {
 
   /** Routes one query: select, record, observe (bandit feedback: only the chosen model's outcome). */
   route(query: EvalQuery, result: ReplayResult): void {
-    const decision = this.policy.select({ query: query.prompt, queryClass: query.queryClass, available: this.keys });
+    // The request's context, as the gateway builds it once per request (a single user message).
+    const context: QueryContext = {
+      query: query.prompt,
+      system: '',
+      messageCount: 1,
+      tools: false,
+      images: false,
+      responseFormat: false,
+      queryClass: query.queryClass,
+    };
+    const decision = this.policy.select({ query: query.prompt, queryClass: query.queryClass, available: this.keys, context });
     const i = this.index.get(decision.model);
     if (i === undefined) {
       throw new Error(`policy "${this.options.policy}" chose "${decision.model}", which is not a model of the data`);
@@ -123,6 +137,7 @@ class ReplaySession {
       latencyMs: 0,
       costUsd: cost,
       feedback: score,
+      context,
     });
     result.n += 1;
     result.qualitySum += score;
@@ -180,17 +195,19 @@ export async function replayOnline(queries: readonly EvalQuery[], options: Repla
 /**
  * Train/test mode: every model's trace on every train query goes into the store first (full
  * information, in the given order, a query's models in data order), then one update, then the test
- * queries are routed as in online mode.
+ * queries are routed as in online mode. Warm start (`trainSource` 'offline'): the same, with the train
+ * traces marked offline, as `tracegate import --eval` loads them: a prior of `priorWeight`.
  */
 export async function replayTrainTest(
   train: readonly EvalQuery[],
   test: readonly EvalQuery[],
   options: ReplayOptions,
+  trainSource: TraceSource = 'live',
 ): Promise<ReplayResult> {
   const session = new ReplaySession(options);
   try {
     for (const query of train) {
-      for (let i = 0; i < session.keys.length; i++) session.record(query, i, 'train', false);
+      for (let i = 0; i < session.keys.length; i++) session.record(query, i, trainSource === 'live' ? 'train' : 'offline', false, trainSource);
     }
     await session.flush();
     await session.policy.updateFromTraces();

@@ -1,5 +1,5 @@
 import { utility, type QualityCost } from './baselines.js';
-import type { EvalOutcome } from './evaluate.js';
+import type { EvalMode, EvalOutcome } from './evaluate.js';
 import { hullArea, type CostQuality } from './hull.js';
 
 /** One policy at one λ, averaged over seeds. */
@@ -27,7 +27,7 @@ export interface LambdaPoint extends QualityCost {
 }
 
 export interface EvalReport {
-  mode: 'online' | 'train-test';
+  mode: EvalMode;
   n: number;
   seeds: number;
   lambdas: number[];
@@ -45,7 +45,14 @@ export interface EvalReport {
   policy_auc: Record<string, number>;
   data: string;
   train_n: number;
-  options: { half_life: number; min_samples: number; update_every: number; split_train?: string; split_test?: string };
+  options: {
+    half_life: number;
+    min_samples: number;
+    update_every: number;
+    prior_weight: number;
+    split_train?: string;
+    split_test?: string;
+  };
   notes: string[];
 }
 
@@ -134,6 +141,7 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
       half_life: settings.halfLife,
       min_samples: settings.minSamples,
       update_every: settings.updateEvery,
+      prior_weight: settings.priorWeight,
       ...(settings.split ? { split_train: settings.split.train, split_test: settings.split.test } : {}),
     },
     notes: [...notes],
@@ -167,7 +175,9 @@ export function formatReport(report: EvalReport): string {
   const what =
     report.mode === 'online'
       ? `online replay of ${n} queries (bandit feedback, cold start)`
-      : `train-test replay: ${report.train_n} "${options.split_train}" queries as full-information traces, then ${n} "${options.split_test}" queries routed`;
+      : report.mode === 'warm-start'
+        ? `warm start: ${report.train_n} "${options.split_train}" queries as offline evidence (prior weight ${options.prior_weight}), then ${n} "${options.split_test}" queries routed online`
+        : `train-test replay: ${report.train_n} "${options.split_train}" queries as full-information traces, then ${n} "${options.split_test}" queries routed`;
   out.push(`tracegate eval: ${what}`);
   out.push(
     `data ${report.data} · ${modelCount} models · ${report.seeds} seed${report.seeds === 1 ? '' : 's'} · halfLife ${options.half_life} · minSamples ${options.min_samples} · update every ${options.update_every || 'never'}`,

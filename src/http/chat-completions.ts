@@ -3,13 +3,14 @@ import { randomUUID } from 'node:crypto';
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Gateway } from '../gateway.js';
-import { classifyQuery } from '../routing/classify.js';
+import { queryContext } from '../routing/context.js';
+import { CLASS_HEADER } from '../routing/rules.js';
 import type { Decision } from '../routing/types.js';
-import { ClientGone, describeError, sendAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { AttemptAbort, ClientGone, describeError, sendAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { relayStream } from '../upstream/relay-stream.js';
-import { usageOf } from '../upstream/usage.js';
+import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { parseChatRequest, lastUserText, type ChatRequest } from './chat-request.js';
+import { parseChatRequest, type ChatRequest } from './chat-request.js';
 import { errors, GatewayError } from './errors.js';
 import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
@@ -112,33 +113,44 @@ export function chatCompletions(gw: Gateway) {
   return async function handleChatCompletion(c: Context<GatewayEnv>) {
     const { incoming, outgoing } = c.env;
     const requestId = requestIdOf(incoming.headers);
-    c.header('x-request-id', requestId);
-    const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
-    const request = parseChatRequest(raw);
-    if (request instanceof GatewayError) throw request;
-    const { routed } = resolveTarget(gw, request);
-    const query = lastUserText(request.messages);
-    const info: RequestInfo = {
-      requestId,
-      time: Date.now(),
-      query,
-      queryClass: classifyQuery(query),
-      routed,
-      keyName: c.get('keyName') ?? null,
-    };
-    c.header('x-router-class', info.queryClass);
-
-    gw.inflight++;
-    let current: AbortController | null = null;
-    const onClose = () => {
-      if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
-    };
-    outgoing.on('close', onClose);
+    let queryClass: string | null = null;
     try {
-      await answer(gw, request, info, outgoing, (ac) => (current = ac));
-    } finally {
-      outgoing.off('close', onClose);
-      gw.inflight--;
+      const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
+      const request = parseChatRequest(raw);
+      if (request instanceof GatewayError) throw request;
+      const { routed } = resolveTarget(gw, request);
+      // The routing context, once per request: one pass over the messages, then the class rules.
+      const classHeader = incoming.headers[CLASS_HEADER];
+      const context = queryContext(request, gw.config.router.classes, typeof classHeader === 'string' ? classHeader : undefined);
+      const info: RequestInfo = {
+        requestId,
+        time: Date.now(),
+        query: context.query,
+        queryClass: context.queryClass,
+        context,
+        routed,
+        keyName: c.get('keyName') ?? null,
+      };
+      queryClass = info.queryClass;
+
+      gw.inflight++;
+      let current: AttemptAbort | null = null;
+      const onClose = () => {
+        if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
+      };
+      outgoing.on('close', onClose);
+      try {
+        await answer(gw, request, info, outgoing, (ac) => (current = ac));
+      } finally {
+        outgoing.off('close', onClose);
+        gw.inflight--;
+      }
+    } catch (err) {
+      // Hono's error handler answers; its answer carries these. They are set only here: Hono's
+      // c.header() builds a Headers object, which the answers written directly do not need.
+      c.header('x-request-id', requestId);
+      if (queryClass !== null) c.header('x-router-class', queryClass);
+      throw err;
     }
     return RESPONSE_ALREADY_SENT;
   };
@@ -149,7 +161,7 @@ async function answer(
   request: ChatRequest,
   info: RequestInfo,
   res: ServerResponse,
-  setController: (ac: AbortController) => void,
+  setController: (ac: AttemptAbort) => void,
 ): Promise<void> {
   const stream = request.stream === true;
   const maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
@@ -166,7 +178,7 @@ async function answer(
       release();
       const available = info.routed ? routableModels(gw, tried) : [request.model];
       const chosen: Decision = info.routed
-        ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available })
+        ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context })
         : { model: request.model, reason: 'pinned' };
       const upstream = gw.upstreams.get(chosen.model);
       if (!upstream) {
@@ -189,24 +201,31 @@ async function answer(
       tried.push(decision.model);
       const traceId = newTraceId();
       const headers = routingHeaders(info, traceId, decision);
-      const ac = new AbortController();
+      const ac = new AttemptAbort();
       setController(ac);
       const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
       const started = performance.now();
-      const body = JSON.stringify({ ...request, model: upstream.model });
+      // Serialized once, with `model` swapped in place (no copy of the request; key order kept).
+      const requested = request.model;
+      request.model = upstream.model;
+      const body = JSON.stringify(request);
+      request.model = requested;
       const base = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
 
-      const sent = await sendAttempt(upstream, body, ac.signal, stream);
+      const sent = await sendAttempt(upstream, body, ac, stream);
       let failure: AttemptFailure | null = sent.ok ? null : sent;
       let payload: Buffer | null = null;
       let usage = null;
       if (sent.ok && !(stream && isEventStream(sent.headers))) {
         try {
           payload = Buffer.from(await sent.body.arrayBuffer());
-          usage = usageOf(JSON.parse(payload.toString('utf8')));
+          // Not parsed: a body that is not one JSON object (cut short, HTML…) is malformed, and
+          // `usage` is read from the tail.
+          if (!looksLikeJsonObject(payload)) throw new SyntaxError('not a JSON object');
+          usage = usageFromBody(payload);
         } catch (err) {
           if (payload === null) {
-            failure = describeError(err, ac.signal, upstream);
+            failure = describeError(err, ac, upstream);
           } else {
             failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
           }
@@ -258,7 +277,9 @@ async function answer(
         );
         await settleDurably(pending, gw);
         if (res.headersSent || res.destroyed) return;
-        res.writeHead(sent.status, { ...relayedHeaders(sent.headers, headers), 'content-length': payload.length });
+        const out = relayedHeaders(sent.headers, headers);
+        out['content-length'] = String(payload.length);
+        res.writeHead(sent.status, out);
         res.end(payload);
         return;
       }
@@ -267,7 +288,7 @@ async function answer(
       clearTimeout(timer);
       res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
       res.flushHeaders();
-      await relayStream(sent.body, res, ac.signal, started, async (result) => {
+      await relayStream(sent.body, res, ac, started, async (result) => {
         pending.push(
           recordAttempt(gw, info, {
             ...base,
@@ -292,6 +313,15 @@ async function answer(
 
 /** Waits for the traces to commit; a store failure is logged, and the answer still goes out. */
 async function settleDurably(pending: Promise<void>[], gw: Gateway): Promise<void> {
+  if (pending.length === 1) {
+    // The common case (one attempt): no allSettled bookkeeping.
+    try {
+      await pending[0];
+    } catch (err) {
+      gw.logger.error({ err }, 'trace could not be recorded');
+    }
+    return;
+  }
   const results = await Promise.allSettled(pending);
   for (const r of results) {
     if (r.status === 'rejected') gw.logger.error({ err: r.reason }, 'trace could not be recorded');

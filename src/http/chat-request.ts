@@ -11,6 +11,25 @@ const chatRequestSchema = z.looseObject({
 
 export type ChatRequest = z.infer<typeof chatRequestSchema> & Record<string, unknown>;
 
+/**
+ * The schema's check by hand, for the hot path: true exactly when `chatRequestSchema` accepts the
+ * object (model a non-empty string; messages a non-empty array of objects, each with a non-empty
+ * string role; stream a boolean, null or absent). Only a request it rejects goes through zod, which
+ * then names the problem, so the error messages stay zod's.
+ */
+function isValidChatRequest(body: Record<string, unknown>): boolean {
+  const { model, messages, stream } = body;
+  if (typeof model !== 'string' || model.length === 0) return false;
+  if (!Array.isArray(messages) || messages.length === 0) return false;
+  for (let i = 0; i < messages.length; i++) {
+    const m: unknown = messages[i];
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) return false;
+    const role = (m as { role?: unknown }).role;
+    if (typeof role !== 'string' || role.length === 0) return false;
+  }
+  return stream === undefined || stream === null || typeof stream === 'boolean';
+}
+
 export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
   let parsed: unknown;
   try {
@@ -21,6 +40,7 @@ export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return errors.invalidBody('Request body must be a JSON object');
   }
+  if (isValidChatRequest(parsed as Record<string, unknown>)) return parsed as ChatRequest;
   const result = chatRequestSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0]!;

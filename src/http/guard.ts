@@ -38,7 +38,9 @@ export function clientGuard(gw: Gateway): MiddlewareHandler<GatewayEnv> {
     c.set('keyName', keyName);
     c.set('admin', admin);
     const caller = admin ? 'admin' : keyName ?? `address:${c.env.incoming.socket.remoteAddress ?? 'unknown'}`;
-    const decision = gw.limiter.take(caller, admin ? 0 : perMinute);
+    const taken = gw.limiter.take(caller, admin ? 0 : perMinute);
+    // Shared limits (Redis) answer after a round trip; in-memory ones at once.
+    const decision = taken instanceof Promise ? await taken : taken;
     if (!decision.allowed) {
       c.header('retry-after', String(decision.retryAfterSeconds));
       throw errors.rateLimited(perMinute, decision.retryAfterSeconds);

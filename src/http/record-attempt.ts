@@ -1,4 +1,5 @@
 import type { Gateway } from '../gateway.js';
+import type { QueryContext } from '../routing/types.js';
 import type { Outcome, TraceRecord } from '../traces/types.js';
 import { monotonicUlidFactory } from '../traces/ulid.js';
 
@@ -13,6 +14,8 @@ export interface RequestInfo {
   routed: boolean;
   /** The client key's name, when client keys are configured. */
   keyName: string | null;
+  /** The routing context, built once per request (what the policy saw at select). */
+  context?: QueryContext;
 }
 
 export interface AttemptInfo {
@@ -80,6 +83,7 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     latencyMs: a.latencyMs,
     costUsd,
     feedback: null,
+    context: request.context,
   });
   gw.metrics.attempt({
     model: a.modelKey,
@@ -92,19 +96,22 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     completionTokens: a.completionTokens,
     costUsd,
   });
-  gw.logger.info(
-    {
-      requestId: request.requestId,
-      traceId: trace.id,
-      class: request.queryClass,
-      model: a.modelKey,
-      reason: a.reason,
-      attempt: a.attempt,
-      outcome: a.outcome,
-      status: a.status,
-      latencyMs: Math.round(a.latencyMs * 10) / 10,
-    },
-    'chat completion attempt',
-  );
+  // The line's object is built only when the level lets it through.
+  if (gw.logger.isLevelEnabled('info')) {
+    gw.logger.info(
+      {
+        requestId: request.requestId,
+        traceId: trace.id,
+        class: request.queryClass,
+        model: a.modelKey,
+        reason: a.reason,
+        attempt: a.attempt,
+        outcome: a.outcome,
+        status: a.status,
+        latencyMs: Math.round(a.latencyMs * 10) / 10,
+      },
+      'chat completion attempt',
+    );
+  }
   return committed;
 }

@@ -85,6 +85,9 @@ interface Arm {
   /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
   picks: number;
   pickTick: number;
+  /** Ids of this arm's newest traces remembered for late feedback (a ring), and its next slot. */
+  recent: (string | undefined)[] | null;
+  recentNext: number;
 }
 
 interface ClassState {
@@ -101,6 +104,15 @@ interface PendingTrace {
   readonly failed: boolean;
 }
 
+/** Traces remembered for late feedback, by trace id. */
+interface PendingTraces {
+  readonly size: number;
+  get(id: string): PendingTrace | undefined;
+  has(id: string): boolean;
+  set(id: string, entry: PendingTrace): unknown;
+  delete(id: string): boolean;
+}
+
 type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
 
 /**
@@ -115,12 +127,19 @@ export class AdaptivePolicy implements RouterPolicy {
   private readonly costWeight: number;
   private readonly latencyWeight: number;
   private readonly defaultModel: string | undefined;
+  private readonly priorWeight: number;
   private readonly configuredKeys: readonly string[];
   private readonly source: EvidenceSource | undefined;
   private readonly random: Random;
   private readonly models = new Map<string, ModelState>();
   private readonly classes = new Map<QueryClass, ClassState>();
-  private pending = new BoundedMap<string, PendingTrace>(MAX_PENDING);
+  private pending: PendingTraces;
+  /**
+   * Most traces per arm remembered for late feedback (0: no limit per arm): 20 half-lives, beyond
+   * which a feedback would weigh under 1e-6. The rebuild keeps the same number, and the map stays
+   * small (and cheap) however many traces the gateway has seen.
+   */
+  private readonly pendingPerArm: number;
   /** Non-null while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
   private replay: Replayed[] | null = null;
   private updates: Promise<unknown> = Promise.resolve();
@@ -134,9 +153,12 @@ export class AdaptivePolicy implements RouterPolicy {
     this.costWeight = options.costWeight;
     this.latencyWeight = options.latencyWeight;
     this.defaultModel = options.defaultModel;
+    this.priorWeight = options.priorWeight ?? 50;
     this.configuredKeys = options.models.map((m) => m.key);
     this.source = options.source;
     this.random = new Random(options.seed);
+    this.pendingPerArm = options.halfLife > 0 ? Math.ceil(PENDING_HALF_LIVES * options.halfLife) : 0;
+    this.pending = this.newPending();
     for (const model of options.models) {
       this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
     }
@@ -156,7 +178,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const arm = state?.arms.get(key);
       this.posterior(model, arm);
       const penalty = this.penalty(model, arm);
-      const sampled = this.random.beta(this.alpha, this.beta) - penalty;
+      const T = Number(process.env.TG_TEMPER ?? 1); const sampled = this.random.beta(this.alpha * T, this.beta * T) - penalty;
       const mean = this.alpha / (this.alpha + this.beta) - penalty;
       if (sampled > chosenScore) {
         chosen = key;
@@ -201,7 +223,34 @@ export class AdaptivePolicy implements RouterPolicy {
     arm.latencySumMs += observation.latencyMs;
     arm.tick += 1;
     refreshTotals(arm.model);
-    this.pending.set(observation.traceId, { arm, tick: arm.tick, quality, failed });
+    this.remember(observation.traceId, { arm, tick: arm.tick, quality, failed });
+  }
+
+  /**
+   * With a limit per arm, the arms' rings decide what is forgotten (a plain Map, capped overall);
+   * without one, the oldest trace overall goes first.
+   */
+  private newPending(): PendingTraces {
+    return this.pendingPerArm > 0 ? new Map<string, PendingTrace>() : new BoundedMap<string, PendingTrace>(MAX_PENDING);
+  }
+
+  /** Keeps a trace for late feedback; the arm's oldest one goes when the arm has its fill. */
+  private remember(traceId: string, entry: PendingTrace): void {
+    const limit = this.pendingPerArm;
+    if (limit === 0) {
+      this.pending.set(traceId, entry);
+      return;
+    }
+    // Past the overall bound (only with very many arms) a new trace is not remembered: its late
+    // feedback then waits for the next rebuild.
+    if (this.pending.size >= MAX_PENDING && !this.pending.has(traceId)) return;
+    this.pending.set(traceId, entry);
+    const arm = entry.arm;
+    const ring = (arm.recent ??= new Array<string | undefined>(limit));
+    const old = ring[arm.recentNext];
+    if (old !== undefined && this.pending.get(old)?.arm === arm) this.pending.delete(old);
+    ring[arm.recentNext] = traceId;
+    arm.recentNext = (arm.recentNext + 1) % limit;
   }
 
   /**
@@ -238,13 +287,14 @@ export class AdaptivePolicy implements RouterPolicy {
     try {
       // Both reads start in the same turn, so a store that flushes its writes before reading sees
       // the same traces in both.
-      const [rows, recent] = await Promise.all([
-        source.evidence({ since: range.since, until: range.until, decay: this.gamma }),
+      const [rows, recent, offline] = await Promise.all([
+        source.evidence({ since: range.since, until: range.until, decay: this.gamma, source: 'live' }),
         source.recentByArm(this.recentPerArm()),
+        source.evidence({ since: range.since, until: range.until, source: 'offline' }),
       ]);
       let totalTraces = 0;
       const seenClasses = new Set<QueryClass>();
-      for (const row of rows) {
+      for (const row of [...rows, ...offline]) {
         totalTraces += row.count;
         if (row.count > 0) seenClasses.add(row.queryClass);
       }
@@ -258,6 +308,7 @@ export class AdaptivePolicy implements RouterPolicy {
       this.load(
         rows.filter((row) => row.count > 0 && row.model !== ''),
         recent,
+        offline.filter((row) => row.count > 0 && row.model !== ''),
       );
       const changes: Record<string, { old: string; new: string }> = {};
       for (const queryClass of seenClasses) {
@@ -288,11 +339,18 @@ export class AdaptivePolicy implements RouterPolicy {
     return this.halfLife > 0 ? Math.min(byCapacity, Math.ceil(PENDING_HALF_LIVES * this.halfLife)) : byCapacity;
   }
 
-  /** Replaces the learned numbers with the store's (selection shares are kept: the store has none). */
-  private load(rows: readonly ArmEvidence[], recent: readonly RecentArmTrace[]): void {
+  /**
+   * Replaces the learned numbers with the store's (selection shares are kept: the store has none).
+   * Offline evidence is a prior: per arm, its sums are scaled to count at most `priorWeight`
+   * observations, and it is older than every live trace, so it weighs γ^(live traces of the arm) as
+   * forgetting goes on — live traffic overrides it as it accumulates.
+   */
+  private load(rows: readonly ArmEvidence[], recent: readonly RecentArmTrace[], offline: readonly ArmEvidence[] = []): void {
     for (const state of this.classes.values()) {
       for (const arm of state.arms.values()) {
         arm.count = arm.weight = arm.quality = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
+        arm.recent = null;
+        arm.recentNext = 0;
       }
     }
     for (const row of rows) {
@@ -305,15 +363,27 @@ export class AdaptivePolicy implements RouterPolicy {
       arm.latencySumMs = row.latencySumMs;
       arm.tick = row.count;
     }
+    for (const row of offline) {
+      const arm = this.arm(row.queryClass, row.model);
+      const f = (Math.min(1, this.priorWeight / row.count) * Math.pow(this.gamma, arm.count)) || 0;
+      if (f === 0) continue;
+      // Offline latencies are not the upstream's: the prior keeps the arm's live mean latency.
+      const latency = arm.weight > 0 ? arm.latencySumMs / arm.weight : 0;
+      arm.weight += f * row.weight;
+      arm.quality = Math.min(arm.weight, Math.max(0, arm.quality + f * row.quality));
+      arm.costSum += f * row.costSum;
+      arm.costCount += f * row.costCount;
+      arm.latencySumMs += f * row.weight * latency;
+    }
     for (const model of this.models.values()) refreshTotals(model);
 
-    this.pending = new BoundedMap(MAX_PENDING);
+    this.pending = this.newPending();
     // Oldest first, so that eviction drops the oldest.
     const ordered = [...recent].sort((a, b) => b.age - a.age);
     for (const trace of ordered) {
       const arm = this.classes.get(trace.queryClass)?.arms.get(trace.model);
       if (arm === undefined || arm.count === 0) continue;
-      this.pending.set(trace.id, { arm, tick: arm.tick - trace.age, quality: trace.quality, failed: false });
+      this.remember(trace.id, { arm, tick: arm.tick - trace.age, quality: trace.quality, failed: false });
     }
   }
 
@@ -325,7 +395,7 @@ export class AdaptivePolicy implements RouterPolicy {
     const classes: ClassSnapshot[] = [];
     for (const [queryClass, state] of this.classes) {
       let hasData = false;
-      for (const arm of state.arms.values()) if (arm.count > 0 || arm.picks > 0) hasData = true;
+      for (const arm of state.arms.values()) if (arm.weight > 0 || arm.picks > 0) hasData = true;
       if (hasData) classes.push(this.classSnapshot(queryClass, state));
     }
     classes.sort((a, b) => order(a.queryClass) - order(b.queryClass));
@@ -386,7 +456,7 @@ export class AdaptivePolicy implements RouterPolicy {
   private hasEvidence(queryClass: QueryClass): boolean {
     const state = this.classes.get(queryClass);
     if (state === undefined) return false;
-    for (const arm of state.arms.values()) if (arm.count > 0) return true;
+    for (const arm of state.arms.values()) if (arm.weight > 0) return true;
     return false;
   }
 
@@ -475,6 +545,8 @@ export class AdaptivePolicy implements RouterPolicy {
         tick: 0,
         picks: 0,
         pickTick: 0,
+        recent: null,
+        recentNext: 0,
       };
       state.arms.set(key, arm);
       model.arms.push(arm);

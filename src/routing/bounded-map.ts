@@ -25,6 +25,11 @@ export class BoundedMap<K, V> {
     return this.map.has(key);
   }
 
+  /** Forgets a key now (its slot in the eviction order is reused later). */
+  delete(key: K): boolean {
+    return this.map.delete(key);
+  }
+
   /** A key already present keeps its place in the eviction order. */
   set(key: K, value: V): void {
     if (this.map.has(key)) {

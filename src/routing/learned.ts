@@ -52,6 +52,7 @@ export class TraceDrivenPolicy implements RouterPolicy {
   private readonly defaultModel: string;
   private readonly fallbackModel: string;
   private readonly source: EvidenceSource | undefined;
+  private readonly priorWeight: number;
   private readonly map = new Map<QueryClass, string>();
   private readonly confidenceByClass = new Map<QueryClass, number>();
   private readonly arms = new Map<QueryClass, ArmScore[]>();
@@ -63,6 +64,7 @@ export class TraceDrivenPolicy implements RouterPolicy {
     this.defaultModel = options.defaultModel ?? '';
     this.fallbackModel = options.fallbackModel ?? '';
     this.source = options.source;
+    this.priorWeight = options.priorWeight ?? 50;
   }
 
   /** The learned routing decisions (a copy). */
@@ -130,7 +132,11 @@ export class TraceDrivenPolicy implements RouterPolicy {
 
   async updateFromTraces(range: { since?: number; until?: number } = {}): Promise<UpdateSummary> {
     if (this.source === undefined) return { error: 'no analyzer configured' };
-    const rows = await this.source.evidence({ since: range.since, until: range.until, maxTraces: MAX_TRACES });
+    const [live, offline] = await Promise.all([
+      this.source.evidence({ since: range.since, until: range.until, maxTraces: MAX_TRACES, source: 'live' }),
+      this.source.evidence({ since: range.since, until: range.until, source: 'offline' }),
+    ]);
+    const rows = withPrior(live, offline, this.priorWeight);
     let totalTraces = 0;
     for (const row of rows) totalTraces += row.count;
     if (totalTraces === 0) return { updated: false, reason: 'no traces' };
@@ -201,6 +207,35 @@ export class TraceDrivenPolicy implements RouterPolicy {
       arms,
     };
   }
+}
+
+/**
+ * Live rows with the offline evidence (imported evaluation results) added as a prior: per class ×
+ * model, its sums scaled to count at most `priorWeight` traces.
+ */
+function withPrior(live: readonly ArmEvidence[], offline: readonly ArmEvidence[], priorWeight: number): ArmEvidence[] {
+  const out = live.map((row) => ({ ...row }));
+  const byArm = new Map(out.map((row) => [`${row.queryClass}\u0000${row.model}`, row]));
+  for (const row of offline) {
+    if (row.count === 0) continue;
+    const f = Math.min(1, priorWeight / row.count);
+    if (!(f > 0)) continue;
+    let arm = byArm.get(`${row.queryClass}\u0000${row.model}`);
+    if (arm === undefined) {
+      arm = { ...row, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0, feedbackSum: 0, costSum: 0, costCount: 0, latencySumMs: 0 };
+      byArm.set(`${row.queryClass}\u0000${row.model}`, arm);
+      out.push(arm);
+    }
+    arm.count += f * row.count;
+    arm.weight += f * row.weight;
+    arm.successes += f * row.successes;
+    arm.quality += f * row.quality;
+    arm.feedbackCount += f * row.feedbackCount;
+    arm.feedbackSum += f * row.feedbackSum;
+    arm.costSum += f * row.costSum;
+    arm.costCount += f * row.costCount;
+  }
+  return out;
 }
 
 function toArmScore(row: ArmEvidence): ArmScore {

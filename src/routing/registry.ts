@@ -1,4 +1,5 @@
 import { AdaptivePolicy } from './adaptive.js';
+import { ContextualPolicy } from './contextual.js';
 import { HeuristicPolicy } from './heuristic.js';
 import { TraceDrivenPolicy } from './learned.js';
 import type { PolicyOptions, RouterPolicy } from './types.js';
@@ -34,3 +35,4 @@ export function policyNames(): string[] {
 registerPolicy('learned', (options) => new TraceDrivenPolicy(options));
 registerPolicy('heuristic', (options) => new HeuristicPolicy(options));
 registerPolicy('adaptive', (options) => new AdaptivePolicy(options));
+registerPolicy('contextual', (options) => new ContextualPolicy(options));

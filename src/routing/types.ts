@@ -1,4 +1,4 @@
-import type { ArmEvidence, EvidenceQuery, Outcome, RecentArmTrace } from '../traces/types.js';
+import type { ArmEvidence, EvidenceQuery, ExportQuery, Outcome, RecentArmTrace, TraceRecord } from '../traces/types.js';
 
 export type QueryClass = string;
 
@@ -10,7 +10,29 @@ export type RouteReason =
   | 'default'
   | 'fallback'
   | 'heuristic'
+  | 'contextual'
   | 'failover';
+
+/**
+ * What is known of a request before it is routed, built once per request (src/routing/context.ts)
+ * and shared by every attempt and by the observation of each attempt.
+ */
+export interface QueryContext {
+  /** The last user message (text parts joined). */
+  query: string;
+  /** The system (and developer) messages' text, joined; '' when there is none. */
+  system: string;
+  /** Messages in the request. */
+  messageCount: number;
+  /** `tools` (or legacy `functions`) given. */
+  tools: boolean;
+  /** An image part in any message. */
+  images: boolean;
+  /** `response_format` given. */
+  responseFormat: boolean;
+  /** The rule's name (router.classes) or the built-in class. */
+  queryClass: QueryClass;
+}
 
 export interface RoutingContext {
   /** The last user message. */
@@ -20,6 +42,8 @@ export interface RoutingContext {
   available: readonly string[];
   /** 0..1, how urgent the caller says the request is (default 0.5). */
   urgency?: number;
+  /** The whole request's context (the same object for every attempt); without it, only `query` is known. */
+  context?: QueryContext;
 }
 
 export interface Decision {
@@ -39,6 +63,8 @@ export interface Observation {
   latencyMs: number;
   costUsd: number | null;
   feedback: number | null;
+  /** The request's context, as given to select() (absent: only `query` and `queryClass` are known). */
+  context?: QueryContext;
 }
 
 export interface FeedbackObservation {
@@ -73,9 +99,17 @@ export interface ClassSnapshot {
   arms: ArmSnapshot[];
 }
 
+/** One feature of a per-query policy and its weight in a model's predicted reward. */
+export interface FeatureWeight {
+  feature: string;
+  weight: number;
+}
+
 export interface PolicySnapshot {
   policy: string;
   classes: ClassSnapshot[];
+  /** Per-query policies: per model, the features that weigh most in its predicted reward. */
+  features?: Record<string, FeatureWeight[]>;
 }
 
 export interface UpdateSummary {
@@ -91,6 +125,10 @@ export interface UpdateSummary {
 export interface EvidenceSource {
   evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
+  /** The traces themselves, oldest first (a per-query policy rebuilds from their text). */
+  exportTraces?(query?: ExportQuery): AsyncIterable<TraceRecord>;
+  /** How many traces are stored (a per-query policy reads only the new ones between rebuilds). */
+  count?(): Promise<number>;
 }
 
 export interface RouterPolicy {
@@ -120,4 +158,14 @@ export interface PolicyOptions {
   halfLife: number;
   seed?: number;
   source?: EvidenceSource;
+  /**
+   * Offline evidence (imported evaluation results) counts as at most this many observations per
+   * query class × model, as a prior older than every live trace (default 50).
+   */
+  priorWeight?: number;
+  /**
+   * Characters of the last user message (and of the system prompt) that per-query features read:
+   * what the trace store keeps of a prompt, so that a rebuild sees what live routing saw (default 200).
+   */
+  textChars?: number;
 }

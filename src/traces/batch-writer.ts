@@ -1,16 +1,29 @@
-interface Pending<T> {
-  item: T;
+/** The writes handed over during one event-loop turn, and the one promise they all wait on. */
+interface Batch<T> {
+  items: T[];
+  promise: Promise<void>;
   resolve: () => void;
   reject: (err: Error) => void;
+}
+
+function newBatch<T>(): Batch<T> {
+  let resolve!: () => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { items: [], promise, resolve, reject };
 }
 
 /**
  * Group commit: writes handed over during one event-loop turn are committed together by one call
  * of `commit`, and each caller's promise settles once its batch is committed. A commit costs far
- * more than an insert, so this keeps durability without paying a commit per request.
+ * more than an insert, so this keeps durability without paying a commit per request. The writes of
+ * a batch share one promise (it settles for all of them at once, so one is enough).
  */
 export class BatchWriter<T> {
-  private queue: Pending<T>[] = [];
+  private batch: Batch<T> | null = null;
   private scheduled = false;
   private idle: Promise<void> = Promise.resolve();
   private settleIdle: (() => void) | null = null;
@@ -21,16 +34,18 @@ export class BatchWriter<T> {
   ) {}
 
   write(item: T): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else this.schedule();
-    });
+    let batch = this.batch;
+    if (batch === null) batch = this.batch = newBatch<T>();
+    batch.items.push(item);
+    const { promise } = batch;
+    if (batch.items.length >= this.maxBatch) this.flush();
+    else this.schedule();
+    return promise;
   }
 
   /** Resolves when everything handed over so far is committed (or failed). */
   flushed(): Promise<void> {
-    if (this.queue.length > 0) this.flush();
+    if (this.batch !== null) this.flush();
     return this.idle;
   }
 
@@ -43,17 +58,17 @@ export class BatchWriter<T> {
 
   private flush(): void {
     this.scheduled = false;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length > 0) {
+    const batch = this.batch;
+    this.batch = null;
+    if (batch !== null) {
       try {
-        this.commit(batch.map((p) => p.item));
-        for (const p of batch) p.resolve();
+        this.commit(batch.items);
+        batch.resolve();
       } catch (err) {
-        for (const p of batch) p.reject(err as Error);
+        batch.reject(err as Error);
       }
     }
-    if (this.queue.length === 0 && this.settleIdle) {
+    if (this.batch === null && this.settleIdle) {
       const settle = this.settleIdle;
       this.settleIdle = null;
       settle();

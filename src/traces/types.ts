@@ -2,6 +2,9 @@
 
 export type Outcome = 'success' | 'error' | 'timeout' | 'cancelled';
 
+/** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
+export type TraceSource = 'live' | 'offline';
+
 export interface TraceRecord {
   /** ULID: sortable by time. */
   id: string;
@@ -74,6 +77,15 @@ export interface EvidenceQuery extends TimeRange {
   decay?: number;
   /** Only the newest N traces (over all arms), as the original's `list_traces(limit)` did. */
   maxTraces?: number;
+  /** Only traces of this source (what `purge` folded away counts as `live`). */
+  source?: TraceSource;
+}
+
+/** What `exportTraces` reads: a time range, narrowed to one source and to the newest N traces. */
+export interface ExportQuery extends TimeRange {
+  source?: TraceSource;
+  /** Only the newest N traces of the range (and source); still yielded oldest first. */
+  newest?: number;
 }
 
 /** The newest traces of each arm with their age in that arm (0 = newest), so a policy can weigh late feedback. */
@@ -100,9 +112,23 @@ export interface ClassModelStats {
   costUsd: number;
 }
 
+/** One gateway instance's share of the traces (several instances can share one store). */
+export interface InstanceStats {
+  /** The instance's `instanceId` (null for traces recorded without one). */
+  instanceId: string | null;
+  count: number;
+  successes: number;
+  feedbackCount: number;
+  costUsd: number;
+  /** Epoch ms of its newest trace. */
+  lastTime: number;
+}
+
 export interface StatsSummary {
   totalTraces: number;
   byClassModel: ClassModelStats[];
+  /** Per gateway instance, in order of instance id (nulls first). */
+  byInstance: InstanceStats[];
 }
 
 /** Traces per time bucket × query class × model (for the dashboard's traffic chart). */
@@ -139,7 +165,26 @@ export interface ImportResult {
   skipped: number;
 }
 
+/** What `/health` and `/metrics` say about the store. */
+export interface StoreHealth {
+  /**
+   * `ok`: traces reach the database. `degraded`: the database cannot be reached (or has just come
+   * back and the spool is still being written to it); traces wait in the local spool meanwhile and
+   * requests are still answered.
+   */
+  status: 'ok' | 'degraded';
+  /** Traces waiting in the local spool (always 0 for a store without one). */
+  spoolDepth: number;
+  /** Why the store is degraded. */
+  error?: string;
+}
+
 export interface TraceStore {
+  /**
+   * True when other gateway processes may write to this store too (a shared database): each
+   * instance then folds the others' traces into its policy every `router.syncIntervalMs`.
+   */
+  readonly shared: boolean;
   /** Resolves once the trace is durably committed. */
   insert(trace: TraceRecord): Promise<void>;
   get(id: string): Promise<TraceRecord | undefined>;
@@ -150,8 +195,11 @@ export interface TraceStore {
   setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined>;
   /** Evidence per arm, including what `purge` folded away (unless `since` or `maxTraces` narrows it). */
   evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
-  /** Deletes the traces from before `before` (epoch ms), keeping their sums as evidence. */
+  /** Deletes the live traces from before `before` (epoch ms), keeping their sums as evidence. */
   purge(before: number): Promise<{ deleted: number }>;
+  /** Deletes every offline trace (imported evaluation results), keeping nothing of them. */
+  purgeOffline(): Promise<{ deleted: number }>;
+  /** The newest live traces of each arm. */
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
   stats(range?: TimeRange): Promise<StatsSummary>;
   recent(limit: number): Promise<TraceRecord[]>;
@@ -160,7 +208,7 @@ export interface TraceStore {
   list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]>;
   count(): Promise<number>;
   /** Every trace in the range, in the order recorded, read a page at a time (never the whole table at once). */
-  exportTraces(range?: TimeRange): AsyncIterable<TraceRecord>;
+  exportTraces(range?: ExportQuery): AsyncIterable<TraceRecord>;
   /**
    * Adds traces (another instance's export, say) all or nothing: if `traces` throws or the store
    * fails, nothing is added. Ids already present are skipped. They are recorded after the traces
@@ -169,5 +217,9 @@ export interface TraceStore {
   importTraces(traces: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<ImportResult>;
   /** Throws if the store cannot be used. */
   ping(): Promise<void>;
+  /** `degraded` while traces go to a local spool instead of the database; throws if the store cannot be used at all. */
+  health(): Promise<StoreHealth>;
+  /** Traces waiting in the local spool now (cheap, synchronous: for the metrics). */
+  spoolDepth(): number;
   close(): Promise<void>;
 }

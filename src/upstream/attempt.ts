@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Upstream } from './upstream.js';
@@ -32,10 +33,33 @@ export class ClientGone extends Error {
   readonly code = 'TRACEGATE_CLIENT_GONE';
 }
 
+/**
+ * Aborts one upstream attempt (our timeout, or a client that left). undici takes an EventEmitter as
+ * a request's signal; this one costs far less per request than an AbortController and its
+ * EventTarget, and carries the reason in the same way.
+ */
+export class AttemptAbort extends EventEmitter {
+  aborted = false;
+  reason: unknown = undefined;
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.emit('abort', reason);
+  }
+}
+
+/** What an abort signal tells: whether it fired, and why. */
+export interface AbortState {
+  readonly aborted: boolean;
+  readonly reason: unknown;
+}
+
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 
 /** Maps what undici threw to a failure; the abort reason tells our own timeouts from a client that left. */
-export function describeError(err: unknown, signal: AbortSignal, upstream: Upstream): AttemptFailure {
+export function describeError(err: unknown, signal: AbortState, upstream: Upstream): AttemptFailure {
   const reason = signal.aborted ? signal.reason : undefined;
   if (reason instanceof ClientGone) {
     return { ok: false, kind: 'cancelled', message: 'client disconnected', status: null, retryable: false };
@@ -63,7 +87,7 @@ export function isRetryableStatus(status: number): boolean {
 export async function sendAttempt(
   upstream: Upstream,
   body: string,
-  signal: AbortSignal,
+  signal: AbortSignal | AttemptAbort,
   stream: boolean,
 ): Promise<AttemptResponse | AttemptFailure> {
   const started = performance.now();

@@ -1,10 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import { once } from 'node:events';
-import { StringDecoder } from 'node:string_decoder';
-import { createParser } from 'eventsource-parser';
 import type { Dispatcher } from 'undici';
-import { ClientGone, UpstreamTimeout } from './attempt.js';
-import { readUsage, type Usage } from './usage.js';
+import { ClientGone, UpstreamTimeout, type AttemptAbort } from './attempt.js';
+import { StreamUsageReader, type Usage } from './usage.js';
 
 export interface StreamOutcome {
   outcome: 'success' | 'error' | 'timeout' | 'cancelled';
@@ -16,33 +13,53 @@ export interface StreamOutcome {
 
 const DONE = Buffer.from('data: [DONE]');
 
+/** Resolves when the client's socket can take more; rejects when the attempt is aborted or the response fails. */
+function drained(res: ServerResponse, signal: AttemptAbort): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      res.off('drain', onDrain);
+      res.off('error', onError);
+      signal.off('abort', onAbort);
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(signal.reason);
+    };
+    res.on('drain', onDrain);
+    res.on('error', onError);
+    signal.on('abort', onAbort);
+  });
+}
+
 /**
- * Relays an SSE body to the client chunk by chunk, reading `usage` on the way without re-encoding.
+ * Relays an SSE body to the client chunk by chunk, reading `usage` on the way without re-encoding
+ * (or decoding: only an event that carries a usage object is parsed).
  * The final `data: [DONE]` event (and the end of the response) is held back until `beforeEnd`
  * has run, so the trace is committed before a client can see the stream finish.
  */
 export async function relayStream(
   body: Dispatcher.ResponseData['body'],
   res: ServerResponse,
-  signal: AbortSignal,
+  signal: AttemptAbort,
   startedAt: number,
   beforeEnd: (result: StreamOutcome) => Promise<void>,
 ): Promise<StreamOutcome> {
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
-  const decoder = new StringDecoder('utf8');
-  const parser = createParser({
-    onEvent(event) {
-      if (event.data.includes('"usage"')) {
-        const usage = readUsage(event.data);
-        if (usage) result.usage = usage;
-      }
-    },
-  });
+  const usage = new StreamUsageReader();
   const held: Buffer[] = [];
   try {
     for await (const chunk of body as AsyncIterable<Buffer>) {
       if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
-      parser.feed(decoder.write(chunk));
+      usage.feed(chunk);
       if (held.length > 0) {
         held.push(chunk);
         continue;
@@ -50,7 +67,7 @@ export async function relayStream(
       const done = chunk.indexOf(DONE);
       const now = done === -1 ? chunk : chunk.subarray(0, done);
       if (done !== -1) held.push(chunk.subarray(done));
-      if (now.length > 0 && !res.write(now)) await once(res, 'drain', { signal });
+      if (now.length > 0 && !res.write(now)) await drained(res, signal);
     }
   } catch (err) {
     const reason = signal.aborted ? signal.reason : undefined;
@@ -60,6 +77,7 @@ export async function relayStream(
     } else result.outcome = 'error';
     result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${(err as Error).message}`;
   }
+  result.usage = usage.usage;
   await beforeEnd(result);
   if (result.outcome === 'success') {
     for (const chunk of held) res.write(chunk);

@@ -33,10 +33,10 @@ describe('tracegate eval (the built CLI)', () => {
     expect(stderr).toBe(''); // no progress bar when stderr is not a terminal
     expect(code).toBe(0);
     const report = JSON.parse(stdout);
-    expect(report).toMatchObject({ mode: 'online', n: 400, seeds: 2, lambdas: [0, 50, 200] });
-    expect(Object.keys(report.policies).sort()).toEqual(['adaptive', 'learned']);
-    for (const policy of ['adaptive', 'learned']) {
-      expect(Object.keys(report.policies[policy])).toEqual(['0', '50', '200']);
+    expect(report).toMatchObject({ mode: 'online', n: 400, seeds: 2, lambdas: [0, 10, 50, 200, 1000] });
+    expect(Object.keys(report.policies).sort()).toEqual(['adaptive', 'contextual', 'learned']);
+    for (const policy of ['adaptive', 'contextual', 'learned']) {
+      expect(Object.keys(report.policies[policy])).toEqual(['0', '10', '50', '200', '1000']);
       for (const point of Object.values(report.policies[policy]) as Record<string, unknown>[]) {
         expect(point).toEqual(
           expect.objectContaining({
@@ -72,6 +72,16 @@ describe('tracegate eval (the built CLI)', () => {
     expect(Object.keys(report.policies)).toEqual(['learned']);
     expect(report.policies.learned['50'].quality).toBeCloseTo(0.95, 12);
     expect(report.baselines.models.alpha.cost).toBeCloseTo(0.8, 12);
+  });
+
+  it('warm start: the train split as offline evidence (a prior), then the test split online', async () => {
+    const { code, stdout } = await cli(['--data', data, '--seeds', '1', '--json', '--warm-start', '--prior-weight', '20', '--lambdas', '0']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report).toMatchObject({ mode: 'warm-start', n: 200, train_n: 200, options: { prior_weight: 20, split_train: 'train', split_test: 'test' } });
+    for (const policy of ['adaptive', 'contextual', 'learned']) expect(report.policy_auc[policy]).toEqual(expect.any(Number));
+    const text = await cli(['--data', data, '--seeds', '1', '--warm-start', '--lambdas', '0', '--policy', 'contextual']);
+    expect(text.stdout).toMatch(/^tracegate eval: warm start: 200 "train" queries as offline evidence \(prior weight 50\)/);
   });
 
   it('prints tables by default', async () => {

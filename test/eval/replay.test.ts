@@ -11,7 +11,7 @@ import { syntheticRows, toJsonl } from './synthetic.js';
 const data = parseDataset(toJsonl(syntheticRows(200)));
 
 function settings(over: Partial<EvalSettings>): EvalSettings {
-  return { policies: ['adaptive'], seeds: 3, lambdas: [0], halfLife: 50, minSamples: 5, updateEvery: 100, ...over };
+  return { policies: ['adaptive'], seeds: 3, lambdas: [0], halfLife: 50, minSamples: 5, updateEvery: 100, priorWeight: 50, ...over };
 }
 
 /** A policy that records how the replay drives it (and what the store holds at each update). */

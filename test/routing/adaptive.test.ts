@@ -393,7 +393,10 @@ describe('AdaptivePolicy.updateFromTraces', () => {
 
     const restarted = new AdaptivePolicy(options(models, { seed: 11, costWeight: 5, latencyWeight: 0.01, source: store }));
     const summary = await restarted.updateFromTraces();
-    expect(store.evidenceCalls).toEqual([{ since: undefined, until: undefined, decay: discountFactor(50) }]);
+    expect(store.evidenceCalls).toEqual([
+      { since: undefined, until: undefined, decay: discountFactor(50), source: 'live' },
+      { since: undefined, until: undefined, source: 'offline' },
+    ]);
     expect(store.recentCalls).toEqual([1000]);
     expect(summary).toMatchObject({ updated: true, query_classes: 3, total_traces: 1500 });
     expectSameArms(online, restarted);

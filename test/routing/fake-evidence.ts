@@ -12,6 +12,8 @@ export interface FakeTrace {
   feedback: number | null;
   costUsd: number | null;
   latencyMs: number;
+  /** Default `live`. */
+  source?: 'live' | 'offline';
 }
 
 /** q as ArmEvidence defines it: 0 for a failure, else the feedback if any, else 1. */
@@ -44,7 +46,10 @@ export class FakeEvidenceSource implements EvidenceSource {
     this.evidenceCalls.push({ ...query });
     const decay = query.decay ?? 1;
     let selected = this.traces.filter(
-      (t) => (query.since === undefined || t.time >= query.since) && (query.until === undefined || t.time < query.until),
+      (t) =>
+        (query.since === undefined || t.time >= query.since) &&
+        (query.until === undefined || t.time < query.until) &&
+        (query.source === undefined || (t.source ?? 'live') === query.source),
     );
     if (query.maxTraces !== undefined) selected = selected.slice(Math.max(0, selected.length - query.maxTraces));
 
@@ -100,6 +105,7 @@ export class FakeEvidenceSource implements EvidenceSource {
     const seen = new Map<string, number>();
     for (let i = this.traces.length - 1; i >= 0; i--) {
       const trace = this.traces[i] as FakeTrace;
+      if ((trace.source ?? 'live') !== 'live') continue;
       const key = `${trace.queryClass}\u0000${trace.model}`;
       const age = seen.get(key) ?? 0;
       seen.set(key, age + 1);

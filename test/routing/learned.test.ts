@@ -121,7 +121,11 @@ describe('TraceDrivenPolicy.updateFromTraces', () => {
     const source = new FakeEvidenceSource().add(...traces(10_001, 'code', 'a'));
     const policy = new TraceDrivenPolicy(options({ source }));
     const summary = await policy.updateFromTraces({ since: 0, until: Number.MAX_SAFE_INTEGER });
-    expect(source.evidenceCalls).toEqual([{ since: 0, until: Number.MAX_SAFE_INTEGER, maxTraces: 10_000 }]);
+    expect(source.evidenceCalls).toEqual([
+      { since: 0, until: Number.MAX_SAFE_INTEGER, maxTraces: 10_000, source: 'live' },
+      // Offline evidence (a prior of priorWeight per class × model) is read beside it.
+      { since: 0, until: Number.MAX_SAFE_INTEGER, source: 'offline' },
+    ]);
     expect(summary.total_traces).toBe(10_000);
     expect(policy.confidence).toEqual({ code: 10_000 });
   });

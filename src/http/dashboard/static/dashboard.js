@@ -267,6 +267,29 @@
     });
   }
 
+  function renderInstances(stats) {
+    var instances = stats.instances || {};
+    if (!changed('instances', instances)) return;
+    var grid = $('instances');
+    grid.textContent = '';
+    Object.keys(instances).forEach(function (id) {
+      var i = instances[id];
+      var dl = el('dl');
+      [
+        ['Traces', 'count', fmt.int(i.count)],
+        ['Share of traffic', 'traffic-share', fmt.pct(i.share)],
+        ['Success rate', 'success-rate', i.count > 0 ? fmt.pct(i.success_rate) : '—'],
+        ['Rated traces', 'feedback-count', fmt.int(i.feedback_count)],
+        ['Spent', 'cost', fmt.usd(i.cost_usd)],
+        ['Newest trace', 'last-time', fmt.clock(i.last_time)],
+      ].forEach(function (r) {
+        dl.appendChild(el('dt', null, r[0]));
+        dl.appendChild(el('dd', { data: { field: r[1] } }, r[2]));
+      });
+      grid.appendChild(el('div', { class: 'model-card', data: { instance: id } }, el('div', { class: 'name' }, el('span', null, id)), dl));
+    });
+  }
+
   function shareBar(share, model) {
     if (share === null || share === undefined) return el('span', { class: 'muted' }, '—');
     return el('span', null,
@@ -626,6 +649,7 @@
     renderClassSelect(stats);
     renderChart(data);
     renderModels(stats);
+    renderInstances(stats);
     renderClasses(stats);
     renderRecent(data);
   }

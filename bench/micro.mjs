@@ -1,0 +1,248 @@
+// Micro-benchmarks of tracegate's hot and heavy parts, with tinybench, on the built code (dist/):
+// - classify + select per request (adaptive policy, 4 and 11 models, 1.5k-character prompts);
+// - trace writes through the store's group commit (a real SQLite file in WAL mode);
+// - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces.
+//
+//   node bench/micro.mjs [--traces 1000000] [--time 2000] [--json FILE]
+//
+// Run through `npm run bench` or `npm run bench:micro` (both build first).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Bench } from 'tinybench';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const dist = (p) => import(join(ROOT, 'dist', p));
+const { classifyQuery } = await dist('routing/classify.js');
+const { AdaptivePolicy } = await dist('routing/adaptive.js');
+const { SqliteTraceStore } = await dist('traces/sqlite-store.js');
+const { newTraceId } = await dist('http/record-attempt.js');
+
+const { values: args } = parseArgs({
+  options: {
+    traces: { type: 'string', default: '1000000' },
+    time: { type: 'string', default: '1500' },
+    json: { type: 'string' },
+  },
+});
+const TRACES = Number(args.traces);
+const TIME = Number(args.time);
+const results = [];
+
+/** A task that threw is reported as such (and the run goes on). */
+function failed(task) {
+  if (task.result?.state === 'completed') return false;
+  record(task.name, 'failed', String(task.result?.error ?? task.result?.state), '', false);
+  return true;
+}
+
+function record(name, value, unit, target, ok, note = '') {
+  results.push({ name, value, unit, target, ok, note });
+  process.stdout.write(`${name}: ${value} ${unit}${target ? ` (target ${target}: ${ok ? 'met' : 'MISSED'})` : ''}${note ? ` — ${note}` : ''}\n`);
+}
+
+// ---------------------------------------------------------------- routing decision
+const CLASSES = ['code', 'math', 'short', 'long', 'general'];
+const filler =
+  'We are planning the next quarter and want the summary to cover the customer interviews, the support ' +
+  'tickets and the usage numbers, with the open questions listed at the end so the team can discuss them. ';
+function prompt(i) {
+  // 1.5k characters each; the kinds rotate so that every class's patterns are exercised.
+  const kinds = [
+    (t) => `${t} Here is the snippet we discussed: \`const total = items.reduce((a, b) => a + b, 0)\`.`,
+    (t) => `${t} Also, please calculate the expected value of the discount over the year.`,
+    (t) => t,
+    (t) => `${t} Nothing else for now — thanks!`,
+  ];
+  let text = '';
+  while (text.length < 1500) text += filler;
+  return kinds[i % kinds.length](`${i}: ${text.slice(0, 1400)}`).slice(0, 1500).padEnd(1500, '.');
+}
+const prompts = Array.from({ length: 64 }, (_, i) => prompt(i));
+
+function warmPolicy(models) {
+  const policy = new AdaptivePolicy({
+    models: models.map((key, i) => ({ key, inputCostPerMTok: 0.1 * (i + 1), outputCostPerMTok: 0.4 * (i + 1) })),
+    minSamples: 5,
+    costWeight: 0,
+    latencyWeight: 0,
+    halfLife: 50,
+    seed: 1,
+  });
+  // Some history, so the posteriors are not all priors.
+  for (let i = 0; i < 5000; i++) {
+    const model = models[i % models.length];
+    policy.observe({
+      traceId: `warm-${i}`,
+      query: '',
+      queryClass: CLASSES[i % CLASSES.length],
+      model,
+      outcome: i % 13 === 0 ? 'error' : 'success',
+      latencyMs: 200 + (i % 50),
+      costUsd: 0.001,
+      feedback: i % 7 === 0 ? 0.5 : null,
+    });
+  }
+  return policy;
+}
+
+async function routingBench() {
+  const bench = new Bench({ time: TIME, warmupTime: 300 });
+  for (const n of [4, 11]) {
+    const models = Array.from({ length: n }, (_, i) => `model-${i}`);
+    const policy = warmPolicy(models);
+    let i = 0;
+    bench.add(`classify + select, ${n} models, 1.5k-char prompt`, () => {
+      const query = prompts[i++ & 63];
+      policy.select({ query, queryClass: classifyQuery(query), available: models });
+    });
+  }
+  let j = 0;
+  bench.add('classify only, 1.5k-char prompt', () => {
+    classifyQuery(prompts[j++ & 63]);
+  });
+  await bench.run();
+  for (const task of bench.tasks) {
+    if (failed(task)) continue;
+    // The median is the figure: on a shared machine the mean carries the odd preemption.
+    const { mean, p50, p99 } = task.result.latency;
+    const target = task.name.startsWith('classify + select') ? '≤ 10 µs' : '';
+    record(task.name, (p50 * 1000).toFixed(2), `µs median (mean ${(mean * 1000).toFixed(2)}, p99 ${(p99 * 1000).toFixed(2)} µs)`, target, p50 * 1000 <= 10);
+  }
+}
+
+// ---------------------------------------------------------------- trace writes
+function trace(i, time) {
+  return {
+    id: newTraceId(),
+    time,
+    requestId: `req-${i}`,
+    query: 'What is the best way to ship forty parcels a week inside Europe? Compare the two options.',
+    queryLength: 91,
+    queryClass: CLASSES[i % 5],
+    modelKey: ['mini', 'pro', 'coder', 'budget'][i % 4],
+    upstreamModel: 'bench-model',
+    routed: true,
+    reason: 'learned',
+    attempt: 1,
+    outcome: 'success',
+    status: 200,
+    error: null,
+    latencyMs: 1.5 + (i % 10) / 10,
+    ttfbMs: 1.2,
+    promptTokens: 120,
+    completionTokens: 18,
+    costUsd: 0.00012,
+    feedback: null,
+    feedbackTime: null,
+    feedbackComment: null,
+    keyName: null,
+    source: 'live',
+    instanceId: null,
+  };
+}
+
+async function writeBench(dir) {
+  const store = new SqliteTraceStore({ path: join(dir, 'writes.db') });
+  try {
+    let n = 0;
+    const bench = new Bench({ time: TIME, warmupTime: 300 });
+    for (const batch of [1, 32, 256]) {
+      bench.add(`insert ${batch} trace${batch > 1 ? 's' : ''} handed over in one turn, awaited (group commit)`, async () => {
+        const now = Date.now();
+        const pending = new Array(batch);
+        for (let k = 0; k < batch; k++) pending[k] = store.insert(trace(n++, now));
+        await Promise.all(pending);
+      });
+    }
+    await bench.run();
+    for (const [k, task] of bench.tasks.entries()) {
+      if (failed(task)) continue;
+      const batch = [1, 32, 256][k];
+      const perSecond = (batch * 1000) / task.result.latency.mean;
+      const target = batch === 32 ? '≥ 50,000/s' : '';
+      record(task.name, Math.round(perSecond).toLocaleString('en-US'), 'traces/s', target, perSecond >= 50_000,
+        `${((task.result.latency.mean * 1000) / batch).toFixed(1)} µs per trace`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+// ---------------------------------------------------------------- 1 M traces
+/** Fills the store with `count` traces in one INSERT … SELECT over a recursive CTE. */
+function generate(store, count) {
+  const started = performance.now();
+  const base = Date.now() - count * 10;
+  store.db.exec(`
+    WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${count - 1})
+    INSERT INTO traces (id, time, request_id, query, query_length, query_class, model_key, upstream_model,
+      routed, reason, attempt, outcome, status, error, latency_ms, ttfb_ms, prompt_tokens, completion_tokens,
+      cost_usd, feedback, feedback_time, feedback_comment)
+    SELECT printf('01BENCH%019d', i), ${base} + i * 10, printf('req-%d', i), NULL, 300,
+      CASE (i * 7919) % 20 WHEN 0 THEN 'code' WHEN 1 THEN 'math' WHEN 2 THEN 'short' WHEN 3 THEN 'short'
+        WHEN 4 THEN 'long' WHEN 5 THEN 'long' WHEN 6 THEN 'long' ELSE 'general' END,
+      CASE (i * 104729) % 4 WHEN 0 THEN 'mini' WHEN 1 THEN 'pro' WHEN 2 THEN 'coder' ELSE 'budget' END,
+      'bench-model', 1, 'learned', 1,
+      CASE WHEN (i * 31) % 50 = 0 THEN 'error' ELSE 'success' END,
+      CASE WHEN (i * 31) % 50 = 0 THEN 502 ELSE 200 END,
+      CASE WHEN (i * 31) % 50 = 0 THEN 'upstream answered 502' ELSE NULL END,
+      50 + (i * 2654435761) % 1500 / 1.0, 20.0, 300, 120, 0.0012,
+      CASE WHEN i % 9 = 0 THEN ((i * 13) % 11) / 10.0 ELSE NULL END,
+      CASE WHEN i % 9 = 0 THEN ${base} + i * 10 + 5000 ELSE NULL END,
+      NULL
+    FROM n`);
+  return performance.now() - started;
+}
+
+async function bigBench(dir) {
+  const store = new SqliteTraceStore({ path: join(dir, 'big.db') });
+  try {
+    const ms = generate(store, TRACES);
+    const count = await store.count();
+    process.stdout.write(`generated ${count.toLocaleString('en-US')} traces in ${(ms / 1000).toFixed(1)} s\n`);
+    const policy = new AdaptivePolicy({
+      models: ['mini', 'pro', 'coder', 'budget'].map((key) => ({ key, inputCostPerMTok: 1, outputCostPerMTok: 4 })),
+      minSamples: 5,
+      costWeight: 0,
+      latencyWeight: 0,
+      halfLife: 50,
+      seed: 1,
+      source: store,
+    });
+    const bench = new Bench({ time: 0, iterations: 3, warmup: true, warmupIterations: 1, warmupTime: 0 });
+    bench.add(`store.stats() over ${count.toLocaleString('en-US')} traces`, async () => {
+      await store.stats();
+    });
+    bench.add(`policy.updateFromTraces() over ${count.toLocaleString('en-US')} traces`, async () => {
+      const summary = await policy.updateFromTraces();
+      if (!summary.updated) throw new Error(`no update: ${JSON.stringify(summary)}`);
+    });
+    bench.add(`store.evidence({ decay }) over ${count.toLocaleString('en-US')} traces`, async () => {
+      await store.evidence({ decay: Math.pow(2, -1 / 50) });
+    });
+    bench.add(`store.recentByArm(1000) over ${count.toLocaleString('en-US')} traces`, async () => {
+      await store.recentByArm(1000);
+    });
+    await bench.run();
+    for (const task of bench.tasks) {
+      if (failed(task)) continue;
+      const ms = task.result.latency.mean;
+      const target = task.name.startsWith('store.stats') || task.name.startsWith('policy.update') ? '≤ 1 s' : '';
+      record(task.name, ms.toFixed(0), `ms mean of ${task.result.latency.samplesCount ?? 3}`, target, ms <= 1000);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tracegate-micro-'));
+try {
+  await routingBench();
+  await writeBench(dir);
+  await bigBench(dir);
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+if (args.json) writeFileSync(args.json, JSON.stringify(results, null, 2));

@@ -1,0 +1,1 @@
+CREATE INDEX "traces_offline_idx" ON "traces" USING btree ("query_class","model_key","seq") WHERE "traces"."source" = 'offline';

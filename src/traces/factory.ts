@@ -1,0 +1,58 @@
+import { existsSync } from 'node:fs';
+import type { Config } from '../config.js';
+import { PgTraceStore, redactUrl, type StoreLogger } from './pg-store.js';
+import { SqliteTraceStore } from './sqlite-store.js';
+import type { TraceStore } from './types.js';
+
+/**
+ * The one place that knows which database holds the traces: `database.url` (or `DATABASE_URL`,
+ * applied by `loadConfig`) selects PostgreSQL, shared by every instance of a fleet; otherwise the
+ * embedded SQLite file at `database.path`. Everything else sees a `TraceStore`.
+ */
+
+export type DatabaseConfig = Config['database'];
+
+export interface OpenStoreOptions {
+  logger?: StoreLogger;
+  /** Refuse to create an embedded database file that is not there (commands that only read). */
+  mustExist?: boolean;
+  /**
+   * A command beside the gateways (stats, export…), not a gateway: no spool file (a running
+   * instance owns it); a write the database refuses fails instead of waiting in a spool.
+   */
+  tool?: boolean;
+}
+
+export class MissingDatabaseError extends Error {
+  constructor(readonly path: string) {
+    super(`no database at ${path}`);
+    this.name = 'MissingDatabaseError';
+  }
+}
+
+export async function createTraceStore(
+  database: Partial<DatabaseConfig> & Pick<DatabaseConfig, 'path'>,
+  options: OpenStoreOptions = {},
+): Promise<TraceStore> {
+  if (database.url !== undefined) {
+    return PgTraceStore.open({
+      url: database.url,
+      poolSize: database.poolSize,
+      spoolPath: options.tool ? ':memory:' : (database.spoolPath ?? './data/spool.db'),
+      connectTimeoutMs: database.connectTimeoutMs,
+      writeTimeoutMs: database.writeTimeoutMs,
+      groupCommitMs: database.groupCommitMs,
+      groupCommitMaxRows: database.groupCommitMaxRows,
+      logger: options.logger,
+    });
+  }
+  if (options.mustExist && database.path !== ':memory:' && !existsSync(database.path)) {
+    throw new MissingDatabaseError(database.path);
+  }
+  return new SqliteTraceStore({ path: database.path });
+}
+
+/** Where the traces are, for logs and messages (a URL without its password). */
+export function describeStore(database: Pick<DatabaseConfig, 'path' | 'url'>): string {
+  return database.url !== undefined ? redactUrl(database.url) : database.path;
+}

@@ -1,0 +1,89 @@
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+
+/**
+ * The PostgreSQL trace table, mirroring `schema.ts` (SQLite) column for column. Times are epoch
+ * milliseconds. `seq` (bigserial) is the fleet-wide order in which traces were committed, which is
+ * what per-arm forgetting counts in; `time` is when the request arrived.
+ */
+export const traces = pgTable(
+  'traces',
+  {
+    seq: bigserial('seq', { mode: 'number' }).primaryKey(),
+    id: text('id').notNull(),
+    time: bigint('time', { mode: 'number' }).notNull(),
+    requestId: text('request_id').notNull(),
+    query: text('query'),
+    queryLength: integer('query_length').notNull(),
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    upstreamModel: text('upstream_model').notNull(),
+    routed: boolean('routed').notNull(),
+    reason: text('reason').notNull(),
+    attempt: integer('attempt').notNull(),
+    outcome: text('outcome', { enum: ['success', 'error', 'timeout', 'cancelled'] }).notNull(),
+    status: integer('status'),
+    error: text('error'),
+    latencyMs: doublePrecision('latency_ms').notNull(),
+    ttfbMs: doublePrecision('ttfb_ms'),
+    promptTokens: integer('prompt_tokens'),
+    completionTokens: integer('completion_tokens'),
+    costUsd: doublePrecision('cost_usd'),
+    feedback: doublePrecision('feedback'),
+    feedbackTime: bigint('feedback_time', { mode: 'number' }),
+    feedbackComment: text('feedback_comment'),
+    /** The name of the client key that made the request (never the key). */
+    keyName: text('key_name'),
+    /** `live` for traffic, `offline` for evaluation results imported as prior evidence. */
+    source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
+    /** The gateway instance that recorded the trace (config `instanceId`). */
+    instanceId: text('instance_id'),
+  },
+  (t) => [
+    uniqueIndex('traces_id_idx').on(t.id),
+    index('traces_time_idx').on(t.time),
+    // Per-arm order: an arm's newest traces and its first one are index scans. Migration 0002 makes
+    // it cover the columns a policy sync reads (INCLUDE, which drizzle's schema cannot say).
+    index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
+    // Offline evidence (imported evaluation results) is read on every sync: its few rows, not the table.
+    index('traces_offline_idx').on(t.queryClass, t.modelKey, t.seq).where(sql`${t.source} = 'offline'`),
+  ],
+);
+
+/**
+ * What `tracegate purge` deleted, summed per class × model, so the policy keeps its statistics.
+ * Plain sums (no forgetting): purged traces are older than every trace still stored.
+ */
+export const purgedEvidence = pgTable(
+  'purged_evidence',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+    successes: doublePrecision('successes').notNull(),
+    quality: doublePrecision('quality').notNull(),
+    feedbackCount: doublePrecision('feedback_count').notNull(),
+    feedbackSum: doublePrecision('feedback_sum').notNull(),
+    costSum: doublePrecision('cost_sum').notNull(),
+    costCount: doublePrecision('cost_count').notNull(),
+    latencySumMs: doublePrecision('latency_sum_ms').notNull(),
+    lastTime: bigint('last_time', { mode: 'number' }).notNull(),
+  },
+  (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)],
+);
+
+/**
+ * How many traces each class × model × source has, kept by statement triggers on `traces` (see the
+ * custom migration in drizzle/pg): a policy sync reads an arm's count here instead of counting its
+ * traces, so its cost does not grow with the table. Read in the same snapshot as the traces.
+ */
+export const armCounts = pgTable(
+  'arm_counts',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    source: text('source').notNull(),
+    count: bigint('count', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
+);

@@ -1,0 +1,59 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { exited, spawnGateway, type GatewayProcess } from '../helpers/process.js';
+
+/** `tracegate serve` processes of one fleet: each with its own config file, spool and instance id. */
+
+export interface FleetMember extends GatewayProcess {
+  id: string;
+}
+
+export function fleetConfig(dir: string, id: string, config: Record<string, unknown>): string {
+  const file = join(dir, `${id}.json`);
+  const database = (config.database ?? {}) as Record<string, unknown>;
+  writeFileSync(
+    file,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port: 0 },
+      logging: { level: 'warn' },
+      instanceId: id,
+      ...config,
+      database: { spoolPath: join(dir, `${id}-spool.db`), ...database },
+    }),
+  );
+  return file;
+}
+
+export async function startMember(dir: string, id: string, config: Record<string, unknown>): Promise<FleetMember> {
+  // The listening line is logged at info; the config's warn keeps the per-request lines out.
+  const proc = await spawnGateway(fleetConfig(dir, id, config), [], { TRACEGATE_LOG_LEVEL: 'info' });
+  return { ...proc, id };
+}
+
+export async function stopMember(m: FleetMember): Promise<void> {
+  if (m.child.exitCode !== null || m.child.signalCode !== null) return;
+  m.child.kill('SIGTERM');
+  await exited(m.child);
+}
+
+export async function getJson<T = Record<string, unknown>>(url: string): Promise<{ status: number; body: T }> {
+  const res = await request(url);
+  return { status: res.statusCode, body: (await res.body.json()) as T };
+}
+
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<number> {
+  const res = await request(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  await res.body.dump();
+  return res.statusCode;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}

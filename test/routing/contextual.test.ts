@@ -1,0 +1,316 @@
+import { describe, expect, it } from 'vitest';
+import { priorCostUsd } from '../../src/routing/adaptive.js';
+import { promptContext } from '../../src/routing/context.js';
+import { ContextualPolicy } from '../../src/routing/contextual.js';
+import { FEATURE_DIM, FeatureExtractor, featureTextChars } from '../../src/routing/features.js';
+import { Random } from '../../src/routing/random.js';
+import type { ModelInfo, PolicyOptions, QueryContext } from '../../src/routing/types.js';
+import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import type { TraceRecord } from '../../src/traces/types.js';
+import { makeTrace } from '../helpers/trace.js';
+import { FakeEvidenceSource } from './fake-evidence.js';
+
+const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
+const priced = (key: string, perMTok: number): ModelInfo => ({ key, inputCostPerMTok: perMTok, outputCostPerMTok: perMTok });
+
+function options(models: ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
+  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
+}
+
+const FILLER = ' Answer carefully and briefly, in plain words, without any heading.'.repeat(10);
+const LEGAL = (i: number) => `Review clause ${i} of this contract for liability and indemnification risk.${FILLER}`;
+const POEM = (i: number) => `Write a sonnet ${i} about the autumn moon and the falling leaves.${FILLER}`;
+
+let seq = 0;
+/** One routed request of `kind` with bandit feedback from `quality`; returns the chosen model. */
+function step(policy: ContextualPolicy, context: QueryContext, available: string[], quality: (model: string) => number, random: Random): string {
+  const decision = policy.select({ query: context.query, queryClass: context.queryClass, available, context });
+  const reward = random.uniform() < quality(decision.model) ? 1 : 0;
+  policy.observe({
+    traceId: `c${++seq}`,
+    query: context.query,
+    queryClass: context.queryClass,
+    model: decision.model,
+    outcome: 'success',
+    latencyMs: 10,
+    costUsd: null,
+    feedback: reward,
+    context,
+  });
+  return decision.model;
+}
+
+describe('features', () => {
+  it('are a fixed number of slots, with the bias, the class, a length bucket, flags and unit-length word groups', () => {
+    const extractor = new FeatureExtractor(200);
+    const ctx = { query: 'Which planet is largest?', queryLength: 24, system: 'You are terse.', queryClass: 'short', tools: true, images: false, responseFormat: true };
+    const x = extractor.extract(ctx);
+    expect(x.size).toBeGreaterThan(5);
+    expect([...x.index].every((i) => i >= 0 && i < FEATURE_DIM)).toBe(true);
+    expect(x.index[0]).toBe(0);
+    expect(x.value[0]).toBe(1);
+    // The same query, the same vector; another class, another slot.
+    expect(extractor.extract(ctx)).toEqual(x);
+    expect(extractor.extract({ ...ctx, queryClass: 'long' })).not.toEqual(x);
+    // Only the first textChars characters are read: what a truncated trace keeps.
+    const long = `${'word '.repeat(40)}tail that differs`;
+    const a = extractor.extract({ ...ctx, query: long, queryLength: 500 });
+    const b = extractor.extract({ ...ctx, query: long.slice(0, 200), queryLength: 500 });
+    expect(b).toEqual(a);
+  });
+
+  it('reads as much of a prompt as the store keeps', () => {
+    expect(featureTextChars('truncated', 200)).toBe(200);
+    expect(featureTextChars('truncated', 80)).toBe(80);
+    expect(featureTextChars('full', 200)).toBe(512);
+    expect(featureTextChars('none', 200)).toBe(0);
+  });
+});
+
+describe('ContextualPolicy', () => {
+  it('returns the default model when nothing is available, and chooses only among the available', () => {
+    const policy = new ContextualPolicy(options([free('a'), free('b')], { defaultModel: 'a' }));
+    expect(policy.select({ query: 'hi', queryClass: 'short', available: [] })).toEqual({ model: 'a', reason: 'default' });
+    for (let i = 0; i < 20; i++) expect(policy.select({ query: 'hi', queryClass: 'short', available: ['b'] }).model).toBe('b');
+  });
+
+  it('learns which model serves which kind of query inside one class, from bandit feedback', () => {
+    const policy = new ContextualPolicy(options([free('generalist'), free('lawyer'), free('poet')], { seed: 3 }));
+    const random = new Random(4);
+    const quality = (kind: string) => (model: string) =>
+      model === 'generalist' ? 0.6 : (kind === 'legal') === (model === 'lawyer') ? 0.93 : 0.25;
+    const picks: { kind: string; model: string }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const kind = i % 2 === 0 ? 'legal' : 'poem';
+      const context = promptContext(kind === 'legal' ? LEGAL(i) : POEM(i));
+      expect(context.queryClass).toBe('long');
+      picks.push({ kind, model: step(policy, context, ['generalist', 'lawyer', 'poet'], quality(kind), random) });
+    }
+    const late = picks.slice(300);
+    const share = (kind: string, model: string) => late.filter((p) => p.kind === kind && p.model === model).length / 50;
+    expect(share('legal', 'lawyer')).toBeGreaterThanOrEqual(0.9);
+    expect(share('poem', 'poet')).toBeGreaterThanOrEqual(0.9);
+    // Not exploring: its own reason.
+    const decision = policy.select({ query: LEGAL(1), queryClass: 'long', available: ['generalist', 'lawyer', 'poet'], context: promptContext(LEGAL(1)) });
+    expect(['contextual', 'explore']).toContain(decision.reason);
+    const explanation = policy.explain(promptContext(LEGAL(999)));
+    expect(explanation.choice).toBe('lawyer');
+    const lawyer = explanation.predictions.find((p) => p.model === 'lawyer')!;
+    expect(lawyer.reward).toBeGreaterThan(0.8);
+    expect(lawyer.features.length).toBeGreaterThan(0);
+    // Features are sorted by the size of their contribution.
+    const sizes = lawyer.features.map((f) => Math.abs(f.contribution));
+    expect([...sizes].sort((a, b) => b - a)).toEqual(sizes);
+  });
+
+  it('is deterministic for a seed', () => {
+    const run = () => {
+      const policy = new ContextualPolicy(options([free('a'), free('b'), free('c')], { seed: 42 }));
+      const random = new Random(1);
+      return Array.from({ length: 100 }, (_, i) => step(policy, promptContext(i % 2 ? LEGAL(i) : POEM(i)), ['a', 'b', 'c'], () => 0.5, random));
+    };
+    expect(run()).toEqual(run());
+  });
+
+  it('takes configured prices as the cost prior: an untried expensive model is not free', () => {
+    const models = [priced('cheap', 0.1), priced('dear', 30)];
+    const policy = new ContextualPolicy(options(models, { costWeight: 200 }));
+    const e = policy.explain(promptContext('hello there'));
+    const dear = e.predictions.find((p) => p.model === 'dear')!;
+    expect(dear.costUsd).toBeCloseTo(priorCostUsd(models[1]!), 12);
+    expect(dear.utility).toBeLessThan(e.predictions.find((p) => p.model === 'cheap')!.utility);
+    const picks = Array.from({ length: 50 }, () => policy.select({ query: 'hello there', queryClass: 'short', available: ['cheap', 'dear'] }).model);
+    expect(picks.filter((m) => m === 'dear')).toHaveLength(0);
+  });
+
+  it('counts a late feedback once: a repeat changes nothing, a changed mind replaces it', () => {
+    const policy = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    const context = promptContext('Tell me a story about dragons.');
+    const obs = { traceId: 't1', query: context.query, queryClass: context.queryClass, model: 'a', outcome: 'success' as const, latencyMs: 1, costUsd: null, feedback: null, context };
+    policy.observe(obs);
+    const reward = () => policy.explain(context).predictions[0]!.reward;
+    const afterSuccess = reward();
+    const fb = { traceId: 't1', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 0, previous: null };
+    policy.observeFeedback(fb);
+    const afterDown = reward();
+    expect(afterDown).toBeLessThan(afterSuccess);
+    policy.observeFeedback({ ...fb, previous: 0 });
+    expect(reward()).toBeCloseTo(afterDown, 12);
+    policy.observeFeedback({ ...fb, score: 1, previous: 0 });
+    expect(reward()).toBeCloseTo(afterSuccess, 12);
+    // Observing the same trace again (a rebuild raced it) is not a second observation.
+    policy.observe(obs);
+    expect(reward()).toBeCloseTo(afterSuccess, 12);
+    // Feedback on a trace it never saw is ignored.
+    policy.observeFeedback({ ...fb, traceId: 'unknown', score: 0 });
+    expect(reward()).toBeCloseTo(afterSuccess, 12);
+  });
+
+  it('moves away from a model that starts failing (forgetting)', () => {
+    const policy = new ContextualPolicy(options([free('a'), free('b')], { seed: 2 }));
+    const random = new Random(9);
+    const context = (i: number) => promptContext(`Summarize report number ${i} for the board.`);
+    let broken = false;
+    const quality = (model: string) => (model === 'a' ? (broken ? 0 : 0.95) : 0.7);
+    for (let i = 0; i < 300; i++) step(policy, context(i), ['a', 'b'], quality, random);
+    broken = true;
+    const after: string[] = [];
+    for (let i = 0; i < 120; i++) after.push(step(policy, context(1000 + i), ['a', 'b'], quality, random));
+    expect(after.slice(60).filter((m) => m === 'b').length / 60).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('rebuilds from the store what it learned online (a restart routes as before)', async () => {
+    const store = new SqliteTraceStore({ path: ':memory:' });
+    const models = [priced('lawyer', 1), priced('poet', 2)];
+    const online = new ContextualPolicy(options(models, { halfLife: 0, seed: 5 }));
+    const random = new Random(8);
+    for (let i = 0; i < 200; i++) {
+      const query = i % 2 ? LEGAL(i) : POEM(i);
+      const context = promptContext(query);
+      const model = online.select({ query, queryClass: context.queryClass, available: ['lawyer', 'poet'], context }).model;
+      const feedback = random.uniform() < ((i % 2 === 1) === (model === 'lawyer') ? 0.9 : 0.2) ? 1 : 0;
+      const trace: TraceRecord = makeTrace({ query: query.slice(0, 200), queryLength: query.length, queryClass: context.queryClass, modelKey: model, feedback, costUsd: 0.001 * (model === 'poet' ? 2 : 1) });
+      await store.insert(trace);
+      online.observe({ traceId: trace.id, query, queryClass: context.queryClass, model, outcome: 'success', latencyMs: 10, costUsd: trace.costUsd, feedback, context });
+    }
+    const restarted = new ContextualPolicy(options(models, { halfLife: 0, seed: 5, source: store }));
+    expect(await restarted.updateFromTraces()).toMatchObject({ updated: true, total_traces: 200 });
+    for (const query of [LEGAL(7), POEM(8), 'something else entirely']) {
+      const a = online.explain(promptContext(query)).predictions;
+      const b = restarted.explain(promptContext(query)).predictions;
+      for (let k = 0; k < a.length; k++) {
+        expect(b[k]!.reward).toBeCloseTo(a[k]!.reward, 9);
+        expect(b[k]!.sd).toBeCloseTo(a[k]!.sd, 9);
+        expect(b[k]!.costUsd).toBeCloseTo(a[k]!.costUsd, 12);
+      }
+    }
+    // Late feedback on a trace the rebuild read lands on the rebuilt state too.
+    const [last] = await store.recent(1);
+    const fb = { traceId: last!.id, queryClass: last!.queryClass, model: last!.modelKey, outcome: 'success' as const, score: 1 - last!.feedback!, previous: last!.feedback };
+    online.observeFeedback(fb);
+    restarted.observeFeedback(fb);
+    expect(restarted.explain(promptContext(LEGAL(7))).predictions[0]!.reward).toBeCloseTo(online.explain(promptContext(LEGAL(7))).predictions[0]!.reward, 9);
+    await store.close();
+  });
+
+  it('between full rebuilds, folds in only the traces it has not seen (another instance\'s, on a shared store)', async () => {
+    const store = new SqliteTraceStore({ path: ':memory:' });
+    const models = [free('lawyer'), free('poet')];
+    const a = new ContextualPolicy(options(models, { halfLife: 0, seed: 1, source: store }));
+    const b = new ContextualPolicy(options(models, { halfLife: 0, seed: 2, source: store }));
+    await a.updateFromTraces();
+    await b.updateFromTraces();
+    const serve = async (policy: ContextualPolicy, query: string, model: string, feedback: number) => {
+      const context = promptContext(query);
+      const trace = makeTrace({ query: query.slice(0, 200), queryLength: query.length, queryClass: context.queryClass, modelKey: model, feedback });
+      await store.insert(trace);
+      policy.observe({ traceId: trace.id, query, queryClass: context.queryClass, model, outcome: 'success', latencyMs: 1, costUsd: null, feedback, context });
+      return trace;
+    };
+    // Instance a serves 60 requests; b folds them in.
+    for (let i = 0; i < 30; i++) {
+      await serve(a, LEGAL(i), 'lawyer', 1);
+      await serve(a, POEM(i), 'lawyer', 0);
+    }
+    expect(await b.updateFromTraces()).toMatchObject({ updated: true, total_traces: 60 });
+    const lawyerOn = (policy: ContextualPolicy, query: string) => policy.explain(promptContext(query)).predictions.find((p) => p.model === 'lawyer')!.reward;
+    expect(lawyerOn(b, LEGAL(100))).toBeCloseTo(lawyerOn(a, LEGAL(100)), 9);
+    expect(lawyerOn(b, POEM(100))).toBeCloseTo(lawyerOn(a, POEM(100)), 9);
+    // a reads nothing new (it observed all of it); b's own traces reach a.
+    expect(await a.updateFromTraces()).toMatchObject({ updated: false, total_traces: 0 });
+    const own = await serve(b, POEM(200), 'poet', 1);
+    expect(await a.updateFromTraces()).toMatchObject({ updated: true, total_traces: 1 });
+    // Feedback that b takes later on its trace reaches a at the next fold-in, once.
+    await store.setFeedback(own.id, { score: 0, comment: null, time: Date.now() });
+    b.observeFeedback({ traceId: own.id, queryClass: own.queryClass, model: 'poet', outcome: 'success', score: 0, previous: 1 });
+    const poetOn = (policy: ContextualPolicy) => policy.explain(promptContext(POEM(300))).predictions.find((p) => p.model === 'poet')!.reward;
+    await a.updateFromTraces();
+    expect(poetOn(a)).toBeCloseTo(poetOn(b), 9);
+    await a.updateFromTraces();
+    expect(poetOn(a)).toBeCloseTo(poetOn(b), 9);
+    await store.close();
+  });
+
+  it('takes offline evidence as a prior of at most priorWeight observations per class × model, which live traffic overrides', async () => {
+    const store = new SqliteTraceStore({ path: ':memory:' });
+    // 1000 offline traces say "a is great"; live traffic says it fails.
+    await store.importTraces(
+      Array.from({ length: 1000 }, (_, i) =>
+        makeTrace({ query: `Question ${i % 7}: what is the capital?`, queryLength: 30, queryClass: 'short', modelKey: 'a', feedback: 1, source: 'offline' }),
+      ),
+    );
+    const weak = new ContextualPolicy(options([free('a')], { priorWeight: 10, halfLife: 0, source: store }));
+    const strong = new ContextualPolicy(options([free('a')], { priorWeight: 1000, halfLife: 0, source: store }));
+    await weak.updateFromTraces();
+    await strong.updateFromTraces();
+    const ctx = promptContext('Question 3: what is the capital?');
+    const w = weak.explain(ctx).predictions[0]!;
+    const s = strong.explain(ctx).predictions[0]!;
+    expect(w.reward).toBeGreaterThan(0.6);
+    expect(s.reward).toBeGreaterThan(0.95);
+    expect(w.sd).toBeGreaterThan(2 * s.sd);
+    // 40 live failures: the weak prior gives way, the strong one holds longer.
+    for (const policy of [weak, strong]) {
+      for (let i = 0; i < 40; i++) {
+        policy.observe({ traceId: `live-${i}`, query: ctx.query, queryClass: 'short', model: 'a', outcome: 'error', latencyMs: 1, costUsd: null, feedback: null, context: promptContext(ctx.query) });
+      }
+    }
+    expect(weak.explain(ctx).predictions[0]!.reward).toBeLessThan(0.3);
+    expect(strong.explain(ctx).predictions[0]!.reward).toBeGreaterThan(0.5);
+    // Without the offline traces, the prior is gone.
+    await store.purgeOffline();
+    expect(await strong.updateFromTraces()).toEqual({ updated: false, reason: 'no traces' });
+    await store.close();
+  });
+
+  it('warms from per-class sums when the source has no traces to read', async () => {
+    const source = new FakeEvidenceSource();
+    for (let i = 0; i < 60; i++) {
+      source.add({ id: `f${i}`, time: i, queryClass: 'code', model: i % 2 ? 'a' : 'b', outcome: 'success', feedback: i % 2 ? 0.9 : 0.2, costUsd: null, latencyMs: 5 });
+    }
+    const policy = new ContextualPolicy(options([free('a'), free('b')], { source }));
+    expect(await policy.updateFromTraces()).toMatchObject({ updated: true, total_traces: 60 });
+    expect(policy.explain(promptContext('def f(x): return x')).choice).toBe('a');
+  });
+
+  it('snapshots per class (estimates, shares, samples) and the strongest features per model', () => {
+    const policy = new ContextualPolicy(options([free('lawyer'), free('poet')], { seed: 7 }));
+    const random = new Random(3);
+    for (let i = 0; i < 200; i++) {
+      const legal = i % 2 === 0;
+      step(policy, promptContext(legal ? LEGAL(i) : POEM(i)), ['lawyer', 'poet'], (m) => ((m === 'lawyer') === legal ? 0.9 : 0.2), random);
+    }
+    const snap = policy.snapshot();
+    expect(snap.policy).toBe('contextual');
+    const long = snap.classes.find((c) => c.queryClass === 'long')!;
+    expect(long.arms.map((a) => a.model).sort()).toEqual(['lawyer', 'poet']);
+    expect(long.arms.reduce((s, a) => s + a.samples, 0)).toBe(200);
+    expect(long.arms.reduce((s, a) => s + a.share, 0)).toBeCloseTo(1, 9);
+    expect(Object.keys(snap.features!).sort()).toEqual(['lawyer', 'poet']);
+    const lawyer = snap.features!.lawyer!;
+    expect(lawyer[0]!.feature).toBe('(bias)');
+    expect(lawyer.length).toBeGreaterThan(2);
+    expect(lawyer.some((f) => f.feature.includes('user words'))).toBe(true);
+  });
+
+  it('decides in a few microseconds (features + scoring 11 models; reported, not asserted)', () => {
+    const models = Array.from({ length: 11 }, (_, i) => priced(`m${i}`, i + 1));
+    const policy = new ContextualPolicy(options(models, { costWeight: 50 }));
+    const random = new Random(1);
+    const keys = models.map((m) => m.key);
+    const prompts = Array.from({ length: 64 }, (_, i) => `${i % 2 ? LEGAL(i) : POEM(i)} ${'extra words here '.repeat(60)}`);
+    for (let i = 0; i < 2000; i++) step(policy, promptContext(prompts[i % 64]!), keys, () => 0.6, random);
+    const contexts = prompts.map((p) => promptContext(p, { system: 'You are a careful assistant for the legal team of ACME.' }));
+    const n = 20_000;
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      // A fresh context object each time, so features are computed every decision (no cache).
+      const c = contexts[i % 64]!;
+      const context: QueryContext = { query: c.query, system: c.system, messageCount: 2, tools: false, images: false, responseFormat: false, queryClass: c.queryClass };
+      policy.select({ query: context.query, queryClass: context.queryClass, available: keys, context });
+    }
+    const us = ((performance.now() - start) * 1000) / n;
+    console.log(`contextual decision (features of a ${prompts[0]!.length}-character prompt + system prompt, 11 models): ${us.toFixed(2)} µs`);
+    expect(us).toBeGreaterThan(0);
+  });
+});

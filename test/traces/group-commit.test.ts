@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { AsyncBatchWriter } from '../../src/traces/group-commit.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A commit that takes `ms` and records its batches (and how many ran at once). */
+function slowCommit(ms: number) {
+  const batches: number[][] = [];
+  let running = 0;
+  let most = 0;
+  const commit = async (batch: number[]) => {
+    running++;
+    most = Math.max(most, running);
+    await sleep(ms);
+    batches.push(batch);
+    running--;
+  };
+  return { commit, batches, most: () => most };
+}
+
+describe('AsyncBatchWriter (group commit with an asynchronous commit)', () => {
+  it('gathers the writes of a short window into one commit, then settles each', async () => {
+    const c = slowCommit(5);
+    const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 2 });
+    const pending = Array.from({ length: 50 }, (_, i) => writer.write(i));
+    expect(c.batches).toEqual([]);
+    await Promise.all(pending);
+    expect(c.batches).toEqual([Array.from({ length: 50 }, (_, i) => i)]);
+  });
+
+  it('runs one commit at a time, in order; what arrives meanwhile is the next batch', async () => {
+    const c = slowCommit(20);
+    const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 1 });
+    const first = writer.write(0);
+    await sleep(5); // the first batch is committing now
+    const rest = Array.from({ length: 30 }, (_, i) => writer.write(i + 1));
+    await Promise.all([first, ...rest]);
+    expect(c.most()).toBe(1);
+    expect(c.batches).toEqual([[0], Array.from({ length: 30 }, (_, i) => i + 1)]);
+  });
+
+  it('commits at once at maxBatch rows', async () => {
+    const c = slowCommit(1);
+    const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 1000, maxBatch: 10 });
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 25 }, (_, i) => writer.write(i)));
+    // 10 at once, 10 right after, and the last 5 wait for company (the delay) only once idle.
+    expect(c.batches.map((b) => b.length)).toEqual([10, 10, 5]);
+    expect(Date.now() - started).toBeLessThan(900);
+  });
+
+  it('rejects every write of a failed batch, and goes on afterwards', async () => {
+    let fail = true;
+    const writer = new AsyncBatchWriter<number>(async () => {
+      if (fail) throw new Error('unreachable');
+    });
+    const results = await Promise.allSettled([writer.write(1), writer.write(2)]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    fail = false;
+    await expect(writer.write(3)).resolves.toBeUndefined();
+  });
+
+  it('flushed() waits for what was handed over, not for later writes', async () => {
+    const c = slowCommit(10);
+    const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 50 });
+    void writer.write(1);
+    void writer.write(2);
+    const flushed = writer.flushed().then(() => [...c.batches]);
+    void writer.write(3);
+    // flushed() commits at once rather than after the delay, and resolves before 3 is committed.
+    expect(await flushed).toEqual([[1, 2]]);
+    await writer.flushed();
+    expect(c.batches).toEqual([[1, 2], [3]]);
+    await expect(writer.flushed()).resolves.toBeUndefined();
+  });
+});

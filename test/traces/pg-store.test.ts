@@ -1,0 +1,214 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { PgTraceStore } from '../../src/traces/pg-store.js';
+import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import type { TraceRecord } from '../../src/traces/types.js';
+import { tempDir } from '../helpers/gateway.js';
+import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
+import { startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
+import { makeTrace } from '../helpers/trace.js';
+
+const pgSkip = await pgUnavailable();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await sleep(25);
+  }
+}
+
+let n = 0;
+function trace(over: Partial<TraceRecord> = {}): TraceRecord {
+  n++;
+  return makeTrace({ id: `P${String(n).padStart(25, '0')}`, ...over });
+}
+
+describe('SQLite migrations moved to drizzle/sqlite', () => {
+  it('a database made from the old drizzle/ folder opens and migrates cleanly', async () => {
+    const dir = tempDir();
+    try {
+      // The folder as it was (drizzle/ with meta/ beside the SQL files): drizzle keys on each entry's time, not the path.
+      const old = join(dir, 'old-drizzle');
+      cpSync(resolve(import.meta.dirname, '../../drizzle/sqlite'), old, { recursive: true });
+      const path = join(dir, 'traces.db');
+      const raw = new Database(path);
+      migrate(drizzle(raw), { migrationsFolder: old });
+      raw.close();
+      const before = new SqliteTraceStore({ path });
+      const t = trace();
+      await before.insert(t);
+      await before.close();
+      const store = new SqliteTraceStore({ path });
+      expect(await store.get(t.id)).toEqual(t);
+      const applied = store.db.prepare('SELECT COUNT(*) AS n FROM __drizzle_migrations').get() as { n: number };
+      expect(applied.n).toBe(3);
+      await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pgSkip}` : ''}`, () => {
+  let db: TestDatabase;
+  let dir: string;
+  const stores: PgTraceStore[] = [];
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  }, 30_000);
+  afterAll(async () => {
+    await db.drop();
+  }, 30_000);
+  afterEach(async () => {
+    for (const s of stores.splice(0)) await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function open(url = db.url, spoolPath = join(dir, 'spool.db'), extra: Partial<Parameters<typeof PgTraceStore.open>[0]> = {}) {
+    const s = await PgTraceStore.open({ url, spoolPath, connectTimeoutMs: 500, ...extra });
+    stores.push(s);
+    return s;
+  }
+
+  it('instances starting together on an empty database migrate once, in turn (advisory lock)', async () => {
+    dir = tempDir();
+    const fresh = await createTestDatabase();
+    try {
+      const opened = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => PgTraceStore.open({ url: fresh.url, spoolPath: join(dir, `spool-${i}.db`) })),
+      );
+      await Promise.all(opened.map((s, i) => s.insert(trace({ instanceId: `gw-${i}` }))));
+      expect(await opened[0]!.count()).toBe(6);
+      await Promise.all(opened.map((s) => s.close()));
+      const applied = await fresh.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM drizzle.__drizzle_migrations');
+      const journal = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../drizzle/pg/meta/_journal.json'), 'utf8')) as { entries: unknown[] };
+      expect(applied[0]!.n).toBe(journal.entries.length);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('a spool file belongs to one process at a time', async () => {
+    dir = tempDir();
+    await open();
+    await expect(PgTraceStore.open({ url: db.url, spoolPath: join(dir, 'spool.db') })).rejects.toThrow(/in use by another tracegate process/);
+  });
+
+  it('while PostgreSQL is unreachable, traces go to the spool; back, they arrive in order, once', async () => {
+    dir = tempDir();
+    const proxy: TcpProxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
+    try {
+      const store = await open(viaProxy(db.url, proxy));
+      const before = Array.from({ length: 20 }, () => trace());
+      await Promise.all(before.map((t) => store.insert(t)));
+      expect(await store.health()).toEqual({ status: 'ok', spoolDepth: 0 });
+
+      proxy.cut();
+      const during = Array.from({ length: 50 }, () => trace());
+      // Every write still resolves (committed to the spool), in batches as they come.
+      for (let i = 0; i < during.length; i += 10) await Promise.all(during.slice(i, i + 10).map((t) => store.insert(t)));
+      expect(store.spoolDepth()).toBe(50);
+      const health = await store.health();
+      expect(health).toMatchObject({ status: 'degraded', spoolDepth: 50 });
+      expect(health.error).toMatch(/unreachable/);
+      // A spooled trace can be read and given feedback; reads of the database fail meanwhile.
+      expect(await store.get(during[3]!.id)).toEqual(during[3]);
+      expect((await store.setFeedback(during[3]!.id, { score: 0.25, comment: 'late', time: 9 }))?.previous).toBeNull();
+      await expect(store.count()).rejects.toThrow(/unreachable/);
+
+      proxy.restore();
+      const after = Array.from({ length: 10 }, () => trace());
+      await Promise.all(after.map((t) => store.insert(t)));
+      await until(async () => (await store.health()).status === 'ok');
+      expect(store.spoolDepth()).toBe(0);
+      const ids = (await store.list({})).map((t) => t.id);
+      expect(ids).toEqual([...before, ...during, ...after].map((t) => t.id));
+      expect((await store.get(during[3]!.id))?.feedback).toBe(0.25);
+      const dupes = await db.query<{ n: number }>('SELECT COUNT(*)::int - COUNT(DISTINCT id)::int AS n FROM traces');
+      expect(dupes[0]!.n).toBe(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('what a process left in its spool is written by the next one to open it', async () => {
+    dir = tempDir();
+    await db.query('TRUNCATE traces RESTART IDENTITY');
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
+    try {
+      const spoolPath = join(dir, 'spool.db');
+      const store = await PgTraceStore.open({ url: viaProxy(db.url, proxy), spoolPath, connectTimeoutMs: 500 });
+      proxy.cut();
+      const spooled = Array.from({ length: 30 }, () => trace());
+      await Promise.all(spooled.map((t) => store.insert(t)));
+      await store.close(); // PostgreSQL still away: the traces stay in the spool file
+      const next = await open(db.url, spoolPath);
+      await until(() => next.spoolDepth() === 0);
+      expect((await next.list({})).map((t) => t.id)).toEqual(spooled.map((t) => t.id));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a trace PostgreSQL refuses is set aside, and the others still arrive', async () => {
+    dir = tempDir();
+    await db.query('TRUNCATE traces RESTART IDENTITY');
+    const store = await open();
+    // An int4 column cannot hold 2^40 tokens: the batch fails, then its rows go one by one.
+    const good = [trace(), trace()];
+    const bad = trace({ promptTokens: 2 ** 40 });
+    await Promise.all([store.insert(good[0]!), store.insert(bad), store.insert(good[1]!)]);
+    await until(() => store.spoolDepth() === 0);
+    expect((await store.list({})).map((t) => t.id)).toEqual(good.map((t) => t.id));
+    await store.close();
+    const spool = new Database(join(dir, 'spool.db'));
+    const rejected = spool.prepare('SELECT id, error FROM rejected').all() as { id: string; error: string }[];
+    spool.close();
+    expect(rejected.map((r) => r.id)).toEqual([bad.id]);
+    expect(rejected[0]!.error).toMatch(/out of range/);
+  });
+
+  it('arm_counts follows inserts, purges, deletes and truncation', async () => {
+    dir = tempDir();
+    await db.query('TRUNCATE traces RESTART IDENTITY');
+    const store = await open();
+    const counts = async () =>
+      Object.fromEntries(
+        (await db.query<{ k: string; n: number }>(`SELECT query_class || '/' || model_key || '/' || source AS k, count::int AS n FROM arm_counts WHERE count > 0 ORDER BY 1`)).map((r) => [r.k, r.n]),
+      );
+    expect(await counts()).toEqual({});
+    await Promise.all([
+      ...Array.from({ length: 5 }, () => store.insert(trace({ modelKey: 'a', time: 1000 }))),
+      ...Array.from({ length: 3 }, () => store.insert(trace({ modelKey: 'b', time: 3000 }))),
+      store.insert(trace({ modelKey: 'b', source: 'offline', time: 1000 })),
+    ]);
+    await store.importTraces([trace({ modelKey: 'c', queryClass: 'code', time: 3000 })]);
+    expect(await counts()).toEqual({ 'code/c/live': 1, 'short/a/live': 5, 'short/b/live': 3, 'short/b/offline': 1 });
+    await store.purge(2000);
+    await store.purgeOffline();
+    expect(await counts()).toEqual({ 'code/c/live': 1, 'short/b/live': 3 });
+    expect((await store.evidence({ decay: 0.5 })).map((e) => [e.model, e.count])).toEqual([['b', 3], ['c', 1], ['a', 5]]);
+    await db.query('TRUNCATE traces');
+    expect(await counts()).toEqual({});
+  });
+
+  it('one INSERT per batch of concurrent writes', async () => {
+    dir = tempDir();
+    await db.query('TRUNCATE traces RESTART IDENTITY');
+    const store = await open();
+    const before = await db.query<{ n: number }>(`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`);
+    await Promise.all(Array.from({ length: 400 }, () => store.insert(trace())));
+    // Statistics reach pg_stat_database shortly after.
+    await sleep(600);
+    const after = await db.query<{ n: number }>(`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`);
+    expect(await store.count()).toBe(400);
+    // 400 writes of one turn: one batch (plus this test's own few statements), far from 400 commits.
+    expect(after[0]!.n - before[0]!.n).toBeLessThan(20);
+  });
+});

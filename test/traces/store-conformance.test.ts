@@ -1,0 +1,341 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { PgTraceStore } from '../../src/traces/pg-store.js';
+import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import type { TraceRecord, TraceStore } from '../../src/traces/types.js';
+import { tempDir } from '../helpers/gateway.js';
+import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
+import { makeTrace } from '../helpers/trace.js';
+
+/**
+ * One behaviour, two engines: every test here runs against a SQLite file and against a real
+ * PostgreSQL server (a fresh database for this file, dropped afterwards). Where PostgreSQL cannot be
+ * reached its half is skipped, and the skip names the reason.
+ */
+
+const pgSkip = await pgUnavailable();
+
+interface Backend {
+  /** Opens the store of the current test (`again` reopens the same data). */
+  open(): Promise<TraceStore>;
+  /** Before each test: an empty store. */
+  reset(): Promise<void>;
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function sqliteBackend(): Backend {
+  let path = '';
+  return {
+    async open() {
+      return new SqliteTraceStore({ path });
+    },
+    async reset() {
+      const dir = tempDir();
+      dirs.push(dir);
+      path = join(dir, 'traces.db');
+    },
+  };
+}
+
+function pgBackend(): Backend & { setup(): Promise<void>; teardown(): Promise<void> } {
+  let db: TestDatabase | undefined;
+  let spoolPath = '';
+  return {
+    async setup() {
+      db = await createTestDatabase();
+    },
+    async teardown() {
+      await db?.drop();
+    },
+    async open() {
+      return PgTraceStore.open({ url: db!.url, spoolPath, poolSize: 4 });
+    },
+    async reset() {
+      const dir = tempDir();
+      dirs.push(dir);
+      spoolPath = join(dir, 'spool.db');
+      // The first open migrates an empty database; afterwards each test starts from empty tables.
+      const tables = await db!.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_tables WHERE tablename = 'traces'`);
+      if (tables[0]!.n > 0) await db!.query('TRUNCATE traces, purged_evidence RESTART IDENTITY');
+    },
+  };
+}
+
+let seq = 0;
+function trace(over: Partial<TraceRecord> = {}): TraceRecord {
+  seq++;
+  return makeTrace({ id: `C${String(seq).padStart(25, '0')}`, time: 1_700_000_000_000 + seq * 1000, latencyMs: 10.5, ttfbMs: 5.25, ...over });
+}
+
+async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+function conformance(name: string, backend: Backend, shared: boolean) {
+  const open: TraceStore[] = [];
+  async function store(): Promise<TraceStore> {
+    const s = await backend.open();
+    open.push(s);
+    return s;
+  }
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close();
+  });
+
+  describe(name, () => {
+    it('round-trips a trace (nulls, booleans, fractions, unicode) and keeps it across a reopen', async () => {
+      await backend.reset();
+      const s = await store();
+      const t = trace({ query: 'ünïcödé 🚀 "quoted"\nline', feedback: 0.5, status: null, ttfbMs: null, routed: false, keyName: 'team-a', instanceId: 'gw-1' });
+      await s.insert(t);
+      expect(await s.get(t.id)).toEqual(t);
+      await s.close();
+      const again = await store();
+      expect(await again.get(t.id)).toEqual(t);
+      expect(await again.get('missing')).toBeUndefined();
+      expect(again.shared).toBe(shared);
+      expect(await again.health()).toEqual({ status: 'ok', spoolDepth: 0 });
+      expect(again.spoolDepth()).toBe(0);
+    });
+
+    it('commits concurrent inserts together, in the order handed over; close() waits for pending ones', async () => {
+      await backend.reset();
+      const s = await store();
+      const all = Array.from({ length: 300 }, () => trace());
+      await Promise.all(all.map((t) => s.insert(t)));
+      expect((await s.list({})).map((t) => t.id)).toEqual(all.map((t) => t.id));
+      const pending = [s.insert(trace()), s.insert(trace())];
+      await s.close();
+      await Promise.all(pending);
+      const again = await store();
+      expect(await again.count()).toBe(302);
+    });
+
+    it('setFeedback stores the score and returns the previous one; finds a trace still being written; honours the owner', async () => {
+      await backend.reset();
+      const s = await store();
+      const t = trace({ keyName: 'owner' });
+      void s.insert(t);
+      // Not awaited: feedback must find a trace still waiting in the batch.
+      const first = await s.setFeedback(t.id, { score: 1, comment: 'yes', time: 5 });
+      expect(first?.previous).toBeNull();
+      expect(first?.trace).toMatchObject({ id: t.id, feedback: 1, feedbackComment: 'yes', feedbackTime: 5, modelKey: 'a' });
+      const second = await s.setFeedback(t.id, { score: 0, comment: null, time: 6 }, 'owner');
+      expect(second?.previous).toBe(1);
+      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7 }, 'someone-else')).toBeUndefined();
+      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7 }, null)).toBeUndefined();
+      expect(await s.setFeedback('nope', { score: 1, comment: null, time: 7 })).toBeUndefined();
+      expect((await s.get(t.id))?.feedback).toBe(0);
+    });
+
+    it('evidence sums per class × model in order of first appearance, with quality = feedback or success', async () => {
+      await backend.reset();
+      const s = await store();
+      await Promise.all([
+        s.insert(trace({ modelKey: 'a', outcome: 'success' })),
+        s.insert(trace({ modelKey: 'a', outcome: 'success', feedback: 0.25 })),
+        s.insert(trace({ modelKey: 'a', outcome: 'error', feedback: 1, costUsd: null })),
+        s.insert(trace({ modelKey: 'b', outcome: 'timeout', latencyMs: 100 })),
+        s.insert(trace({ modelKey: 'a', queryClass: 'code', outcome: 'success' })),
+      ]);
+      const ev = await s.evidence();
+      const a = ev.find((e) => e.model === 'a' && e.queryClass === 'short')!;
+      expect(a).toMatchObject({ count: 3, weight: 3, successes: 2, quality: 1.25, feedbackCount: 2, feedbackSum: 1.25, costCount: 2 });
+      expect(a.costSum).toBeCloseTo(0.002);
+      expect(ev.find((e) => e.model === 'b')).toMatchObject({ count: 1, successes: 0, quality: 0, latencySumMs: 100 });
+      expect(ev.map((e) => `${e.queryClass}/${e.model}`)).toEqual(['short/a', 'short/b', 'code/a']);
+    });
+
+    it('evidence with decay weighs a trace by γ^(newer traces of its arm); recentByArm gives the ages', async () => {
+      await backend.reset();
+      const s = await store();
+      for (const t of [
+        trace({ modelKey: 'a', outcome: 'success' }),
+        trace({ modelKey: 'b', outcome: 'success' }),
+        trace({ modelKey: 'a', outcome: 'error' }),
+        trace({ modelKey: 'b', outcome: 'success' }),
+        trace({ modelKey: 'a', outcome: 'success' }),
+      ]) await s.insert(t);
+      const g = 0.5;
+      const a = (await s.evidence({ decay: g })).find((e) => e.model === 'a')!;
+      expect(a.count).toBe(3);
+      expect(a.weight).toBeCloseTo(1 + g + g * g);
+      expect(a.quality).toBeCloseTo(1 + g * g);
+      const recent = await s.recentByArm(2);
+      expect(recent.filter((r) => r.model === 'a').map((r) => [r.age, r.quality])).toEqual([[1, 0], [0, 1]]);
+      expect(recent.map((r) => r.age)).toEqual([...recent.map((r) => r.age)].sort((x, y) => y - x));
+    });
+
+    it('evidence with forgetting over a long history is the same read whole or narrowed', async () => {
+      await backend.reset();
+      const s = await store();
+      // 400 traces per arm: far more than 80 half-lives at γ = 0.5.
+      const all: TraceRecord[] = [];
+      for (let i = 0; i < 1200; i++) {
+        all.push(trace({ modelKey: ['a', 'b', 'c'][i % 3]!, outcome: i % 7 === 0 ? 'error' : 'success', feedback: i % 5 === 0 ? (i % 11) / 10 : null, costUsd: i % 4 === 0 ? null : i / 1e5, latencyMs: i }));
+      }
+      await Promise.all(all.map((t) => s.insert(t)));
+      // 0.01^399 is below the smallest double: it counts as 0 (PostgreSQL would raise an underflow).
+      for (const decay of [0.5, 0.97, 0.01]) {
+        const whole = await s.evidence({ decay });
+        const narrowed = await s.evidence({ decay, until: Number.MAX_SAFE_INTEGER });
+        expect(whole.map((e) => e.count)).toEqual([400, 400, 400]);
+        expect(whole.map((e) => e.model)).toEqual(narrowed.map((e) => e.model));
+        whole.forEach((e, i) => {
+          const n = narrowed[i]!;
+          for (const key of Object.keys(e) as (keyof typeof e)[]) {
+            // The whole read sums an arm's newest 40 half-lives: what is older weighs under 2^-40 in all.
+            if (typeof e[key] === 'number') {
+              const [x, y] = [e[key] as number, n[key] as number];
+              expect(Math.abs(x - y), `${e.model}.${key}: ${x} vs ${y}`).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(y)));
+            }
+            else expect(e[key]).toEqual(n[key]);
+          }
+        });
+      }
+    });
+
+    it('evidence honours a time range, maxTraces (newest first) and the source', async () => {
+      await backend.reset();
+      const s = await store();
+      const ts = [trace({ modelKey: 'a' }), trace({ modelKey: 'b' }), trace({ modelKey: 'c' }), trace({ modelKey: 'd', source: 'offline' })];
+      for (const t of ts) await s.insert(t);
+      expect((await s.evidence({ since: ts[1]!.time })).map((e) => e.model)).toEqual(['b', 'c', 'd']);
+      expect((await s.evidence({ until: ts[1]!.time })).map((e) => e.model)).toEqual(['a']);
+      expect((await s.evidence({ maxTraces: 2 })).map((e) => e.model)).toEqual(['c', 'd']);
+      expect((await s.evidence({ source: 'live' })).map((e) => e.model)).toEqual(['a', 'b', 'c']);
+      expect((await s.evidence({ source: 'live', decay: 0.5 })).map((e) => e.model)).toEqual(['a', 'b', 'c']);
+      expect((await s.evidence({ source: 'offline', decay: 0.5 })).map((e) => e.model)).toEqual(['d']);
+      expect((await s.recentByArm(5)).map((r) => r.model).sort()).toEqual(['a', 'b', 'c']);
+    });
+
+    it('stats: success rate, feedback, latency percentiles, tokens, cost, and per instance', async () => {
+      await backend.reset();
+      const s = await store();
+      const latencies = Array.from({ length: 20 }, (_, i) => (i + 1) * 10);
+      await Promise.all(
+        latencies.map((latencyMs, i) =>
+          s.insert(trace({ latencyMs, outcome: i < 15 ? 'success' : 'error', feedback: i < 2 ? 1 : null, instanceId: i % 4 === 0 ? 'gw-b' : 'gw-a' })),
+        ),
+      );
+      await s.insert(trace({ modelKey: 'B', queryClass: 'code', instanceId: null }));
+      const st = await s.stats();
+      expect(st.totalTraces).toBe(21);
+      expect(st.byClassModel.map((r) => `${r.queryClass}/${r.model}`)).toEqual(['code/B', 'short/a']);
+      expect(st.byClassModel[1]).toMatchObject({
+        count: 20, successes: 15, successRate: 0.75, feedbackCount: 2, meanFeedback: 1,
+        latencyP50Ms: 100, latencyP95Ms: 190, promptTokens: 200, completionTokens: 100,
+      });
+      expect(st.byClassModel[1]!.costUsd).toBeCloseTo(0.02);
+      expect(st.byInstance.map((i) => [i.instanceId, i.count, i.successes, i.feedbackCount])).toEqual([
+        [null, 1, 1, 0],
+        ['gw-a', 15, 11, 1],
+        ['gw-b', 5, 4, 1],
+      ]);
+      const narrowed = await s.stats({ since: 1_700_000_000_000 + 1e15 });
+      expect(narrowed).toEqual({ totalTraces: 0, byClassModel: [], byInstance: [] });
+    });
+
+    it('traffic counts per time bucket × class × model, in order', async () => {
+      await backend.reset();
+      const s = await store();
+      const T0 = 1_700_000_000_000;
+      const at = (time: number, queryClass: string, modelKey: string, outcome: TraceRecord['outcome'] = 'success') =>
+        s.insert(trace({ time, queryClass, modelKey, outcome }));
+      await Promise.all([
+        at(T0 + 1_000, 'code', 'large'), at(T0 + 9_999, 'code', 'large', 'error'), at(T0 + 2_000, 'code', 'small'),
+        at(T0 + 3_000, 'math', 'large'), at(T0 + 10_000, 'code', 'large'), at(T0 + 25_000, 'code', 'small', 'timeout'),
+        at(T0 - 1, 'code', 'small'), at(T0 + 30_000, 'code', 'small'),
+      ]);
+      expect(await s.traffic({ since: T0, until: T0 + 30_000, bucketMs: 10_000 })).toEqual([
+        { start: T0, queryClass: 'code', model: 'large', count: 2, successes: 1 },
+        { start: T0, queryClass: 'code', model: 'small', count: 1, successes: 1 },
+        { start: T0, queryClass: 'math', model: 'large', count: 1, successes: 1 },
+        { start: T0 + 10_000, queryClass: 'code', model: 'large', count: 1, successes: 1 },
+        { start: T0 + 20_000, queryClass: 'code', model: 'small', count: 1, successes: 0 },
+      ]);
+    });
+
+    it('recent, list and count', async () => {
+      await backend.reset();
+      const s = await store();
+      const ts = Array.from({ length: 5 }, () => trace());
+      for (const t of ts) await s.insert(t);
+      expect((await s.recent(2)).map((t) => t.id)).toEqual([ts[4]!.id, ts[3]!.id]);
+      expect((await s.list({ since: ts[1]!.time, until: ts[3]!.time })).map((t) => t.id)).toEqual([ts[1]!.id, ts[2]!.id]);
+      expect((await s.list({ limit: 2 })).map((t) => t.id)).toEqual([ts[0]!.id, ts[1]!.id]);
+      expect(await s.count()).toBe(5);
+    });
+
+    it('exports every trace in order, across pages, by time range, source and newest N', async () => {
+      await backend.reset();
+      const s = await store();
+      const all = Array.from({ length: 1234 }, (_, i) => trace({ source: i % 10 === 0 ? 'offline' : 'live' }));
+      await Promise.all(all.map((t) => s.insert(t)));
+      expect(await collect(s.exportTraces())).toEqual(all);
+      expect(await collect(s.exportTraces({ since: all[100]!.time, until: all[700]!.time }))).toEqual(all.slice(100, 700));
+      expect(await collect(s.exportTraces({ source: 'offline' }))).toEqual(all.filter((t) => t.source === 'offline'));
+      expect(await collect(s.exportTraces({ newest: 3 }))).toEqual(all.slice(-3));
+      expect(await collect(s.exportTraces({ since: all[1233]!.time + 1 }))).toEqual([]);
+    });
+
+    it('imports new traces in the order given, skips known ids, and adds nothing when the input fails', async () => {
+      await backend.reset();
+      const s = await store();
+      const present = trace();
+      await s.insert(present);
+      const fresh = [trace({ feedback: 0.5, feedbackTime: 1, feedbackComment: 'ok' }), trace(), trace()];
+      expect(await s.importTraces([fresh[0]!, present, fresh[1]!, fresh[0]!, fresh[2]!])).toEqual({ inserted: 3, skipped: 2 });
+      expect(await s.list({})).toEqual([present, ...fresh]);
+      async function* failing() {
+        for (let i = 0; i < 1100; i++) yield trace();
+        throw new Error('line 1101: bad');
+      }
+      await expect(s.importTraces(failing())).rejects.toThrow('line 1101: bad');
+      expect(await s.count()).toBe(4);
+      expect(await s.importTraces([trace()])).toEqual({ inserted: 1, skipped: 0 });
+    });
+
+    it('purge deletes old live traces and keeps their sums; purgeOffline removes offline evidence', async () => {
+      await backend.reset();
+      const s = await store();
+      const T0 = 1_750_000_000_000;
+      for (const t of [
+        trace({ time: T0, modelKey: 'a', outcome: 'success', feedback: 0.5 }),
+        trace({ time: T0 + 1, modelKey: 'a', outcome: 'error', costUsd: null }),
+        trace({ time: T0 + 2, modelKey: 'b', outcome: 'success' }),
+        trace({ time: T0 + 3, modelKey: 'o', outcome: 'success', source: 'offline' }),
+        trace({ time: T0 + 10, modelKey: 'a', outcome: 'success' }),
+        trace({ time: T0 + 11, modelKey: 'c', queryClass: 'code', outcome: 'success' }),
+      ]) await s.insert(t);
+      const plain = (rows: Awaited<ReturnType<TraceStore['evidence']>>) =>
+        Object.fromEntries(rows.map((r) => [`${r.queryClass}/${r.model}`, { ...r, lastTime: 0 }]));
+      const before = plain(await s.evidence());
+      expect(await s.purge(T0 + 5)).toEqual({ deleted: 3 });
+      expect(plain(await s.evidence())).toEqual(before);
+      const g = 0.5;
+      const a = (await s.evidence({ decay: g })).find((e) => e.model === 'a')!;
+      expect(a.count).toBe(3);
+      expect(a.weight).toBeCloseTo(1 + g + g * g);
+      expect(a.successes).toBeCloseTo(1 + (g + g * g) / 2);
+      expect(await s.purgeOffline()).toEqual({ deleted: 1 });
+      expect(await s.count()).toBe(2);
+    });
+  });
+}
+
+describe('SQLite file store', () => conformance('conformance', sqliteBackend(), false));
+
+const pgb = pgBackend();
+describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pgSkip}` : ''}`, () => {
+  beforeAll(() => pgb.setup(), 30_000);
+  afterAll(() => pgb.teardown(), 30_000);
+  conformance('conformance', pgb, true);
+});

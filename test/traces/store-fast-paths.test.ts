@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import { makeTrace } from '../helpers/trace.js';
+
+/**
+ * The rebuild's and /stats's queries read the (class, model, seq) index arm by arm instead of
+ * sorting every trace; these pin them to the plain definitions on a few thousand varied traces.
+ */
+const CLASSES = ['code', 'math', 'short', 'long', 'general'];
+const MODELS = ['a', 'b', 'c'];
+
+async function filled(count: number) {
+  const store = new SqliteTraceStore({ path: ':memory:' });
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const traces = Array.from({ length: count }, (_, i) => {
+    const failed = rand() < 0.1;
+    return makeTrace({
+      queryClass: CLASSES[Math.floor(rand() * CLASSES.length)]!,
+      modelKey: MODELS[Math.floor(rand() * MODELS.length)]!,
+      outcome: failed ? 'error' : 'success',
+      feedback: !failed && rand() < 0.2 ? Math.round(rand() * 10) / 10 : null,
+      costUsd: rand() < 0.9 ? rand() / 1000 : null,
+      latencyMs: 1 + rand() * 500,
+      time: 1_700_000_000_000 + i * 7 - Math.floor(rand() * 50),
+      source: rand() < 0.05 ? 'offline' : 'live',
+    });
+  });
+  await Promise.all(traces.map((t) => store.insert(t)));
+  return { store, traces };
+}
+
+describe('store queries read off the index', () => {
+  it('evidence with forgetting equals the plain window query', async () => {
+    const { store } = await filled(3000);
+    for (const [decay, source] of [
+      [Math.pow(2, -1 / 50), undefined],
+      [Math.pow(2, -1 / 50), 'live'],
+      [Math.pow(2, -1 / 3), 'live'],
+      [0.5, undefined],
+    ] as const) {
+      const fast = await store.evidence({ decay, source });
+      // A time bound far in the future takes the general query (every trace, same sums).
+      const plain = await store.evidence({ decay, source, until: 8e15 });
+      expect(fast.map((e) => [e.queryClass, e.model])).toEqual(plain.map((e) => [e.queryClass, e.model]));
+      fast.forEach((e, i) => {
+        const p = plain[i]!;
+        expect(e.count).toBe(p.count);
+        expect(e.lastTime).toBe(p.lastTime);
+        for (const key of ['weight', 'successes', 'quality', 'feedbackCount', 'feedbackSum', 'costSum', 'costCount', 'latencySumMs'] as const) {
+          expect(e[key]).toBeCloseTo(p[key], 9);
+        }
+      });
+    }
+    await store.close();
+  });
+
+  it('offline evidence (undiscounted) is what the general query gives', async () => {
+    const { store, traces } = await filled(1500);
+    const offline = await store.evidence({ source: 'offline' });
+    expect(offline.reduce((n, e) => n + e.count, 0)).toBe(traces.filter((t) => t.source === 'offline').length);
+    await store.close();
+  });
+
+  it('recentByArm gives each arm its newest live traces with their age', async () => {
+    const { store, traces } = await filled(2000);
+    const got = await store.recentByArm(25);
+    const expected: { id: string; queryClass: string; model: string; age: number; quality: number }[] = [];
+    for (const c of CLASSES) {
+      for (const m of MODELS) {
+        const arm = traces.filter((t) => t.queryClass === c && t.modelKey === m && t.source === 'live').reverse().slice(0, 25);
+        arm.forEach((t, age) =>
+          expected.push({ id: t.id, queryClass: c, model: m, age, quality: t.outcome === 'success' ? (t.feedback ?? 1) : 0 }),
+        );
+      }
+    }
+    const key = (r: { id: string }) => r.id;
+    expect([...got].sort((a, b) => key(a).localeCompare(key(b)))).toEqual(expected.sort((a, b) => key(a).localeCompare(key(b))));
+    for (let i = 1; i < got.length; i++) expect(got[i]!.age).toBeLessThanOrEqual(got[i - 1]!.age);
+    await store.close();
+  });
+
+  it('stats percentiles are the nearest-rank p50 and p95 of each arm, exactly', async () => {
+    const { store, traces } = await filled(2500);
+    const stats = await store.stats();
+    expect(stats.totalTraces).toBe(traces.length);
+    for (const row of stats.byClassModel) {
+      const latencies = traces
+        .filter((t) => t.queryClass === row.queryClass && t.modelKey === row.model)
+        .map((t) => t.latencyMs)
+        .sort((a, b) => a - b);
+      const rank = (p: number) => latencies[Math.max(1, Math.ceil((latencies.length * p) / 100)) - 1];
+      expect(row.count).toBe(latencies.length);
+      expect(row.latencyP50Ms).toBe(rank(50));
+      expect(row.latencyP95Ms).toBe(rank(95));
+    }
+    await store.close();
+  });
+});

@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { looksLikeJsonObject, StreamUsageReader, usageFromBody } from '../../src/upstream/usage.js';
+
+const buf = (s: string) => Buffer.from(s);
+
+describe('usageFromBody: usage read from the tail of a completion, without parsing the answer', () => {
+  it('finds the top-level usage at the end, nested details and all', () => {
+    const body = JSON.stringify({
+      id: 'x',
+      choices: [{ message: { content: 'he wrote "usage": {"prompt_tokens": 5} in a string' } }],
+      usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7, prompt_tokens_details: { cached_tokens: 0 } },
+    });
+    expect(usageFromBody(buf(body))).toEqual({ promptTokens: 3, completionTokens: 4 });
+  });
+
+  it('takes whitespace, and gives null for no usage, a null usage or junk', () => {
+    expect(usageFromBody(buf('{ "usage" :\n { "prompt_tokens" : 10, "completion_tokens": 2 } }\n'))).toEqual({
+      promptTokens: 10,
+      completionTokens: 2,
+    });
+    expect(usageFromBody(buf('{"a":1}'))).toBeNull();
+    expect(usageFromBody(buf('{"usage":null}'))).toBeNull();
+    expect(usageFromBody(buf('{"type":"usage"}'))).toBeNull();
+    expect(usageFromBody(buf('{"usage":{"prompt_tokens":'))).toBeNull();
+  });
+
+  it('matches a full parse on answers of every shape the tests use', () => {
+    for (const usage of [undefined, null, { prompt_tokens: 1 }, { completion_tokens: 9, prompt_tokens: -1 }]) {
+      const body = JSON.stringify({ id: 'c', object: 'chat.completion', choices: [], ...(usage === undefined ? {} : { usage }) });
+      const parsed = JSON.parse(body) as { usage?: { prompt_tokens?: number; completion_tokens?: number } | null };
+      const expected = parsed.usage
+        ? {
+            promptTokens: typeof parsed.usage.prompt_tokens === 'number' && parsed.usage.prompt_tokens >= 0 ? parsed.usage.prompt_tokens : null,
+            completionTokens: typeof parsed.usage.completion_tokens === 'number' ? parsed.usage.completion_tokens : null,
+          }
+        : null;
+      expect(usageFromBody(buf(body))).toEqual(expected);
+    }
+  });
+});
+
+describe('looksLikeJsonObject: the malformed-answer check', () => {
+  it('passes an object and fails what is cut short, empty or not JSON', () => {
+    expect(looksLikeJsonObject(buf(' {"a":1}\n'))).toBe(true);
+    expect(looksLikeJsonObject(buf('{}'))).toBe(true);
+    expect(looksLikeJsonObject(buf('{"id": "chatcmpl-broken", "choices": ['))).toBe(false);
+    expect(looksLikeJsonObject(buf(''))).toBe(false);
+    expect(looksLikeJsonObject(buf('   '))).toBe(false);
+    expect(looksLikeJsonObject(buf('<html><body>Bad gateway</body></html>'))).toBe(false);
+    expect(looksLikeJsonObject(buf('[1,2]'))).toBe(false);
+  });
+});
+
+describe('StreamUsageReader: usage from server-sent events, however the bytes are cut', () => {
+  const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
+  const stream =
+    ev({ choices: [{ delta: { content: 'hi' } }], usage: null }) +
+    ev({ choices: [], usage: { prompt_tokens: 11, completion_tokens: 2 } }) +
+    ev({ choices: [], usage: null }) +
+    'data: [DONE]\n\n';
+
+  function read(text: string, size: number): unknown {
+    const reader = new StreamUsageReader();
+    const bytes = buf(text);
+    for (let i = 0; i < bytes.length; i += size) reader.feed(bytes.subarray(i, i + size));
+    return reader.usage;
+  }
+
+  it('finds the usage chunk for any chunk size, and a later "usage": null does not erase it', () => {
+    for (const size of [1, 2, 3, 7, 16, 50, 4096]) {
+      expect(read(stream, size)).toEqual({ promptTokens: 11, completionTokens: 2 });
+    }
+  });
+
+  it('reads CRLF streams and data split over several lines', () => {
+    expect(read(stream.replace(/\n/g, '\r\n'), 5)).toEqual({ promptTokens: 11, completionTokens: 2 });
+    const multiline = 'data: {"choices":[],\ndata: "usage":{"prompt_tokens":1,"completion_tokens":9}}\n\n';
+    expect(read(multiline, 4)).toEqual({ promptTokens: 1, completionTokens: 9 });
+  });
+
+  it('the last usage wins; none gives null', () => {
+    const two = ev({ usage: { prompt_tokens: 1, completion_tokens: 1 } }) + ev({ usage: { prompt_tokens: 2, completion_tokens: 3 } });
+    expect(read(two, 4096)).toEqual({ promptTokens: 2, completionTokens: 3 });
+    expect(read(ev({ choices: [] }) + 'data: [DONE]\n\n', 3)).toBeNull();
+  });
+
+  it('ignores an unfinished event at the end of the stream, as an SSE parser does', () => {
+    expect(read('data: {"usage":{"prompt_tokens":1,"completion_tokens":1}}', 8)).toBeNull();
+  });
+});
