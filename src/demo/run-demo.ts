@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { parseConfig } from '../config.js';
+import { Random } from '../routing/random.js';
 import { startGateway, type RunningGateway } from '../server.js';
 import { DEMO_MODELS, DEMO_PROMPTS, DEMO_QUALITY } from './scenario.js';
 import { startSimulatedUpstream, type SimulatedUpstream } from './simulated-upstream.js';
@@ -41,8 +42,8 @@ function bestModel(cls: string): string {
   return Object.keys(q).reduce((a, b) => (q[b]! > q[a]! ? b : a));
 }
 
-function pick<T>(items: readonly T[]): T {
-  return items[Math.floor(Math.random() * items.length)]!;
+function pick<T>(items: readonly T[], random: Random): T {
+  return items[Math.floor(random.uniform() * items.length)]!;
 }
 
 function pad(text: string, width: number): string {
@@ -87,6 +88,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   out.write(`tracegate demo: ${Object.keys(DEMO_MODELS).length} simulated models, gateway on ${running.url}, traces in ${dbPath}\n`);
   out.write(`sending ${options.requests} requests ("model": "auto") with simulated thumbs up/down...\n\n`);
 
+  // With --seed, the simulated users (which queries, which thumbs) are the same on every run too.
+  const random = new Random(options.seed);
   const turns: Turn[] = [];
   let answered = 0;
   let failed = 0;
@@ -95,11 +98,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const worker = async () => {
     while (next < options.requests) {
       next++;
-      const cls = pick(CLASSES);
+      const cls = pick(CLASSES, random);
       const res = await request(`${running.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'auto', stream: Math.random() < 0.3, messages: [{ role: 'user', content: pick(DEMO_PROMPTS[cls]!) }] }),
+        body: JSON.stringify({ model: 'auto', stream: random.uniform() < 0.3, messages: [{ role: 'user', content: pick(DEMO_PROMPTS[cls]!, random) }] }),
       });
       await res.body.dump();
       if (res.statusCode !== 200) {
@@ -110,7 +113,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       const routedClass = String(res.headers['x-router-class']);
       const model = String(res.headers['x-router-model']);
       turns.push({ cls: routedClass, model });
-      const liked = Math.random() < (DEMO_QUALITY[routedClass]?.[model] ?? 0.5);
+      const liked = random.uniform() < (DEMO_QUALITY[routedClass]?.[model] ?? 0.5);
       const fb = await request(`${running.url}/feedback`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
