@@ -41,7 +41,7 @@ const databaseSchema = z
     path: z.string().min(1).default('./data/traces.db'),
     /** A PostgreSQL URL (postgres://user:password@host:port/database): a store several instances share. `DATABASE_URL` sets it too. */
     url: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
-    /** PostgreSQL: most connections of this instance. */
+    /** PostgreSQL: most connections of this instance for reads (its commits have 2 connections of their own). */
     poolSize: z.number().int().positive().default(10),
     /** PostgreSQL: the local SQLite file where traces wait while the database cannot be reached (one per instance). */
     spoolPath: z.string().min(1).default('./data/spool.db'),
@@ -49,6 +49,8 @@ const databaseSchema = z
     connectTimeoutMs: z.number().int().positive().default(2000),
     /** PostgreSQL: traces whose commit is not acknowledged within this go to the spool instead. */
     writeTimeoutMs: z.number().int().positive().default(5000),
+    /** PostgreSQL: wait for the WAL flush before a commit counts (false: PostgreSQL flushes within ~200 ms; a crash of PostgreSQL or its machine can lose the last commits). */
+    synchronousCommit: z.boolean().default(true),
     /** PostgreSQL group commit: how long a batch of traces gathers before its one INSERT, and its most rows. */
     groupCommitMs: z.number().nonnegative().max(1000).default(1),
     groupCommitMaxRows: z.number().int().positive().max(2000).default(500),

@@ -9,6 +9,7 @@ import { health } from './health.js';
 import { getMetrics } from './metrics.js';
 import { getModel, listModels } from './models.js';
 import { getStats } from './stats.js';
+import { StoreUnavailableError } from '../traces/types.js';
 
 /** The gateway's HTTP surface. Every error leaves in OpenAI's shape. */
 export function createApp(gw: Gateway) {
@@ -46,6 +47,12 @@ export function createApp(gw: Gateway) {
     const requestId = c.res.headers.get('x-request-id') ?? requestIdOf(c.env?.incoming?.headers ?? {});
     c.header('x-request-id', requestId);
     if (err instanceof GatewayError) return c.json(err.toBody(), err.status as 400);
+    if (err instanceof StoreUnavailableError) {
+      // A shared database that is away (chat requests are still answered; reads and some feedback wait for it).
+      c.header('retry-after', '5');
+      gw.logger.warn({ error: err.message, requestId }, 'trace store unavailable');
+      return c.json(new GatewayError(503, 'api_error', 'The trace store is unavailable; try again shortly', 'store_unavailable').toBody(), 503);
+    }
     gw.logger.error({ err, requestId }, 'unhandled error');
     const internal = errors.internal();
     return c.json(internal.toBody(), 500);

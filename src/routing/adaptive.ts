@@ -178,7 +178,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const arm = state?.arms.get(key);
       this.posterior(model, arm);
       const penalty = this.penalty(model, arm);
-      const T = Number(process.env.TG_TEMPER ?? 1); const sampled = this.random.beta(this.alpha * T, this.beta * T) - penalty;
+      const sampled = this.random.beta(this.alpha, this.beta) - penalty;
       const mean = this.alpha / (this.alpha + this.beta) - penalty;
       if (sampled > chosenScore) {
         chosen = key;

@@ -41,6 +41,7 @@ export async function createTraceStore(
       spoolPath: options.tool ? ':memory:' : (database.spoolPath ?? './data/spool.db'),
       connectTimeoutMs: database.connectTimeoutMs,
       writeTimeoutMs: database.writeTimeoutMs,
+      synchronousCommit: database.synchronousCommit,
       groupCommitMs: database.groupCommitMs,
       groupCommitMaxRows: database.groupCommitMaxRows,
       logger: options.logger,

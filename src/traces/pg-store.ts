@@ -24,6 +24,7 @@ import type {
   TrafficBucket,
   TrafficQuery,
 } from './types.js';
+import { StoreUnavailableError } from './types.js';
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle/pg');
 
@@ -84,7 +85,7 @@ const silent: StoreLogger = { info() {}, warn() {}, error() {} };
 export interface PgStoreOptions {
   /** postgres://user:password@host:port/database */
   url: string;
-  /** Most connections of this process (default 10). */
+  /** Most connections of this process for reads (default 10); commits have 2 of their own. */
   poolSize?: number;
   /** The local spool file, where traces wait while the database cannot be reached. */
   spoolPath: string;
@@ -94,6 +95,13 @@ export interface PgStoreOptions {
   writeTimeoutMs?: number;
   /** Reads (evidence, stats…) fail after this (default 30000 ms). */
   readTimeoutMs?: number;
+  /**
+   * `synchronous_commit` of this instance's sessions (default true: a commit is flushed to the WAL on
+   * disk before it is acknowledged). False: acknowledged before the flush, which PostgreSQL does within
+   * about 200 ms — a crash of PostgreSQL or of its machine can then lose the last commits, as an OS crash
+   * can with SQLite's synchronous=NORMAL; a crash of the gateway loses nothing either way.
+   */
+  synchronousCommit?: boolean;
   /** Group commit: how long a batch gathers (default 1 ms), and its most rows (default 500). */
   groupCommitMs?: number;
   groupCommitMaxRows?: number;
@@ -212,6 +220,10 @@ export class PgTraceStore implements TraceStore {
   /** Why the database was last found unreachable (null while it answers). */
   private downError: string | null = null;
   private draining: Promise<void> | null = null;
+  /** Settles when the last batch handed to `commit` is settled (in PostgreSQL or in the spool). */
+  private tail: Promise<void> = Promise.resolve();
+  /** Batches that failed and wait for the ones before them to settle before they join the spool. */
+  private toSpool = 0;
   /** The drain's insert in flight, if any, and the ids it carries. */
   private drainStep: Promise<unknown> | null = null;
   private drainIds: ReadonlySet<string> = new Set();
@@ -223,6 +235,7 @@ export class PgTraceStore implements TraceStore {
 
   private constructor(
     readonly pool: pg.Pool,
+    private readonly writePool: pg.Pool,
     private readonly spool: Spool,
     options: PgStoreOptions,
   ) {
@@ -233,35 +246,27 @@ export class PgTraceStore implements TraceStore {
     this.writer = new AsyncBatchWriter((batch) => this.commit(batch), {
       delayMs: options.groupCommitMs ?? 1,
       maxBatch: options.groupCommitMaxRows ?? 500,
+      // One batch at a time: traces get their `seq` in the order they were handed over (overlapping
+      // INSERTs would interleave it), which is the order forgetting counts in.
+      maxInFlight: 1,
     });
   }
 
   /** Connects, applies the migrations (under an advisory lock), opens the spool and drains what a previous run left in it. */
   static async open(options: PgStoreOptions): Promise<PgTraceStore> {
-    const pool = new pg.Pool({
-      connectionString: options.url,
-      max: options.poolSize ?? 10,
-      connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
-      idleTimeoutMillis: 30_000,
-      query_timeout: options.readTimeoutMs ?? 30_000,
-      keepAlive: true,
-      application_name: 'tracegate',
-      // The planner's cost estimates for the per-arm queries on a large table would start JIT
-      // compilation, which costs far more (about 250 ms) than running them.
-      options: '-c jit=off',
-      types: TYPES,
-    });
-    // An idle connection that breaks (the server restarts) is dropped by the pool; that is not an error here.
-    pool.on('error', () => {});
+    const pool = newPool(options, options.poolSize ?? 10);
+    // Writes have connections of their own: reads (a dashboard's stats, a sync) never make a commit
+    // wait for a connection, which would look like an outage.
+    const writePool = newPool(options, 2);
     let spool: Spool | undefined;
     try {
       await migrateLocked(pool);
       spool = new Spool(options.spoolPath);
     } catch (err) {
-      await pool.end().catch(() => {});
+      await Promise.all([pool.end().catch(() => {}), writePool.end().catch(() => {})]);
       throw new StoreOpenError(`cannot open the PostgreSQL trace store at ${redactUrl(options.url)}: ${(err as Error).message}`, { cause: err });
     }
-    const store = new PgTraceStore(pool, spool, options);
+    const store = new PgTraceStore(pool, writePool, spool, options);
     if (spool.depth > 0) {
       store.logger.warn({ spoolDepth: spool.depth, spool: spool.path }, 'traces left in the spool by an earlier run: writing them to PostgreSQL');
       store.drain();
@@ -274,33 +279,51 @@ export class PgTraceStore implements TraceStore {
     return this.writer.write(trace);
   }
 
-  /** One batch of the group commit: to PostgreSQL, or to the spool while it holds traces (order) or when PostgreSQL fails. */
+  /**
+   * One batch of the group commit: to PostgreSQL; to the spool when PostgreSQL fails, and while the
+   * spool holds traces (or batches are on their way to it), so that traces reach PostgreSQL in the
+   * order they were handed over. A batch headed for the spool waits for the batches before it to
+   * settle first (so the order holds even if commits overlapped).
+   */
   private async commit(batch: TraceRecord[]): Promise<void> {
-    if (this.spool.depth === 0) {
-      try {
-        await this.insertRows(batch, this.writeTimeoutMs);
-        this.markUp();
-        return;
-      } catch (err) {
-        // Unreachable, too slow, or refused: kept locally, written later (a refused row is set aside then).
-        if (isUnreachable(err)) this.markDown(err);
-        else this.logger.error({ err }, 'PostgreSQL refused a batch of traces: spooled, to be retried one by one');
+    const previous = this.tail;
+    let settle!: () => void;
+    this.tail = new Promise<void>((resolve) => (settle = resolve));
+    try {
+      if (this.spool.depth === 0 && this.toSpool === 0) {
+        try {
+          await this.insertRows(batch, this.writeTimeoutMs);
+          this.markUp();
+          return;
+        } catch (err) {
+          // Unreachable, too slow, or refused: kept locally, written later (a refused row is set aside then).
+          if (isUnreachable(err)) this.markDown(err);
+          else this.logger.error({ err }, 'PostgreSQL refused a batch of traces: spooled, to be retried one by one');
+        }
       }
+      this.toSpool++;
+      try {
+        await previous;
+        this.spool.add(batch);
+      } finally {
+        this.toSpool--;
+      }
+      this.drain();
+    } finally {
+      settle();
     }
-    this.spool.add(batch);
-    this.drain();
   }
 
   private async insertRows(batch: readonly TraceRecord[], timeoutMs: number): Promise<number> {
-    return this.withClient(async (client) => {
+    return this.withClient(this.writePool, async (client) => {
       const res = await client.query({ ...INSERT, values: toArrays(batch), query_timeout: timeoutMs } as pg.QueryConfig);
       return res.rowCount ?? 0;
     });
   }
 
   /** A pooled connection for `work`; a connection that failed is closed rather than reused. */
-  private async withClient<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
+  private async withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
     // A connection that breaks between two statements emits 'error': that must not end the process.
     const onError = () => {};
     client.on('error', onError);
@@ -317,7 +340,14 @@ export class PgTraceStore implements TraceStore {
   }
 
   private async query<R extends object>(text: string, params: unknown[] = []): Promise<R[]> {
-    const res = await this.pool.query<R>(text, params);
+    let res: pg.QueryResult<R>;
+    try {
+      res = await this.pool.query<R>(text, params);
+    } catch (err) {
+      if (!isUnreachable(err)) throw err;
+      this.markDown(err);
+      throw new StoreUnavailableError(`PostgreSQL is unreachable (${(err as Error).message})`, { cause: err });
+    }
     this.markUp();
     return res.rows;
   }
@@ -431,9 +461,11 @@ export class PgTraceStore implements TraceStore {
     const deadline = Date.now() + this.readTimeoutMs;
     while (this.spool.depth > 0) {
       if (this.downError !== null) {
-        throw new Error(`PostgreSQL is unreachable (${this.downError}); ${this.spool.depth} traces wait in the local spool`);
+        throw new StoreUnavailableError(`PostgreSQL is unreachable (${this.downError}); ${this.spool.depth} traces wait in the local spool`);
       }
-      if (Date.now() > deadline) throw new Error(`the local spool (${this.spool.depth} traces) is still being written to PostgreSQL`);
+      if (Date.now() > deadline) {
+        throw new StoreUnavailableError(`the local spool (${this.spool.depth} traces) is still being written to PostgreSQL`);
+      }
       this.drain();
       await Promise.race([this.progress.promise, new Promise((r) => setTimeout(r, 200))]);
     }
@@ -538,7 +570,7 @@ export class PgTraceStore implements TraceStore {
 
   async purge(before: number): Promise<{ deleted: number }> {
     await this.caughtUp();
-    return this.withClient(async (client) => {
+    return this.withClient(this.pool, async (client) => {
       await client.query('BEGIN');
       try {
         await client.query(
@@ -594,26 +626,23 @@ export class PgTraceStore implements TraceStore {
     await this.caughtUp();
     const r = new Range(range);
     const where = r.where();
-    const [rows, totals, byInstance] = await Promise.all([
+    // Two grouped passes, side by side: per class × model with the percentiles as ordered-set
+    // aggregates (one sort per group; on 1 M traces about 0.3 s, where two window functions took 1.5 s),
+    // and per instance. The total is the sum of the groups.
+    const [rows, byInstance] = await Promise.all([
       this.query<Omit<ClassModelStats, 'successRate'>>(
-        `WITH ranked AS (
-           SELECT query_class, model_key, outcome, feedback, latency_ms, prompt_tokens, completion_tokens, cost_usd,
-             ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY latency_ms) AS rn,
-             COUNT(*) OVER (PARTITION BY query_class, model_key) AS n
-           FROM traces ${where})
-         SELECT query_class AS "queryClass", model_key AS model, COUNT(*) AS count,
+        `SELECT query_class AS "queryClass", model_key AS model, COUNT(*) AS count,
            COUNT(*) FILTER (WHERE outcome = 'success') AS successes,
            COUNT(feedback) AS "feedbackCount",
            AVG(feedback) AS "meanFeedback",
-           MAX(CASE WHEN rn = GREATEST(1, (n * 50 + 99) / 100) THEN latency_ms END) AS "latencyP50Ms",
-           MAX(CASE WHEN rn = GREATEST(1, (n * 95 + 99) / 100) THEN latency_ms END) AS "latencyP95Ms",
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY latency_ms) AS "latencyP50Ms",
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) AS "latencyP95Ms",
            COALESCE(SUM(prompt_tokens), 0) AS "promptTokens",
            COALESCE(SUM(completion_tokens), 0) AS "completionTokens",
            COALESCE(SUM(cost_usd), 0) AS "costUsd"
-         FROM ranked GROUP BY query_class, model_key ORDER BY query_class ${C}, model_key ${C}`,
+         FROM traces ${where} GROUP BY query_class, model_key ORDER BY query_class ${C}, model_key ${C}`,
         r.params,
       ),
-      this.query<{ n: number }>(`SELECT COUNT(*) AS n FROM traces ${where}`, r.params),
       this.query<InstanceStats>(
         `SELECT instance_id AS "instanceId", COUNT(*) AS count, COUNT(*) FILTER (WHERE outcome = 'success') AS successes,
            COUNT(feedback) AS "feedbackCount", COALESCE(SUM(cost_usd), 0) AS "costUsd", MAX(time) AS "lastTime"
@@ -622,7 +651,7 @@ export class PgTraceStore implements TraceStore {
       ),
     ]);
     return {
-      totalTraces: totals[0]?.n ?? 0,
+      totalTraces: rows.reduce((n, row) => n + row.count, 0),
       byClassModel: rows.map((row) => ({ ...row, successRate: row.count > 0 ? row.successes / row.count : 0 })),
       byInstance,
     };
@@ -691,7 +720,7 @@ export class PgTraceStore implements TraceStore {
     if (this.closing) throw new Error('trace store is closed');
     await this.caughtUp();
     // Staged in a temporary table inside one transaction: all or nothing, and in the order given.
-    return this.withClient(async (client) => {
+    return this.withClient(this.pool, async (client) => {
       await client.query('BEGIN');
       try {
         await client.query(
@@ -767,7 +796,7 @@ export class PgTraceStore implements TraceStore {
     this.wake?.();
     if (this.draining) await this.draining;
     this.spool.close();
-    await this.pool.end();
+    await Promise.all([this.pool.end(), this.writePool.end()]);
   }
 }
 
@@ -786,6 +815,25 @@ const SUMS = `SUM(w) AS weight,
  */
 function discount(gamma: string, k: string): string {
   return `CASE WHEN (${k})::float8 * ln(${gamma}) < -700 THEN 0::float8 ELSE power(${gamma}, (${k})::float8) END`;
+}
+
+function newPool(options: PgStoreOptions, max: number): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+    idleTimeoutMillis: 30_000,
+    query_timeout: options.readTimeoutMs ?? 30_000,
+    keepAlive: true,
+    application_name: 'tracegate',
+    // The planner's cost estimates for the per-arm queries on a large table would start JIT
+    // compilation, which costs far more (about 250 ms) than running them.
+    options: options.synchronousCommit === false ? '-c jit=off -c synchronous_commit=off' : '-c jit=off',
+    types: TYPES,
+  });
+  // An idle connection that breaks (the server restarts) is dropped by the pool; that is not an error here.
+  pool.on('error', () => {});
+  return pool;
 }
 
 function newSignal(): { promise: Promise<void>; resolve: () => void } {

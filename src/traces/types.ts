@@ -165,6 +165,14 @@ export interface ImportResult {
   skipped: number;
 }
 
+/** A read or write that failed because the database cannot be reached now (HTTP: 503, try again later). */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
 /** What `/health` and `/metrics` say about the store. */
 export interface StoreHealth {
   /**

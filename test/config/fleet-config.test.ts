@@ -20,7 +20,7 @@ describe('config for several instances', () => {
     const config = parseConfig(minimal);
     expect(config.database).toEqual({
       path: './data/traces.db', poolSize: 10, spoolPath: './data/spool.db', connectTimeoutMs: 2000, writeTimeoutMs: 5000,
-      groupCommitMs: 1, groupCommitMaxRows: 500,
+      synchronousCommit: true, groupCommitMs: 1, groupCommitMaxRows: 500,
     });
     expect(config.router.syncIntervalMs).toBe(2000);
     expect(config.limits.redisUrl).toBeUndefined();

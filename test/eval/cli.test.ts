@@ -84,6 +84,24 @@ describe('tracegate eval (the built CLI)', () => {
     expect(text.stdout).toMatch(/^tracegate eval: warm start: 200 "train" queries as offline evidence \(prior weight 50\)/);
   });
 
+  it('--config classifies the prompts with its router.classes rules', async () => {
+    const config = writeTemp(
+      'classes.json',
+      JSON.stringify({
+        models: { unused: { baseURL: 'http://127.0.0.1:9/v1', model: 'unused' } },
+        router: { classes: [{ name: 'snippet', user: '```' }] },
+      }),
+    );
+    const { code, stdout } = await cli(['--data', data, '--seeds', '1', '--lambdas', '0', '--policy', 'adaptive', '--config', config, '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout);
+    expect(report.notes.join('\n')).toMatch(/query classes from .*classes\.json's 1 router\.classes rule\(s\), then the built-in classifier: (snippet 200, long 200|long 200, snippet 200)/);
+    const bad = writeTemp('bad-classes.json', JSON.stringify({ models: { u: { baseURL: 'http://127.0.0.1:9/v1', model: 'u' } }, router: { classes: [{ name: 'x', user: '(' }] } }));
+    const refused = await cli(['--data', data, '--seeds', '1', '--config', bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/rule "x": "user" is not a valid regular expression/);
+  });
+
   it('prints tables by default', async () => {
     const { code, stdout } = await cli(['--data', data, '--seeds', '1', '--lambdas', '0,200']);
     expect(code).toBe(0);

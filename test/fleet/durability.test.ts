@@ -6,7 +6,7 @@ import { tempDir } from '../helpers/gateway.js';
 import { exited } from '../helpers/process.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
-import { getJson, sleep, startMember, stopMember, until, type FleetMember } from './fleet.js';
+import { getJson, postJson, sleep, startMember, stopMember, until, type FleetMember } from './fleet.js';
 
 /**
  * Losing nothing: an instance killed under load, and the database cut off mid-traffic (a TCP proxy
@@ -127,6 +127,11 @@ describe.skipIf(pgSkip !== null)(`a fleet on PostgreSQL loses no answered trace$
       const depth = Number(/^tracegate_spool_depth (\d+)/m.exec(metrics)?.[1]);
       expect(depth).toBeGreaterThan(0);
       expect(traffic.answered.length - cutAt).toBeGreaterThan(50);
+      // Reads of the database wait for it (503); feedback on a trace still in the spool is kept with it.
+      expect((await request(`${gw.url}/stats`)).statusCode).toBe(503);
+      expect(await postJson(`${gw.url}/feedback`, { trace_id: traffic.answered[0], thumbs: 'up' })).toBe(503);
+      const spooled = traffic.answered[traffic.answered.length - 1]!;
+      expect(await postJson(`${gw.url}/feedback`, { trace_id: spooled, feedback: 0.75 })).toBe(200);
       proxy.restore();
       await sleep(800);
       running = false;
@@ -136,6 +141,7 @@ describe.skipIf(pgSkip !== null)(`a fleet on PostgreSQL loses no answered trace$
       const after = await (await request(`${gw.url}/metrics`)).body.text();
       expect(/^tracegate_spool_depth (\d+)/m.exec(after)?.[1]).toBe('0');
       expect(await missingFrom(db, traffic.answered)).toEqual([]);
+      expect((await db.query<{ feedback: number }>('SELECT feedback FROM traces WHERE id = $1', [spooled]))[0]?.feedback).toBe(0.75);
       const [{ total, distinct }] = (await db.query<{ total: number; distinct: number }>(
         'SELECT COUNT(*)::int AS total, COUNT(DISTINCT id)::int AS distinct FROM traces',
       )) as [{ total: number; distinct: number }];

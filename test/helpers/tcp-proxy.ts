@@ -10,6 +10,8 @@ export interface TcpProxy {
   /** Connections through the proxy now. */
   readonly open: number;
   cut(): void;
+  /** A network that drops packets: connections stay open but nothing passes (new ones hang too). */
+  stall(): void;
   restore(): void;
   close(): Promise<void>;
 }
@@ -17,9 +19,18 @@ export interface TcpProxy {
 export async function startTcpProxy(targetHost: string, targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   let cut = false;
+  let stalled = false;
+  const held = new Set<net.Socket>();
   const server = net.createServer((client) => {
     if (cut) {
       client.destroy();
+      return;
+    }
+    if (stalled) {
+      held.add(client);
+      client.on('error', () => {});
+      client.on('close', () => held.delete(client));
+      client.pause();
       return;
     }
     const upstream = net.connect({ host: targetHost, port: targetPort });
@@ -53,11 +64,32 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
       return pairs.size;
     },
     cut: cutAll,
+    stall() {
+      stalled = true;
+      for (const [a, b] of pairs) {
+        a.unpipe(b);
+        b.unpipe(a);
+        a.pause();
+        b.pause();
+      }
+    },
     restore() {
       cut = false;
+      if (stalled) {
+        stalled = false;
+        // What hung stays dead, as after a real partition: its clients gave up on it.
+        for (const s of held) s.destroy();
+        held.clear();
+        for (const [a, b] of pairs) {
+          a.destroy();
+          b.destroy();
+        }
+        pairs.clear();
+      }
     },
     async close() {
       cutAll();
+      for (const s of held) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

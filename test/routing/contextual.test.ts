@@ -146,17 +146,50 @@ describe('ContextualPolicy', () => {
     expect(reward()).toBeCloseTo(afterSuccess, 12);
   });
 
-  it('moves away from a model that starts failing (forgetting)', () => {
-    const policy = new ContextualPolicy(options([free('a'), free('b')], { seed: 2 }));
-    const random = new Random(9);
-    const context = (i: number) => promptContext(`Summarize report number ${i} for the board.`);
-    let broken = false;
-    const quality = (model: string) => (model === 'a' ? (broken ? 0 : 0.95) : 0.7);
-    for (let i = 0; i < 300; i++) step(policy, context(i), ['a', 'b'], quality, random);
-    broken = true;
-    const after: string[] = [];
-    for (let i = 0; i < 120; i++) after.push(step(policy, context(1000 + i), ['a', 'b'], quality, random));
-    expect(after.slice(60).filter((m) => m === 'b').length / 60).toBeGreaterThanOrEqual(0.9);
+  it('converges to the best model of each class (≥ 90% of the later decisions), whatever it does elsewhere', () => {
+    const quality: Record<string, Record<string, number>> = {
+      code: { m1: 0.85, m2: 0.6, m3: 0.4 },
+      math: { m1: 0.4, m2: 0.85, m3: 0.6 },
+      long: { m1: 0.6, m2: 0.4, m3: 0.85 },
+    };
+    const best: Record<string, string> = { code: 'm1', math: 'm2', long: 'm3' };
+    for (const seed of [1, 2, 3]) {
+      const policy = new ContextualPolicy(options([free('m1'), free('m2'), free('m3')], { seed }));
+      const random = new Random(seed + 100);
+      const picks: Record<string, string[]> = { code: [], math: [], long: [] };
+      for (let i = 0; i < 800; i++) {
+        for (const cls of ['code', 'math', 'long']) {
+          const context = { ...promptContext(`a ${cls} question`), queryClass: cls };
+          picks[cls]!.push(step(policy, context, ['m1', 'm2', 'm3'], (m) => quality[cls]![m]!, random));
+        }
+      }
+      for (const cls of ['code', 'math', 'long']) {
+        const later = picks[cls]!.slice(400);
+        expect(later.filter((m) => m === best[cls]).length / later.length, `seed ${seed} ${cls}`).toBeGreaterThanOrEqual(0.9);
+        expect(policy.explain({ ...promptContext(`a ${cls} question`), queryClass: cls }).choice).toBe(best[cls]);
+      }
+    }
+  });
+
+  it('moves away from a model that starts failing within ~50 requests (forgetting)', () => {
+    for (const seed of [1, 2, 3]) {
+      const policy = new ContextualPolicy(options([free('m1'), free('m2')], { seed }));
+      const random = new Random(seed + 200);
+      const p: Record<string, number> = { m1: 0.9, m2: 0.75 };
+      const context = () => ({ ...promptContext('a general question'), queryClass: 'general' });
+      for (let i = 0; i < 300; i++) step(policy, context(), ['m1', 'm2'], (m) => p[m]!, random);
+      expect(policy.explain(context()).choice).toBe('m1');
+      p.m1 = 0;
+      let switchedAt = -1;
+      const picks: string[] = [];
+      for (let i = 1; i <= 150; i++) {
+        picks.push(step(policy, context(), ['m1', 'm2'], (m) => p[m]!, random));
+        if (switchedAt < 0 && policy.explain(context()).choice === 'm2') switchedAt = i;
+      }
+      expect(switchedAt, `seed ${seed}`).toBeGreaterThan(0);
+      expect(switchedAt, `seed ${seed}`).toBeLessThanOrEqual(50);
+      expect(picks.slice(50).filter((m) => m === 'm1').length / 100, `seed ${seed}`).toBeLessThanOrEqual(0.2);
+    }
   });
 
   it('rebuilds from the store what it learned online (a restart routes as before)', async () => {

@@ -39,6 +39,35 @@ describe('AsyncBatchWriter (group commit with an asynchronous commit)', () => {
     expect(c.batches).toEqual([[0], Array.from({ length: 30 }, (_, i) => i + 1)]);
   });
 
+  it('with maxInFlight, commits overlap; flushed() still waits for every write handed over before it', async () => {
+    const order: number[][] = [];
+    let running = 0;
+    let most = 0;
+    // The first batch is slow, the next ones fast: they finish first.
+    const writer = new AsyncBatchWriter<number>(
+      async (batch) => {
+        running++;
+        most = Math.max(most, running);
+        await sleep(batch[0] === 0 ? 60 : 5);
+        order.push(batch);
+        running--;
+      },
+      { delayMs: 1, maxInFlight: 3 },
+    );
+    const first = writer.write(0);
+    await sleep(5);
+    const second = writer.write(1);
+    await sleep(5);
+    const third = writer.write(2);
+    const flushed = writer.flushed().then(() => order.length);
+    await Promise.all([second, third]);
+    expect(order).toEqual([[1], [2]]);
+    // Not before the slow first batch: it was handed over before.
+    expect(await flushed).toBe(3);
+    await first;
+    expect(most).toBe(3);
+  });
+
   it('commits at once at maxBatch rows', async () => {
     const c = slowCommit(1);
     const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 1000, maxBatch: 10 });

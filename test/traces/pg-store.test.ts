@@ -70,6 +70,12 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** Empty tables for a test (the first store to open makes them). */
+  async function empty() {
+    const made = await db.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_tables WHERE tablename = 'traces'`);
+    if (made[0]!.n > 0) await db.query('TRUNCATE traces RESTART IDENTITY');
+  }
+
   async function open(url = db.url, spoolPath = join(dir, 'spool.db'), extra: Partial<Parameters<typeof PgTraceStore.open>[0]> = {}) {
     const s = await PgTraceStore.open({ url, spoolPath, connectTimeoutMs: 500, ...extra });
     stores.push(s);
@@ -92,6 +98,16 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     } finally {
       await fresh.drop();
     }
+  });
+
+  it('its sessions run without JIT, and with synchronous_commit as configured', async () => {
+    dir = tempDir();
+    const strict = await open();
+    const setting = async (s: PgTraceStore, name: string) => (await s.pool.query(`SHOW ${name}`)).rows[0][name] as string;
+    expect(await setting(strict, 'jit')).toBe('off');
+    expect(await setting(strict, 'synchronous_commit')).toBe('on');
+    const relaxed = await open(db.url, join(dir, 'spool-2.db'), { synchronousCommit: false });
+    expect(await setting(relaxed, 'synchronous_commit')).toBe('off');
   });
 
   it('a spool file belongs to one process at a time', async () => {
@@ -137,9 +153,36 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     }
   });
 
+  it('a database that stops answering (packets dropped): writes wait writeTimeoutMs at most, then spool; none lost or doubled', async () => {
+    dir = tempDir();
+    await empty();
+    const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
+    try {
+      const store = await open(viaProxy(db.url, proxy), join(dir, 'spool.db'), { writeTimeoutMs: 400, connectTimeoutMs: 300 });
+      const before = Array.from({ length: 5 }, () => trace());
+      await Promise.all(before.map((t) => store.insert(t)));
+      proxy.stall();
+      const started = Date.now();
+      const first = Array.from({ length: 5 }, () => trace());
+      await Promise.all(first.map((t) => store.insert(t)));
+      expect(Date.now() - started).toBeLessThan(2000);
+      // Known to be away now: the next ones go to the spool without waiting.
+      const t1 = Date.now();
+      const next = Array.from({ length: 5 }, () => trace());
+      await Promise.all(next.map((t) => store.insert(t)));
+      expect(Date.now() - t1).toBeLessThan(100);
+      expect((await store.health()).status).toBe('degraded');
+      proxy.restore();
+      await until(() => store.spoolDepth() === 0);
+      expect((await store.list({})).map((t) => t.id)).toEqual([...before, ...first, ...next].map((t) => t.id));
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('what a process left in its spool is written by the next one to open it', async () => {
     dir = tempDir();
-    await db.query('TRUNCATE traces RESTART IDENTITY');
+    await empty();
     const proxy = await startTcpProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
     try {
       const spoolPath = join(dir, 'spool.db');
@@ -158,7 +201,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
 
   it('a trace PostgreSQL refuses is set aside, and the others still arrive', async () => {
     dir = tempDir();
-    await db.query('TRUNCATE traces RESTART IDENTITY');
+    await empty();
     const store = await open();
     // An int4 column cannot hold 2^40 tokens: the batch fails, then its rows go one by one.
     const good = [trace(), trace()];
@@ -176,7 +219,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
 
   it('arm_counts follows inserts, purges, deletes and truncation', async () => {
     dir = tempDir();
-    await db.query('TRUNCATE traces RESTART IDENTITY');
+    await empty();
     const store = await open();
     const counts = async () =>
       Object.fromEntries(
@@ -200,7 +243,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
 
   it('one INSERT per batch of concurrent writes', async () => {
     dir = tempDir();
-    await db.query('TRUNCATE traces RESTART IDENTITY');
+    await empty();
     const store = await open();
     const before = await db.query<{ n: number }>(`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`);
     await Promise.all(Array.from({ length: 400 }, () => store.insert(trace())));

@@ -243,6 +243,28 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       expect(narrowed).toEqual({ totalTraces: 0, byClassModel: [], byInstance: [] });
     });
 
+    it('stats percentiles are the nearest rank, whatever the number of traces', async () => {
+      await backend.reset();
+      const s = await store();
+      let x = 7;
+      const rand = () => (x = (x * 48271) % 2147483647) / 2147483647;
+      const byArm = new Map<string, number[]>();
+      const all: TraceRecord[] = [];
+      for (let arm = 1; arm <= 40; arm++) {
+        const latencies = Array.from({ length: arm }, () => Math.round(rand() * 100000) / 100);
+        byArm.set(`m${arm}`, latencies);
+        for (const latencyMs of latencies) all.push(trace({ modelKey: `m${arm}`, latencyMs }));
+      }
+      await Promise.all(all.map((t) => s.insert(t)));
+      const st = await s.stats();
+      expect(st.totalTraces).toBe(all.length);
+      for (const row of st.byClassModel) {
+        const sorted = [...byArm.get(row.model)!].sort((a, b) => a - b);
+        const rank = (p: number) => sorted[Math.max(1, Math.ceil((sorted.length * p) / 100)) - 1];
+        expect([row.latencyP50Ms, row.latencyP95Ms], `${row.model} (${sorted.length})`).toEqual([rank(50), rank(95)]);
+      }
+    });
+
     it('traffic counts per time bucket × class × model, in order', async () => {
       await backend.reset();
       const s = await store();

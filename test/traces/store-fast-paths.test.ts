@@ -24,6 +24,8 @@ async function filled(count: number) {
       latencyMs: 1 + rand() * 500,
       time: 1_700_000_000_000 + i * 7 - Math.floor(rand() * 50),
       source: rand() < 0.05 ? 'offline' : 'live',
+      instanceId: [null, 'gw-1', 'gw-2'][Math.floor(rand() * 3)]!,
+      promptTokens: rand() < 0.1 ? null : Math.floor(rand() * 100),
     });
   });
   await Promise.all(traces.map((t) => store.insert(t)));
@@ -80,10 +82,22 @@ describe('store queries read off the index', () => {
     await store.close();
   });
 
-  it('stats percentiles are the nearest-rank p50 and p95 of each arm, exactly', async () => {
+  it('stats: sums per arm and per instance from one pass; percentiles the nearest-rank p50 and p95, exactly', async () => {
     const { store, traces } = await filled(2500);
     const stats = await store.stats();
     expect(stats.totalTraces).toBe(traces.length);
+    expect(stats.byClassModel.map((r) => `${r.queryClass}/${r.model}`)).toEqual(
+      [...new Set(traces.map((t) => `${t.queryClass}/${t.modelKey}`))].sort(),
+    );
+    expect(stats.byInstance.map((i) => i.instanceId)).toEqual([null, 'gw-1', 'gw-2']);
+    for (const inst of stats.byInstance) {
+      const mine = traces.filter((t) => t.instanceId === inst.instanceId);
+      expect(inst.count).toBe(mine.length);
+      expect(inst.successes).toBe(mine.filter((t) => t.outcome === 'success').length);
+      expect(inst.feedbackCount).toBe(mine.filter((t) => t.feedback !== null).length);
+      expect(inst.costUsd).toBeCloseTo(mine.reduce((sum, t) => sum + (t.costUsd ?? 0), 0), 12);
+      expect(inst.lastTime).toBe(Math.max(...mine.map((t) => t.time)));
+    }
     for (const row of stats.byClassModel) {
       const latencies = traces
         .filter((t) => t.queryClass === row.queryClass && t.modelKey === row.model)
@@ -91,6 +105,13 @@ describe('store queries read off the index', () => {
         .sort((a, b) => a - b);
       const rank = (p: number) => latencies[Math.max(1, Math.ceil((latencies.length * p) / 100)) - 1];
       expect(row.count).toBe(latencies.length);
+      const mine = traces.filter((t) => t.queryClass === row.queryClass && t.modelKey === row.model);
+      const scored = mine.filter((t) => t.feedback !== null);
+      expect(row.feedbackCount).toBe(scored.length);
+      if (scored.length === 0) expect(row.meanFeedback).toBeNull();
+      else expect(row.meanFeedback).toBeCloseTo(scored.reduce((sum, t) => sum + t.feedback!, 0) / scored.length, 12);
+      expect(row.promptTokens).toBe(mine.reduce((sum, t) => sum + (t.promptTokens ?? 0), 0));
+      expect(row.successRate).toBe(row.successes / row.count);
       expect(row.latencyP50Ms).toBe(rank(50));
       expect(row.latencyP95Ms).toBe(rank(95));
     }
