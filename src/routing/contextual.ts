@@ -45,11 +45,12 @@ import type {
  * v(μ) · zᵀSz, v(μ) = μ(1 − μ) (the most a reward in [0, 1] with mean μ can vary, bounded below):
  * after n observations like z it is about μ(1 − μ)/n, as a Beta posterior's.
  *
- * Selection is linear Thompson sampling on the prediction: reward ~ N(θ·z, v · zᵀSz), then
- * utility = reward − costWeight × predicted dollars − latencyWeight × mean seconds; the highest
- * sampled utility answers (`contextual`; `explore` when that is not the highest mean utility). The
- * variance shrinks as a model sees queries like this one, so exploration fades with evidence, per
- * direction of the feature space. A decision costs O(non-zero features²) per model.
+ * Selection is linear Thompson sampling on the prediction: reward ~ N(θ·z, v · zᵀSz), drawn at full
+ * width while a model has little evidence along z and at half width once it has much (see
+ * EXPLORE_SCALE), then utility = reward − costWeight × predicted dollars − latencyWeight × mean
+ * seconds; the highest sampled utility answers (`contextual`; `explore` when that is not the highest
+ * mean utility). The variance shrinks as a model sees queries like this one, so exploration fades
+ * with evidence, per direction of the feature space. A decision costs O(non-zero features²) per model.
  *
  * Why a full covariance on ~50 hashed slots rather than a diagonal one on thousands: with a diagonal
  * belief, the 30–80 words of one prompt template each keep their own variance, which overstates the
