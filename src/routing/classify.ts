@@ -63,6 +63,7 @@ const HEURISTIC_MATH = pattern(
 );
 const REASONING = pattern(words(['explain', 'analyze', 'compare', 'why', 'step[- ]by[- ]step', 'reason', 'think']));
 
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
 const SHORT_BELOW = 50;
 const LONG_ABOVE = 500;
 
@@ -90,7 +91,9 @@ export function classifyQuery(query: string): BuiltinQueryClass {
   const units = query.length;
   if (units < SHORT_BELOW) return 'short';
   if (units > LONG_ABOVE * 2) return 'long';
-  const points = codePointLength(query);
+  // 100..500 units: at least 50 and at most 500 code points, so neither short nor long.
+  if (units >= SHORT_BELOW * 2 && units <= LONG_ABOVE) return 'general';
+  const points = HIGH_SURROGATE.test(query) ? codePointLength(query) : units;
   if (points < SHORT_BELOW) return 'short';
   if (points > LONG_ABOVE) return 'long';
   return 'general';
