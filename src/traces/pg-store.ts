@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { traceFromRow, type TraceRow } from './row.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { withPurged, type PurgedRow } from './sqlite-store.js';
@@ -108,27 +109,6 @@ export interface PgStoreOptions {
   logger?: StoreLogger;
 }
 
-interface RawTrace {
-  id: string; time: number; request_id: string; query: string | null; query_length: number;
-  query_class: string; model_key: string; upstream_model: string; routed: boolean; reason: string;
-  attempt: number; outcome: TraceRecord['outcome']; status: number | null; error: string | null;
-  latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
-  completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
-  feedback_time: number | null; feedback_comment: string | null; key_name: string | null;
-  source: TraceRecord['source']; instance_id: string | null;
-}
-
-function fromRow(r: RawTrace): TraceRecord {
-  return {
-    id: r.id, time: r.time, requestId: r.request_id, query: r.query, queryLength: r.query_length,
-    queryClass: r.query_class, modelKey: r.model_key, upstreamModel: r.upstream_model,
-    routed: r.routed, reason: r.reason, attempt: r.attempt, outcome: r.outcome,
-    status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
-    promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
-    feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
-    keyName: r.key_name, source: r.source, instanceId: r.instance_id,
-  };
-}
 
 /** PostgreSQL text cannot hold U+0000; SQLite can. It becomes U+FFFD here. */
 function text(value: string | null): string | null {
@@ -475,8 +455,8 @@ export class PgTraceStore implements TraceStore {
     await this.writer.flushed();
     const spooled = this.spool.depth > 0 ? this.spool.get(id) : undefined;
     if (spooled) return spooled;
-    const rows = await this.query<RawTrace>(`${SELECT_TRACE} WHERE id = $1`, [id]);
-    return rows[0] ? fromRow(rows[0]) : undefined;
+    const rows = await this.query<TraceRow>(`${SELECT_TRACE} WHERE id = $1`, [id]);
+    return rows[0] ? traceFromRow(rows[0]) : undefined;
   }
 
   async setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined> {
@@ -488,7 +468,7 @@ export class PgTraceStore implements TraceStore {
       const spooled = this.spool.setFeedback(id, update, owner);
       if (spooled) return spooled;
     }
-    const rows = await this.query<RawTrace & { previous: number | null }>(
+    const rows = await this.query<TraceRow & { previous: number | null }>(
       `WITH old AS (SELECT id, feedback FROM traces WHERE id = $1 FOR UPDATE)
        UPDATE traces t SET feedback = $2, feedback_time = $3, feedback_comment = $4
        FROM old WHERE t.id = old.id AND ($5::boolean IS FALSE OR t.key_name IS NOT DISTINCT FROM $6::text)
@@ -497,7 +477,7 @@ export class PgTraceStore implements TraceStore {
     );
     const row = rows[0];
     if (!row) return undefined;
-    return { trace: fromRow(row), previous: row.previous };
+    return { trace: traceFromRow(row), previous: row.previous };
   }
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
@@ -659,7 +639,7 @@ export class PgTraceStore implements TraceStore {
 
   async recent(limit: number): Promise<TraceRecord[]> {
     await this.caughtUp();
-    return (await this.query<RawTrace>(`${SELECT_TRACE} ORDER BY seq DESC LIMIT $1`, [Math.max(0, Math.floor(limit))])).map(fromRow);
+    return (await this.query<TraceRow>(`${SELECT_TRACE} ORDER BY seq DESC LIMIT $1`, [Math.max(0, Math.floor(limit))])).map(traceFromRow);
   }
 
   async traffic(query: TrafficQuery): Promise<TrafficBucket[]> {
@@ -680,7 +660,7 @@ export class PgTraceStore implements TraceStore {
     await this.caughtUp();
     const r = new Range(range);
     const limit = range.limit !== undefined ? `LIMIT ${Math.max(0, Math.floor(range.limit))}` : '';
-    return (await this.query<RawTrace>(`${SELECT_TRACE} ${r.where()} ORDER BY seq ${limit}`, r.params)).map(fromRow);
+    return (await this.query<TraceRow>(`${SELECT_TRACE} ${r.where()} ORDER BY seq ${limit}`, r.params)).map(traceFromRow);
   }
 
   async count(): Promise<number> {
@@ -706,11 +686,11 @@ export class PgTraceStore implements TraceStore {
     for (;;) {
       const r = new Range(range);
       const from = r.param(after);
-      const rows = await this.query<RawTrace & { seq: number }>(
+      const rows = await this.query<TraceRow & { seq: number }>(
         `SELECT seq, ${COLUMN_LIST} FROM traces ${r.where(`seq > ${from}`)} ORDER BY seq LIMIT ${PAGE}`,
         r.params,
       );
-      for (const row of rows) yield fromRow(row);
+      for (const row of rows) yield traceFromRow(row);
       if (rows.length < PAGE) return;
       after = rows[rows.length - 1]!.seq;
     }

@@ -45,7 +45,6 @@ export const traces = sqliteTable(
   ],
 );
 
-export type TraceRow = typeof traces.$inferSelect;
 
 /**
  * What `tracegate purge` deleted, summed per class × model, so the policy keeps its statistics.

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { traceFromRow, type TraceRow } from './row.js';
 import { BatchWriter } from './batch-writer.js';
 import type {
   ArmEvidence,
@@ -41,27 +42,6 @@ let importTables = 0;
 /** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
 const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
 
-interface RawTrace {
-  id: string; time: number; request_id: string; query: string | null; query_length: number;
-  query_class: string; model_key: string; upstream_model: string; routed: number; reason: string;
-  attempt: number; outcome: TraceRecord['outcome']; status: number | null; error: string | null;
-  latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
-  completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
-  feedback_time: number | null; feedback_comment: string | null; key_name: string | null;
-  source: TraceRecord['source']; instance_id: string | null;
-}
-
-function fromRow(r: RawTrace): TraceRecord {
-  return {
-    id: r.id, time: r.time, requestId: r.request_id, query: r.query, queryLength: r.query_length,
-    queryClass: r.query_class, modelKey: r.model_key, upstreamModel: r.upstream_model,
-    routed: r.routed === 1, reason: r.reason, attempt: r.attempt, outcome: r.outcome,
-    status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
-    promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
-    feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
-    keyName: r.key_name, source: r.source, instanceId: r.instance_id,
-  };
-}
 
 function toParams(t: TraceRecord): unknown[] {
   return [
@@ -190,15 +170,15 @@ export class SqliteTraceStore implements TraceStore {
   }
 
   async get(id: string): Promise<TraceRecord | undefined> {
-    const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as RawTrace | undefined;
-    return row ? fromRow(row) : undefined;
+    const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as TraceRow | undefined;
+    return row ? traceFromRow(row) : undefined;
   }
 
   async setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined> {
     // A trace may still be waiting in the writer's batch; feedback must find it.
     await this.writer.flushed();
     const apply = this.db.transaction((): FeedbackResult | undefined => {
-      const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as RawTrace | undefined;
+      const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as TraceRow | undefined;
       if (!row) return undefined;
       if (owner !== undefined && row.key_name !== owner) return undefined;
       this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ? WHERE id = ?').run(
@@ -210,7 +190,7 @@ export class SqliteTraceStore implements TraceStore {
       const previous = row.feedback;
       return {
         previous,
-        trace: { ...fromRow(row), feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment },
+        trace: { ...traceFromRow(row), feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment },
       };
     });
     return apply();
@@ -473,7 +453,7 @@ export class SqliteTraceStore implements TraceStore {
 
   async recent(limit: number): Promise<TraceRecord[]> {
     await this.writer.flushed();
-    return (this.stmt(`${SELECT_TRACE} ORDER BY seq DESC LIMIT ?`).all(limit) as RawTrace[]).map(fromRow);
+    return (this.stmt(`${SELECT_TRACE} ORDER BY seq DESC LIMIT ?`).all(limit) as TraceRow[]).map(traceFromRow);
   }
 
   async traffic(query: TrafficQuery): Promise<TrafficBucket[]> {
@@ -495,8 +475,8 @@ export class SqliteTraceStore implements TraceStore {
     const params: unknown[] = [];
     const where = rangeWhere(range, params);
     const limit = range.limit !== undefined ? `LIMIT ${Math.floor(range.limit)}` : '';
-    return (this.db.prepare(`${SELECT_TRACE} ${where} ORDER BY seq ${limit}`).all(...params) as RawTrace[]).map(
-      fromRow,
+    return (this.db.prepare(`${SELECT_TRACE} ${where} ORDER BY seq ${limit}`).all(...params) as TraceRow[]).map(
+      traceFromRow,
     );
   }
 
@@ -526,8 +506,8 @@ export class SqliteTraceStore implements TraceStore {
       after = first?.seq ?? 0;
     }
     for (;;) {
-      const rows = page.all(after, ...bounds) as (RawTrace & { seq: number })[];
-      for (const row of rows) yield fromRow(row);
+      const rows = page.all(after, ...bounds) as (TraceRow & { seq: number })[];
+      for (const row of rows) yield traceFromRow(row);
       if (rows.length < PAGE) return;
       after = rows[rows.length - 1]!.seq;
     }
