@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parseConfig, type Config } from '../config.js';
 import { createRouterPolicy } from '../gateway.js';
 import { promptContext } from '../routing/context.js';
 import { ContextualPolicy, type Explanation } from '../routing/contextual.js';
-import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import { configFrom, withDbOptions, type DbFlags } from './options.js';
+import type { TraceStore } from '../traces/types.js';
+import { configFrom, openDatabase, UsageError, withDbOptions, type DbFlags } from './options.js';
 
 interface ExplainFlags extends DbFlags {
   config: string;
@@ -52,13 +51,19 @@ export function formatExplanation(e: Explanation, costWeight: number): string {
 export async function explainCommand(prompt: string, flags: ExplainFlags): Promise<void> {
   let config: Config = configFrom(flags);
   if (flags.policy !== undefined) config = parseConfig({ ...config, router: { ...config.router, policy: flags.policy } });
-  const path = config.database.path;
-  const store = path !== ':memory:' && existsSync(path) ? new SqliteTraceStore({ path }) : undefined;
+  // No SQLite file yet (no traffic): the policy explains with its priors only, and says so.
+  let store: TraceStore | undefined;
+  let note = '';
+  try {
+    store = await openDatabase(config.database, { mustExist: true });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    note = `${err.message}: the policy knows only its priors (configured prices)\n`;
+  }
   try {
     const policy = createRouterPolicy(config, store);
     if (store !== undefined) await policy.updateFromTraces();
     const context = promptContext(prompt, { system: flags.system, rules: config.router.classes, classHeader: flags.classHeader });
-    const note = store === undefined ? `no database at ${path}: the policy knows only its priors (configured prices)\n` : '';
     if (policy instanceof ContextualPolicy) {
       const explanation = policy.explain(context);
       process.stdout.write(flags.json ? `${JSON.stringify(explanation, null, 2)}\n` : `${note}${formatExplanation(explanation, config.router.costWeight)}`);

@@ -3,11 +3,11 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import { parseTraceLine, TraceLineError } from '../traces/interchange.js';
-import { SqliteTraceStore } from '../traces/sqlite-store.js';
+import { describeStore } from '../traces/factory.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
 import { loadConfig } from '../config.js';
 import { collectMap, readEvalImport } from './import-eval.js';
-import { dbPathFrom, UsageError, withDbOptions, type DbFlags } from './options.js';
+import { databaseFrom, openDatabase, UsageError, withDbOptions, type DbFlags } from './options.js';
 
 interface ImportFlags extends DbFlags {
   /** The file is offline evaluation results (tracegate eval's data format), imported as offline evidence. */
@@ -42,18 +42,18 @@ function openInput(file: string): Promise<Readable> {
 
 /** `tracegate import --eval`: evaluation results as offline traces (a prior for every policy). */
 async function importEvalCommand(file: string, flags: ImportFlags): Promise<void> {
-  let store: SqliteTraceStore | undefined;
+  let store: TraceStore | undefined;
   try {
     if (file === '-') throw new UsageError('--eval reads a file, not standard input');
     const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
-    const path = dbPathFrom(flags);
+    const database = databaseFrom(flags, config);
     const plan = readEvalImport(file, { map: flags.map ?? {}, config });
-    store = new SqliteTraceStore({ path });
+    store = await openDatabase(database);
     const { inserted, skipped } = await store.importTraces(plan.traces);
     const pairs = Object.entries(plan.models).map(([name, key]) => (name === key ? key : `${name} → ${key}`));
     process.stdout.write(
       `imported ${inserted} offline trace${inserted === 1 ? '' : 's'} (${plan.prompts} prompts × ${pairs.length} models: ${pairs.join(', ')}) ` +
-        `from ${file} into ${path}; skipped ${skipped} already there\n` +
+        `from ${file} into ${describeStore(database)}; skipped ${skipped} already there\n` +
         (plan.skipped.length > 0 ? `left out (not mapped to a configured model): ${plan.skipped.join(', ')}\n` : '') +
         'policies take it as a prior of router.priorWeight observations per query class × model from their next update; ' +
         '`tracegate purge --offline` removes it\n',
@@ -74,15 +74,15 @@ export async function importCommand(file: string, flags: ImportFlags): Promise<v
     process.exitCode = 1;
     return;
   }
-  let store: SqliteTraceStore | undefined;
+  let store: TraceStore | undefined;
   try {
-    const path = dbPathFrom(flags);
+    const database = databaseFrom(flags);
     const input = await openInput(file);
-    store = new SqliteTraceStore({ path });
+    store = await openDatabase(database);
     const { inserted, skipped } = await importTraces(store, input);
     const source = file === '-' ? 'standard input' : file;
     process.stdout.write(
-      `imported ${inserted} trace${inserted === 1 ? '' : 's'} from ${source} into ${path}` +
+      `imported ${inserted} trace${inserted === 1 ? '' : 's'} from ${source} into ${describeStore(database)}` +
         `; skipped ${skipped} already there\n`,
     );
   } catch (err) {
@@ -96,7 +96,7 @@ export async function importCommand(file: string, flags: ImportFlags): Promise<v
   }
 }
 
-/** Adds `tracegate import`: traces from a JSONL export (another instance's, say) into the database file. */
+/** Adds `tracegate import`: traces from a JSONL export (another instance's, say) into the trace store. */
 export function withImportCommand(program: Command): Command {
   const cmd = program
     .command('import')

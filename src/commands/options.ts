@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../config.js';
 import { createTraceStore, MissingDatabaseError } from '../traces/factory.js';
@@ -35,10 +34,12 @@ export function withRangeOptions(cmd: Command): Command {
 /** `--config` (required when `required`) and `--db`, as `tracegate update` takes them. */
 export function withDbOptions(cmd: Command, configRequired: boolean): Command {
   const config = '-c, --config <file>';
-  const describe = configRequired ? 'path to the JSON config file' : 'path to the JSON config file (for database.path)';
+  const describe = configRequired
+    ? 'path to the JSON config file'
+    : 'path to the JSON config file (for its database: database.url, DATABASE_URL or database.path)';
   return (configRequired ? cmd.requiredOption(config, describe) : cmd.option(config, describe)).option(
     '--db <path>',
-    'SQLite database file (overrides database.path)',
+    'SQLite database file (overrides the config\'s database)',
   );
 }
 
@@ -49,17 +50,21 @@ export function configFrom(flags: DbFlags & { config: string }): Config {
   return config;
 }
 
+/** The database a command works on: `--db` (a SQLite file), else the config's (or `config`, already loaded). */
+export function databaseFrom(flags: DbFlags, config?: Config): Config['database'] | { path: string } {
+  if (flags.db !== undefined) return { path: flags.db };
+  if (config !== undefined) return config.database;
+  if (flags.config !== undefined) return loadConfig(flags.config).database;
+  throw new UsageError('give --db PATH or --config FILE (its database)');
+}
+
 /**
  * The trace store a command works on: `--db` (a SQLite file), else the config's database
  * (PostgreSQL with database.url or DATABASE_URL, else its SQLite file). `mustExist`: a SQLite file
  * that is not there is a usage error rather than a new empty database.
  */
 export async function openStore(flags: DbFlags, options: { mustExist?: boolean } = {}): Promise<TraceStore> {
-  let database: Config['database'] | { path: string };
-  if (flags.db !== undefined) database = { path: flags.db };
-  else if (flags.config !== undefined) database = loadConfig(flags.config).database;
-  else throw new UsageError('give --db PATH or --config FILE (its database)');
-  return openDatabase(database, options);
+  return openDatabase(databaseFrom(flags), options);
 }
 
 /** `createTraceStore` for a command: no spool, and a missing SQLite file is a usage error when `mustExist`. */
@@ -70,17 +75,4 @@ export async function openDatabase(database: Config['database'] | { path: string
     if (err instanceof MissingDatabaseError) throw new UsageError(err.message);
     throw err;
   }
-}
-
-/** The database file: `--db`, else the config's database.path. */
-export function dbPathFrom(flags: DbFlags): string {
-  if (flags.db !== undefined) return flags.db;
-  if (flags.config !== undefined) return loadConfig(flags.config).database.path;
-  throw new UsageError('give --db PATH or --config FILE (its database.path)');
-}
-
-/** Commands that only read refuse a database file that is not there (rather than create an empty one). */
-export function existingDb(path: string): string {
-  if (path !== ':memory:' && !existsSync(path)) throw new UsageError(`no database at ${path}`);
-  return path;
 }

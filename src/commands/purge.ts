@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import { dbPathFrom, existingDb, timeArg, withDbOptions, type DbFlags } from './options.js';
+import type { TraceStore } from '../traces/types.js';
+import { openStore, timeArg, UsageError, withDbOptions, type DbFlags } from './options.js';
 
 interface PurgeFlags extends DbFlags {
   before?: number;
@@ -14,7 +14,15 @@ async function purgeCommand(flags: PurgeFlags): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  const store = new SqliteTraceStore({ path: existingDb(dbPathFrom(flags)) });
+  let store: TraceStore;
+  try {
+    store = await openStore(flags, { mustExist: true });
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`tracegate purge: ${err.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
   try {
     if (flags.before === undefined) {
       const { deleted } = await store.purgeOffline();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
@@ -66,6 +66,22 @@ describe('purge', () => {
       expect(await store.count()).toBe(2);
       expect((await store.evidence()).reduce((n, e) => n + e.count, 0)).toBe(5);
       await store.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('tracegate purge on a database file that is not there: a usage error naming it, nothing created', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'nope.db');
+    try {
+      const err = await run(process.execPath, [CLI, 'purge', '--db', path, '--offline']).then(
+        () => undefined,
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(err?.code).toBe(1);
+      expect(err?.stderr).toBe(`tracegate purge: no database at ${path}\n`);
+      expect(existsSync(path)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
