@@ -1,4 +1,4 @@
-import { priorCostUsd } from '../routing/adaptive.js';
+import { priorCostUsd } from '../routing/prior.js';
 import type { ModelInfo } from '../routing/types.js';
 import type { Dataset } from './dataset.js';
 

@@ -1,6 +1,8 @@
 import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
 import { BoundedMap } from './bounded-map.js';
 import { QUERY_CLASSES } from './classify.js';
+import { attemptFailed, ReplayBuffer, replaceQuality, type PendingQuality } from './pending-feedback.js';
+import { DEFAULT_PRIOR_WEIGHT, discountFactor, offlineTraceWeight, priorCostUsd, traceQuality } from './prior.js';
 import { Random } from './random.js';
 import type {
   ArmSnapshot,
@@ -8,7 +10,6 @@ import type {
   Decision,
   EvidenceSource,
   FeedbackObservation,
-  ModelInfo,
   Observation,
   PolicyOptions,
   PolicySnapshot,
@@ -32,32 +33,13 @@ import type {
 const POOL_PSEUDO_COUNT = 2;
 /** Pseudo-observations given to the price-based cost prior. */
 const COST_PRIOR_WEIGHT = 1;
-/** Token counts assumed for a request when only the configured prices are known. */
-const PRIOR_PROMPT_TOKENS = 500;
-const PRIOR_COMPLETION_TOKENS = 200;
 /** Most traces remembered for late feedback. */
 const MAX_PENDING = 100_000;
 /** Beyond this many half-lives a late feedback weighs under 1e-6: not worth remembering. */
 const PENDING_HALF_LIVES = 20;
-/** Most observations buffered while an update reads the store. */
-const MAX_REPLAY = 100_000;
 
-/** Per-arm discount γ = 2^(-1/halfLife); halfLife 0 = no forgetting. */
-export function discountFactor(halfLife: number): number {
-  return halfLife > 0 ? Math.pow(2, -1 / halfLife) : 1;
-}
-
-/** A config price turned into dollars for an assumed 500-token prompt and 200-token answer. */
-export function priorCostUsd(model: Pick<ModelInfo, 'inputCostPerMTok' | 'outputCostPerMTok'>): number {
-  return (model.inputCostPerMTok * PRIOR_PROMPT_TOKENS + model.outputCostPerMTok * PRIOR_COMPLETION_TOKENS) / 1e6;
-}
-
-/** Quality of one trace: 0 for a failure, else the feedback if any, else 1. */
-function traceQuality(failed: boolean, feedback: number | null): number {
-  if (failed) return 0;
-  if (feedback === null || !Number.isFinite(feedback)) return 1;
-  return Math.min(1, Math.max(0, feedback));
-}
+// Shared with the contextual policy (src/routing/prior.ts); re-exported for existing importers.
+export { discountFactor, priorCostUsd };
 
 interface ModelState {
   readonly key: string;
@@ -97,11 +79,9 @@ interface ClassState {
 }
 
 /** A recent trace, kept so that its late feedback can replace its quality. */
-interface PendingTrace {
+interface PendingTrace extends PendingQuality {
   readonly arm: Arm;
   readonly tick: number;
-  quality: number;
-  readonly failed: boolean;
 }
 
 /** Traces remembered for late feedback, by trace id. */
@@ -112,8 +92,6 @@ interface PendingTraces {
   set(id: string, entry: PendingTrace): unknown;
   delete(id: string): boolean;
 }
-
-type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
 
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility
@@ -140,8 +118,8 @@ export class AdaptivePolicy implements RouterPolicy {
    * small (and cheap) however many traces the gateway has seen.
    */
   private readonly pendingPerArm: number;
-  /** Non-null while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
-  private replay: Replayed[] | null = null;
+  /** Active while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
+  private readonly replay = new ReplayBuffer();
   private updates: Promise<unknown> = Promise.resolve();
   // Scratch output of posterior(), to keep select() free of allocations.
   private alpha = 1;
@@ -153,7 +131,7 @@ export class AdaptivePolicy implements RouterPolicy {
     this.costWeight = options.costWeight;
     this.latencyWeight = options.latencyWeight;
     this.defaultModel = options.defaultModel;
-    this.priorWeight = options.priorWeight ?? 50;
+    this.priorWeight = options.priorWeight ?? DEFAULT_PRIOR_WEIGHT;
     this.configuredKeys = options.models.map((m) => m.key);
     this.source = options.source;
     this.random = new Random(options.seed);
@@ -201,8 +179,8 @@ export class AdaptivePolicy implements RouterPolicy {
   observe(observation: Observation): void {
     if (observation.model === '' || this.pending.has(observation.traceId)) return;
     // The prompt is not needed to learn; do not hold it while buffering.
-    if (this.replay !== null) this.buffer({ kind: 'observe', observation: { ...observation, query: '' } });
-    const failed = observation.outcome !== 'success' || observation.failedOver === true;
+    if (this.replay.active) this.replay.observe({ ...observation, query: '' });
+    const failed = attemptFailed(observation);
     const quality = traceQuality(failed, observation.feedback);
     const arm = this.arm(observation.queryClass, observation.model);
     const g = this.gamma;
@@ -259,17 +237,14 @@ export class AdaptivePolicy implements RouterPolicy {
    * remembered (evicted, or older than the rebuild kept) is ignored here; the next rebuild counts it.
    */
   observeFeedback(feedback: FeedbackObservation): void {
-    this.buffer({ kind: 'feedback', feedback });
+    this.replay.feedback(feedback);
     const entry = this.pending.get(feedback.traceId);
     if (entry === undefined) return;
-    const failed = entry.failed || feedback.outcome !== 'success';
-    const quality = traceQuality(failed, feedback.score);
-    const delta = quality - entry.quality;
+    const delta = replaceQuality(entry, feedback);
     if (delta === 0) return;
     const arm = entry.arm;
     const age = arm.tick - entry.tick;
     arm.quality = Math.min(arm.weight, Math.max(0, arm.quality + delta * Math.pow(this.gamma, age)));
-    entry.quality = quality;
     refreshTotals(arm.model);
   }
 
@@ -283,7 +258,7 @@ export class AdaptivePolicy implements RouterPolicy {
   }
 
   private async rebuild(source: EvidenceSource, range: { since?: number; until?: number }): Promise<UpdateSummary> {
-    this.replay = [];
+    this.replay.start();
     try {
       // Both reads start in the same turn, so a store that flushes its writes before reading sees
       // the same traces in both.
@@ -318,15 +293,10 @@ export class AdaptivePolicy implements RouterPolicy {
       }
       // What arrived while reading: observations the store did not have yet are added (known trace
       // ids are skipped by observe), and feedback is re-applied (it replaces, so it cannot double count).
-      const replay = this.replay;
-      this.replay = null;
-      for (const item of replay) {
-        if (item.kind === 'observe') this.observe(item.observation);
-        else this.observeFeedback(item.feedback);
-      }
+      this.replay.replayInto(this);
       return { updated: true, query_classes: seenClasses.size, total_traces: totalTraces, changes };
     } finally {
-      this.replay = null;
+      this.replay.stop();
     }
   }
 
@@ -365,7 +335,7 @@ export class AdaptivePolicy implements RouterPolicy {
     }
     for (const row of offline) {
       const arm = this.arm(row.queryClass, row.model);
-      const f = (Math.min(1, this.priorWeight / row.count) * Math.pow(this.gamma, arm.count)) || 0;
+      const f = (offlineTraceWeight(this.priorWeight, row.count) * Math.pow(this.gamma, arm.count)) || 0;
       if (f === 0) continue;
       // Offline latencies are not the upstream's: the prior keeps the arm's live mean latency.
       const latency = arm.weight > 0 ? arm.latencySumMs / arm.weight : 0;
@@ -552,10 +522,6 @@ export class AdaptivePolicy implements RouterPolicy {
       model.arms.push(arm);
     }
     return arm;
-  }
-
-  private buffer(item: Replayed): void {
-    if (this.replay !== null && this.replay.length < MAX_REPLAY) this.replay.push(item);
   }
 
   /** Raw sums of one arm (for tests and diagnostics); undefined if the arm was never seen. */

@@ -1,5 +1,4 @@
 import type { TraceRecord } from '../traces/types.js';
-import { discountFactor, priorCostUsd } from './adaptive.js';
 import { BoundedMap } from './bounded-map.js';
 import { QUERY_CLASSES } from './classify.js';
 import {
@@ -12,6 +11,8 @@ import {
   type FeatureVector,
   type NamedFeature,
 } from './features.js';
+import { attemptFailed, ReplayBuffer, replaceQuality, type PendingQuality } from './pending-feedback.js';
+import { DEFAULT_PRIOR_WEIGHT, discountFactor, offlineTraceWeight, priorCostUsd, traceQuality } from './prior.js';
 import { Random } from './random.js';
 import type {
   ArmSnapshot,
@@ -106,8 +107,6 @@ export const MAX_REBUILD_LIVE = 50_000;
 export const MAX_REBUILD_OFFLINE = 100_000;
 /** Most traces remembered (with their features) for late feedback. */
 const MAX_PENDING = 50_000;
-/** Most observations buffered while an update reads the store. */
-const MAX_REPLAY = 100_000;
 /** Recent queries kept per class for the snapshot's per-class estimates, and classes tracked. */
 const CLASS_SAMPLES = 32;
 const MAX_CLASSES = 256;
@@ -122,13 +121,6 @@ const FULL_REBUILD_MS = 10 * 60_000;
 const SYNC_MARGIN = 500;
 /** A rebuild lets the event loop run after this many traces. */
 const YIELD_EVERY = 2_000;
-
-/** Quality of one trace: 0 for a failure, else the feedback if any, else 1. */
-function traceQuality(failed: boolean, feedback: number | null): number {
-  if (failed) return 0;
-  if (feedback === null || !Number.isFinite(feedback)) return 1;
-  return Math.min(1, Math.max(0, feedback));
-}
 
 const FULL_WIDTH_BELOW = 30;
 /** Full width while the evidence along z is under FULL_WIDTH_BELOW observations, narrowing to EXPLORE_SCALE. */
@@ -329,12 +321,10 @@ export interface Explanation {
   predictions: (Prediction & { features: ExplainedFeature[] })[];
 }
 
-interface PendingTrace {
+interface PendingTrace extends PendingQuality {
   readonly model: ModelBelief;
   readonly features: FeatureVector;
   readonly tick: number;
-  quality: number;
-  readonly failed: boolean;
 }
 
 interface ClassStats {
@@ -372,8 +362,6 @@ class State {
   }
 }
 
-type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
-
 export class ContextualPolicy implements RouterPolicy {
   readonly name = 'contextual';
 
@@ -394,7 +382,7 @@ export class ContextualPolicy implements RouterPolicy {
   /** The store's trace count at the last update (null: never), and when the last full rebuild started. */
   private lastCount: number | null = null;
   private lastFull = 0;
-  private replay: Replayed[] | null = null;
+  private readonly replay = new ReplayBuffer();
   private updates: Promise<unknown> = Promise.resolve();
   // Scratch vectors of the updates.
   private readonly scratchA = new Float64Array(D);
@@ -406,7 +394,7 @@ export class ContextualPolicy implements RouterPolicy {
     this.latencyWeight = options.latencyWeight;
     this.defaultModel = options.defaultModel;
     this.configured = options.models;
-    this.priorWeight = options.priorWeight ?? 50;
+    this.priorWeight = options.priorWeight ?? DEFAULT_PRIOR_WEIGHT;
     this.source = options.source;
     this.random = new Random(options.seed);
     this.extractor = new FeatureExtractor(options.textChars ?? 200);
@@ -487,9 +475,9 @@ export class ContextualPolicy implements RouterPolicy {
     if (observation.model === '' || state.pending.has(observation.traceId)) return;
     const m = state.models.get(observation.model);
     if (m === undefined) return;
-    if (this.replay !== null && this.replay.length < MAX_REPLAY) this.replay.push({ kind: 'observe', observation });
+    this.replay.observe(observation);
     const x = this.featuresOf(observation);
-    const failed = observation.outcome !== 'success' || observation.failedOver === true;
+    const failed = attemptFailed(observation);
     const quality = traceQuality(failed, observation.feedback);
     this.learn(m, x, quality, observation.costUsd, observation.latencyMs, 1, true);
     if (this.observed++ % NAME_EVERY === 0) {
@@ -507,14 +495,11 @@ export class ContextualPolicy implements RouterPolicy {
    * which reads its feedback from the store.
    */
   observeFeedback(feedback: FeedbackObservation): void {
-    if (this.replay !== null && this.replay.length < MAX_REPLAY) this.replay.push({ kind: 'feedback', feedback });
+    this.replay.feedback(feedback);
     const entry = this.state.pending.get(feedback.traceId);
     if (entry === undefined) return;
-    const failed = entry.failed || feedback.outcome !== 'success';
-    const quality = traceQuality(failed, feedback.score);
-    const delta = quality - entry.quality;
+    const delta = replaceQuality(entry, feedback);
     if (delta === 0) return;
-    entry.quality = quality;
     const m = entry.model;
     const gain = this.scratchB;
     m.gainFromS(entry.features, gain);
@@ -663,7 +648,7 @@ export class ContextualPolicy implements RouterPolicy {
    * meanwhile is replayed on it (known trace ids are skipped, feedback replaces).
    */
   private async rebuild(source: EvidenceSource, range: { since?: number; until?: number }): Promise<UpdateSummary> {
-    this.replay = [];
+    this.replay.start();
     try {
       const fresh = new State(this.configured, this.fallbackUnit);
       // Counted before reading: what is added meanwhile is read again by the next fold-in (and skipped if known).
@@ -680,7 +665,7 @@ export class ContextualPolicy implements RouterPolicy {
         };
         for await (const t of source.exportTraces({ ...range, source: 'offline', newest: MAX_REBUILD_OFFLINE })) {
           const n = offlineCount.get(`${t.queryClass}\u0000${t.modelKey}`) ?? 1;
-          if (this.learnTrace(fresh, t, Math.min(1, this.priorWeight / Math.max(1, n)), false, read)) total++;
+          if (this.learnTrace(fresh, t, offlineTraceWeight(this.priorWeight, n), false, read)) total++;
           await pause();
         }
         for await (const t of source.exportTraces({ ...range, source: 'live', newest: MAX_REBUILD_LIVE })) {
@@ -723,15 +708,10 @@ export class ContextualPolicy implements RouterPolicy {
         const now = this.classChoice(fresh, queryClass);
         if (now !== old) changes[queryClass] = { old, new: now };
       }
-      const replay = this.replay;
-      this.replay = null;
-      for (const item of replay) {
-        if (item.kind === 'observe') this.observe(item.observation);
-        else this.observeFeedback(item.feedback);
-      }
+      this.replay.replayInto(this);
       return { updated: true, query_classes: fresh.classes.size, total_traces: total, changes };
     } finally {
-      this.replay = null;
+      this.replay.stop();
     }
   }
 

@@ -1,0 +1,75 @@
+import { traceQuality } from './prior.js';
+import type { FeedbackObservation, Observation } from './types.js';
+
+/*
+ * What the learning policies share about traces whose feedback may come later, and about what
+ * arrives while a rebuild reads the store.
+ */
+
+/** Most observations buffered while an update reads the store. */
+export const MAX_REPLAY = 100_000;
+
+/** Whether a finished attempt counts as a failure (a failed-over attempt does). */
+export function attemptFailed(observation: Pick<Observation, 'outcome' | 'failedOver'>): boolean {
+  return observation.outcome !== 'success' || observation.failedOver === true;
+}
+
+/** A trace remembered for late feedback: the quality it counts with now, and whether it failed. */
+export interface PendingQuality {
+  quality: number;
+  readonly failed: boolean;
+}
+
+/**
+ * Late feedback on a remembered trace: its new quality replaces the old one (a second feedback
+ * replaces the first, so nothing is counted twice). Returns the change (0: nothing to update).
+ */
+export function replaceQuality(entry: PendingQuality, feedback: Pick<FeedbackObservation, 'outcome' | 'score'>): number {
+  const failed = entry.failed || feedback.outcome !== 'success';
+  const quality = traceQuality(failed, feedback.score);
+  const delta = quality - entry.quality;
+  if (delta !== 0) entry.quality = quality;
+  return delta;
+}
+
+type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
+
+/**
+ * What arrives while a rebuild reads the store (bounded), to be replayed on the rebuilt state:
+ * observations the store did not have yet are added (a policy skips trace ids it knows), and
+ * feedback is re-applied (it replaces, so it cannot double count).
+ */
+export class ReplayBuffer {
+  private items: Replayed[] | null = null;
+
+  /** Whether a rebuild is reading (what arrives is buffered). */
+  get active(): boolean {
+    return this.items !== null;
+  }
+
+  start(): void {
+    this.items = [];
+  }
+
+  stop(): void {
+    this.items = null;
+  }
+
+  observe(observation: Observation): void {
+    if (this.items !== null && this.items.length < MAX_REPLAY) this.items.push({ kind: 'observe', observation });
+  }
+
+  feedback(feedback: FeedbackObservation): void {
+    if (this.items !== null && this.items.length < MAX_REPLAY) this.items.push({ kind: 'feedback', feedback });
+  }
+
+  /** Stops buffering and hands what arrived, in order, to the policy. */
+  replayInto(policy: { observe(o: Observation): void; observeFeedback(f: FeedbackObservation): void }): void {
+    const items = this.items ?? [];
+    this.items = null;
+    for (const item of items) {
+      if (item.kind === 'observe') policy.observe(item.observation);
+      else policy.observeFeedback(item.feedback);
+    }
+  }
+}
