@@ -151,7 +151,13 @@ describe('GET /dashboard over plain HTTP', () => {
     expect(data.recent).toHaveLength(5);
     const newest = await gw.gateway.store.recent(1);
     expect(data.recent[0]).toMatchObject({ id: newest[0]!.id, query_class: newest[0]!.queryClass, model: newest[0]!.modelKey });
-    expect(Object.keys(data.recent[0]).sort()).toContain('query');
+    // The export's columns, less the request id, key name, source, instance and feedback time; model_key as `model`.
+    expect(Object.keys(data.recent[0]).sort()).toEqual(
+      [
+        'id', 'time', 'query_class', 'model', 'upstream_model', 'routed', 'reason', 'attempt', 'outcome', 'status', 'error',
+        'latency_ms', 'ttfb_ms', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_comment', 'query', 'query_length',
+      ].sort(),
+    );
 
     const fixed = await getJSON('/dashboard/data?window=600&bucket=30');
     expect(fixed.window).toMatchObject({ mode: 'fixed', bucket_ms: 30_000 });

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import type { Gateway } from '../../gateway.js';
+import { toLine } from '../../traces/interchange.js';
 import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
 import { errors } from '../errors.js';
 
@@ -59,30 +60,14 @@ export function denseTraffic(rows: TrafficBucket[], since: number, until: number
   return { buckets, classes };
 }
 
-/** A trace as the dashboard shows it: what the store keeps, prompt text only as `traces.storePrompts` kept it. */
+/**
+ * A trace as the dashboard shows it: the export's columns (traces/interchange.ts) but the request id,
+ * key name, source, instance and feedback time, with `model` for model_key; prompt text only as
+ * `traces.storePrompts` kept it.
+ */
 function recentTrace(t: TraceRecord) {
-  return {
-    id: t.id,
-    time: t.time,
-    query_class: t.queryClass,
-    model: t.modelKey,
-    upstream_model: t.upstreamModel,
-    routed: t.routed,
-    reason: t.reason,
-    attempt: t.attempt,
-    outcome: t.outcome,
-    status: t.status,
-    error: t.error,
-    latency_ms: t.latencyMs,
-    ttfb_ms: t.ttfbMs,
-    prompt_tokens: t.promptTokens,
-    completion_tokens: t.completionTokens,
-    cost_usd: t.costUsd,
-    feedback: t.feedback,
-    feedback_comment: t.feedbackComment,
-    query: t.query,
-    query_length: t.queryLength,
-  };
+  const { request_id, model_key, feedback_time, key_name, source, instance_id, ...shown } = toLine(t);
+  return { ...shown, model: model_key };
 }
 
 /**
