@@ -14,7 +14,7 @@ import { createRouterPolicy } from './gateway.js';
 import { createLogger } from './logger.js';
 import { startGateway } from './server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
-import { StoreOpenError } from './traces/pg-store.js';
+import { StoreOpenError } from './traces/types.js';
 
 function parsePort(value: string): number {
   const port = Number(value);

@@ -7,7 +7,7 @@ import { createTraceStore } from './traces/factory.js';
 import type { TraceStore } from './traces/types.js';
 import { KeyRing } from './http/auth.js';
 import { RateLimiter } from './http/rate-limit.js';
-import { RedisRateLimiter, type Limiter } from './http/shared-rate-limit.js';
+import type { Limiter } from './http/shared-rate-limit.js';
 import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
@@ -81,8 +81,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     throw err;
   }
   const { redisUrl, redisTimeoutMs, redisKeyPrefix } = config.limits;
+  // ioredis is loaded only when configured.
   const limiter: Limiter = redisUrl
-    ? new RedisRateLimiter({ url: redisUrl, timeoutMs: redisTimeoutMs, keyPrefix: redisKeyPrefix, logger })
+    ? new (await import('./http/shared-rate-limit.js')).RedisRateLimiter({ url: redisUrl, timeoutMs: redisTimeoutMs, keyPrefix: redisKeyPrefix, logger })
     : new RateLimiter();
   // The fleet's limits from the first request: Redis gets a moment to connect (it is not waited for longer).
   await limiter.ready?.(1000);

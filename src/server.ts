@@ -1,9 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { serve } from '@hono/node-server';
+import { createServer, type Server } from 'node:http';
+import { getRequestListener } from '@hono/node-server';
 import type { Config } from './config.js';
 import { closeGateway, createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createApp } from './http/app.js';
+import { chatCompletionsListener, isChatCompletion } from './http/chat-completions.js';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -78,23 +79,23 @@ function startSync(gw: Gateway, intervalMs: number): NodeJS.Timeout | null {
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
+  const chatCompletion = chatCompletionsListener(gateway);
+  const honoListener = getRequestListener(app.fetch, { hostname: config.server.host });
+  // Slow clients (slowloris) may not hold a connection: a deadline for the headers and for the
+  // whole request, checked often enough to matter.
+  const serverOptions = {
+    headersTimeout: config.limits.headersTimeoutMs,
+    requestTimeout: config.limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
+  };
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve(
-      {
-        fetch: app.fetch,
-        port: config.server.port,
-        hostname: config.server.host,
-        // Slow clients (slowloris) may not hold a connection: a deadline for the headers and for the
-        // whole request, checked often enough to matter.
-        serverOptions: {
-          headersTimeout: config.limits.headersTimeoutMs,
-          requestTimeout: config.limits.requestTimeoutMs,
-          connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
-        },
-      },
-      () => resolve(s as Server),
-    );
-    (s as Server).once('error', reject);
+    // Chat completions go straight to their handler; Hono answers the rest.
+    const s = createServer(serverOptions, (req, res) => {
+      if (isChatCompletion(req)) void chatCompletion(req, res);
+      else void honoListener(req, res);
+    });
+    s.listen(config.server.port, config.server.host, () => resolve(s));
+    s.once('error', reject);
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;

@@ -1,15 +1,15 @@
 import { Hono } from 'hono';
 import type { Gateway } from '../gateway.js';
-import { chatCompletions, requestIdOf } from './chat-completions.js';
+import { requestIdOf } from './chat-completions.js';
+import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';
-import { errors, GatewayError } from './errors.js';
+import { errors } from './errors.js';
 import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
 import { getMetrics } from './metrics.js';
 import { getModel, listModels } from './models.js';
 import { getStats } from './stats.js';
-import { StoreUnavailableError } from '../traces/types.js';
 
 /** The gateway's HTTP surface. Every error leaves in OpenAI's shape. */
 export function createApp(gw: Gateway) {
@@ -23,7 +23,7 @@ export function createApp(gw: Gateway) {
   app.use('/metrics', admin);
   app.use('/dashboard/data', admin);
 
-  app.post('/v1/chat/completions', chatCompletions(gw));
+  // POST /v1/chat/completions is answered before Hono (see chatCompletionsListener in server.ts).
   app.get('/v1/models', listModels(gw));
   app.get('/v1/models/:id{.+}', getModel(gw));
   app.post('/feedback', postFeedback(gw));
@@ -45,17 +45,10 @@ export function createApp(gw: Gateway) {
 
   app.onError((err, c) => {
     const requestId = c.res.headers.get('x-request-id') ?? requestIdOf(c.env?.incoming?.headers ?? {});
+    const answer = errorAnswer(gw, err, requestId);
     c.header('x-request-id', requestId);
-    if (err instanceof GatewayError) return c.json(err.toBody(), err.status as 400);
-    if (err instanceof StoreUnavailableError) {
-      // A shared database that is away (chat requests are still answered; reads and some feedback wait for it).
-      c.header('retry-after', '5');
-      gw.logger.warn({ error: err.message, requestId }, 'trace store unavailable');
-      return c.json(new GatewayError(503, 'api_error', 'The trace store is unavailable; try again shortly', 'store_unavailable').toBody(), 503);
-    }
-    gw.logger.error({ err, requestId }, 'unhandled error');
-    const internal = errors.internal();
-    return c.json(internal.toBody(), 500);
+    for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
+    return c.json(answer.body, answer.status as 400);
   });
 
   return app;

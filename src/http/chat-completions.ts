@@ -1,7 +1,5 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Gateway } from '../gateway.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
@@ -12,11 +10,13 @@ import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { parseChatRequest, type ChatRequest } from './chat-request.js';
 import { errors, GatewayError } from './errors.js';
-import type { GatewayEnv } from './guard.js';
+import { errorAnswer } from './error-answer.js';
+import { admitClient } from './guard.js';
 import { readBody } from './read-body.js';
 import { newTraceId, recordAttempt, type RequestInfo } from './record-attempt.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+const CHAT_PATH = '/v1/chat/completions';
 
 /** Upstream response headers that describe the upstream connection, not the answer. */
 const HOP_BY_HOP = new Set([
@@ -109,12 +109,29 @@ function resolveTarget(gw: Gateway, request: ChatRequest): { routed: boolean } {
   throw errors.modelNotFound(request.model);
 }
 
-export function chatCompletions(gw: Gateway) {
-  return async function handleChatCompletion(c: Context<GatewayEnv>) {
-    const { incoming, outgoing } = c.env;
+/** Whether a request is a chat completion (path `/v1/chat/completions`, with or without a query). */
+export function isChatCompletion(req: IncomingMessage): boolean {
+  const url = req.url;
+  return (
+    req.method === 'POST' &&
+    url !== undefined &&
+    url.startsWith(CHAT_PATH) &&
+    (url.length === CHAT_PATH.length || url.charCodeAt(CHAT_PATH.length) === 63) // '?'
+  );
+}
+
+/**
+ * POST /v1/chat/completions, answered straight on Node's request and response: the hot path does
+ * not pay for a web Request/Response pair (Hono serves every other route). Never rejects: every
+ * error is answered in OpenAI's shape.
+ */
+export function chatCompletionsListener(gw: Gateway) {
+  return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;
     try {
+      const admission = admitClient(gw, incoming);
+      const caller = admission instanceof Promise ? await admission : admission;
       const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
       const request = parseChatRequest(raw);
       if (request instanceof GatewayError) throw request;
@@ -129,7 +146,7 @@ export function chatCompletions(gw: Gateway) {
         queryClass: context.queryClass,
         context,
         routed,
-        keyName: c.get('keyName') ?? null,
+        keyName: caller.keyName,
       };
       queryClass = info.queryClass;
 
@@ -146,13 +163,13 @@ export function chatCompletions(gw: Gateway) {
         gw.inflight--;
       }
     } catch (err) {
-      // Hono's error handler answers; its answer carries these. They are set only here: Hono's
-      // c.header() builds a Headers object, which the answers written directly do not need.
-      c.header('x-request-id', requestId);
-      if (queryClass !== null) c.header('x-router-class', queryClass);
-      throw err;
+      const answer = errorAnswer(gw, err, requestId);
+      const headers: Record<string, string> = { ...answer.headers, 'x-request-id': requestId };
+      if (queryClass !== null) headers['x-router-class'] = queryClass;
+      sendJson(outgoing, answer.status, headers, JSON.stringify(answer.body));
+      // The rest of a refused body is read and dropped, so the connection stays usable.
+      if (!incoming.complete) incoming.resume();
     }
-    return RESPONSE_ALREADY_SENT;
   };
 }
 

@@ -14,6 +14,9 @@ export interface OpenAIErrorBody {
 }
 
 export class GatewayError extends Error {
+  /** Headers the answer carries besides the body (retry-after). */
+  headers: Record<string, string> | undefined;
+
   constructor(
     readonly status: number,
     readonly type: ErrorType | string,
@@ -23,6 +26,11 @@ export class GatewayError extends Error {
   ) {
     super(message);
     this.name = 'GatewayError';
+  }
+
+  withHeaders(headers: Record<string, string>): this {
+    this.headers = { ...this.headers, ...headers };
+    return this;
   }
 
   toBody(): OpenAIErrorBody {
@@ -76,7 +84,7 @@ export const errors = {
       'requests',
       `Rate limit reached: ${perMinute} requests per minute. Please try again in ${retryAfter}s.`,
       'rate_limit_exceeded',
-    ),
+    ).withHeaders({ 'retry-after': String(retryAfter) }),
   modelBusy: (model: string, limit: number) =>
     new GatewayError(429, 'requests', `Model '${model}' already has ${limit} requests in flight; try again shortly.`, 'model_busy'),
   internal: () => new GatewayError(500, 'api_error', 'Internal gateway error', 'internal_error'),

@@ -1,8 +1,10 @@
+import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Gateway } from '../gateway.js';
 import { bearerToken } from './auth.js';
 import { errors } from './errors.js';
+import type { RateDecision } from './rate-limit.js';
 
 export type GatewayEnv = {
   Bindings: HttpBindings;
@@ -19,32 +21,46 @@ function tokenOf(headers: Record<string, string | string[] | undefined>): string
   return bearerToken(Array.isArray(header) ? header[0] : header);
 }
 
+export interface Caller {
+  /** The client key's name (null without client keys). */
+  keyName: string | null;
+  admin: boolean;
+}
+
+function admitted(caller: Caller, decision: RateDecision, perMinute: number): Caller {
+  if (!decision.allowed) throw errors.rateLimited(perMinute, decision.retryAfterSeconds);
+  return caller;
+}
+
 /**
  * For /v1/* and /feedback: the client key when keys are configured (401 otherwise), then the
  * per-caller request limit (429 with retry-after). The admin key also passes, as the caller "admin".
+ * Throws the client's error; a promise only when the limit is shared (Redis answers after a round trip).
  */
+export function admitClient(gw: Gateway, incoming: IncomingMessage): Caller | Promise<Caller> {
+  const token = tokenOf(incoming.headers);
+  const admin = gw.keys.isAdmin(token);
+  let keyName: string | null = null;
+  let perMinute = gw.config.limits.requestsPerMinute;
+  if (gw.keys.requiresClientKey && !admin) {
+    const key = gw.keys.client(token);
+    if (!key) throw token === undefined ? errors.missingApiKey() : errors.invalidApiKey();
+    keyName = key.name;
+    perMinute = key.requestsPerMinute ?? perMinute;
+  }
+  const caller: Caller = { keyName, admin };
+  const id = admin ? 'admin' : keyName ?? `address:${incoming.socket.remoteAddress ?? 'unknown'}`;
+  const taken = gw.limiter.take(id, admin ? 0 : perMinute);
+  return taken instanceof Promise ? taken.then((d) => admitted(caller, d, perMinute)) : admitted(caller, taken, perMinute);
+}
+
+/** `admitClient` as Hono middleware. */
 export function clientGuard(gw: Gateway): MiddlewareHandler<GatewayEnv> {
   return async function guardClient(c, next) {
-    const token = tokenOf(c.env.incoming.headers);
-    const admin = gw.keys.isAdmin(token);
-    let keyName: string | null = null;
-    let perMinute = gw.config.limits.requestsPerMinute;
-    if (gw.keys.requiresClientKey && !admin) {
-      const key = gw.keys.client(token);
-      if (!key) throw token === undefined ? errors.missingApiKey() : errors.invalidApiKey();
-      keyName = key.name;
-      perMinute = key.requestsPerMinute ?? perMinute;
-    }
-    c.set('keyName', keyName);
-    c.set('admin', admin);
-    const caller = admin ? 'admin' : keyName ?? `address:${c.env.incoming.socket.remoteAddress ?? 'unknown'}`;
-    const taken = gw.limiter.take(caller, admin ? 0 : perMinute);
-    // Shared limits (Redis) answer after a round trip; in-memory ones at once.
-    const decision = taken instanceof Promise ? await taken : taken;
-    if (!decision.allowed) {
-      c.header('retry-after', String(decision.retryAfterSeconds));
-      throw errors.rateLimited(perMinute, decision.retryAfterSeconds);
-    }
+    const admission = admitClient(gw, c.env.incoming);
+    const caller = admission instanceof Promise ? await admission : admission;
+    c.set('keyName', caller.keyName);
+    c.set('admin', caller.admin);
     await next();
   };
 }

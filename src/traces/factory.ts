@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../config.js';
-import { PgTraceStore, redactUrl, type StoreLogger } from './pg-store.js';
+import type { StoreLogger } from './pg-store.js';
+import { redactUrl } from './url.js';
 import { SqliteTraceStore } from './sqlite-store.js';
 import type { TraceStore } from './types.js';
 
@@ -35,6 +36,8 @@ export async function createTraceStore(
   options: OpenStoreOptions = {},
 ): Promise<TraceStore> {
   if (database.url !== undefined) {
+    // Loaded only when configured: the pg driver and its drizzle dialect weigh ~15 MB of heap.
+    const { PgTraceStore } = await import('./pg-store.js');
     return PgTraceStore.open({
       url: database.url,
       poolSize: database.poolSize,

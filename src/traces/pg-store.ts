@@ -25,7 +25,8 @@ import type {
   TrafficBucket,
   TrafficQuery,
 } from './types.js';
-import { StoreUnavailableError } from './types.js';
+import { StoreOpenError, StoreUnavailableError } from './types.js';
+import { redactUrl } from './url.js';
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle/pg');
 
@@ -146,25 +147,6 @@ export function isUnreachable(err: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|connection error|Connection ended|not queryable|Client was closed/i.test(
     message,
   );
-}
-
-/** The store could not be opened (database unreachable, refused, spool in use): a message for the operator, no stack. */
-export class StoreOpenError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreOpenError';
-  }
-}
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
 }
 
 class Range {

@@ -231,3 +231,11 @@ export interface TraceStore {
   spoolDepth(): number;
   close(): Promise<void>;
 }
+
+/** The store could not be opened (database unreachable, refused, spool in use): a message for the operator, no stack. */
+export class StoreOpenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreOpenError';
+  }
+}

@@ -49,6 +49,8 @@ describe('bad input gets a clear 4xx in OpenAI shape and creates no trace', () =
     ['stream not a boolean', '/v1/chat/completions', '{"model":"auto","stream":"yes","messages":[{"role":"user","content":"hi"}]}', 400, 'invalid_request'],
     ['body over the limit', '/v1/chat/completions', JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'x'.repeat(5000) }] }), 413, 'body_too_large'],
     ['unknown route', '/v1/embeddings', '{}', 404, 'unknown_url'],
+    ['a path that only starts like the chat route', '/v1/chat/completionsx', '{}', 404, 'unknown_url'],
+    ['the chat route with a trailing slash', '/v1/chat/completions/', '{}', 404, 'unknown_url'],
     ['feedback: malformed JSON', '/feedback', '{"trace_id":', 400, 'invalid_json'],
   ];
   for (const [name, path, body, status, code] of cases) {
@@ -85,6 +87,16 @@ describe('bad input gets a clear 4xx in OpenAI shape and creates no trace', () =
     const res = await send('GET', '/v1/chat/completions');
     expect(res.status).toBe(405);
     expectOpenAIError(res.json);
+  });
+
+  it('serves the chat route with a query string (api-version and the like)', async () => {
+    const res = await request(`${gw.url}/v1/chat/completions?api-version=2024-06-01`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'ok?' }] }),
+    });
+    expect(res.statusCode).toBe(200);
+    expect(((await res.body.json()) as { choices: unknown[] }).choices).toHaveLength(1);
   });
 
   it('an unknown GET route is a 404 in OpenAI shape', async () => {

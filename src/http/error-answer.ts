@@ -1,0 +1,26 @@
+import type { Gateway } from '../gateway.js';
+import { StoreUnavailableError } from '../traces/types.js';
+import { errors, GatewayError, type OpenAIErrorBody } from './errors.js';
+
+export interface ErrorAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: OpenAIErrorBody;
+}
+
+/**
+ * What the client gets for an error thrown while answering: a GatewayError as it is; a shared trace
+ * store that is away, 503 with retry-after; anything else, logged, 500. Every answer is in OpenAI's shape.
+ */
+export function errorAnswer(gw: Gateway, err: unknown, requestId: string): ErrorAnswer {
+  if (err instanceof GatewayError) return { status: err.status, headers: { ...err.headers }, body: err.toBody() };
+  if (err instanceof StoreUnavailableError) {
+    // A shared database that is away (chat requests are still answered; reads and some feedback wait for it).
+    gw.logger.warn({ error: err.message, requestId }, 'trace store unavailable');
+    const unavailable = new GatewayError(503, 'api_error', 'The trace store is unavailable; try again shortly', 'store_unavailable');
+    return { status: 503, headers: { 'retry-after': '5' }, body: unavailable.toBody() };
+  }
+  gw.logger.error({ err, requestId }, 'unhandled error');
+  const internal = errors.internal();
+  return { status: internal.status, headers: {}, body: internal.toBody() };
+}
