@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { CSV_HEADER, toCsvRow, toJsonLine } from '../traces/interchange.js';
 import type { TimeRange, TraceRecord, TraceStore } from '../traces/types.js';
-import { openStore, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { openOrReport, openStore, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface ExportFlags extends DbFlags {
   format: 'jsonl' | 'csv';
@@ -63,18 +63,13 @@ export async function exportTraces(
 }
 
 export async function exportCommand(flags: ExportFlags): Promise<void> {
-  let store: TraceStore;
-  try {
+  const store = await openOrReport('export', () => {
     if (flags.since !== undefined && flags.until !== undefined && flags.since >= flags.until) {
       throw new UsageError('--since must be before --until');
     }
-    store = await openStore(flags, { mustExist: true });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`tracegate export: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
-  }
+    return openStore(flags, { mustExist: true });
+  });
+  if (store === undefined) return;
   try {
     const range = { since: flags.since, until: flags.until };
     if (flags.out === undefined) {

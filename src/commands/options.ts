@@ -76,3 +76,18 @@ export async function openDatabase(database: Config['database'] | { path: string
     throw err;
   }
 }
+
+/**
+ * Opens a command's store, or writes the usage error (no --db/--config, a SQLite file that is not
+ * there…) as `tracegate NAME: message`, sets exit code 1 and resolves undefined.
+ */
+export async function openOrReport(name: string, open: () => Promise<TraceStore>): Promise<TraceStore | undefined> {
+  try {
+    return await open();
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`tracegate ${name}: ${err.message}\n`);
+    process.exitCode = 1;
+    return undefined;
+  }
+}

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import type { TraceStore } from '../traces/types.js';
-import { openStore, timeArg, UsageError, withDbOptions, type DbFlags } from './options.js';
+import { openOrReport, openStore, timeArg, withDbOptions, type DbFlags } from './options.js';
 
 interface PurgeFlags extends DbFlags {
   before?: number;
@@ -14,15 +13,8 @@ async function purgeCommand(flags: PurgeFlags): Promise<void> {
     process.exitCode = 1;
     return;
   }
-  let store: TraceStore;
-  try {
-    store = await openStore(flags, { mustExist: true });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`tracegate purge: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
-  }
+  const store = await openOrReport('purge', () => openStore(flags, { mustExist: true }));
+  if (store === undefined) return;
   try {
     if (flags.before === undefined) {
       const { deleted } = await store.purgeOffline();

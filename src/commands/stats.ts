@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
 import { createRouterPolicy } from '../gateway.js';
 import { statsJson, type StatsJson } from '../stats.js';
-import type { TraceStore } from '../traces/types.js';
-import { configFrom, openDatabase, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { configFrom, openDatabase, openOrReport, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface StatsFlags extends DbFlags {
   config: string;
@@ -72,15 +71,8 @@ export function formatStats(s: StatsJson): string {
 
 export async function statsCommand(flags: StatsFlags): Promise<void> {
   const config = configFrom(flags);
-  let store: TraceStore;
-  try {
-    store = await openDatabase(config.database, { mustExist: true });
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`tracegate stats: ${err.message}\n`);
-    process.exitCode = 1;
-    return;
-  }
+  const store = await openOrReport('stats', () => openDatabase(config.database, { mustExist: true }));
+  if (store === undefined) return;
   try {
     // The policy as a gateway would start with it: built from the config, warmed from every trace.
     const policy = createRouterPolicy(config, store);

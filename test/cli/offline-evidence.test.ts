@@ -1,24 +1,10 @@
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { syntheticRows, toJsonl, writeTemp } from '../eval/synthetic.js';
 import { tempDir } from '../helpers/gateway.js';
-import { CLI } from '../helpers/process.js';
-
-const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
+import { cli } from '../helpers/process.js';
 
 function setup(router: Record<string, unknown> = {}) {
   const dir = tempDir();

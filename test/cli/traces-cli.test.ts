@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
@@ -9,20 +7,9 @@ import { toJsonLine, TRACE_FIELDS } from '../../src/traces/interchange.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, tempDir, type TestGateway } from '../helpers/gateway.js';
-import { CLI } from '../helpers/process.js';
+import { CLI, cli } from '../helpers/process.js';
 
 /** These tests run the built CLI: `npm test` builds first; after editing src/, run `npm run build`. */
-const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 const TRICKY = 'say "hi", then\nsplit this line, please';
 

@@ -7,7 +7,7 @@ import { PgTraceStore } from '../../src/traces/pg-store.js';
 import { toJsonLine } from '../../src/traces/interchange.js';
 import { syntheticRows, toJsonl } from '../eval/synthetic.js';
 import { tempDir } from '../helpers/gateway.js';
-import { CLI } from '../helpers/process.js';
+import { CLI, cli } from '../helpers/process.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { makeTrace } from '../helpers/trace.js';
 
@@ -19,16 +19,6 @@ import { makeTrace } from '../helpers/trace.js';
 
 const pgSkip = await pgUnavailable();
 const run = promisify(execFile);
-
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
 
 describe.skipIf(pgSkip !== null)(`commands on a PostgreSQL store${pgSkip ? ` — skipped: ${pgSkip}` : ''}`, () => {
   let db: TestDatabase;
