@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 import { BatchWriter } from './batch-writer.js';
 import type {
   ArmEvidence,
@@ -133,6 +134,7 @@ export class SqliteTraceStore implements TraceStore {
   private readonly writer: BatchWriter<TraceRecord>;
   private readonly insertStmt: Database.Statement;
   private closed = false;
+  private readonly checkpointer: WalCheckpointer | null = null;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(resolve(options.path)), { recursive: true });
@@ -149,6 +151,11 @@ export class SqliteTraceStore implements TraceStore {
     // over 1 M traces. Writes never sort.
     this.db.pragma('threads = 2');
     migrate(drizzle(this.db), { migrationsFolder: MIGRATIONS });
+    if (options.path !== ':memory:') {
+      // Checkpoints run in a worker thread, off the event loop (see WalCheckpointer).
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new WalCheckpointer({ path: options.path });
+    }
     // For the query planner, not the data model: the policy's rebuild counts each arm's live traces
     // as all minus offline ones, and reads the offline evidence, without visiting the live rows. A
     // partial index holds only offline traces, so live writes never touch it.
@@ -569,6 +576,8 @@ export class SqliteTraceStore implements TraceStore {
     if (this.closed) return;
     await this.writer.flushed();
     this.closed = true;
+    await this.checkpointer?.close();
+    // The last connection to close checkpoints the log and removes it.
     this.db.close();
   }
 
