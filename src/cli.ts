@@ -14,7 +14,7 @@ import { createRouterPolicy } from './gateway.js';
 import { createLogger } from './logger.js';
 import { startGateway } from './server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
-import { StoreOpenError } from './traces/types.js';
+import { StoreOpenError, StoreUnavailableError } from './traces/types.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -130,7 +130,9 @@ export function buildCli(): Command {
 buildCli()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoreOpenError) process.stderr.write(`tracegate: ${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoreOpenError || err instanceof StoreUnavailableError) {
+      process.stderr.write(`tracegate: ${err.message}\n`);
+    }
     else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });
