@@ -132,7 +132,6 @@ buildCli()
   .catch((err: unknown) => {
     if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoreOpenError || err instanceof StoreUnavailableError) {
       process.stderr.write(`tracegate: ${err.message}\n`);
-    }
-    else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
+    } else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });
