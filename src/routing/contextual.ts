@@ -84,17 +84,22 @@ const FEATURES = Symbol('contextual features');
  * where a model differs from its record elsewhere.
  */
 const PRIOR_COUNT = 8;
-/** Bounds of the reward variance μ(1 − μ), so a prediction near 0 or 1 still explores a little. */
 /**
  * Thompson samples are drawn at full width while a model has little evidence on queries like this one
  * (fewer than FULL_WIDTH_BELOW observations along z), then at a width narrowing to EXPLORE_SCALE × the
- * posterior's standard deviation ("tempered") as evidence grows: scale = clamp(√(N·zᵀSz), 0.5, 1).
+ * posterior's standard deviation ("tempered") as evidence grows: scale = clamp(√(N·zᵀSz), 0.5, 1),
+ * N = FULL_WIDTH_BELOW (half width from 4N observations on).
  * Full width throughout kept exploring close calls among 11 models for longer than it paid on the
  * RouterBench subset; half width throughout locked onto a mediocre model in 6 of 16 runs of a
- * two-kinds-in-one-class test (its early failures on one kind dragged its other kind down). This
- * schedule lost none of the 16.
+ * two-kinds-in-one-class test (its early failures on one kind dragged its other kind down).
+ * N = 30 (tried first) kept MBPP prompts at full width for good: their words vary from prompt to
+ * prompt, so the evidence along any one of them stays near 25 observations however many come (after
+ * full-information training, a standard deviation of ~0.09 and ~80 exploring picks in 945). N = 10
+ * narrows there, and lost fewer runs of the two-kinds test (2 of 32 seeds below 90%, one of them a
+ * lock-in that N = 30 shares, against 4 of 32); N ≤ 5 lost more (4 of 32, and a share of 0).
  */
 const EXPLORE_SCALE = 0.5;
+/** Bounds of the reward variance μ(1 − μ), so a prediction near 0 or 1 still explores a little. */
 const MIN_VARIANCE = 0.02;
 const MAX_VARIANCE = 0.25;
 /** Unit of the cost model for models whose configured price is 0 or unknown (dollars). */
@@ -122,7 +127,7 @@ const SYNC_MARGIN = 500;
 /** A rebuild lets the event loop run after this many traces. */
 const YIELD_EVERY = 2_000;
 
-const FULL_WIDTH_BELOW = 30;
+const FULL_WIDTH_BELOW = 10;
 /** Full width while the evidence along z is under FULL_WIDTH_BELOW observations, narrowing to EXPLORE_SCALE. */
 function explorationScale(spread: number): number {
   return Math.min(1, Math.max(EXPLORE_SCALE, Math.sqrt(FULL_WIDTH_BELOW * spread)));
