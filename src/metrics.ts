@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './metric-primitives.js';
 
 /**
  * Prometheus metrics of one gateway, served at GET /metrics.
@@ -36,13 +37,6 @@ export interface AttemptMetrics {
   costUsd: number | null;
 }
 
-interface CounterChild {
-  inc(value?: number): void;
-}
-interface HistogramChild {
-  observe(value: number): void;
-}
-
 /** Per-model label children, made once (the hot path then only adds numbers). */
 interface ModelChildren {
   latency: HistogramChild;
@@ -55,18 +49,18 @@ interface ModelChildren {
 export class GatewayMetrics {
   /** This gateway's registry: its tracegate_* metrics and the process's default metrics. */
   readonly registry: Registry;
-  private readonly requests: Counter<'model' | 'class' | 'reason' | 'outcome'>;
-  private readonly latency: Histogram<'model'>;
-  private readonly ttfb: Histogram<'model'>;
-  private readonly tokens: Counter<'model' | 'kind'>;
-  private readonly cost: Counter<'model'>;
+  // Counted on every request: the cheap kind (see metric-primitives.ts).
+  private readonly requests: FastCounter;
+  private readonly latency: FastHistogram;
+  private readonly ttfb: FastHistogram;
+  private readonly tokens: FastCounter;
+  private readonly cost: FastCounter;
   private readonly failovers: Counter<'from' | 'to'>;
   private readonly feedbackCounter: Counter<'model'>;
   private readonly policyUpdates: Counter;
   private readonly spool: Gauge;
   private spoolReader: () => number = () => 0;
   // Label sets come from config keys and a few fixed words, so these maps stay small.
-  private readonly requestChildren = new Map<string, CounterChild>();
   private readonly modelChildren = new Map<string, ModelChildren>();
   private readonly failoverChildren = new Map<string, CounterChild>();
   private readonly feedbackChildren = new Map<string, CounterChild>();
@@ -74,38 +68,30 @@ export class GatewayMetrics {
   constructor() {
     const own = new Registry();
     const registers = [own];
-    this.requests = new Counter({
-      name: 'tracegate_requests_total',
-      help: 'Upstream attempts (one per trace), by model key, query class, routing reason and outcome.',
-      labelNames: ['model', 'class', 'reason', 'outcome'],
-      registers,
-    });
-    this.latency = new Histogram({
-      name: 'tracegate_upstream_latency_seconds',
-      help: 'Time from sending an upstream attempt to its last byte (or its failure), every attempt.',
-      labelNames: ['model'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
-    this.ttfb = new Histogram({
-      name: 'tracegate_upstream_ttfb_seconds',
-      help: 'Time to first byte of upstream attempts that got one (response headers; for a stream, its first chunk).',
-      labelNames: ['model'],
-      buckets: TTFB_BUCKETS,
-      registers,
-    });
-    this.tokens = new Counter({
-      name: 'tracegate_tokens_total',
-      help: 'Tokens reported by upstreams in usage, by model key and kind (prompt or completion).',
-      labelNames: ['model', 'kind'],
-      registers,
-    });
-    this.cost = new Counter({
-      name: 'tracegate_cost_usd_total',
-      help: "Dollars spent, from the usage and the model's configured prices.",
-      labelNames: ['model'],
-      registers,
-    });
+    this.requests = new FastCounter(
+      'tracegate_requests_total',
+      'Upstream attempts (one per trace), by model key, query class, routing reason and outcome.',
+      ['model', 'class', 'reason', 'outcome'],
+    );
+    this.latency = new FastHistogram(
+      'tracegate_upstream_latency_seconds',
+      'Time from sending an upstream attempt to its last byte (or its failure), every attempt.',
+      ['model'],
+      LATENCY_BUCKETS,
+    );
+    this.ttfb = new FastHistogram(
+      'tracegate_upstream_ttfb_seconds',
+      'Time to first byte of upstream attempts that got one (response headers; for a stream, its first chunk).',
+      ['model'],
+      TTFB_BUCKETS,
+    );
+    this.tokens = new FastCounter(
+      'tracegate_tokens_total',
+      'Tokens reported by upstreams in usage, by model key and kind (prompt or completion).',
+      ['model', 'kind'],
+    );
+    this.cost = new FastCounter('tracegate_cost_usd_total', "Dollars spent, from the usage and the model's configured prices.", ['model']);
+    for (const metric of [this.requests, this.latency, this.ttfb, this.tokens, this.cost]) own.registerMetric(metric.asMetric());
     this.failovers = new Counter({
       name: 'tracegate_failovers_total',
       help: 'Routed requests that moved from a failed model to another.',
@@ -145,13 +131,7 @@ export class GatewayMetrics {
   }
 
   attempt(a: AttemptMetrics): void {
-    const key = `${a.model}\u0000${a.queryClass}\u0000${a.reason}\u0000${a.outcome}`;
-    let requests = this.requestChildren.get(key);
-    if (!requests) {
-      requests = this.requests.labels(a.model, a.queryClass, a.reason, a.outcome);
-      this.requestChildren.set(key, requests);
-    }
-    requests.inc();
+    this.requests.labels(a.model, a.queryClass, a.reason, a.outcome).inc();
     const m = this.forModel(a.model);
     m.latency.observe(a.latencyMs / 1000);
     if (a.ttfbMs !== null) m.ttfb.observe(a.ttfbMs / 1000);
