@@ -13,33 +13,6 @@ export interface StreamOutcome {
 
 const DONE = Buffer.from('data: [DONE]');
 
-/** Resolves when the client's socket can take more; rejects when the attempt is aborted or the response fails. */
-function drained(res: ServerResponse, signal: AttemptAbort): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<void>((resolve, reject) => {
-    const cleanup = () => {
-      res.off('drain', onDrain);
-      res.off('error', onError);
-      signal.off('abort', onAbort);
-    };
-    const onDrain = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onAbort = () => {
-      cleanup();
-      reject(signal.reason);
-    };
-    res.on('drain', onDrain);
-    res.on('error', onError);
-    signal.on('abort', onAbort);
-  });
-}
-
 /**
  * Relays an SSE body to the client chunk by chunk, reading `usage` on the way without re-encoding
  * (or decoding: only an event that carries a usage object is parsed).
@@ -56,27 +29,48 @@ export async function relayStream(
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
   const held: Buffer[] = [];
-  try {
-    for await (const chunk of body as AsyncIterable<Buffer>) {
+  // Events rather than `for await`: no promise per chunk. Backpressure pauses the upstream body
+  // until the client's socket drains; an abort (client gone, timeout) destroys the body, which ends this.
+  await new Promise<void>((resolve) => {
+    const resume = () => body.resume();
+    const onData = (chunk: Buffer) => {
       if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
       usage.feed(chunk);
       if (held.length > 0) {
         held.push(chunk);
-        continue;
+        return;
       }
       const done = chunk.indexOf(DONE);
       const now = done === -1 ? chunk : chunk.subarray(0, done);
       if (done !== -1) held.push(chunk.subarray(done));
-      if (now.length > 0 && !res.write(now)) await drained(res, signal);
-    }
-  } catch (err) {
-    const reason = signal.aborted ? signal.reason : undefined;
-    if (reason instanceof ClientGone) result.outcome = 'cancelled';
-    else if (reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
-      result.outcome = 'timeout';
-    } else result.outcome = 'error';
-    result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${(err as Error).message}`;
-  }
+      if (now.length > 0 && !res.write(now)) {
+        body.pause();
+        res.once('drain', resume);
+      }
+    };
+    const finish = () => {
+      body.off('data', onData);
+      body.off('end', finish);
+      body.off('error', onError);
+      res.off('drain', resume);
+      resolve();
+    };
+    const onError = (err: Error) => {
+      const reason = signal.aborted ? signal.reason : undefined;
+      if (reason instanceof ClientGone) result.outcome = 'cancelled';
+      else if (reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
+        result.outcome = 'timeout';
+      } else result.outcome = 'error';
+      result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${err.message}`;
+      finish();
+    };
+    body.on('data', onData);
+    body.once('end', finish);
+    body.once('error', onError);
+    // Aborted before this listened: its error event has gone by.
+    const errored = (body as { errored?: Error | null }).errored;
+    if (errored) onError(errored);
+  });
   result.usage = usage.usage;
   await beforeEnd(result);
   if (result.outcome === 'success') {

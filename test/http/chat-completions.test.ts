@@ -139,6 +139,40 @@ describe('POST /v1/chat/completions', () => {
     }
   });
 
+  it('relays a stream larger than the sockets hold to a client that reads slowly, whole and in order', async () => {
+    // 4,000 chunks of 1 KB: far more than the socket buffers, so the relay must pause the upstream
+    // body until the client drains, and resume it.
+    const parts = Array.from({ length: 4000 }, (_, i) => `${String(i).padStart(6, '0')}${'x'.repeat(1018)}`);
+    upstream.script('small-model', { kind: 'stream', parts });
+    try {
+      const res = await request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'auto', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'a long story' }] }),
+        highWaterMark: 1024,
+      });
+      expect(res.statusCode).toBe(200);
+      let raw = '';
+      let reads = 0;
+      for await (const chunk of res.body) {
+        raw += (chunk as Buffer).toString('utf8');
+        if (++reads % 50 === 0) await new Promise((r) => setTimeout(r, 5));
+      }
+      const events = raw.split('\n\n').filter((e) => e.startsWith('data: '));
+      expect(events.at(-1)).toBe('data: [DONE]');
+      const text = events
+        .slice(0, -1)
+        .map((e) => JSON.parse(e.slice(6)) as { choices: { delta: { content?: string } }[] })
+        .map((c) => c.choices[0]?.delta.content ?? '')
+        .join('');
+      expect(text).toBe(parts.join(''));
+      const trace = await gw.gateway.store.get(res.headers['x-trace-id'] as string);
+      expect(trace).toMatchObject({ outcome: 'success', completionTokens: text.length });
+    } finally {
+      upstream.script('small-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+    }
+  });
+
   it('keeps the answer when the client sends x-request-id, and echoes it', async () => {
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
