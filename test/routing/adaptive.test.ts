@@ -238,6 +238,25 @@ describe('AdaptivePolicy learning', () => {
     expect(armOf(new AdaptivePolicy(options([free('a')])), 'long', 'a')).toBeUndefined();
   });
 
+  it('samples a close call between well-known arms at half width, and at full width under the default forgetting', () => {
+    const share = (halfLife: number, observations: number, gap: number) => {
+      const policy = new AdaptivePolicy(options([free('a'), free('b')], { halfLife, seed: 7 }));
+      for (let i = 0; i < observations; i++) {
+        policy.observe(observation('long', 'a', 'success', { feedback: 0.5 + gap }));
+        policy.observe(observation('long', 'b', 'success', { feedback: 0.5 }));
+      }
+      let worse = 0;
+      for (let i = 0; i < 2000; i++) if (policy.select({ query: '', queryClass: 'long', available: ['a', 'b'] }).model === 'b') worse++;
+      return worse / 2000;
+    };
+    // 2,000 observations each, means 0.52 and 0.50: at full width the worse arm would be drawn ~10% of
+    // the time; tempered (Beta(4α, 4β): half the standard deviation) ~0.6%.
+    expect(share(0, 2000, 0.02)).toBeLessThan(0.03);
+    // With a half-life of 50 an arm weighs at most ~72 observations: never tempered, so a gap of 0.12
+    // is still explored (~7% at full width; ~0.2% if it were tempered).
+    expect(share(50, 500, 0.12)).toBeGreaterThan(0.03);
+  });
+
   it('treats errors, timeouts, cancellations and failed-over attempts as quality 0', () => {
     const policy = new AdaptivePolicy(options([free('a')], { halfLife: 0 }));
     policy.observe(observation('code', 'a', 'error'));
