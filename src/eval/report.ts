@@ -14,6 +14,8 @@ export interface PolicyPoint {
   share: Record<string, number>;
   /** Sample standard deviation of the utility over seeds (0 with one seed). */
   utility_sd: number;
+  /** The worst seed's utility. */
+  utility_min: number;
   /** utility / the best single model's utility at this λ (null when that is not positive). */
   vs_best_single: number | null;
 }
@@ -99,6 +101,7 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
         utility: u,
         share,
         utility_sd: sampleSd(utilities),
+        utility_min: utilities.length > 0 ? Math.min(...utilities) : 0,
         vs_best_single: best > 0 ? u / best : null,
       };
       points.push(point);
@@ -182,7 +185,7 @@ export function formatReport(report: EvalReport): string {
   out.push(
     `data ${report.data} · ${modelCount} models · ${report.seeds} seed${report.seeds === 1 ? '' : 's'} · halfLife ${options.half_life} · minSamples ${options.min_samples} · update every ${options.update_every || 'never'}`,
   );
-  out.push('utility = quality − λ × dollars per query; policy figures are means over seeds (± sd of utility)');
+  out.push('utility = quality − λ × dollars per query; policy figures are means over seeds (± sd of utility; the worst seed beside)');
   for (const note of report.notes) out.push(`note: ${note}`);
 
   for (const lambda of lambdas) {
@@ -191,11 +194,11 @@ export function formatReport(report: EvalReport): string {
     const oracle = report.baselines.oracle_by_lambda[key];
     if (best === undefined || oracle === undefined) continue;
     const rel = (u: number): string => (best.utility > 0 ? f3(u / best.utility) : '-');
-    const rows: string[][] = [['', 'quality', 'cost $', 'utility', '± sd', 'vs best single']];
+    const rows: string[][] = [['', 'quality', 'cost $', 'utility', '± sd', 'vs best single', 'worst seed']];
     for (const [policy, byLambda] of Object.entries(report.policies)) {
       const p = byLambda[key];
       if (p === undefined) continue;
-      rows.push([policy, f3(p.quality), dollars(p.cost), f4(p.utility), f4(p.utility_sd), rel(p.utility)]);
+      rows.push([policy, f3(p.quality), dollars(p.cost), f4(p.utility), f4(p.utility_sd), rel(p.utility), rel(p.utility_min)]);
     }
     const base = (label: string, p: { quality: number; cost: number }): string[] => {
       const u = utility(p, lambda, n);

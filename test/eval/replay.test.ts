@@ -98,6 +98,10 @@ describe('replay', () => {
     const a = buildReport(await runEval(data, settings({ seeds: 2 })), 'syn');
     const b = buildReport(await runEval(data, settings({ seeds: 2 })), 'syn');
     expect(a.policies).toEqual(b.policies);
+    // The worst seed is reported beside the mean.
+    const point = a.policies.adaptive!['0']!;
+    expect(point.utility_min).toBeLessThanOrEqual(point.utility);
+    expect(point.utility_min).toBeGreaterThanOrEqual(point.utility - 2 * point.utility_sd);
   });
 
   it('online: adaptive beats random and the best single model, and nears the per-class best', async () => {
