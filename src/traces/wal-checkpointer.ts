@@ -67,6 +67,9 @@ export class WalCheckpointer {
 
   /** Stops checkpointing and closes the worker's connection (the store's own close checkpoints last). */
   async close(): Promise<void> {
+    // Held open until the worker is gone: an unreferenced worker would let a process whose only
+    // work left is this close end before the store's own close runs.
+    this.worker.ref();
     this.worker.postMessage('close');
     await this.exited;
   }

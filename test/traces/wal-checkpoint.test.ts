@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { makeTrace } from '../helpers/trace.js';
 
@@ -38,6 +40,22 @@ describe('the write-ahead log is checkpointed off the event loop', () => {
     const reopened = new SqliteTraceStore({ path });
     expect(await reopened.count()).toBe(3000);
     await reopened.close();
+  });
+
+  it('regression: a process whose last work is closing the store finishes the close (the worker kept no hold on it, so the process ended mid-close, exit 13 under top-level await)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracegate-wal-'));
+    dirs.push(dir);
+    const path = join(dir, 'traces.db');
+    const store = pathToFileURL(resolve('dist/traces/sqlite-store.js')).href;
+    const script = `import { SqliteTraceStore } from ${JSON.stringify(store)};
+const s = new SqliteTraceStore({ path: ${JSON.stringify(path)} });
+await s.close();
+console.log('closed');`;
+    const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout.trim()).toBe('closed');
+    expect(existsSync(`${path}-wal`)).toBe(false);
   });
 
   it('an in-memory store needs no checkpointer', async () => {
