@@ -154,7 +154,14 @@ export class SqliteTraceStore implements TraceStore {
     if (options.path !== ':memory:') {
       // Checkpoints run in a worker thread, off the event loop (see WalCheckpointer).
       this.db.pragma('wal_autocheckpoint = 0');
-      this.checkpointer = new WalCheckpointer({ path: options.path });
+      // A worker that cannot checkpoint (its thread failed, the file refuses it) must not leave the
+      // log growing without end: SQLite's own checkpoint takes over, stalls and all.
+      this.checkpointer = new WalCheckpointer({
+        path: options.path,
+        onError: () => {
+          if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+        },
+      });
     }
     // For the query planner, not the data model: the policy's rebuild counts each arm's live traces
     // as all minus offline ones, and reads the offline evidence, without visiting the live rows. A

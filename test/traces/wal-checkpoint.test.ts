@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import { WalCheckpointer } from '../../src/traces/wal-checkpointer.js';
 import { makeTrace } from '../helpers/trace.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,6 +57,15 @@ console.log('closed');`;
     expect(run.status).toBe(0);
     expect(run.stdout.trim()).toBe('closed');
     expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it('reports a worker that cannot checkpoint (so the store falls back on the automatic checkpoint)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracegate-wal-'));
+    dirs.push(dir);
+    const errors: string[] = [];
+    const checkpointer = new WalCheckpointer({ path: join(dir, 'missing.db'), onError: (m) => errors.push(m) });
+    expect(await until(() => errors.length > 0, 5000)).toBe(true);
+    await checkpointer.close();
   });
 
   it('an in-memory store needs no checkpointer', async () => {
