@@ -133,6 +133,11 @@ function explorationScale(spread: number): number {
   return Math.min(1, Math.max(EXPLORE_SCALE, Math.sqrt(FULL_WIDTH_BELOW * spread)));
 }
 
+/** The width of a Thompson sample: the posterior's standard deviation along z, tempered. */
+export function sampleWidth(mean: number, spread: number): number {
+  return Math.sqrt(rewardVariance(mean) * spread) * explorationScale(spread);
+}
+
 /** μ(1 − μ), bounded: the variance of a reward in [0, 1] with mean μ is at most that. */
 function rewardVariance(mean: number): number {
   return Math.min(MAX_VARIANCE, Math.max(MIN_VARIANCE, mean * (1 - mean)));
@@ -449,15 +454,20 @@ export class ContextualPolicy implements RouterPolicy {
         cost += costTheta[i]! * v;
       }
       const expected = mean - this.penalty(m, cost);
-      const spread = Math.max(0, m.spread(x));
-      const sampled = expected + Math.sqrt(rewardVariance(mean) * spread) * explorationScale(spread) * this.random.normal();
-      if (sampled > chosenScore) {
-        chosen = key;
-        chosenScore = sampled;
-      }
       if (expected > greedyScore) {
         greedy = key;
         greedyScore = expected;
+      }
+      // The sample is expected + (a non-negative width) × draw: with a draw ≤ 0 it cannot beat the
+      // best sample so far unless the mean does, so the spread (most of a decision's cost) is skipped.
+      // The draws and the choice are exactly those of computing every spread.
+      const draw = this.random.normal();
+      if (draw <= 0 && expected <= chosenScore) continue;
+      const spread = Math.max(0, m.spread(x));
+      const sampled = expected + sampleWidth(mean, spread) * draw;
+      if (sampled > chosenScore) {
+        chosen = key;
+        chosenScore = sampled;
       }
     }
     this.countPick(ctx.queryClass, chosen);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { priorCostUsd } from '../../src/routing/adaptive.js';
 import { promptContext } from '../../src/routing/context.js';
-import { ContextualPolicy } from '../../src/routing/contextual.js';
+import { ContextualPolicy, sampleWidth } from '../../src/routing/contextual.js';
 import { FEATURE_DIM, FeatureExtractor, featureTextChars } from '../../src/routing/features.js';
 import { Random } from '../../src/routing/random.js';
 import type { ModelInfo, PolicyOptions, QueryContext } from '../../src/routing/types.js';
@@ -110,6 +110,41 @@ describe('ContextualPolicy', () => {
       return Array.from({ length: 100 }, (_, i) => step(policy, promptContext(i % 2 ? LEGAL(i) : POEM(i)), ['a', 'b', 'c'], () => 0.5, random));
     };
     expect(run()).toEqual(run());
+  });
+
+  it('chooses exactly as if it computed every model\'s spread (the spread is skipped only where it cannot win)', () => {
+    const models = Array.from({ length: 11 }, (_, i) => priced(`m${i}`, i + 1));
+    const keys = models.map((m) => m.key);
+    const policy = new ContextualPolicy(options(models, { seed: 7 }));
+    const random = new Random(3);
+    // Uneven evidence: some models well known, some barely tried.
+    for (let i = 0; i < 200; i++) step(policy, promptContext(i % 3 ? LEGAL(i) : POEM(i)), keys.slice(0, 2 + (i % 9)), (m) => (m === 'm3' ? 0.8 : 0.5), random);
+    // The reference draws the same normals (the policy draws one per available model, in order,
+    // from its own seeded source) and scores every model in full.
+    const draws = new Random(0);
+    const internals = policy as unknown as { random: Random; state: { models: Map<string, { spread(x: unknown): number }> } };
+    let pruned = 0;
+    for (let i = 0; i < 2000; i++) {
+      const context = promptContext(i % 2 ? LEGAL(5000 + i) : POEM(5000 + i));
+      const x = policy.featuresOf({ query: context.query, queryClass: context.queryClass, context });
+      const predictions = new Map(policy.explain(context).predictions.map((p) => [p.model, p]));
+      Object.assign(draws, internals.random); // the policy's random state, copied
+      let best = '';
+      let bestScore = -Infinity;
+      for (const key of keys) {
+        const p = predictions.get(key)!;
+        const draw = draws.normal();
+        const sampled = p.utility + sampleWidth(p.reward, Math.max(0, internals.state.models.get(key)!.spread(x))) * draw;
+        if (draw <= 0 && p.utility <= bestScore) pruned++;
+        if (sampled > bestScore) {
+          best = key;
+          bestScore = sampled;
+        }
+      }
+      expect(policy.select({ query: context.query, queryClass: context.queryClass, available: keys, context }).model).toBe(best);
+    }
+    // The shortcut was taken, often.
+    expect(pruned).toBeGreaterThan(2000);
   });
 
   it('takes configured prices as the cost prior: an untried expensive model is not free', () => {
