@@ -57,8 +57,8 @@ export interface FeatureInput {
 
 /** A sparse vector over the slots: `size` (slot, value) pairs, slots distinct and increasing. */
 export interface FeatureVector {
-  readonly index: Int32Array;
-  readonly value: Float64Array;
+  readonly index: readonly number[];
+  readonly value: readonly number[];
   readonly size: number;
 }
 
@@ -165,19 +165,17 @@ export class FeatureExtractor {
     if (input.responseFormat) this.flag(FORMAT_SLOT, 'response_format');
     this.text(input.query, USER_BASE, USER_SLOTS, SEED_USER_WORD, SEED_USER_PAIR, 'user');
     this.text(input.system, SYSTEM_BASE, SYSTEM_SLOTS, SEED_SYSTEM_WORD, SEED_SYSTEM_PAIR, 'system');
-    let size = 0;
-    for (let i = 0; i < FEATURE_DIM; i++) if (dense[i] !== 0) size++;
-    const index = new Int32Array(size);
-    const value = new Float64Array(size);
-    let k = 0;
+    // Plain arrays: a pair of typed arrays costs more to allocate than the rest of a short prompt's features.
+    const index: number[] = [];
+    const value: number[] = [];
     for (let i = 0; i < FEATURE_DIM; i++) {
       if (dense[i] !== 0) {
-        index[k] = i;
-        value[k++] = dense[i]!;
+        index.push(i);
+        value.push(dense[i]!);
       }
     }
     this.named = null;
-    return { index, value, size };
+    return { index, value, size: index.length };
   }
 
   private flag(slot: number, name: string): void {
