@@ -37,12 +37,15 @@ const { values: args } = parseArgs({
     'keep-db': { type: 'string' },
     'cpu-prof': { type: 'string' },
     'tracegate-cli': { type: 'string', default: join(ROOT, 'dist', 'cli.js') },
+    'node-flags': { type: 'string', default: '' },
     'max-other-load': { type: 'string', default: '5' },
     retries: { type: 'string', default: '1' },
     budget: { type: 'string', default: '100' },
   },
 });
 const DURATION = Number(args.duration);
+/** Flags for the gateway's node process only (not the load generator's or the mock's). */
+const NODE_FLAGS = args['node-flags'].split(' ').filter(Boolean);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
 const ROWS = args.rows.split(',').filter((r) => ALL_ROWS.includes(r) && !(args['no-portkey'] && r === 'portkey'));
@@ -269,7 +272,7 @@ async function measureRow(row, mockPort, mock) {
       dir = args['keep-db'] ? resolve(args['keep-db']) : mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
       const config = tracegateConfig(dir, mockPort, port);
       const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : [];
-      server = startProcess('tracegate', [...prof, resolve(args['tracegate-cli']), 'serve', '--config', config]);
+      server = startProcess('tracegate', [...NODE_FLAGS, ...prof, resolve(args['tracegate-cli']), 'serve', '--config', config]);
       await waitReady(server, `http://127.0.0.1:${port}/health`, 200);
       url = `http://127.0.0.1:${port}/v1/chat/completions`;
       body = bodyFor('auto', stream);
@@ -280,7 +283,7 @@ async function measureRow(row, mockPort, mock) {
       const port = await freePort();
       dir = mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
       const config = tracegateConfig(dir, mockPort, port, { url: pgDb.url, spoolPath: join(dir, 'spool.db') });
-      server = startProcess('tracegate-pg', [resolve(args['tracegate-cli']), 'serve', '--config', config]);
+      server = startProcess('tracegate-pg', [...NODE_FLAGS, resolve(args['tracegate-cli']), 'serve', '--config', config]);
       await waitReady(server, `http://127.0.0.1:${port}/health`, 200);
       url = `http://127.0.0.1:${port}/v1/chat/completions`;
       body = bodyFor('auto', stream);
