@@ -105,6 +105,9 @@ export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: numb
   return out;
 }
 
+/** The write-ahead log file is cut back to this many bytes when it starts over. */
+const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
+
 /** One class × model × instance group of `stats`. */
 interface StatsGroup {
   queryClass: string;
@@ -135,6 +138,7 @@ export class SqliteTraceStore implements TraceStore {
   private readonly insertStmt: Database.Statement;
   private closed = false;
   private readonly checkpointer: WalCheckpointer | null = null;
+  private catchUpScheduled = false;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(resolve(options.path)), { recursive: true });
@@ -156,11 +160,14 @@ export class SqliteTraceStore implements TraceStore {
       this.db.pragma('wal_autocheckpoint = 0');
       // A worker that cannot checkpoint (its thread failed, the file refuses it) must not leave the
       // log growing without end: SQLite's own checkpoint takes over, stalls and all.
+      // A log that was started over is cut back to this size (else the file keeps its largest size).
+      this.db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       this.checkpointer = new WalCheckpointer({
         path: options.path,
         onError: () => {
           if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
         },
+        onLongLog: () => this.catchUpCheckpoint(),
       });
     }
     // For the query planner, not the data model: the policy's rebuild counts each arm's live traces
@@ -176,6 +183,25 @@ export class SqliteTraceStore implements TraceStore {
       for (const t of batch) this.insertStmt.run(toParams(t));
     });
     this.writer = new BatchWriter<TraceRecord>((batch) => insertMany(batch));
+  }
+
+  /**
+   * Copies back, on this connection, the frames the worker's checkpoint left (those committed while
+   * it ran), so that the next commit starts the log over. Runs between two event-loop turns, never
+   * inside a transaction; a reader or the worker busy on the file makes it a no-op until next time.
+   */
+  private catchUpCheckpoint(): void {
+    if (this.catchUpScheduled) return;
+    this.catchUpScheduled = true;
+    setImmediate(() => {
+      this.catchUpScheduled = false;
+      if (this.closed || this.db.inTransaction) return;
+      try {
+        this.db.pragma('wal_checkpoint(PASSIVE)');
+      } catch {
+        // SQLITE_BUSY and the like: the worker reports the long log again after its next checkpoint.
+      }
+    });
   }
 
   insert(trace: TraceRecord): Promise<void> {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -57,6 +57,35 @@ console.log('closed');`;
     expect(run.status).toBe(0);
     expect(run.stdout.trim()).toBe('closed');
     expect(existsSync(`${path}-wal`)).toBe(false);
+  });
+
+  it('regression: under steady writes the log grew without end (the worker never caught up with the last frames, so no write could start the log over)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tracegate-wal-'));
+    dirs.push(dir);
+    const path = join(dir, 'traces.db');
+    const store = new SqliteTraceStore({ path });
+    // The log's header counts the times it was started over (bytes 12–15, big-endian).
+    const restarts = () => {
+      const header = Buffer.alloc(16);
+      const fd = openSync(`${path}-wal`, 'r');
+      try {
+        readSync(fd, header, 0, 16, 0);
+      } finally {
+        closeSync(fd);
+      }
+      return header.readUInt32BE(12);
+    };
+    await store.insert(makeTrace());
+    const first = restarts();
+    let largest = 0;
+    // Batches back to back for 3 s: the log never sits idle long enough for the worker to catch up.
+    const end = Date.now() + 3000;
+    while (Date.now() < end) {
+      await Promise.all(Array.from({ length: 32 }, (_, i) => store.insert(makeTrace({ query: `steady ${i} `.repeat(10) }))));
+      largest = Math.max(largest, statSync(`${path}-wal`).size);
+    }
+    expect(restarts() - first, `the log was never started over (largest ${largest} bytes)`).toBeGreaterThanOrEqual(2);
+    await store.close();
   });
 
   it('reports a worker that cannot checkpoint (so the store falls back on the automatic checkpoint)', async () => {
