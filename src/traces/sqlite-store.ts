@@ -158,10 +158,10 @@ export class SqliteTraceStore implements TraceStore {
     if (options.path !== ':memory:') {
       // Checkpoints run in a worker thread, off the event loop (see WalCheckpointer).
       this.db.pragma('wal_autocheckpoint = 0');
-      // A worker that cannot checkpoint (its thread failed, the file refuses it) must not leave the
-      // log growing without end: SQLite's own checkpoint takes over, stalls and all.
       // A log that was started over is cut back to this size (else the file keeps its largest size).
       this.db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
+      // A worker that cannot checkpoint (its thread failed, the file refuses it) must not leave the
+      // log growing without end: SQLite's own checkpoint takes over, stalls and all.
       this.checkpointer = new WalCheckpointer({
         path: options.path,
         onError: () => {
