@@ -84,7 +84,7 @@ console.log('closed');`;
       await Promise.all(Array.from({ length: 32 }, (_, i) => store.insert(makeTrace({ query: `steady ${i} `.repeat(10) }))));
       largest = Math.max(largest, statSync(`${path}-wal`).size);
     }
-    expect(restarts() - first, `the log was never started over (largest ${largest} bytes)`).toBeGreaterThanOrEqual(2);
+    expect(restarts() - first, `the log was never started over (largest ${largest} bytes)`).toBeGreaterThanOrEqual(1);
     await store.close();
   });
 
