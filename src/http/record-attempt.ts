@@ -18,11 +18,16 @@ export interface RequestInfo {
   context?: QueryContext;
 }
 
-export interface AttemptInfo {
+/** Which attempt: its trace id, the model tried, why, and its number in the request. */
+export interface AttemptId {
   traceId: string;
   modelKey: string;
   reason: string;
   attempt: number;
+}
+
+/** How the attempt went. */
+export interface AttemptResult {
   outcome: Outcome;
   status: number | null;
   error: string | null;
@@ -43,21 +48,21 @@ function storedQuery(gw: Gateway, query: string): string | null {
  * Records one upstream attempt: hands the trace to the store (the promise settles once it is
  * committed) and lets the policy learn from it right away, in the same order as the store.
  */
-export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo): Promise<void> {
-  const upstream = gw.upstreams.get(a.modelKey)!;
+export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, a: AttemptResult): Promise<void> {
+  const upstream = gw.upstreams.get(id.modelKey)!;
   const costUsd = upstream.cost(a.promptTokens, a.completionTokens);
   const trace: TraceRecord = {
-    id: a.traceId,
+    id: id.traceId,
     time: request.time,
     requestId: request.requestId,
     query: storedQuery(gw, request.query),
     queryLength: request.query.length,
     queryClass: request.queryClass,
-    modelKey: a.modelKey,
+    modelKey: id.modelKey,
     upstreamModel: upstream.model,
     routed: request.routed,
-    reason: a.reason,
-    attempt: a.attempt,
+    reason: id.reason,
+    attempt: id.attempt,
     outcome: a.outcome,
     status: a.status,
     error: a.error,
@@ -78,7 +83,7 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     traceId: trace.id,
     query: request.query,
     queryClass: request.queryClass,
-    model: a.modelKey,
+    model: id.modelKey,
     outcome: a.outcome,
     latencyMs: a.latencyMs,
     costUsd,
@@ -86,9 +91,9 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
     context: request.context,
   });
   gw.metrics.attempt({
-    model: a.modelKey,
+    model: id.modelKey,
     queryClass: request.queryClass,
-    reason: a.reason,
+    reason: id.reason,
     outcome: a.outcome,
     latencyMs: a.latencyMs,
     ttfbMs: a.ttfbMs,
@@ -103,9 +108,9 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, a: AttemptInfo)
         requestId: request.requestId,
         traceId: trace.id,
         class: request.queryClass,
-        model: a.modelKey,
-        reason: a.reason,
-        attempt: a.attempt,
+        model: id.modelKey,
+        reason: id.reason,
+        attempt: id.attempt,
         outcome: a.outcome,
         status: a.status,
         latencyMs: Math.round(a.latencyMs * 10) / 10,
