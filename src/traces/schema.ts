@@ -1,4 +1,4 @@
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * One row per upstream attempt. Times are epoch milliseconds.
@@ -41,9 +41,33 @@ export const traces = sqliteTable(
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
-    index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
   ],
 );
+
+/**
+ * Each trace's arm (query class × model) and `seq`, clustered by arm: the per-arm reads of a policy
+ * rebuild (an arm's count, its newest traces) seek here. It is filled in bulk, sorted, every few
+ * thousand traces and before such a read (the store's `fillArms`), not by each commit: an index
+ * on `traces` in this order had every commit dirty one page per arm, which halved the write rate.
+ * The migration makes it WITHOUT ROWID (the key is the row).
+ */
+export const traceArms = sqliteTable(
+  'trace_arms',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    seq: integer('seq').notNull(),
+    /** 1 for a live trace, 0 for offline evidence. */
+    live: integer('live').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.seq] })],
+);
+
+/** The highest `seq` whose arm is in `trace_arms` (one row, id 1). */
+export const traceArmsFilled = sqliteTable('trace_arms_filled', {
+  id: integer('id').primaryKey(),
+  seq: integer('seq').notNull(),
+});
 
 
 /**

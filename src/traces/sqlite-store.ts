@@ -105,6 +105,9 @@ export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: numb
   return out;
 }
 
+/** `trace_arms` is filled once this many traces have been recorded since the last fill. */
+const ARMS_FILL_EVERY = 2000;
+
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
@@ -139,6 +142,8 @@ export class SqliteTraceStore implements TraceStore {
   private closed = false;
   private readonly checkpointer: WalCheckpointer | null = null;
   private catchUpScheduled = false;
+  /** The fill mark as last seen here (the table holds the truth; see fillArmsNow). */
+  private armsFilledUpTo = 0;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(resolve(options.path)), { recursive: true });
@@ -180,9 +185,39 @@ export class SqliteTraceStore implements TraceStore {
       `INSERT INTO traces (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
     );
     const insertMany = this.db.transaction((batch: TraceRecord[]) => {
-      for (const t of batch) this.insertStmt.run(toParams(t));
+      let last = 0;
+      for (const t of batch) last = Number(this.insertStmt.run(toParams(t)).lastInsertRowid);
+      if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
     });
     this.writer = new BatchWriter<TraceRecord>((batch) => insertMany(batch));
+    this.armsFilledUpTo = this.armsMark();
+  }
+
+  /** The highest `seq` whose arm is in `trace_arms`, as this or another process left it. */
+  private armsMark(): number {
+    return (this.stmt('SELECT seq FROM trace_arms_filled WHERE id = 1').pluck().get() as number | undefined) ?? 0;
+  }
+
+  /**
+   * Adds the arms of the traces recorded since the last fill to `trace_arms`, sorted by arm, so a
+   * fill dirties each arm's last page once however many traces it adds. Inside a transaction.
+   */
+  private fillArmsNow(): void {
+    const from = this.armsMark();
+    const to = (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
+    if (to > from) {
+      this.stmt(`
+        INSERT INTO trace_arms (query_class, model_key, seq, live)
+        SELECT query_class, model_key, seq, source = 'live' FROM traces WHERE seq > ? AND seq <= ?
+        ORDER BY query_class, model_key, seq`).run(from, to);
+      this.stmt('INSERT INTO trace_arms_filled (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq').run(to);
+    }
+    this.armsFilledUpTo = Math.max(from, to);
+  }
+
+  /** Brings `trace_arms` up to date before a per-arm read. */
+  private fillArms(): void {
+    this.db.transaction(() => this.fillArmsNow()).immediate();
   }
 
   /**
@@ -305,6 +340,9 @@ export class SqliteTraceStore implements TraceStore {
           feedback_count = feedback_count + excluded.feedback_count, feedback_sum = feedback_sum + excluded.feedback_sum,
           cost_sum = cost_sum + excluded.cost_sum, cost_count = cost_count + excluded.cost_count,
           latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, last_time = MAX(last_time, excluded.last_time)`).run(cutoff);
+      this.stmt(`
+        DELETE FROM trace_arms WHERE (query_class, model_key, seq) IN
+          (SELECT query_class, model_key, seq FROM traces WHERE time < ? AND source = 'live')`).run(cutoff);
       return this.stmt(`DELETE FROM traces WHERE time < ? AND source = 'live'`).run(cutoff).changes;
     });
     return { deleted: run(before) };
@@ -312,16 +350,21 @@ export class SqliteTraceStore implements TraceStore {
 
   async purgeOffline(): Promise<{ deleted: number }> {
     await this.writer.flushed();
-    return { deleted: this.stmt(`DELETE FROM traces WHERE source = 'offline'`).run().changes };
+    const run = this.db.transaction(() => {
+      this.stmt('DELETE FROM trace_arms WHERE live = 0').run();
+      return this.stmt(`DELETE FROM traces WHERE source = 'offline'`).run().changes;
+    });
+    return { deleted: run() };
   }
 
   async recentByArm(perArm: number): Promise<RecentArmTrace[]> {
     await this.writer.flushed();
-    // Per arm, its newest live traces straight off the (class, model, seq) index: the rows read are
-    // the rows returned, however many traces the store holds.
+    this.fillArms();
+    // Per arm, its newest live traces straight off `trace_arms`: the rows read are the rows
+    // returned, however many traces the store holds.
     const newest = this.stmt(`
-      SELECT id, ${QUALITY} AS quality FROM traces
-      WHERE query_class = ? AND model_key = ? AND source = 'live' ORDER BY seq DESC LIMIT ?`);
+      SELECT t.id, ${QUALITY} AS quality FROM trace_arms a JOIN traces t ON t.seq = a.seq
+      WHERE a.query_class = ? AND a.model_key = ? AND a.live = 1 ORDER BY a.seq DESC LIMIT ?`);
     const out: RecentArmTrace[] = [];
     for (const arm of this.arms()) {
       const rows = newest.all(arm.queryClass, arm.model, Math.max(0, Math.floor(perArm))) as { id: string; quality: number }[];
@@ -334,14 +377,14 @@ export class SqliteTraceStore implements TraceStore {
 
   /**
    * The arms (query class × model key) that have traces, in index order: one index seek per arm
-   * (a skip scan of the (class, model, seq) index) instead of a pass over every trace.
+   * (a skip scan of `trace_arms`) instead of a pass over every trace.
    */
   private arms(): { queryClass: string; model: string }[] {
     const first = this.stmt(
-      'SELECT query_class AS queryClass, model_key AS model FROM traces ORDER BY query_class, model_key LIMIT 1',
+      'SELECT query_class AS queryClass, model_key AS model FROM trace_arms ORDER BY query_class, model_key LIMIT 1',
     );
     const next = this.stmt(`
-      SELECT query_class AS queryClass, model_key AS model FROM traces
+      SELECT query_class AS queryClass, model_key AS model FROM trace_arms
       WHERE (query_class, model_key) > (?, ?) ORDER BY query_class, model_key LIMIT 1`);
     const out: { queryClass: string; model: string }[] = [];
     for (
@@ -356,7 +399,7 @@ export class SqliteTraceStore implements TraceStore {
 
   /**
    * `evidence` over all traces (or all live ones) with forgetting (decay < 1), arm by arm off the
-   * (class, model, seq) index: the count from indexes alone (live = all − offline, the offline ones
+   * `trace_arms`: the count from its key alone (live = all − offline, the offline ones
    * from their partial index), the discounted sums from the arm's newest traces only. A trace k
    * places back weighs decay^k, so past the newest K = 64 / log2(1 / decay) traces (3,200 for a half-life of 50) the rest weighs under 2^-64 of
    * the newest and cannot change a sum in double precision; over 1 M traces this reads a few
@@ -365,13 +408,14 @@ export class SqliteTraceStore implements TraceStore {
    */
   private discountedEvidence(decay: number, liveOnly: boolean): ArmEvidence[] {
     const keep = Math.ceil(64 / -Math.log2(decay));
-    const live = liveOnly ? `AND source = 'live'` : '';
-    const all = this.stmt('SELECT COUNT(*) AS count FROM traces WHERE query_class = ? AND model_key = ?').pluck();
+    this.fillArms();
+    const live = liveOnly ? 'AND a.live = 1' : '';
+    const all = this.stmt('SELECT COUNT(*) AS count FROM trace_arms WHERE query_class = ? AND model_key = ?').pluck();
     const offline = this.stmt(
       `SELECT COUNT(*) AS count FROM traces WHERE query_class = ? AND model_key = ? AND source = 'offline'`,
     ).pluck();
     const first = this.stmt(
-      `SELECT seq FROM traces WHERE query_class = ? AND model_key = ? ${live} ORDER BY seq LIMIT 1`,
+      `SELECT a.seq FROM trace_arms a WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq LIMIT 1`,
     ).pluck();
     const sums = this.stmt(`
       SELECT SUM(w) AS weight,
@@ -385,8 +429,8 @@ export class SqliteTraceStore implements TraceStore {
         MAX(time) AS lastTime
       FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${QUALITY} AS q,
                    power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
-            FROM (SELECT seq, outcome, feedback, cost_usd, latency_ms, time FROM traces
-                  WHERE query_class = ? AND model_key = ? ${live} ORDER BY seq DESC LIMIT ?))`);
+            FROM (SELECT t.seq, outcome, feedback, cost_usd, latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
+                  WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq DESC LIMIT ?))`);
     const found: (ArmEvidence & { firstSeq: number })[] = [];
     for (const { queryClass, model } of this.arms()) {
       if (model === '') continue;
@@ -584,6 +628,8 @@ export class SqliteTraceStore implements TraceStore {
            WHERE id NOT IN (SELECT id FROM main.traces) ORDER BY n`,
         )
         .run();
+      // The imported traces' arms now, not at the gateway's next read.
+      this.fillArms();
       return { inserted: changes, skipped: read - changes };
     } finally {
       this.db.exec(`DROP TABLE IF EXISTS ${staging}`);
