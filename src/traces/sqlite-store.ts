@@ -215,8 +215,10 @@ export class SqliteTraceStore implements TraceStore {
     this.armsFilledUpTo = Math.max(from, to);
   }
 
-  /** Brings `trace_arms` up to date before a per-arm read. */
+  /** Brings `trace_arms` up to date before a per-arm read (no write transaction when it is). */
   private fillArms(): void {
+    const newest = (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
+    if (newest <= this.armsFilledUpTo) return;
     this.db.transaction(() => this.fillArmsNow()).immediate();
   }
 
