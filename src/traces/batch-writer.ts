@@ -18,9 +18,9 @@ function newBatch<T>(): Batch<T> {
 
 /**
  * Group commit: writes handed over during this event-loop turn and the next are committed together
- * by one call of `commit`, and each caller's promise settles once its batch is committed. A commit costs far
- * more than an insert, so this keeps durability without paying a commit per request. The writes of
- * a batch share one promise (it settles for all of them at once, so one is enough).
+ * by one call of `commit`, and each caller's promise settles once its batch is committed. A commit
+ * costs far more than an insert, so this keeps durability without paying a commit per request. The
+ * writes of a batch share one promise (it settles for all of them at once, so one is enough).
  */
 export class BatchWriter<T> {
   private batch: Batch<T> | null = null;

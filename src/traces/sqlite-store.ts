@@ -200,14 +200,15 @@ export class SqliteTraceStore implements TraceStore {
 
   /**
    * Adds the arms of the traces recorded since the last fill to `trace_arms`, sorted by arm, so a
-   * fill dirties each arm's last page once however many traces it adds. Inside a transaction.
+   * fill dirties each arm's last page once however many traces it adds. Inside a transaction (on
+   * the write path, a batch's): OR IGNORE, so a row already there can never fail the traces' commit.
    */
   private fillArmsNow(): void {
     const from = this.armsMark();
     const to = (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
     if (to > from) {
       this.stmt(`
-        INSERT INTO trace_arms (query_class, model_key, seq, live)
+        INSERT OR IGNORE INTO trace_arms (query_class, model_key, seq, live)
         SELECT query_class, model_key, seq, source = 'live' FROM traces WHERE seq > ? AND seq <= ?
         ORDER BY query_class, model_key, seq`).run(from, to);
       this.stmt('INSERT INTO trace_arms_filled (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq').run(to);
