@@ -205,7 +205,7 @@ export class SqliteTraceStore implements TraceStore {
    */
   private fillArmsNow(): void {
     const from = this.armsMark();
-    const to = (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
+    const to = this.newestSeq();
     if (to > from) {
       this.stmt(`
         INSERT OR IGNORE INTO trace_arms (query_class, model_key, seq, live)
@@ -216,10 +216,14 @@ export class SqliteTraceStore implements TraceStore {
     this.armsFilledUpTo = Math.max(from, to);
   }
 
+  /** The `seq` of the newest trace (0 in an empty store); MAX of the rowid is one seek. */
+  private newestSeq(): number {
+    return (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
+  }
+
   /** Brings `trace_arms` up to date before a per-arm read (no write transaction when it is). */
   private fillArms(): void {
-    const newest = (this.stmt('SELECT MAX(seq) FROM traces').pluck().get() as number | null) ?? 0;
-    if (newest <= this.armsFilledUpTo) return;
+    if (this.newestSeq() <= this.armsFilledUpTo) return;
     this.db.transaction(() => this.fillArmsNow()).immediate();
   }
 

@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import type { TraceRecord } from '../../src/traces/types.js';
+import { tempDir as newTempDir } from '../helpers/gateway.js';
 import { makeTrace } from '../helpers/trace.js';
 
 const dirs: string[] = [];
@@ -14,7 +14,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tracegate-arms-'));
+  const dir = newTempDir('tracegate-arms-');
   dirs.push(dir);
   return dir;
 }
