@@ -4,7 +4,7 @@ import type { Gateway } from '../gateway.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, ClientGone, describeError, sendAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { AttemptAbort, ClientGone, describeError, sendAttempt, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { relayStream } from '../upstream/relay-stream.js';
 import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -237,23 +237,27 @@ async function answer(
       // of peak RSS under load (BENCHMARKS.md).
       const id: AttemptId = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
 
-      const sent = await sendAttempt(upstream, body, ac, stream);
+      // A request without a stream gets its answer whole; a stream request gets the body as it comes
+      // (an upstream that answers it with plain JSON is read whole below).
+      const sent = stream ? await sendAttempt(upstream, body, ac, true) : await sendWholeAttempt(upstream, body, ac);
       let failure: AttemptFailure | null = sent.ok ? null : sent;
       let payload: Buffer | null = null;
       let usage = null;
-      if (sent.ok && !(stream && isEventStream(sent.headers))) {
-        try {
-          payload = Buffer.from(await sent.body.arrayBuffer());
-          // Not parsed: a body that is not one JSON object (cut short, HTML…) is malformed, and
-          // `usage` is read from the tail.
-          if (!looksLikeJsonObject(payload)) throw new SyntaxError('not a JSON object');
-          usage = usageFromBody(payload);
-        } catch (err) {
-          if (payload === null) {
+      if (sent.ok) {
+        if ('payload' in sent) {
+          payload = sent.payload;
+        } else if (!isEventStream(sent.headers)) {
+          try {
+            payload = Buffer.from(await sent.body.arrayBuffer());
+          } catch (err) {
             failure = describeError(err, ac, upstream);
-          } else {
-            failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
           }
+        }
+        // Not parsed: a body that is not one JSON object (cut short, HTML…) is malformed, and
+        // `usage` is read from the tail.
+        if (payload !== null) {
+          if (looksLikeJsonObject(payload)) usage = usageFromBody(payload);
+          else failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
         }
       }
       if (failure) {
@@ -308,6 +312,7 @@ async function answer(
       }
 
       // Streaming: from here on bytes reach the client, so there is no failover.
+      if ('payload' in sent) return; // unreachable: a whole answer has its payload
       clearTimeout(timer);
       res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
       res.flushHeaders();

@@ -44,6 +44,29 @@ let importTables = 0;
 const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
 
 
+/**
+ * A live trace as recorded on the request path: no feedback yet, source 'live'. Its statement writes
+ * those four columns as constants and takes the rest as arguments, not as one array: better-sqlite3
+ * binds arguments in fewer instructions (a batch of 32 traces under callgrind: 67.5k → 41.1k
+ * instructions per trace, BENCHMARKS.md).
+ */
+const LIVE_CONSTANTS = ['feedback', 'feedback_time', 'feedback_comment', 'source'] as const;
+const LIVE_COLUMNS = COLUMNS.filter((c) => !(LIVE_CONSTANTS as readonly string[]).includes(c));
+const INSERT_LIVE = `INSERT INTO traces (${LIVE_COLUMNS.join(', ')}, ${LIVE_CONSTANTS.join(', ')}) VALUES (${LIVE_COLUMNS.map(() => '?').join(', ')}, NULL, NULL, NULL, 'live')`;
+
+function isFreshLive(t: TraceRecord): boolean {
+  return t.source === 'live' && t.feedback === null && t.feedbackTime === null && t.feedbackComment === null;
+}
+
+/** Runs the INSERT_LIVE statement for one trace (the arguments in LIVE_COLUMNS order). */
+function insertLive(stmt: Database.Statement, t: TraceRecord): Database.RunResult {
+  return stmt.run(
+    t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
+    t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
+    t.promptTokens, t.completionTokens, t.costUsd, t.keyName, t.instanceId,
+  );
+}
+
 function toParams(t: TraceRecord): unknown[] {
   return [
     t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
@@ -184,9 +207,13 @@ export class SqliteTraceStore implements TraceStore {
     this.insertStmt = this.db.prepare(
       `INSERT INTO traces (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
     );
+    const insertLiveStmt = this.db.prepare(INSERT_LIVE);
     const insertMany = this.db.transaction((batch: TraceRecord[]) => {
       let last = 0;
-      for (const t of batch) last = Number(this.insertStmt.run(toParams(t)).lastInsertRowid);
+      for (const t of batch) {
+        const result = isFreshLive(t) ? insertLive(insertLiveStmt, t) : this.insertStmt.run(toParams(t));
+        last = Number(result.lastInsertRowid);
+      }
       if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
     });
     this.writer = new BatchWriter<TraceRecord>((batch) => insertMany(batch));

@@ -31,6 +31,18 @@ describe('SqliteTraceStore', () => {
     await again.close();
   });
 
+
+  it('writes a fresh live trace (its own statement) and any other trace alike, in one batch', async () => {
+    const { store } = fileStore();
+    const live = trace({ source: 'live', feedback: null, feedbackTime: null, feedbackComment: null, keyName: 'team-a', instanceId: 'i-1' });
+    const rated = trace({ source: 'live', feedback: 1, feedbackTime: 1_700_000_000_500, feedbackComment: 'good' });
+    const offline = trace({ source: 'offline', feedback: null, error: 'boom', outcome: 'error', status: 502 });
+    await Promise.all([store.insert(live), store.insert(rated), store.insert(offline)]);
+    expect(await store.get(live.id)).toEqual(live);
+    expect(await store.get(rated.id)).toEqual(rated);
+    expect(await store.get(offline.id)).toEqual(offline);
+    await store.close();
+  });
   it('close() waits for pending writes', async () => {
     const { path, store } = fileStore();
     const pending = [store.insert(trace()), store.insert(trace())];
