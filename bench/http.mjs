@@ -4,11 +4,15 @@
 //
 //   node bench/http.mjs [--duration 10] [--warmup 2] [--connections 32] [--rows direct,relay,...]
 //                       [--no-portkey] [--json FILE] [--cpu-prof DIR] [--keep-db DIR]
-//                       [--max-other-load 5] [--retries 1] [--budget 100]
+//                       [--max-other-load 5] [--retries 1] [--budget 100] [--slices 5] [--slice-seconds 2]
 //
 // Other processes on the machine skew the figures, so each row also reports the CPU share that
 // other processes used meanwhile; a row measured while they used more than --max-other-load percent
 // is measured again (--retries times, while the run is under --budget seconds).
+// By default every row's server is started at once and the rows are loaded in turn, --slice-seconds
+// each, --slices times: a VM whose speed drifts then weighs on every row alike, and the ratios of
+// each turn follow the table. --slices 0 measures one row after the other instead, --duration each
+// (the only mode where --retries, --budget and --max-other-load apply).
 // --cpu-prof DIR runs tracegate under `node --cpu-prof` and leaves the profile in DIR.
 //
 // Run through `npm run bench` (which builds tracegate first).
@@ -41,6 +45,8 @@ const { values: args } = parseArgs({
     'max-other-load': { type: 'string', default: '5' },
     retries: { type: 'string', default: '1' },
     budget: { type: 'string', default: '100' },
+    slices: { type: 'string', default: '5' },
+    'slice-seconds': { type: 'string', default: '2' },
   },
 });
 const DURATION = Number(args.duration);
@@ -48,6 +54,9 @@ const DURATION = Number(args.duration);
 const NODE_FLAGS = args['node-flags'].split(' ').filter(Boolean);
 const WARMUP = Number(args.warmup);
 const CONNECTIONS = Number(args.connections);
+/** With --slices N: every row's server runs at once and each gets N turns of --slice-seconds of load. */
+const SLICES = Number(args.slices);
+const SLICE_S = Number(args['slice-seconds']);
 const ROWS = args.rows.split(',').filter((r) => ALL_ROWS.includes(r) && !(args['no-portkey'] && r === 'portkey'));
 
 const PROMPT =
@@ -161,12 +170,9 @@ function load(url, body, headers, durationS) {
       },
       (err, result) => {
         if (err) return rej(err);
-        const sorted = samples.subarray(0, n).sort();
         res({
           requests: result.requests.total,
-          rps: result.requests.total / (result.duration || durationS),
-          p50: percentile(sorted, 50),
-          p99: percentile(sorted, 99),
+          latencies: samples.slice(0, n),
           errors: result.errors + result.timeouts + result.non2xx,
         });
       },
@@ -233,7 +239,11 @@ function tracegateConfig(dir, mockPort, port, database = { path: join(dir, 'trac
   return file;
 }
 
-async function measureRow(row, mockPort, mock) {
+/**
+ * Starts what a row measures (its server, a fresh database), checks one request and warms it up.
+ * Returns the row's context, or `{ row, unavailable }` with the reason.
+ */
+async function startRow(row, mockPort, mock) {
   const stream = row.endsWith('-stream');
   const kind = row.replace(/-stream$/, '');
   let server = null;
@@ -243,6 +253,11 @@ async function measureRow(row, mockPort, mock) {
   let expectHeader = null;
   let dir = null;
   let pgDb = null;
+  const cleanup = async () => {
+    if (server) await stopProcess(server);
+    if (dir && !args['keep-db']) rmSync(dir, { recursive: true, force: true });
+    if (pgDb) await pgDb.drop().catch(() => {});
+  };
   try {
     if (kind === 'direct') {
       server = null;
@@ -256,7 +271,7 @@ async function measureRow(row, mockPort, mock) {
       body = bodyFor('whatever', stream);
     } else if (kind === 'portkey') {
       const failed = await ensurePortkey();
-      if (failed) return { row, unavailable: failed };
+      if (failed) return { row, unavailable: failed, cleanup: async () => {} };
       const port = await freePort();
       server = startProcess('portkey', [PORTKEY_START, `--port=${port}`], { cwd: PORTKEY_DIR });
       await waitReady(server, `http://127.0.0.1:${port}/`, 200, 60_000);
@@ -291,43 +306,132 @@ async function measureRow(row, mockPort, mock) {
     }
     await check(url, body, headers, stream, expectHeader);
     if (WARMUP > 0) await load(url, body, headers, WARMUP);
-    const measured = server ?? mock;
-    // SQLite writes inside the gateway; PostgreSQL's server processes do that work for tracegate-pg, so
-    // their CPU counts as the row's own (in its server CPU, and not as other load).
-    const dbCpu = kind === 'tracegate-pg' ? postgresCpuSeconds : () => 0;
-    const dbBefore = dbCpu();
-    const before = procStats(measured.child.pid);
-    const ours = () => procStats(process.pid).cpuSeconds + procStats(mock.child.pid).cpuSeconds + (server ? procStats(server.child.pid).cpuSeconds : 0) + dbCpu();
-    const oursBefore = ours();
-    const busyBefore = machineBusySeconds();
-    const t0 = performance.now();
-    const result = await load(url, body, headers, DURATION);
-    const after = procStats(measured.child.pid);
-    const elapsed = (performance.now() - t0) / 1000;
-    const otherCpu = (machineBusySeconds() - busyBefore - (ours() - oursBefore)) / elapsed / cpus().length;
-    let traces = null;
-    if (kind === 'tracegate') {
-      await stopProcess(server); // flushes and closes the database
-      traces = await countTraces(join(dir, 'traces.db'));
-    } else if (kind === 'tracegate-pg') {
-      await stopProcess(server);
-      traces = await pgDb.count();
-    }
-    return {
-      row,
-      ...result,
-      peakRssMb: after.peakRssMb,
-      cpuUsPerReq: ((after.cpuSeconds - before.cpuSeconds + dbCpu() - dbBefore) * 1e6) / Math.max(1, result.requests),
-      otherCpuPct: Math.max(0, otherCpu * 100),
-      traces,
-    };
+    return { row, kind, stream, server, url, headers, body, dir, pgDb, mock, cleanup };
   } catch (err) {
+    await cleanup();
     return { row, unavailable: (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 400) };
-  } finally {
-    if (server) await stopProcess(server);
-    if (dir && !args['keep-db']) rmSync(dir, { recursive: true, force: true });
-    if (pgDb) await pgDb.drop().catch(() => {});
   }
+}
+
+/** The processes whose CPU is this benchmark's own (not other load): this one, the mock, every server. */
+function ownCpuSeconds(contexts, mock) {
+  let total = procStats(process.pid).cpuSeconds + procStats(mock.child.pid).cpuSeconds;
+  for (const c of contexts) if (c.server) total += procStats(c.server.child.pid).cpuSeconds;
+  if (contexts.some((c) => c.kind === 'tracegate-pg')) total += postgresCpuSeconds();
+  return total;
+}
+
+/** Loads a started row for `seconds`: its requests, latencies, errors, server CPU and other load. */
+async function measureSlice(ctx, contexts, seconds) {
+  const measured = ctx.server ?? ctx.mock;
+  // SQLite writes inside the gateway; PostgreSQL's server processes do that work for tracegate-pg, so
+  // their CPU counts as the row's own (in its server CPU, and not as other load).
+  const dbCpu = ctx.kind === 'tracegate-pg' ? postgresCpuSeconds : () => 0;
+  const dbBefore = dbCpu();
+  const before = procStats(measured.child.pid);
+  const oursBefore = ownCpuSeconds(contexts, ctx.mock);
+  const busyBefore = machineBusySeconds();
+  const t0 = performance.now();
+  const result = await load(ctx.url, ctx.body, ctx.headers, seconds);
+  const after = procStats(measured.child.pid);
+  const elapsed = (performance.now() - t0) / 1000;
+  const otherCpu = (machineBusySeconds() - busyBefore - (ownCpuSeconds(contexts, ctx.mock) - oursBefore)) / elapsed / cpus().length;
+  return { ...result, elapsed, cpuSeconds: after.cpuSeconds - before.cpuSeconds + dbCpu() - dbBefore, otherCpu: Math.max(0, otherCpu) };
+}
+
+/** Stops a row's server (which flushes its traces), counts the traces, cleans up. */
+async function finishRow(ctx) {
+  let traces = null;
+  const peakRssMb = ctx.server ? procStats(ctx.server.child.pid).peakRssMb : procStats(ctx.mock.child.pid).peakRssMb;
+  try {
+    if (ctx.kind === 'tracegate') {
+      await stopProcess(ctx.server);
+      traces = await countTraces(join(ctx.dir, 'traces.db'));
+    } else if (ctx.kind === 'tracegate-pg') {
+      await stopProcess(ctx.server);
+      traces = await ctx.pgDb.count();
+    }
+  } finally {
+    await ctx.cleanup();
+  }
+  return { peakRssMb, traces };
+}
+
+/** A row's figures from its slices of load (one slice unless --slices). */
+function rowResult(row, slices, finished) {
+  const requests = slices.reduce((n, s) => n + s.requests, 0);
+  const elapsed = slices.reduce((t, s) => t + s.elapsed, 0);
+  const latencies = new Float64Array(slices.reduce((n, s) => n + s.latencies.length, 0));
+  let at = 0;
+  for (const s of slices) {
+    latencies.set(s.latencies, at);
+    at += s.latencies.length;
+  }
+  latencies.sort();
+  return {
+    row,
+    requests,
+    rps: requests / elapsed,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors: slices.reduce((n, s) => n + s.errors, 0),
+    peakRssMb: finished.peakRssMb,
+    cpuUsPerReq: (slices.reduce((t, s) => t + s.cpuSeconds, 0) * 1e6) / Math.max(1, requests),
+    otherCpuPct: (slices.reduce((t, s) => t + s.otherCpu * s.elapsed, 0) / elapsed) * 100,
+    traces: finished.traces,
+    sliceRps: slices.map((s) => s.requests / s.elapsed),
+  };
+}
+
+/** One row on its own: start, DURATION seconds of load, stop. */
+async function measureRow(row, mockPort, mock) {
+  const ctx = await startRow(row, mockPort, mock);
+  if (ctx.unavailable) return { row, unavailable: ctx.unavailable };
+  let slice;
+  try {
+    slice = await measureSlice(ctx, [ctx], DURATION);
+  } catch (err) {
+    await ctx.cleanup();
+    return { row, unavailable: (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 400) };
+  }
+  return rowResult(row, [slice], await finishRow(ctx));
+}
+
+/**
+ * Every row started at once, then loaded in turn, SLICE_S seconds each, SLICES times: a VM whose
+ * speed drifts from one minute to the next (seen here: the bare relay at 6,700 and 11,800 req/s in
+ * one run) then weighs on every row alike, and the ratios hold.
+ */
+async function measureSliced(rows, mockPort, mock) {
+  const contexts = [];
+  const unavailable = [];
+  for (const row of rows) {
+    process.stdout.write(`${row}: starting …`);
+    const ctx = await startRow(row, mockPort, mock);
+    if (ctx.unavailable) {
+      unavailable.push({ row, unavailable: ctx.unavailable });
+      process.stdout.write(` unavailable (${ctx.unavailable})\n`);
+    } else {
+      contexts.push(ctx);
+      process.stdout.write(' ready\n');
+    }
+  }
+  const slices = new Map(contexts.map((c) => [c.row, []]));
+  const finished = new Map();
+  try {
+    for (let i = 1; i <= SLICES; i++) {
+      process.stdout.write(`slice ${i}/${SLICES}:`);
+      for (const ctx of contexts) {
+        const s = await measureSlice(ctx, contexts, SLICE_S);
+        slices.get(ctx.row).push(s);
+        process.stdout.write(` ${ctx.row} ${fmt(s.requests / s.elapsed)}`);
+      }
+      process.stdout.write('\n');
+    }
+  } finally {
+    for (const ctx of contexts) finished.set(ctx.row, await finishRow(ctx));
+  }
+  return rows.map((row) => unavailable.find((u) => u.row === row) ?? rowResult(row, slices.get(row), finished.get(row)));
 }
 
 /** User + system CPU seconds of every PostgreSQL server process on this machine. */
@@ -433,10 +537,27 @@ function ratios(results) {
   return lines.join('\n');
 }
 
+/** tracegate / relay (and the other pairs) in each turn of --slices, with their median. */
+function sliceRatios(results) {
+  const by = Object.fromEntries(results.filter((r) => !r.unavailable).map((r) => [r.row, r]));
+  const lines = [];
+  for (const [a, b] of [['tracegate', 'relay'], ['tracegate', 'portkey'], ['tracegate-stream', 'relay-stream']]) {
+    if (!by[a] || !by[b]) continue;
+    const per = by[a].sliceRps.map((rps, i) => rps / by[b].sliceRps[i]);
+    const sorted = [...per].sort((p, q) => p - q);
+    const mid = sorted.length / 2;
+    const median = sorted.length % 2 ? sorted[Math.floor(mid)] : (sorted[mid - 1] + sorted[mid]) / 2;
+    const f = (v) => v.toFixed(v >= 10 ? 1 : 2);
+    lines.push(`- ${a} / ${b} in each turn: median ${f(median)}×, from ${f(sorted[0])} to ${f(sorted.at(-1))} (${per.map(f).join(', ')})`);
+  }
+  return lines.join('\n');
+}
+
 async function main() {
+  const plan = SLICES > 0 ? `${SLICES} turns of ${SLICE_S} s per row, every server running` : `${DURATION} s per row`;
   process.stdout.write(
     `machine: ${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}\n` +
-      `load: autocannon, ${CONNECTIONS} connections, ${WARMUP} s warmup + ${DURATION} s per row, one mock upstream process\n\n`,
+      `load: autocannon, ${CONNECTIONS} connections, ${WARMUP} s warmup + ${plan}, one mock upstream process\n\n`,
   );
   const mockPort = await freePort();
   const mock = startProcess('mock', [join(ROOT, 'bench', 'mock-upstream.mjs'), String(mockPort)]);
@@ -444,29 +565,36 @@ async function main() {
   const started = performance.now();
   try {
     await waitReady(mock, `http://127.0.0.1:${mockPort}/`, 0);
-    for (const row of ROWS) {
-      process.stdout.write(`${row} …`);
-      let r = await measureRow(row, mockPort, mock);
-      // Other processes on the machine skew a row: measure it again (a few times at most).
-      for (
-        let retry = 0;
-        retry < Number(args.retries) && !r.unavailable && r.otherCpuPct > Number(args['max-other-load']) &&
-        (performance.now() - started) / 1000 < Number(args.budget);
-        retry++
-      ) {
-        process.stdout.write(` ${fmt(r.rps)} req/s with ${fmt(r.otherCpuPct)}% other load, again …`);
-        await sleep(3000);
-        r = await measureRow(row, mockPort, mock);
+    if (SLICES > 0) {
+      results.push(...(await measureSliced(ROWS, mockPort, mock)));
+    } else {
+      for (const row of ROWS) {
+        process.stdout.write(`${row} …`);
+        let r = await measureRow(row, mockPort, mock);
+        // Other processes on the machine skew a row: measure it again (a few times at most).
+        for (
+          let retry = 0;
+          retry < Number(args.retries) && !r.unavailable && r.otherCpuPct > Number(args['max-other-load']) &&
+          (performance.now() - started) / 1000 < Number(args.budget);
+          retry++
+        ) {
+          process.stdout.write(` ${fmt(r.rps)} req/s with ${fmt(r.otherCpuPct)}% other load, again …`);
+          await sleep(3000);
+          r = await measureRow(row, mockPort, mock);
+        }
+        results.push(r);
+        process.stdout.write(r.unavailable ? ` unavailable (${r.unavailable})\n` : ` ${fmt(r.rps)} req/s\n`);
       }
-      results.push(r);
-      process.stdout.write(r.unavailable ? ` unavailable (${r.unavailable})\n` : ` ${fmt(r.rps)} req/s\n`);
     }
   } finally {
     await stopProcess(mock);
   }
-  const out = `\n${table(results)}\n\n${ratios(results)}\n`;
+  let out = `\n${table(results)}\n\n${ratios(results)}\n`;
+  if (SLICES > 0) out += `${sliceRatios(results)}\n`;
   process.stdout.write(out);
-  if (args.json) writeFileSync(args.json, JSON.stringify({ connections: CONNECTIONS, duration: DURATION, results }, null, 2));
+  if (args.json) {
+    writeFileSync(args.json, JSON.stringify({ connections: CONNECTIONS, duration: DURATION, slices: SLICES, sliceSeconds: SLICE_S, results }, null, 2));
+  }
 }
 
 await main();
