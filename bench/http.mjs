@@ -313,29 +313,33 @@ async function startRow(row, mockPort, mock) {
   }
 }
 
-/** The processes whose CPU is this benchmark's own (not other load): this one, the mock, every server. */
-function ownCpuSeconds(contexts, mock) {
-  let total = procStats(process.pid).cpuSeconds + procStats(mock.child.pid).cpuSeconds;
-  for (const c of contexts) if (c.server) total += procStats(c.server.child.pid).cpuSeconds;
-  if (contexts.some((c) => c.kind === 'tracegate-pg')) total += postgresCpuSeconds();
+/**
+ * The CPU seconds of what a row's measurement is made of: this process (the load generator), the
+ * mock, the row's server (and PostgreSQL for tracegate-pg). Everything else, the other rows' idle
+ * servers included, is other load.
+ */
+function ownCpuSeconds(ctx) {
+  let total = procStats(process.pid).cpuSeconds + procStats(ctx.mock.child.pid).cpuSeconds;
+  if (ctx.server) total += procStats(ctx.server.child.pid).cpuSeconds;
+  if (ctx.kind === 'tracegate-pg') total += postgresCpuSeconds();
   return total;
 }
 
 /** Loads a started row for `seconds`: its requests, latencies, errors, server CPU and other load. */
-async function measureSlice(ctx, contexts, seconds) {
+async function measureSlice(ctx, seconds) {
   const measured = ctx.server ?? ctx.mock;
   // SQLite writes inside the gateway; PostgreSQL's server processes do that work for tracegate-pg, so
   // their CPU counts as the row's own (in its server CPU, and not as other load).
   const dbCpu = ctx.kind === 'tracegate-pg' ? postgresCpuSeconds : () => 0;
   const dbBefore = dbCpu();
   const before = procStats(measured.child.pid);
-  const oursBefore = ownCpuSeconds(contexts, ctx.mock);
+  const oursBefore = ownCpuSeconds(ctx);
   const busyBefore = machineBusySeconds();
   const t0 = performance.now();
   const result = await load(ctx.url, ctx.body, ctx.headers, seconds);
   const after = procStats(measured.child.pid);
   const elapsed = (performance.now() - t0) / 1000;
-  const otherCpu = (machineBusySeconds() - busyBefore - (ownCpuSeconds(contexts, ctx.mock) - oursBefore)) / elapsed / cpus().length;
+  const otherCpu = (machineBusySeconds() - busyBefore - (ownCpuSeconds(ctx) - oursBefore)) / elapsed / cpus().length;
   return { ...result, elapsed, cpuSeconds: after.cpuSeconds - before.cpuSeconds + dbCpu() - dbBefore, otherCpu: Math.max(0, otherCpu) };
 }
 
@@ -389,7 +393,7 @@ async function measureRow(row, mockPort, mock) {
   if (ctx.unavailable) return { row, unavailable: ctx.unavailable };
   let slice;
   try {
-    slice = await measureSlice(ctx, [ctx], DURATION);
+    slice = await measureSlice(ctx, DURATION);
   } catch (err) {
     await ctx.cleanup();
     return { row, unavailable: (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 400) };
@@ -422,7 +426,7 @@ async function measureSliced(rows, mockPort, mock) {
     for (let i = 1; i <= SLICES; i++) {
       process.stdout.write(`slice ${i}/${SLICES}:`);
       for (const ctx of contexts) {
-        const s = await measureSlice(ctx, contexts, SLICE_S);
+        const s = await measureSlice(ctx, SLICE_S);
         slices.get(ctx.row).push(s);
         process.stdout.write(` ${ctx.row} ${fmt(s.requests / s.elapsed)}`);
       }

@@ -137,7 +137,8 @@ export interface WholeResponse {
 /**
  * Sends one chat request and reads its whole answer, for a request that did not ask for a stream.
  * It goes through undici's dispatch with a handler that keeps the chunks, not `request()`: no body
- * stream, no consume promise per answer (about 4% of the gateway's CPU per request, BENCHMARKS.md).
+ * stream, no consume promise per answer (16% fewer instructions per request in the gateway under
+ * callgrind; BENCHMARKS.md).
  * The same pool, timeouts and abort signal as `sendAttempt`; a failure is described the same way.
  */
 export function sendWholeAttempt(upstream: Upstream, body: string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
