@@ -173,6 +173,25 @@ describe('POST /v1/chat/completions', () => {
     }
   });
 
+  it('relays whole, with its usage traced, a stream request the upstream answers with plain JSON', async () => {
+    upstream.script('large-model', { kind: 'answer' });
+    try {
+      const res = await request(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'large', stream: true, messages: [{ role: 'user', content: 'hello' }] }),
+      });
+      const body = (await res.body.json()) as { object: string; usage: { prompt_tokens: number } };
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toContain('application/json');
+      expect(body.object).toBe('chat.completion');
+      const trace = await gw.gateway.store.get(res.headers['x-trace-id'] as string);
+      expect(trace).toMatchObject({ outcome: 'success', promptTokens: body.usage.prompt_tokens });
+    } finally {
+      upstream.script('large-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+    }
+  });
+
   it('keeps the answer when the client sends x-request-id, and echoes it', async () => {
     const res = await request(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
