@@ -17,7 +17,7 @@
 //
 // Run through `npm run bench` (which builds tracegate first).
 import { spawn, execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -284,7 +284,9 @@ async function startRow(row, mockPort, mock) {
       body = bodyFor('bench-model', stream);
     } else if (kind === 'tracegate') {
       const port = await freePort();
-      dir = args['keep-db'] ? resolve(args['keep-db']) : mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
+      // One folder per row: the rows' gateways run at the same time, each with its own SQLite file.
+      dir = args['keep-db'] ? join(resolve(args['keep-db']), row) : mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
+      mkdirSync(dir, { recursive: true });
       const config = tracegateConfig(dir, mockPort, port);
       const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : [];
       server = startProcess('tracegate', [...NODE_FLAGS, ...prof, resolve(args['tracegate-cli']), 'serve', '--config', config]);
