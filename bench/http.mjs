@@ -271,7 +271,7 @@ async function startRow(row, mockPort, mock) {
       body = bodyFor('whatever', stream);
     } else if (kind === 'portkey') {
       const failed = await ensurePortkey();
-      if (failed) return { row, unavailable: failed, cleanup: async () => {} };
+      if (failed) return { row, unavailable: failed };
       const port = await freePort();
       server = startProcess('portkey', [PORTKEY_START, `--port=${port}`], { cwd: PORTKEY_DIR });
       await waitReady(server, `http://127.0.0.1:${port}/`, 200, 60_000);
