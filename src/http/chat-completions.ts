@@ -4,7 +4,7 @@ import type { Gateway } from '../gateway.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, ClientGone, describeError, sendAttempt, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { AttemptAbort, ClientGone, describeError, sendStreamAttempt, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { relayStream } from '../upstream/relay-stream.js';
 import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -239,7 +239,7 @@ async function answer(
 
       // A request without a stream gets its answer whole; a stream request gets the body as it comes
       // (an upstream that answers it with plain JSON is read whole below).
-      const sent = stream ? await sendAttempt(upstream, body, ac, true) : await sendWholeAttempt(upstream, body, ac);
+      const sent = stream ? await sendStreamAttempt(upstream, body, ac) : await sendWholeAttempt(upstream, body, ac);
       let failure: AttemptFailure | null = sent.ok ? null : sent;
       let payload: Buffer | null = null;
       let usage = null;

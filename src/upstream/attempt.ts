@@ -84,39 +84,31 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
-/** Sends one chat request to an upstream and waits for its response headers. */
-export async function sendAttempt(
-  upstream: Upstream,
-  body: string,
-  signal: AbortSignal | AttemptAbort,
-  stream: boolean,
-): Promise<AttemptResponse | AttemptFailure> {
+/** The failure for an upstream's error status, with its body and headers (passed on to the client). */
+function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeaders): AttemptFailure {
+  return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };
+}
+
+/** Sends one chat request that asked for a stream and waits for its response headers; the body comes as it arrives. */
+export async function sendStreamAttempt(upstream: Upstream, body: string, signal: AbortSignal | AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
   const started = performance.now();
   try {
     const res = await upstream.pool.request({
       method: 'POST',
       path: upstream.chatPath,
-      headers: stream ? { ...upstream.headers, accept: 'text/event-stream' } : upstream.headers,
+      headers: { ...upstream.headers, accept: 'text/event-stream' },
       body,
       signal,
     });
     const headersMs = performance.now() - started;
     if (res.statusCode >= 400) {
-      let errorBody: Buffer | undefined;
+      let errorBody: Buffer;
       try {
         errorBody = Buffer.from(await res.body.arrayBuffer());
       } catch (err) {
         return describeError(err, signal, upstream);
       }
-      return {
-        ok: false,
-        kind: 'status',
-        message: `upstream answered ${res.statusCode}`,
-        status: res.statusCode,
-        retryable: isRetryableStatus(res.statusCode),
-        body: errorBody,
-        headers: res.headers,
-      };
+      return statusFailure(res.statusCode, errorBody, res.headers);
     }
     return { ok: true, status: res.statusCode, headers: res.headers, body: res.body, headersMs };
   } catch (err) {
@@ -139,7 +131,7 @@ export interface WholeResponse {
  * It goes through undici's dispatch with a handler that keeps the chunks, not `request()`: no body
  * stream, no consume promise per answer (16% fewer instructions per request in the gateway under
  * callgrind; BENCHMARKS.md).
- * The same pool, timeouts and abort signal as `sendAttempt`; a failure is described the same way.
+ * The same pool, timeouts and abort signal as `sendStreamAttempt`; a failure is described the same way.
  */
 export function sendWholeAttempt(upstream: Upstream, body: string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
@@ -179,19 +171,7 @@ export function sendWholeAttempt(upstream: Upstream, body: string, signal: Attem
       },
       onResponseEnd() {
         const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-        if (status >= 400) {
-          finish({
-            ok: false,
-            kind: 'status',
-            message: `upstream answered ${status}`,
-            status,
-            retryable: isRetryableStatus(status),
-            body: payload,
-            headers,
-          });
-        } else {
-          finish({ ok: true, status, headers, payload, headersMs });
-        }
+        finish(status >= 400 ? statusFailure(status, payload, headers) : { ok: true, status, headers, payload, headersMs });
       },
       onResponseError(_c, err) {
         finish(describeError(err, signal, upstream));
