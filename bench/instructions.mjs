@@ -11,6 +11,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
@@ -34,6 +35,18 @@ const body = JSON.stringify({
   ],
   max_tokens: 256,
 });
+
+/** A port nothing listens on now (asked of the system, then released for the gateway). */
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
 
 function lineOf(child) {
   return new Promise((res, rej) => {
@@ -59,7 +72,7 @@ const mock = spawn(process.execPath, [join(ROOT, 'bench', 'mock-upstream.mjs'), 
 let gateway = null;
 try {
   const { port: mockPort } = await lineOf(mock);
-  const port = 20000 + (process.pid % 20000);
+  const port = await freePort();
   const model = (input, output) => ({ baseURL: `http://127.0.0.1:${mockPort}/v1`, model: 'bench-model', inputCostPerMTok: input, outputCostPerMTok: output });
   const config = join(dir, 'config.json');
   writeFileSync(
