@@ -1,7 +1,8 @@
 // Instructions per request that the gateway executes, counted by valgrind (callgrind), not timed: on a
 // VM whose speed drifts from one minute to the next, a count is what tells two builds apart. The
 // gateway runs under `valgrind --tool=callgrind` with `node --single-threaded` (no JIT or GC helper
-// threads, so the count repeats within about 1%); it takes --warm requests first (its JIT settles),
+// threads; two runs of one build side by side differ by about 2%, a run alone by more, so compare
+// builds in one run, side by side); it takes --warm requests first (its JIT settles),
 // then the counters are zeroed and --requests more are counted. User-space instructions only: the
 // kernel's side of the sockets is not in the count.
 //
