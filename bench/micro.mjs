@@ -1,5 +1,6 @@
 // Micro-benchmarks of tracegate's hot and heavy parts, with tinybench, on the built code (dist/):
 // - classify + select per request (adaptive policy, 4 and 11 models, 1.5k-character prompts);
+// - the body an attempt sends: model spliced into the client's bytes, against serializing again;
 // - trace writes through the store's group commit (a real SQLite file in WAL mode);
 // - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces.
 //
@@ -20,6 +21,7 @@ const { AdaptivePolicy } = await dist('routing/adaptive.js');
 const { ContextualPolicy } = await dist('routing/contextual.js');
 const { SqliteTraceStore } = await dist('traces/sqlite-store.js');
 const { newTraceId } = await dist('http/record-attempt.js');
+const { findModelValue, withModel } = await dist('http/rewrite-model.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -125,6 +127,22 @@ async function routingBench() {
   let j = 0;
   bench.add('classify only, 1.5k-char prompt', () => {
     classifyQuery(prompts[j++ & 63]);
+  });
+  // An attempt's body: what the gateway does (find model's value in the client's bytes, splice the
+  // upstream's model in), and what it falls back to (JSON.stringify of the parsed request).
+  const raws = bodies.map((b) => Buffer.from(JSON.stringify(b)));
+  const parsed = raws.map((raw) => JSON.parse(raw.toString('utf8')));
+  let k = 0;
+  bench.add('upstream body: model spliced into the client bytes, 1.5k-char prompt', () => {
+    const raw = raws[k++ & 63];
+    withModel(raw, findModelValue(raw), 'bench-model');
+  });
+  let m = 0;
+  bench.add('upstream body: the parsed request serialized again, 1.5k-char prompt', () => {
+    const request = parsed[m++ & 63];
+    request.model = 'bench-model';
+    JSON.stringify(request);
+    request.model = 'auto';
   });
   await bench.run();
   for (const task of bench.tasks) {

@@ -90,7 +90,7 @@ function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeader
 }
 
 /** Sends one chat request that asked for a stream and waits for its response headers; the body comes as it arrives. */
-export async function sendStreamAttempt(upstream: Upstream, body: string, signal: AbortSignal | AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
+export async function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AbortSignal | AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
   const started = performance.now();
   try {
     const res = await upstream.pool.request({
@@ -133,7 +133,7 @@ export interface WholeResponse {
  * callgrind; BENCHMARKS.md).
  * The same pool, timeouts and abort signal as `sendStreamAttempt`; a failure is described the same way.
  */
-export function sendWholeAttempt(upstream: Upstream, body: string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
+export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
     const started = performance.now();
     let controller: Dispatcher.DispatchController | null = null;

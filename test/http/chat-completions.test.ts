@@ -85,6 +85,25 @@ describe('POST /v1/chat/completions', () => {
     expect(seen.path).toBe('/v1/chat/completions');
   });
 
+  it("sends the client's own bytes with only model's value replaced: big integers, 1.0 and escapes kept", async () => {
+    const text =
+      '{\n  "seed": 9007199254740993,\n  "model" : "auto",\n  "temperature": 1.0,\n' +
+      '  "messages": [{"role": "user", "content": "caf\\u00e9 \\"model\\": \\"x\\""}],\n  "logit_bias": {"50256": -100, "1": 2}\n}\n';
+    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+    expect(res.statusCode).toBe(200);
+    await res.body.json();
+    expect(upstream.received.at(-1)!.raw).toBe(text.replace('"auto"', '"small-model"'));
+  });
+
+  it('serializes the request again when model is there twice (the last one counts, as for JSON.parse)', async () => {
+    const text = '{"model":"large","messages":[{"role":"user","content":"hi"}],"model":"auto","seed":1.0}';
+    const res = await request(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-router-reason']).not.toBe('pinned');
+    await res.body.json();
+    expect(upstream.received.at(-1)!.raw).toBe('{"model":"small-model","messages":[{"role":"user","content":"hi"}],"seed":1}');
+  });
+
   it('passes every response field through untouched', async () => {
     upstream.script('small-model', {
       kind: 'answer',
