@@ -139,6 +139,53 @@ describe('pinned requests do not fail over', () => {
   });
 });
 
+describe('an upstream that fails mid-stream', () => {
+  /** Reads a stream from the gateway until it ends or breaks; the events seen, and whether it broke. */
+  async function streamFromGateway() {
+    const res = await request(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'tell me more' }] }),
+    });
+    let text = '';
+    let broke = false;
+    try {
+      for await (const chunk of res.body) text += (chunk as Buffer).toString('utf8');
+    } catch {
+      broke = true;
+    }
+    return { status: res.statusCode, traceId: res.headers['x-trace-id'] as string, events: text.split('\n\n').filter(Boolean), broke };
+  }
+
+  it('cuts the stream to the client (no [DONE]) and records an error when the upstream drops it', async () => {
+    // Spaced out, so the first parts have left the upstream before it drops the connection.
+    upstream.script('small-model', { kind: 'stream', parts: ['one', ' two', ' three', ' four'], delayMs: 50, failAfter: 2 });
+    const seen = await streamFromGateway();
+    expect(seen.status).toBe(200);
+    expect(seen.broke).toBe(true);
+    expect(seen.events.length).toBeGreaterThanOrEqual(2); // the role chunk and 'one' at least
+    expect(seen.events.join('')).toContain('"one"');
+    expect(seen.events.join('')).not.toContain(' three');
+    expect(seen.events.join('')).not.toContain('[DONE]');
+    const traces = await tracesOf(seen.traceId);
+    expect(traces).toHaveLength(1); // bytes had reached the client: no failover
+    expect(traces[0]).toMatchObject({ modelKey: 'small', outcome: 'error' });
+    expect(traces[0]!.error).toMatch(/^stream interrupted/);
+  });
+
+  it('cuts the stream and records a timeout when the upstream stalls past the model timeout', async () => {
+    upstream.script('small-model', { kind: 'stream', parts: ['late'], delayMs: 1500 });
+    const started = Date.now();
+    const seen = await streamFromGateway();
+    expect(Date.now() - started).toBeLessThan(1400);
+    expect(seen.broke).toBe(true);
+    expect(seen.events).toHaveLength(1); // the role chunk only
+    const traces = await tracesOf(seen.traceId);
+    expect(traces).toHaveLength(1);
+    expect(traces[0]).toMatchObject({ modelKey: 'small', outcome: 'timeout' });
+  });
+});
+
 describe('client disconnect', () => {
   it('aborts the upstream call mid-stream and records cancelled', async () => {
     upstream.script('small-model', { kind: 'stream', parts: Array.from({ length: 40 }, (_, i) => `w${i} `), delayMs: 50 });
