@@ -261,7 +261,7 @@ async function answer(
           payload = sent.payload;
         } else if (!isEventStream(sent.headers)) {
           try {
-            payload = Buffer.from(await sent.body.arrayBuffer());
+            payload = await sent.body.readAll();
           } catch (err) {
             failure = describeError(err, ac, upstream);
           }

@@ -18,15 +18,6 @@ export interface AttemptFailure {
   headers?: IncomingHttpHeaders;
 }
 
-export interface AttemptResponse {
-  ok: true;
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Dispatcher.ResponseData['body'];
-  /** Milliseconds from the start of the attempt to the response headers. */
-  headersMs: number;
-}
-
 export class UpstreamTimeout extends Error {
   readonly code = 'TRACEGATE_UPSTREAM_TIMEOUT';
 }
@@ -89,31 +80,152 @@ function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeader
   return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };
 }
 
-/** Sends one chat request that asked for a stream and waits for its response headers; the body comes as it arrives. */
-export async function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AbortSignal | AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
-  const started = performance.now();
-  try {
-    const res = await upstream.pool.request({
-      method: 'POST',
-      path: upstream.chatPath,
-      headers: { ...upstream.headers, accept: 'text/event-stream' },
-      body,
-      signal,
-    });
-    const headersMs = performance.now() - started;
-    if (res.statusCode >= 400) {
-      let errorBody: Buffer;
-      try {
-        errorBody = Buffer.from(await res.body.arrayBuffer());
-      } catch (err) {
-        return describeError(err, signal, upstream);
-      }
-      return statusFailure(res.statusCode, errorBody, res.headers);
-    }
-    return { ok: true, status: res.statusCode, headers: res.headers, body: res.body, headersMs };
-  } catch (err) {
-    return describeError(err, signal, upstream);
+/** Where a stream's body goes once someone takes it. */
+export interface BodySink {
+  /** One chunk, in order; false asks the upstream to pause until `UpstreamBody.resume()`. */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** The body broke off (the upstream, a timeout, an abort); nothing follows. */
+  error(err: Error): void;
+}
+
+/**
+ * An answer's body as undici's dispatch hands it over, without a Node stream: no Readable, no
+ * event per chunk. Chunks that arrive before the body is taken (with its headers, in the same
+ * read) are kept and handed on first.
+ */
+export class UpstreamBody {
+  private sink: BodySink | null = null;
+  private early: Buffer[] = [];
+  private ended = false;
+  private failure: Error | null = null;
+  /** undici's control of the response (pause, resume, abort), set with its headers. */
+  controller: Dispatcher.DispatchController | null = null;
+
+  /** Hands every chunk to `sink` from now on, those that came before first. Once only. */
+  take(sink: BodySink): void {
+    if (this.sink !== null) throw new Error('the body is already taken');
+    this.sink = sink;
+    let more = true;
+    for (const chunk of this.early) more = sink.data(chunk) && more;
+    this.early = [];
+    if (!more) this.pause();
+    if (this.failure !== null) sink.error(this.failure);
+    else if (this.ended) sink.end();
   }
+
+  /** The whole body, read to its end. */
+  readAll(): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      this.take({
+        data: (chunk) => {
+          chunks.push(chunk);
+          return true;
+        },
+        end: () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
+        error: reject,
+      });
+    });
+  }
+
+  pause(): void {
+    this.controller?.pause();
+  }
+
+  resume(): void {
+    this.controller?.resume();
+  }
+
+  /** From the handler. */
+  push(chunk: Buffer): void {
+    if (this.sink === null) this.early.push(chunk);
+    else if (!this.sink.data(chunk)) this.pause();
+  }
+
+  finish(): void {
+    this.ended = true;
+    this.sink?.end();
+  }
+
+  fail(err: Error): void {
+    this.failure = err;
+    this.sink?.error(err);
+  }
+}
+
+export interface AttemptResponse {
+  ok: true;
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: UpstreamBody;
+  /** Milliseconds from the start of the attempt to the response headers. */
+  headersMs: number;
+}
+
+/**
+ * Sends one chat request that asked for a stream and resolves with its response headers; the body
+ * comes through `UpstreamBody` as it arrives (an error status is read whole and is a failure).
+ * Through undici's dispatch with a handler, as `sendWholeAttempt`: the same pool, timeouts (the
+ * pool's body timeout keeps watching the stream) and abort signal, which stays wired until the
+ * body ends.
+ */
+export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    let controller: Dispatcher.DispatchController | null = null;
+    let status = 0;
+    let headers: IncomingHttpHeaders = {};
+    /** The body of a successful answer, once its headers are in. */
+    let answer: UpstreamBody | null = null;
+    /** The body of an error status, read whole. */
+    const errorChunks: Buffer[] = [];
+    let settled = false;
+    const onAbort = (reason: unknown) => {
+      controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+    };
+    const settle = (result: AttemptResponse | AttemptFailure) => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    signal.on('abort', onAbort);
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+        if (signal.aborted) onAbort(signal.reason);
+      },
+      onResponseStart(c, statusCode, responseHeaders) {
+        if (statusCode < 200) return; // informational (103 Early Hints): the answer follows
+        status = statusCode;
+        headers = responseHeaders;
+        if (statusCode >= 400) return;
+        answer = new UpstreamBody();
+        answer.controller = c;
+        settle({ ok: true, status, headers, body: answer, headersMs: performance.now() - started });
+      },
+      onResponseData(_c, chunk) {
+        if (answer !== null) answer.push(chunk);
+        else errorChunks.push(chunk);
+      },
+      onResponseEnd() {
+        signal.off('abort', onAbort);
+        if (answer !== null) answer.finish();
+        else settle(statusFailure(status, Buffer.concat(errorChunks), headers));
+      },
+      onResponseError(_c, err) {
+        signal.off('abort', onAbort);
+        if (answer !== null) answer.fail(err);
+        else settle(describeError(err, signal, upstream));
+      },
+    };
+    try {
+      upstream.pool.dispatch({ method: 'POST', path: upstream.chatPath, headers: upstream.streamHeaders, body }, handler);
+    } catch (err) {
+      signal.off('abort', onAbort);
+      settle(describeError(err, signal, upstream));
+    }
+  });
 }
 
 export interface WholeResponse {

@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
-import { ClientGone, UpstreamTimeout, type AttemptAbort } from './attempt.js';
+import { ClientGone, UpstreamTimeout, type AttemptAbort, type UpstreamBody } from './attempt.js';
 import { StreamUsageReader, type Usage } from './usage.js';
 
 export interface StreamOutcome {
@@ -20,7 +19,7 @@ const DONE = Buffer.from('data: [DONE]');
  * has run, so the trace is committed before a client can see the stream finish.
  */
 export async function relayStream(
-  body: Dispatcher.ResponseData['body'],
+  body: UpstreamBody,
   res: ServerResponse,
   signal: AttemptAbort,
   startedAt: number,
@@ -29,47 +28,47 @@ export async function relayStream(
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
   const held: Buffer[] = [];
-  // Events rather than `for await`: no promise per chunk. Backpressure pauses the upstream body
-  // until the client's socket drains; an abort (client gone, timeout) destroys the body, which ends this.
+  // Backpressure pauses the upstream until the client's socket drains; an abort (client gone,
+  // timeout) or the upstream breaking off ends the body with an error, which ends this.
   await new Promise<void>((resolve) => {
-    const resume = () => body.resume();
-    const onData = (chunk: Buffer) => {
-      if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
-      usage.feed(chunk);
-      if (held.length > 0) {
-        held.push(chunk);
-        return;
-      }
-      const done = chunk.indexOf(DONE);
-      const now = done === -1 ? chunk : chunk.subarray(0, done);
-      if (done !== -1) held.push(chunk.subarray(done));
-      if (now.length > 0 && !res.write(now)) {
-        body.pause();
-        res.once('drain', resume);
-      }
+    let draining = false;
+    const resume = () => {
+      draining = false;
+      body.resume();
     };
     const finish = () => {
-      body.off('data', onData);
-      body.off('end', finish);
-      body.off('error', onError);
       res.off('drain', resume);
       resolve();
     };
-    const onError = (err: Error) => {
-      const reason = signal.aborted ? signal.reason : undefined;
-      if (reason instanceof ClientGone) result.outcome = 'cancelled';
-      else if (reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
-        result.outcome = 'timeout';
-      } else result.outcome = 'error';
-      result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${err.message}`;
-      finish();
-    };
-    body.on('data', onData);
-    body.once('end', finish);
-    body.once('error', onError);
-    // Aborted before this listened: its error event has gone by.
-    const errored = (body as { errored?: Error | null }).errored;
-    if (errored) onError(errored);
+    body.take({
+      data(chunk) {
+        if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
+        usage.feed(chunk);
+        if (held.length > 0) {
+          held.push(chunk);
+          return true;
+        }
+        const done = chunk.indexOf(DONE);
+        const now = done === -1 ? chunk : chunk.subarray(0, done);
+        if (done !== -1) held.push(chunk.subarray(done));
+        if (now.length === 0 || res.write(now)) return true;
+        if (!draining) {
+          draining = true;
+          res.once('drain', resume);
+        }
+        return false;
+      },
+      end: finish,
+      error(err) {
+        const reason = signal.aborted ? signal.reason : undefined;
+        if (reason instanceof ClientGone) result.outcome = 'cancelled';
+        else if (reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
+          result.outcome = 'timeout';
+        } else result.outcome = 'error';
+        result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${err.message}`;
+        finish();
+      },
+    });
   });
   result.usage = usage.usage;
   await beforeEnd(result);

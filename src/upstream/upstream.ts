@@ -14,6 +14,8 @@ export class Upstream {
   readonly pool: Pool;
   /** Headers sent on every call (with the API key, which therefore never leaves this object). */
   readonly headers: Record<string, string>;
+  /** The same, for a request that asks for a stream. */
+  readonly streamHeaders: Record<string, string>;
   private readonly inputCostPerToken: number;
   private readonly outputCostPerToken: number;
 
@@ -38,6 +40,7 @@ export class Upstream {
       'accept-encoding': 'identity',
       ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}),
     };
+    this.streamHeaders = { ...this.headers, accept: 'text/event-stream' };
     this.pool = new Pool(this.origin, {
       connections: config.connections,
       connect: { timeout: Math.min(10_000, config.timeoutMs) },
