@@ -8,11 +8,12 @@
 // A build to compare with: `git worktree add /tmp/before REV && cd /tmp/before &&
 // ln -s "$OLDPWD/node_modules" node_modules && npx tsc -p tsconfig.build.json`.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { writeTracegateConfig } from './tracegate-config.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -52,20 +53,7 @@ function startMock() {
 
 async function startGateway(cli, mockPort, port) {
   const dir = mkdtempSync(join(tmpdir(), 'tracegate-compare-'));
-  const baseURL = `http://127.0.0.1:${mockPort}/v1`;
-  const model = (input, output) => ({ baseURL, model: 'bench-model', inputCostPerMTok: input, outputCostPerMTok: output, timeoutMs: 30_000 });
-  writeFileSync(
-    join(dir, 'config.json'),
-    JSON.stringify({
-      server: { host: '127.0.0.1', port },
-      database: { path: join(dir, 'traces.db') },
-      models: { mini: model(0.15, 0.6), pro: model(2.5, 10), coder: model(1, 4), budget: model(0.05, 0.2) },
-      router: { autoModel: 'auto', policy: 'adaptive', costWeight: 0, halfLife: 50, updateIntervalSeconds: 0 },
-      traces: { storePrompts: 'truncated', truncateChars: 200 },
-      logging: { level: 'error' },
-    }),
-  );
-  const child = spawn(process.execPath, [resolve(cli), 'serve', '--config', join(dir, 'config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [resolve(cli), 'serve', '--config', writeTracegateConfig(dir, mockPort, port)], { stdio: ['ignore', 'ignore', 'inherit'] });
   for (let i = 0; i < 300; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${port}/health`)).ok) return { child, port, dir };

@@ -23,6 +23,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { writeTracegateConfig } from './tracegate-config.mjs';
 import { request } from 'undici';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -223,22 +224,6 @@ async function ensurePortkey() {
   return null;
 }
 
-function tracegateConfig(dir, mockPort, port, database = { path: join(dir, 'traces.db') }) {
-  const baseURL = `http://127.0.0.1:${mockPort}/v1`;
-  const model = (input, output) => ({ baseURL, model: 'bench-model', inputCostPerMTok: input, outputCostPerMTok: output, timeoutMs: 30_000 });
-  const config = {
-    server: { host: '127.0.0.1', port },
-    database,
-    models: { mini: model(0.15, 0.6), pro: model(2.5, 10), coder: model(1, 4), budget: model(0.05, 0.2) },
-    router: { autoModel: 'auto', policy: 'adaptive', costWeight: 0, halfLife: 50, updateIntervalSeconds: 0 },
-    traces: { storePrompts: 'truncated', truncateChars: 200 },
-    logging: { level: 'warn' },
-  };
-  const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify(config, null, 2));
-  return file;
-}
-
 /**
  * Starts what a row measures (its server, a fresh database), checks one request and warms it up.
  * Returns the row's context, or `{ row, unavailable }` with the reason.
@@ -287,7 +272,7 @@ async function startRow(row, mockPort, mock) {
       // One folder per row: the rows' gateways run at the same time, each with its own SQLite file.
       dir = args['keep-db'] ? join(resolve(args['keep-db']), row) : mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
       mkdirSync(dir, { recursive: true });
-      const config = tracegateConfig(dir, mockPort, port);
+      const config = writeTracegateConfig(dir, mockPort, port);
       const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : [];
       server = startProcess('tracegate', [...NODE_FLAGS, ...prof, resolve(args['tracegate-cli']), 'serve', '--config', config]);
       await waitReady(server, `http://127.0.0.1:${port}/health`, 200);
@@ -299,7 +284,7 @@ async function startRow(row, mockPort, mock) {
       pgDb = await createPgDatabase();
       const port = await freePort();
       dir = mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
-      const config = tracegateConfig(dir, mockPort, port, { url: pgDb.url, spoolPath: join(dir, 'spool.db') });
+      const config = writeTracegateConfig(dir, mockPort, port, { url: pgDb.url, spoolPath: join(dir, 'spool.db') });
       server = startProcess('tracegate-pg', [...NODE_FLAGS, resolve(args['tracegate-cli']), 'serve', '--config', config]);
       await waitReady(server, `http://127.0.0.1:${port}/health`, 200);
       url = `http://127.0.0.1:${port}/v1/chat/completions`;

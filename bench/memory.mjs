@@ -1,5 +1,5 @@
 // Where a server's resident memory goes, idle and at its peak under the HTTP benchmark's load: the
-// bare relay and tracegate (the same config as bench/http.mjs), each alone with the mock upstream.
+// bare relay and tracegate (bench/tracegate-config.mjs, as in bench/http.mjs), each alone with the mock upstream.
 // RSS is split into file-backed pages (Node's binary, libraries) and anonymous memory, and the
 // mappings that hold most of it are listed at the peak (from /proc/PID/smaps).
 //
@@ -8,11 +8,12 @@
 // It also measures what one idle worker thread adds to a bare Node process (tracegate's WAL
 // checkpointer is one). Run through `npm run bench:memory` (which builds first).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { writeTracegateConfig } from './tracegate-config.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -76,28 +77,10 @@ function largestMappings(pid, count = 6) {
   return [...groups].sort((a, b) => b[1] - a[1]).slice(0, count);
 }
 
-function tracegateConfig(dir, mockPort, port) {
-  const baseURL = `http://127.0.0.1:${mockPort}/v1`;
-  const model = (input, output) => ({ baseURL, model: 'bench-model', inputCostPerMTok: input, outputCostPerMTok: output, timeoutMs: 30_000 });
-  const file = join(dir, 'config.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      server: { host: '127.0.0.1', port },
-      database: { path: join(dir, 'traces.db') },
-      models: { mini: model(0.15, 0.6), pro: model(2.5, 10), coder: model(1, 4), budget: model(0.05, 0.2) },
-      router: { autoModel: 'auto', policy: 'adaptive', costWeight: 0, halfLife: 50, updateIntervalSeconds: 0 },
-      traces: { storePrompts: 'truncated', truncateChars: 200 },
-      logging: { level: 'warn' },
-    }),
-  );
-  return file;
-}
-
 async function startTracegate(dir, mockPort) {
   const probe = await startListening(['-e', "const s=require('node:net').createServer().listen(0,'127.0.0.1',()=>{console.log(JSON.stringify({port:s.address().port}));s.close()})"]);
   const port = probe.port;
-  const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', tracegateConfig(dir, mockPort, port)], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist', 'cli.js'), 'serve', '--config', writeTracegateConfig(dir, mockPort, port)], {
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 300; i++) {
