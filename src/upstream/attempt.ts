@@ -80,6 +80,27 @@ function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeader
   return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };
 }
 
+/**
+ * Ties an attempt's abort signal to undici's controller while the response runs. Before the request
+ * has a connection undici has no controller yet: `started` then aborts it at once.
+ */
+function wireAbort(signal: AttemptAbort) {
+  let controller: Dispatcher.DispatchController | null = null;
+  const onAbort = (reason: unknown) => {
+    controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+  };
+  signal.on('abort', onAbort);
+  return {
+    started(c: Dispatcher.DispatchController): void {
+      controller = c;
+      if (signal.aborted) onAbort(signal.reason);
+    },
+    done(): void {
+      signal.off('abort', onAbort);
+    },
+  };
+}
+
 /** Where a stream's body goes once someone takes it. */
 export interface BodySink {
   /** One chunk, in order; false asks the upstream to pause until `UpstreamBody.resume()`. */
@@ -173,7 +194,7 @@ export interface AttemptResponse {
 export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
   return new Promise((resolve) => {
     const started = performance.now();
-    let controller: Dispatcher.DispatchController | null = null;
+    const abort = wireAbort(signal);
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     /** The body of a successful answer, once its headers are in. */
@@ -181,20 +202,13 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
     /** The body of an error status, read whole. */
     const errorChunks: Buffer[] = [];
     let settled = false;
-    const onAbort = (reason: unknown) => {
-      controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
-    };
     const settle = (result: AttemptResponse | AttemptFailure) => {
       if (settled) return;
       settled = true;
       resolve(result);
     };
-    signal.on('abort', onAbort);
     const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (signal.aborted) onAbort(signal.reason);
-      },
+      onRequestStart: abort.started,
       onResponseStart(c, statusCode, responseHeaders) {
         if (statusCode < 200) return; // informational (103 Early Hints): the answer follows
         status = statusCode;
@@ -209,12 +223,12 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
         else errorChunks.push(chunk);
       },
       onResponseEnd() {
-        signal.off('abort', onAbort);
+        abort.done();
         if (answer !== null) answer.finish();
         else settle(statusFailure(status, Buffer.concat(errorChunks), headers));
       },
       onResponseError(_c, err) {
-        signal.off('abort', onAbort);
+        abort.done();
         if (answer !== null) answer.fail(err);
         else settle(describeError(err, signal, upstream));
       },
@@ -222,7 +236,7 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
     try {
       upstream.pool.dispatch({ method: 'POST', path: upstream.chatPath, headers: upstream.streamHeaders, body }, handler);
     } catch (err) {
-      signal.off('abort', onAbort);
+      abort.done();
       settle(describeError(err, signal, upstream));
     }
   });
@@ -248,29 +262,21 @@ export interface WholeResponse {
 export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
     const started = performance.now();
-    let controller: Dispatcher.DispatchController | null = null;
+    const abort = wireAbort(signal);
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     let headersMs = 0;
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
-    const onAbort = (reason: unknown) => {
-      // Before the request has a connection, undici has no controller yet: onRequestStart aborts it.
-      controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
-    };
     const finish = (result: WholeResponse | AttemptFailure) => {
       if (settled) return;
       settled = true;
-      signal.off('abort', onAbort);
+      abort.done();
       resolve(result);
     };
-    signal.on('abort', onAbort);
     const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (signal.aborted) onAbort(signal.reason);
-      },
+      onRequestStart: abort.started,
       onResponseStart(_c, statusCode, responseHeaders) {
         if (statusCode < 200) return; // informational (103 Early Hints): the answer follows
         status = statusCode;
