@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { writeTracegateConfig } from './tracegate-config.mjs';
+import { chatBody, writeTracegateConfig } from './workload.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -65,15 +65,7 @@ async function startGateway(cli, mockPort, port) {
   throw new Error(`${cli} did not start`);
 }
 
-const body = JSON.stringify({
-  model: 'auto',
-  messages: [
-    { role: 'system', content: 'You are a concise, practical assistant.' },
-    { role: 'user', content: 'Which of two shipping providers should a small shop pick for forty parcels a week inside Europe?' },
-  ],
-  max_tokens: 256,
-  ...(args.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-});
+const body = chatBody('auto', { stream: args.stream, short: true });
 const load = (port, amount) =>
   autocannon({
     url: `http://127.0.0.1:${port}/v1/chat/completions`,

@@ -23,7 +23,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { writeTracegateConfig } from './tracegate-config.mjs';
+import { chatBody, writeTracegateConfig } from './workload.mjs';
 import { request } from 'undici';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -60,22 +60,7 @@ const SLICES = Number(args.slices);
 const SLICE_S = Number(args['slice-seconds']);
 const ROWS = args.rows.split(',').filter((r) => ALL_ROWS.includes(r) && !(args['no-portkey'] && r === 'portkey'));
 
-const PROMPT =
-  'I run a small online shop and I am choosing between two shipping providers for parcels inside Europe. ' +
-  'One is cheaper per parcel but slower and has a worse record for lost packages; the other costs about ' +
-  'a fifth more but delivers in two days and offers tracking by text message. Which would you pick for a ' +
-  'shop that sends about forty parcels a week, and what should I ask each of them before I sign?';
-const bodyFor = (model, stream) =>
-  JSON.stringify({
-    model,
-    messages: [
-      { role: 'system', content: 'You are a concise, practical assistant.' },
-      { role: 'user', content: PROMPT },
-    ],
-    temperature: 0.2,
-    max_tokens: 256,
-    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-  });
+const bodyFor = (model, stream) => chatBody(model, { stream });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

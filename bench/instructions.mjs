@@ -16,6 +16,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { chatBody } from './workload.mjs';
 import { request } from 'undici';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -28,14 +29,7 @@ const { values: args } = parseArgs({
 });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const body = JSON.stringify({
-  model: 'auto',
-  messages: [
-    { role: 'system', content: 'You are a concise, practical assistant.' },
-    { role: 'user', content: 'Which of two shipping providers should a small shop pick for forty parcels a week inside Europe?' },
-  ],
-  max_tokens: 256,
-});
+const body = chatBody('auto', { short: true });
 
 /** A port nothing listens on now (asked of the system, then released for the gateway). */
 function freePort() {

@@ -1,5 +1,5 @@
 // Where a server's resident memory goes, idle and at its peak under the HTTP benchmark's load: the
-// bare relay and tracegate (bench/tracegate-config.mjs, as in bench/http.mjs), each alone with the mock upstream.
+// bare relay and tracegate (bench/workload.mjs: the config and request of bench/http.mjs), each alone with the mock upstream.
 // RSS is split into file-backed pages (Node's binary, libraries) and anonymous memory, and the
 // mappings that hold most of it are listed at the peak (from /proc/PID/smaps).
 //
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { writeTracegateConfig } from './tracegate-config.mjs';
+import { chatBody, writeTracegateConfig } from './workload.mjs';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -95,12 +95,6 @@ async function startTracegate(dir, mockPort) {
   throw new Error('tracegate did not start');
 }
 
-const PROMPT =
-  'I run a small online shop and I am choosing between two shipping providers for parcels inside Europe. ' +
-  'One is cheaper per parcel but slower and has a worse record for lost packages; the other costs about ' +
-  'a fifth more but delivers in two days and offers tracking by text message. Which would you pick for a ' +
-  'shop that sends about forty parcels a week, and what should I ask each of them before I sign?';
-
 async function measure(row, mockPort) {
   const dir = mkdtempSync(join(tmpdir(), 'tracegate-memory-'));
   const server =
@@ -120,15 +114,7 @@ async function measure(row, mockPort) {
         mappings = largestMappings(pid);
       }
     }, 50);
-    const body = JSON.stringify({
-      model: row === 'relay' ? 'bench-model' : 'auto',
-      messages: [
-        { role: 'system', content: 'You are a concise, practical assistant.' },
-        { role: 'user', content: PROMPT },
-      ],
-      temperature: 0.2,
-      max_tokens: 256,
-    });
+    const body = chatBody(row === 'relay' ? 'bench-model' : 'auto');
     const result = await autocannon({
       url: `http://127.0.0.1:${server.port}/v1/chat/completions`,
       method: 'POST',
