@@ -45,11 +45,12 @@ export const traces = sqliteTable(
 );
 
 /**
- * Each trace's arm (query class × model) and `seq`, clustered by arm: the per-arm reads of a policy
- * rebuild (an arm's count, its newest traces) seek here. It is filled in bulk, sorted, every few
- * thousand traces and before such a read (the store's `fillArms`), not by each commit: an index
- * on `traces` in this order had every commit dirty one page per arm, which halved the write rate.
- * The migration makes it WITHOUT ROWID (the key is the row).
+ * Each trace's arm (query class × model), `seq` and latency, clustered by arm: the per-arm reads of a
+ * policy rebuild (an arm's count, its newest traces) seek here, and `stats` reads each arm's
+ * latencies in order without sorting the traces. It is filled in bulk, sorted, every few thousand
+ * traces and before such a read (the store's `fillArms`), not by each commit: an index on `traces`
+ * in this order had every commit dirty one page per arm, which halved the write rate. The
+ * migration makes it WITHOUT ROWID (the key is the row).
  */
 export const traceArms = sqliteTable(
   'trace_arms',
@@ -59,11 +60,36 @@ export const traceArms = sqliteTable(
     seq: integer('seq').notNull(),
     /** 1 for a live trace, 0 for offline evidence. */
     live: integer('live').notNull(),
+    latencyMs: real('latency_ms').notNull(),
   },
   (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.seq] })],
 );
 
-/** The highest `seq` whose arm is in `trace_arms` (one row, id 1). */
+/**
+ * The sums of `stats` per class × model × instance over the traces up to the fill mark, added to at
+ * each fill of `trace_arms` (same transaction, same mark), so `stats` over every trace reads a few
+ * rows instead of grouping them all. A trigger (in the migration) keeps the feedback sums right when
+ * feedback changes on a trace already counted; a purge counts them again.
+ */
+export const traceStats = sqliteTable(
+  'trace_stats',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    instanceId: text('instance_id'),
+    count: integer('count').notNull(),
+    successes: integer('successes').notNull(),
+    feedbackCount: integer('feedback_count').notNull(),
+    feedbackSum: real('feedback_sum').notNull(),
+    promptTokens: integer('prompt_tokens').notNull(),
+    completionTokens: integer('completion_tokens').notNull(),
+    costUsd: real('cost_usd').notNull(),
+    lastTime: integer('last_time').notNull(),
+  },
+  (t) => [index('trace_stats_group_idx').on(t.queryClass, t.modelKey, t.instanceId)],
+);
+
+/** The highest `seq` whose arm is in `trace_arms` and whose sums are in `trace_stats` (one row, id 1). */
 export const traceArmsFilled = sqliteTable('trace_arms_filled', {
   id: integer('id').primaryKey(),
   seq: integer('seq').notNull(),

@@ -133,7 +133,7 @@ const ARMS_FILL_EVERY = 2000;
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
-/** One class × model × instance group of `stats`. */
+/** One class × model × instance group of `stats`: its sums, and its latencies when read with them. */
 interface StatsGroup {
   queryClass: string;
   model: string;
@@ -142,12 +142,31 @@ interface StatsGroup {
   successes: number;
   feedbackCount: number;
   feedbackSum: number | null;
-  latencies: string;
+  /** Comma-separated (SQLite writes a double as text so that it reads back exactly). */
+  latencies: string | null;
   promptTokens: number | null;
   completionTokens: number | null;
   costUsd: number | null;
   lastTime: number;
 }
+
+/** The sums of a `stats` group, in `trace_stats`'s column order. */
+const STATS_SUMS = `query_class, model_key, instance_id, COUNT(*), SUM(outcome = 'success'), SUM(feedback IS NOT NULL),
+  COALESCE(SUM(feedback), 0), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
+  COALESCE(SUM(cost_usd), 0), MAX(time)`;
+
+/** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
+const STATS_GROUPS = `
+  SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
+    SUM(outcome = 'success') AS successes,
+    SUM(feedback IS NOT NULL) AS feedbackCount,
+    SUM(feedback) AS feedbackSum,
+    group_concat(latency_ms) AS latencies,
+    SUM(prompt_tokens) AS promptTokens,
+    SUM(completion_tokens) AS completionTokens,
+    SUM(cost_usd) AS costUsd,
+    MAX(time) AS lastTime
+  FROM traces`;
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -178,8 +197,8 @@ export class SqliteTraceStore implements TraceStore {
     // ends of the b-trees and the big reads scan, so a larger cache buys no speed here, while it
     // cost about 40 MB of peak RSS under load.
     this.db.pragma('cache_size = -2000');
-    // Big sorts (the GROUP BY of stats over all traces) may use two helper threads: 0.9 s → 0.55 s
-    // over 1 M traces. Writes never sort.
+    // Big sorts (stats over a long time range, a fill of `trace_arms` far behind) may use two helper
+    // threads: 0.9 s → 0.55 s for a GROUP BY over 1 M traces. Writes never sort much.
     this.db.pragma('threads = 2');
     migrate(drizzle(this.db), { migrationsFolder: MIGRATIONS });
     if (options.path !== ':memory:') {
@@ -234,12 +253,36 @@ export class SqliteTraceStore implements TraceStore {
     const to = this.newestSeq();
     if (to > from) {
       this.stmt(`
-        INSERT OR IGNORE INTO trace_arms (query_class, model_key, seq, live)
-        SELECT query_class, model_key, seq, source = 'live' FROM traces WHERE seq > ? AND seq <= ?
+        INSERT OR IGNORE INTO trace_arms (query_class, model_key, seq, live, latency_ms)
+        SELECT query_class, model_key, seq, source = 'live', latency_ms FROM traces WHERE seq > ? AND seq <= ?
         ORDER BY query_class, model_key, seq`).run(from, to);
+      this.addStats(from, to);
       this.stmt('INSERT INTO trace_arms_filled (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq').run(to);
     }
     this.armsFilledUpTo = Math.max(from, to);
+  }
+
+  /** Adds the traces in (from, to] to `trace_stats`, group by group (a few dozen rows in all). */
+  private addStats(from: number, to: number): void {
+    const groups = this.stmt(`SELECT ${STATS_SUMS} FROM traces WHERE seq > ? AND seq <= ? GROUP BY query_class, model_key, instance_id`)
+      .raw()
+      .all(from, to) as unknown[][];
+    const add = this.stmt(`
+      UPDATE trace_stats SET count = count + ?, successes = successes + ?, feedback_count = feedback_count + ?,
+        feedback_sum = feedback_sum + ?, prompt_tokens = prompt_tokens + ?, completion_tokens = completion_tokens + ?,
+        cost_usd = cost_usd + ?, last_time = MAX(last_time, ?)
+      WHERE query_class = ? AND model_key = ? AND instance_id IS ?`);
+    const insert = this.stmt('INSERT INTO trace_stats VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    for (const group of groups) {
+      if (add.run(...group.slice(3), ...group.slice(0, 3)).changes === 0) insert.run(...group);
+    }
+  }
+
+  /** Counts `trace_stats` again from the traces up to the fill mark (after a purge). */
+  private recountStats(): void {
+    this.stmt('DELETE FROM trace_stats').run();
+    this.stmt(`INSERT INTO trace_stats SELECT ${STATS_SUMS} FROM traces WHERE seq <= ? GROUP BY query_class, model_key, instance_id`)
+      .run(this.armsMark());
   }
 
   /** The `seq` of the newest trace (0 in an empty store); MAX of the rowid is one seek. */
@@ -376,7 +419,9 @@ export class SqliteTraceStore implements TraceStore {
       this.stmt(`
         DELETE FROM trace_arms WHERE (query_class, model_key, seq) IN
           (SELECT query_class, model_key, seq FROM traces WHERE time < ? AND source = 'live')`).run(cutoff);
-      return this.stmt(`DELETE FROM traces WHERE time < ? AND source = 'live'`).run(cutoff).changes;
+      const deleted = this.stmt(`DELETE FROM traces WHERE time < ? AND source = 'live'`).run(cutoff).changes;
+      if (deleted > 0) this.recountStats();
+      return deleted;
     });
     return { deleted: run(before) };
   }
@@ -385,7 +430,9 @@ export class SqliteTraceStore implements TraceStore {
     await this.writer.flushed();
     const run = this.db.transaction(() => {
       this.stmt('DELETE FROM trace_arms WHERE live = 0').run();
-      return this.stmt(`DELETE FROM traces WHERE source = 'offline'`).run().changes;
+      const deleted = this.stmt(`DELETE FROM traces WHERE source = 'offline'`).run().changes;
+      if (deleted > 0) this.recountStats();
+      return deleted;
     });
     return { deleted: run() };
   }
@@ -462,7 +509,7 @@ export class SqliteTraceStore implements TraceStore {
         MAX(time) AS lastTime
       FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${QUALITY} AS q,
                    power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
-            FROM (SELECT t.seq, outcome, feedback, cost_usd, latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
+            FROM (SELECT t.seq, outcome, feedback, cost_usd, a.latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
                   WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq DESC LIMIT ?))`);
     const found: (ArmEvidence & { firstSeq: number })[] = [];
     for (const { queryClass, model } of this.arms()) {
@@ -483,27 +530,32 @@ export class SqliteTraceStore implements TraceStore {
     await this.writer.flushed();
     const params: unknown[] = [];
     const where = rangeWhere(range, params);
-    // One pass over the traces, grouped by class × model × instance: the sums, and each group's
-    // latencies (as text, which SQLite writes so that a double reads back exactly) for the
-    // percentiles, taken here; both tables are rolled up from the groups. Over all traces it reads
-    // the table in order and sorts (with the sorter's helper threads, `threads` in the
-    // constructor), which beats walking the (class, model) index with a lookup per trace (0.9 s →
-    // 0.55 s over 1 M traces, against 1.2 s); a time range goes through the time index. The two
-    // window functions and the second GROUP BY this replaces sorted every trace three times (3 s
-    // over 1 M traces).
-    const groups = this.db
-      .prepare(`
-      SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
-        SUM(outcome = 'success') AS successes,
-        SUM(feedback IS NOT NULL) AS feedbackCount,
-        SUM(feedback) AS feedbackSum,
-        group_concat(latency_ms) AS latencies,
-        SUM(prompt_tokens) AS promptTokens,
-        SUM(completion_tokens) AS completionTokens,
-        SUM(cost_usd) AS costUsd,
-        MAX(time) AS lastTime
-      FROM traces ${where ? where : 'NOT INDEXED'} GROUP BY query_class, model_key, instance_id`)
-      .all(...params) as StatsGroup[];
+    let groups: StatsGroup[];
+    let armLatencies: { queryClass: string; model: string; latencies: string }[] = [];
+    if (where) {
+      // A time range: one pass over its traces through the time index, grouped by class × model ×
+      // instance, each group's latencies with its sums.
+      groups = this.db.prepare(`${STATS_GROUPS} ${where} GROUP BY query_class, model_key, instance_id`).all(...params) as StatsGroup[];
+    } else {
+      // Every trace: the sums up to the fill mark from `trace_stats`, the latencies up to it from
+      // `trace_arms` in its order (no sort), and the few traces past it grouped here; in one read
+      // transaction, so another process's fill cannot land between them. Grouping all the traces
+      // instead sorted them (0.7–1.5 s over 1 M traces).
+      if (this.newestSeq() - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArms();
+      [groups, armLatencies] = this.db.transaction(() => {
+        const summed = this.stmt(`
+          SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, count, successes,
+            feedback_count AS feedbackCount, feedback_sum AS feedbackSum, NULL AS latencies,
+            prompt_tokens AS promptTokens, completion_tokens AS completionTokens, cost_usd AS costUsd, last_time AS lastTime
+          FROM trace_stats`).all() as StatsGroup[];
+        const recent = this.stmt(`${STATS_GROUPS} WHERE seq > ? GROUP BY query_class, model_key, instance_id`).all(this.armsMark()) as StatsGroup[];
+        const filed = this.stmt(`
+          SELECT query_class AS queryClass, model_key AS model, group_concat(latency_ms) AS latencies
+          FROM trace_arms GROUP BY query_class, model_key`).all() as typeof armLatencies;
+        return [[...summed, ...recent], filed] as [StatsGroup[], typeof armLatencies];
+      })();
+    }
+    const filedLatencies = new Map(armLatencies.map((a) => [`${a.queryClass}\u0000${a.model}`, a.latencies]));
     let total = 0;
     const arms = new Map<string, StatsGroup[]>();
     const instances = new Map<string | null, StatsSummary['byInstance'][number]>();
@@ -545,7 +597,9 @@ export class SqliteTraceStore implements TraceStore {
           completionTokens += g.completionTokens ?? 0;
           costUsd += g.costUsd ?? 0;
         }
-        const text = parts.length === 1 ? parts[0]!.latencies : parts.map((g) => g.latencies).join(',');
+        const texts = parts.map((g) => g.latencies);
+        texts.push(filedLatencies.get(`${parts[0]!.queryClass}\u0000${parts[0]!.model}`) ?? null);
+        const text = texts.filter((t) => t !== null && t !== '').join(',');
         const sorted = Float64Array.from(JSON.parse(`[${text}]`) as number[]).sort();
         // The nearest-rank percentile: the value at rank max(1, ⌈n·p/100⌉).
         const at = (p: number) => sorted[Math.max(1, Math.floor((sorted.length * p + 99) / 100)) - 1] ?? null;

@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 import { tempDir as newTempDir } from '../helpers/gateway.js';
+import { migrationsUpTo } from '../helpers/migrations.js';
 import { makeTrace } from '../helpers/trace.js';
 
 const dirs: string[] = [];
@@ -75,14 +76,7 @@ describe('trace_arms: the per-arm table filled in bulk', () => {
 
   it('a database made before trace_arms gets every trace\'s arm when it is migrated', async () => {
     const dir = tempDir();
-    // The migrations as they were before this one: the journal without its last entry.
-    const before = join(dir, 'drizzle-before');
-    cpSync(resolve(import.meta.dirname, '../../drizzle/sqlite'), before, { recursive: true });
-    const journalPath = join(before, 'meta', '_journal.json');
-    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-    expect(journal.entries.at(-1)!.tag).toBe('0003_trace_arms');
-    journal.entries.pop();
-    writeFileSync(journalPath, JSON.stringify(journal));
+    const before = migrationsUpTo(dir, '0002_trace_source_and_instance');
     const path = join(dir, 'traces.db');
     const raw = new Database(path);
     migrate(drizzle(raw), { migrationsFolder: before });
