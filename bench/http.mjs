@@ -13,7 +13,8 @@
 // each, --slices times: a VM whose speed drifts then weighs on every row alike, and the ratios of
 // each turn follow the table. --slices 0 measures one row after the other instead, --duration each
 // (the only mode where --retries, --budget and --max-other-load apply).
-// --cpu-prof DIR runs tracegate under `node --cpu-prof` and leaves the profile in DIR.
+// --cpu-prof DIR runs tracegate and the relay under `node --cpu-prof` and leaves the profiles in DIR
+// (one folder per row).
 //
 // Run through `npm run bench` (which builds tracegate first).
 import { spawn, execFile } from 'node:child_process';
@@ -216,6 +217,7 @@ async function ensurePortkey() {
 async function startRow(row, mockPort, mock) {
   const stream = row.endsWith('-stream');
   const kind = row.replace(/-stream$/, '');
+  const profileFlags = () => (args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${join(resolve(args['cpu-prof']), row)}`] : []);
   let server = null;
   let url;
   let headers = {};
@@ -235,7 +237,7 @@ async function startRow(row, mockPort, mock) {
       body = bodyFor('bench-model', stream);
     } else if (kind === 'relay') {
       const port = await freePort();
-      server = startProcess('relay', [join(ROOT, 'bench', 'relay.mjs'), `http://127.0.0.1:${mockPort}`, String(port)]);
+      server = startProcess('relay', [...profileFlags(), join(ROOT, 'bench', 'relay.mjs'), `http://127.0.0.1:${mockPort}`, String(port)]);
       await waitReady(server, `http://127.0.0.1:${port}/`, 0);
       url = `http://127.0.0.1:${port}/v1/chat/completions`;
       body = bodyFor('whatever', stream);
@@ -258,8 +260,7 @@ async function startRow(row, mockPort, mock) {
       dir = args['keep-db'] ? join(resolve(args['keep-db']), row) : mkdtempSync(join(tmpdir(), 'tracegate-bench-'));
       mkdirSync(dir, { recursive: true });
       const config = writeTracegateConfig(dir, mockPort, port);
-      const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(args['cpu-prof'])}`] : [];
-      server = startProcess('tracegate', [...NODE_FLAGS, ...prof, resolve(args['tracegate-cli']), 'serve', '--config', config]);
+      server = startProcess('tracegate', [...NODE_FLAGS, ...profileFlags(), resolve(args['tracegate-cli']), 'serve', '--config', config]);
       await waitReady(server, `http://127.0.0.1:${port}/health`, 200);
       url = `http://127.0.0.1:${port}/v1/chat/completions`;
       body = bodyFor('auto', stream);

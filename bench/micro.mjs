@@ -255,9 +255,18 @@ async function bigBench(dir) {
       seed: 1,
       source: store,
     });
+    // The traces were written around the store: the first read that needs them filled
+    // (`trace_arms`, `trace_stats`) fills them, as the gateway's first rebuild would.
+    const fillStarted = performance.now();
+    await store.stats();
+    record(`first store.stats() over ${count.toLocaleString('en-US')} traces written around the store (fills trace_arms and trace_stats)`,
+      (performance.now() - fillStarted).toFixed(0), 'ms, once', '', true);
     const bench = new Bench({ time: 0, iterations: 2, warmup: true, warmupIterations: 1, warmupTime: 0 });
     bench.add(`store.stats() over ${count.toLocaleString('en-US')} traces`, async () => {
       await store.stats();
+    });
+    bench.add(`store.stats({ since }) over ${count.toLocaleString('en-US')} traces, all in the range`, async () => {
+      await store.stats({ since: 0 });
     });
     bench.add(`policy.updateFromTraces() over ${count.toLocaleString('en-US')} traces`, async () => {
       const summary = await policy.updateFromTraces();
@@ -273,7 +282,7 @@ async function bigBench(dir) {
     for (const task of bench.tasks) {
       if (failed(task)) continue;
       const ms = task.result.latency.mean;
-      const target = task.name.startsWith('store.stats') || task.name.startsWith('policy.update') ? '≤ 1 s' : '';
+      const target = task.name.startsWith('store.stats() ') || task.name.startsWith('policy.update') ? '≤ 1 s' : '';
       record(task.name, ms.toFixed(0), `ms mean of ${task.result.latency.samplesCount ?? 2} (after a warmup run)`, target, ms <= 1000);
     }
   } finally {
