@@ -22,14 +22,17 @@ function sink() {
 describe('tracegate demo', () => {
   it('routing converges on the simulated models, every request is answered, and the gateway stays up', async () => {
     const { out, text } = sink();
-    const demo = await runDemo({ requests: 900, concurrency: 4, port: 0, seed: 3, every: 300, out });
+    // 1,500 requests: with 900, an unlucky start (the best model of `code` judged on a few thumbs
+    // down while the runner-up had its luck) left the last quarter short of 70% in about 1 run of 10;
+    // with 1,500, in none of 10 (seed 3, four clients, run alone).
+    const demo = await runDemo({ requests: 1500, concurrency: 4, port: 0, seed: 3, every: 300, out });
     try {
-      expect(demo.answered).toBe(900);
+      expect(demo.answered).toBe(1500);
       expect(demo.failed).toBe(0);
       for (const [cls, share] of Object.entries(demo.bestShare)) expect(share, `${cls}: ${text()}`).toBeGreaterThanOrEqual(0.7);
       expect(text()).toMatch(/after 30\d requests/);
       const stats = (await (await request(`${demo.running.url}/stats`)).body.json()) as { total_traces: number };
-      expect(stats.total_traces).toBeGreaterThanOrEqual(900);
+      expect(stats.total_traces).toBeGreaterThanOrEqual(1500);
     } finally {
       await demo.close();
     }
