@@ -265,7 +265,11 @@ async function bigBench(dir) {
     bench.add(`store.stats() over ${count.toLocaleString('en-US')} traces`, async () => {
       await store.stats();
     });
-    bench.add(`store.stats({ since }) over ${count.toLocaleString('en-US')} traces, all in the range`, async () => {
+    const [, second] = await store.list({ limit: 2 });
+    bench.add(`store.stats({ since }) over ${count.toLocaleString('en-US')} traces, a range that holds all but the oldest (grouped through the time index)`, async () => {
+      await store.stats({ since: second.time });
+    });
+    bench.add(`store.stats({ since }) over ${count.toLocaleString('en-US')} traces, a range that holds them all (read as every trace)`, async () => {
       await store.stats({ since: 0 });
     });
     bench.add(`policy.updateFromTraces() over ${count.toLocaleString('en-US')} traces`, async () => {

@@ -529,7 +529,8 @@ export class SqliteTraceStore implements TraceStore {
   async stats(range: TimeRange = {}): Promise<StatsSummary> {
     await this.writer.flushed();
     const params: unknown[] = [];
-    const where = rangeWhere(range, params);
+    // A range that holds every trace (a dashboard's "last 30 days" over a younger store) is every trace.
+    const where = this.holdsEveryTrace(range) ? '' : rangeWhere(range, params);
     let groups: StatsGroup[];
     let armLatencies: { queryClass: string; model: string; latencies: string }[] = [];
     if (where) {
@@ -620,6 +621,17 @@ export class SqliteTraceStore implements TraceStore {
       });
     const byInstance = [...instances.values()].sort((a, b) => byText(a.instanceId, b.instanceId));
     return { totalTraces: total, byClassModel: rows, byInstance };
+  }
+
+  /** Whether no trace lies outside the range (two seeks of the time index). */
+  private holdsEveryTrace(range: TimeRange): boolean {
+    if (range.since === undefined && range.until === undefined) return true;
+    const { first, last } = this.stmt('SELECT MIN(time) AS first, MAX(time) AS last FROM traces').get() as {
+      first: number | null;
+      last: number | null;
+    };
+    if (first === null || last === null) return false;
+    return (range.since === undefined || range.since <= first) && (range.until === undefined || range.until > last);
   }
 
   async recent(limit: number): Promise<TraceRecord[]> {

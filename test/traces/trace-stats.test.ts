@@ -61,8 +61,52 @@ async function insertInTurns(store: SqliteTraceStore, all: TraceRecord[]): Promi
   for (let i = 0; i < all.length; i += 50) await Promise.all(all.slice(i, i + 50).map((t) => store.insert(t)));
 }
 
-/** Grouping every trace (a time range goes through the traces themselves), as stats did before trace_stats. */
-const grouped = (store: SqliteTraceStore) => store.stats({ until: Number.MAX_SAFE_INTEGER });
+/** What `stats` must say, computed here from every stored trace (`list`), independently of the store's SQL. */
+async function grouped(store: SqliteTraceStore, keep: (t: TraceRecord) => boolean = () => true): Promise<StatsSummary> {
+  const all = (await store.list({})).filter(keep);
+  const byText = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
+  const arms = new Map<string, TraceRecord[]>();
+  const instances = new Map<string | null, TraceRecord[]>();
+  for (const t of all) {
+    const key = `${t.queryClass}\u0000${t.modelKey}`;
+    arms.set(key, [...(arms.get(key) ?? []), t]);
+    instances.set(t.instanceId, [...(instances.get(t.instanceId) ?? []), t]);
+  }
+  const sum = (ts: TraceRecord[], f: (t: TraceRecord) => number | null) => ts.reduce((n, t) => n + (f(t) ?? 0), 0);
+  const rank = (sorted: number[], p: number) => sorted[Math.max(1, Math.ceil((sorted.length * p) / 100)) - 1] ?? null;
+  const byClassModel = [...arms.values()]
+    .sort((a, b) => byText(a[0]!.queryClass, b[0]!.queryClass) || byText(a[0]!.modelKey, b[0]!.modelKey))
+    .map((ts) => {
+      const latencies = ts.map((t) => t.latencyMs).sort((x, y) => x - y);
+      const successes = ts.filter((t) => t.outcome === 'success').length;
+      const judged = ts.filter((t) => t.feedback !== null);
+      return {
+        queryClass: ts[0]!.queryClass,
+        model: ts[0]!.modelKey,
+        count: ts.length,
+        successes,
+        feedbackCount: judged.length,
+        meanFeedback: judged.length > 0 ? sum(judged, (t) => t.feedback) / judged.length : null,
+        latencyP50Ms: rank(latencies, 50),
+        latencyP95Ms: rank(latencies, 95),
+        promptTokens: sum(ts, (t) => t.promptTokens),
+        completionTokens: sum(ts, (t) => t.completionTokens),
+        costUsd: sum(ts, (t) => t.costUsd),
+        successRate: successes / ts.length,
+      };
+    });
+  const byInstance = [...instances.entries()]
+    .sort(([a], [b]) => byText(a, b))
+    .map(([instanceId, ts]) => ({
+      instanceId,
+      count: ts.length,
+      successes: ts.filter((t) => t.outcome === 'success').length,
+      feedbackCount: ts.filter((t) => t.feedback !== null).length,
+      costUsd: sum(ts, (t) => t.costUsd),
+      lastTime: Math.max(...ts.map((t) => t.time)),
+    }));
+  return { totalTraces: all.length, byClassModel, byInstance };
+}
 
 /** The same figures; sums of doubles added in another order may differ in their last bits. */
 function expectSameStats(actual: StatsSummary, expected: StatsSummary): void {
@@ -97,6 +141,10 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     const before = await store.stats();
     expect(before.totalTraces).toBe(2_600);
     expectSameStats(before, await grouped(store));
+    // A time range goes through the traces themselves.
+    const since = (await store.list({}))[1_300]!.time;
+    expectSameStats(await store.stats({ since }), await grouped(store, (t) => t.time >= since));
+    expectSameStats(await store.stats({ until: since }), await grouped(store, (t) => t.time < since));
     // A per-arm read fills up to the newest trace: nothing past the mark.
     await store.evidence({ decay: 0.99 });
     expect(mark(store)).toBe(newest(store));
@@ -165,6 +213,21 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     await insertInTurns(writer, traces(30));
     expectSameStats(await reader.stats(), await grouped(reader));
     expect((await reader.stats()).totalTraces).toBe(2_130);
+  });
+
+  it('takes a time range that holds every trace as every trace', async () => {
+    const store = open(join(tempDir(), 'traces.db'));
+    await insertInTurns(store, traces(2_100));
+    const all = await store.list({});
+    const [first, last] = [all[0]!.time, all.at(-1)!.time];
+    // Tampered sums show which way a read went: through trace_stats, or through the traces.
+    store.db.prepare('UPDATE trace_stats SET count = count + 1000').run();
+    const tampered = (await store.stats()).totalTraces;
+    expect(tampered).toBeGreaterThan(2_100);
+    expect((await store.stats({ since: first })).totalTraces).toBe(tampered);
+    expect((await store.stats({ since: first - 5_000, until: last + 1 })).totalTraces).toBe(tampered);
+    expect((await store.stats({ since: first + 1 })).totalTraces).toBe(2_099);
+    expect((await store.stats({ until: last })).totalTraces).toBe(2_099);
   });
 
   it('reads the latencies in the order of trace_arms: no sort over the traces', async () => {
