@@ -141,32 +141,26 @@ interface StatsGroup {
   count: number;
   successes: number;
   feedbackCount: number;
-  feedbackSum: number | null;
+  feedbackSum: number;
   /** Comma-separated (SQLite writes a double as text so that it reads back exactly). */
   latencies: string | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  costUsd: number | null;
+  promptTokens: number;
+  completionTokens: number;
+  costUsd: number;
   lastTime: number;
 }
 
-/** The sums of a `stats` group, in `trace_stats`'s column order. */
-const STATS_SUMS = `query_class, model_key, instance_id, COUNT(*), SUM(outcome = 'success'), SUM(feedback IS NOT NULL),
-  COALESCE(SUM(feedback), 0), COALESCE(SUM(prompt_tokens), 0), COALESCE(SUM(completion_tokens), 0),
-  COALESCE(SUM(cost_usd), 0), MAX(time)`;
+/**
+ * The sums of a `stats` group, named as StatsGroup's fields and in `trace_stats`'s column order (so
+ * an `INSERT INTO trace_stats SELECT` takes them as they are).
+ */
+const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
+  SUM(outcome = 'success') AS successes, SUM(feedback IS NOT NULL) AS feedbackCount,
+  COALESCE(SUM(feedback), 0) AS feedbackSum, COALESCE(SUM(prompt_tokens), 0) AS promptTokens,
+  COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
 
 /** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
-const STATS_GROUPS = `
-  SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
-    SUM(outcome = 'success') AS successes,
-    SUM(feedback IS NOT NULL) AS feedbackCount,
-    SUM(feedback) AS feedbackSum,
-    group_concat(latency_ms) AS latencies,
-    SUM(prompt_tokens) AS promptTokens,
-    SUM(completion_tokens) AS completionTokens,
-    SUM(cost_usd) AS costUsd,
-    MAX(time) AS lastTime
-  FROM traces`;
+const STATS_GROUPS = `SELECT ${STATS_SUMS}, group_concat(latency_ms) AS latencies FROM traces`;
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -571,7 +565,7 @@ export class SqliteTraceStore implements TraceStore {
         inst.count += g.count;
         inst.successes += g.successes;
         inst.feedbackCount += g.feedbackCount;
-        inst.costUsd += g.costUsd ?? 0;
+        inst.costUsd += g.costUsd;
         inst.lastTime = Math.max(inst.lastTime, g.lastTime);
       } else {
         instances.set(g.instanceId, {
@@ -579,7 +573,7 @@ export class SqliteTraceStore implements TraceStore {
           count: g.count,
           successes: g.successes,
           feedbackCount: g.feedbackCount,
-          costUsd: g.costUsd ?? 0,
+          costUsd: g.costUsd,
           lastTime: g.lastTime,
         });
       }
@@ -593,10 +587,10 @@ export class SqliteTraceStore implements TraceStore {
           count += g.count;
           successes += g.successes;
           feedbackCount += g.feedbackCount;
-          feedbackSum += g.feedbackSum ?? 0;
-          promptTokens += g.promptTokens ?? 0;
-          completionTokens += g.completionTokens ?? 0;
-          costUsd += g.costUsd ?? 0;
+          feedbackSum += g.feedbackSum;
+          promptTokens += g.promptTokens;
+          completionTokens += g.completionTokens;
+          costUsd += g.costUsd;
         }
         const texts = parts.map((g) => g.latencies);
         texts.push(filedLatencies.get(`${parts[0]!.queryClass}\u0000${parts[0]!.model}`) ?? null);
