@@ -5,8 +5,9 @@
 //
 //   node bench/memory.mjs [--rows relay,tracegate] [--seconds 6] [--connections 32] [--node-flags=FLAGS]
 //
-// It also measures what one idle worker thread adds to a bare Node process (tracegate's WAL
-// checkpointer is one). Run through `npm run bench:memory` (which builds first).
+// It also measures what one idle worker thread adds to a bare Node process (tracegate's store
+// thread, which checkpoints the WAL and runs the big reads, is one). Run through `npm run
+// bench:memory` (which builds first).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

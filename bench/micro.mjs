@@ -2,7 +2,8 @@
 // - classify + select per request (adaptive policy, 4 and 11 models, 1.5k-character prompts);
 // - the body an attempt sends: model spliced into the client's bytes, against serializing again;
 // - trace writes through the store's group commit (a real SQLite file in WAL mode);
-// - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces.
+// - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces, and how
+//   long a dashboard's reads (stats, traffic, the window's first trace) hold the event loop.
 //
 //   node bench/micro.mjs [--traces 1000000] [--time 2000] [--json FILE]
 //
@@ -289,9 +290,37 @@ async function bigBench(dir) {
       const target = task.name.startsWith('store.stats() ') || task.name.startsWith('policy.update') ? '≤ 1 s' : '';
       record(task.name, ms.toFixed(0), `ms mean of ${task.result.latency.samplesCount ?? 2} (after a warmup run)`, target, ms <= 1000);
     }
+    // What a dashboard's poll reads (GET /stats and /dashboard/data over the whole store), and the
+    // longest the event loop went without a turn while each ran (a 1-ms interval timer's gaps).
+    const now = Date.now();
+    for (const [name, read] of [
+      ['store.stats()', () => store.stats()],
+      ['store.traffic() of every trace in 1-min buckets', () => store.traffic({ since: 0, until: now + 1, bucketMs: 60_000 })],
+      ["store.list({ since, limit: 1 }) (the dashboard's first trace of the day)", () => store.list({ since: now - 86_400_000, limit: 1 })],
+    ]) {
+      await read();
+      const { took, held } = await eventLoopHeld(read);
+      record(`event loop held while ${name} reads ${count.toLocaleString('en-US')} traces`, held.toFixed(1), `ms at most (the read took ${took.toFixed(0)} ms)`, '', true);
+    }
   } finally {
     await store.close();
   }
+}
+
+/** Runs `read`, and the longest the event loop went meanwhile without running a 1-ms interval timer. */
+async function eventLoopHeld(read) {
+  let last = performance.now();
+  let held = 0;
+  const timer = setInterval(() => {
+    const at = performance.now();
+    held = Math.max(held, at - last);
+    last = at;
+  }, 1);
+  const started = performance.now();
+  await read();
+  const ended = performance.now();
+  clearInterval(timer);
+  return { took: ended - started, held: Math.max(held, ended - last) };
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'tracegate-micro-'));

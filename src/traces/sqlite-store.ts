@@ -5,11 +5,11 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
-import { WalCheckpointer } from './wal-checkpointer.js';
+import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
+import { prepareReads, rangeWhere, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 import type {
   ArmEvidence,
-  ClassModelStats,
   EvidenceQuery,
   ExportQuery,
   FeedbackResult,
@@ -75,19 +75,6 @@ function toParams(t: TraceRecord): unknown[] {
   ];
 }
 
-function rangeWhere(range: TimeRange, params: unknown[]): string {
-  const clauses: string[] = [];
-  if (range.since !== undefined) {
-    clauses.push('time >= ?');
-    params.push(range.since);
-  }
-  if (range.until !== undefined) {
-    clauses.push('time < ?');
-    params.push(range.until);
-  }
-  return clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-}
-
 export interface PurgedRow {
   query_class: string; model_key: string; count: number; successes: number; quality: number;
   feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
@@ -133,34 +120,17 @@ const ARMS_FILL_EVERY = 2000;
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
-/** One class × model × instance group of `stats`: its sums, and its latencies when read with them. */
-interface StatsGroup {
-  queryClass: string;
-  model: string;
-  instanceId: string | null;
-  count: number;
-  successes: number;
-  feedbackCount: number;
-  feedbackSum: number;
-  /** Comma-separated (SQLite writes a double as text so that it reads back exactly). */
-  latencies: string | null;
-  promptTokens: number;
-  completionTokens: number;
-  costUsd: number;
-  lastTime: number;
-}
-
 /**
- * The sums of a `stats` group, named as StatsGroup's fields and in `trace_stats`'s column order (so
- * an `INSERT INTO trace_stats SELECT` takes them as they are).
+ * The sums of a `stats` group, named as the fields of a group in sqlite-reads.ts and in
+ * `trace_stats`'s column order (so an `INSERT INTO trace_stats SELECT` takes them as they are).
  */
 const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
   SUM(outcome = 'success') AS successes, SUM(feedback IS NOT NULL) AS feedbackCount,
   COALESCE(SUM(feedback), 0) AS feedbackSum, COALESCE(SUM(prompt_tokens), 0) AS promptTokens,
   COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
 
-/** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
-const STATS_GROUPS = `SELECT ${STATS_SUMS}, group_concat(latency_ms) AS latencies FROM traces`;
+/** The SQL the big reads run (src/traces/sqlite-reads.ts). */
+export const READ_STATEMENTS: ReadStatements = { statsSums: STATS_SUMS, selectTrace: SELECT_TRACE };
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -175,7 +145,9 @@ export class SqliteTraceStore implements TraceStore {
   private readonly writer: BatchWriter<TraceRecord>;
   private readonly insertStmt: Database.Statement;
   private closed = false;
-  private readonly checkpointer: WalCheckpointer | null = null;
+  /** Checkpoints the log and runs the big reads (a file's store; an in-memory one reads here). */
+  private readonly thread: StoreThread | null = null;
+  private inlineReads: TraceReads | null = null;
   private catchUpScheduled = false;
   /** The fill mark as last seen here (the table holds the truth; see fillArmsNow). */
   private armsFilledUpTo = 0;
@@ -196,14 +168,16 @@ export class SqliteTraceStore implements TraceStore {
     this.db.pragma('threads = 2');
     migrate(drizzle(this.db), { migrationsFolder: MIGRATIONS });
     if (options.path !== ':memory:') {
-      // Checkpoints run in a worker thread, off the event loop (see WalCheckpointer).
+      // Checkpoints run in a worker thread, off the event loop (see StoreThread).
       this.db.pragma('wal_autocheckpoint = 0');
       // A log that was started over is cut back to this size (else the file keeps its largest size).
       this.db.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT}`);
       // A worker that cannot checkpoint (its thread failed, the file refuses it) must not leave the
       // log growing without end: SQLite's own checkpoint takes over, stalls and all.
-      this.checkpointer = new WalCheckpointer({
+      this.thread = new StoreThread({
         path: options.path,
+        readStatements: READ_STATEMENTS,
+        fallback: () => this.reads(),
         onError: () => {
           if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
         },
@@ -522,110 +496,10 @@ export class SqliteTraceStore implements TraceStore {
 
   async stats(range: TimeRange = {}): Promise<StatsSummary> {
     await this.writer.flushed();
-    const params: unknown[] = [];
-    // A range that holds every trace (a dashboard's "last 30 days" over a younger store) is every trace.
-    const where = this.holdsEveryTrace(range) ? '' : rangeWhere(range, params);
-    let groups: StatsGroup[];
-    let armLatencies: { queryClass: string; model: string; latencies: string }[] = [];
-    if (where) {
-      // A time range: one pass over its traces through the time index, grouped by class × model ×
-      // instance, each group's latencies with its sums.
-      groups = this.db.prepare(`${STATS_GROUPS} ${where} GROUP BY query_class, model_key, instance_id`).all(...params) as StatsGroup[];
-    } else {
-      // Every trace: the sums up to the fill mark from `trace_stats`, the latencies up to it from
-      // `trace_arms` in its order (no sort), and the few traces past it grouped here; in one read
-      // transaction, so another process's fill cannot land between them. Grouping all the traces
-      // instead sorted them (0.7–1.5 s over 1 M traces).
-      if (this.newestSeq() - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArms();
-      [groups, armLatencies] = this.db.transaction(() => {
-        const summed = this.stmt(`
-          SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, count, successes,
-            feedback_count AS feedbackCount, feedback_sum AS feedbackSum, NULL AS latencies,
-            prompt_tokens AS promptTokens, completion_tokens AS completionTokens, cost_usd AS costUsd, last_time AS lastTime
-          FROM trace_stats`).all() as StatsGroup[];
-        const recent = this.stmt(`${STATS_GROUPS} WHERE seq > ? GROUP BY query_class, model_key, instance_id`).all(this.armsMark()) as StatsGroup[];
-        const filed = this.stmt(`
-          SELECT query_class AS queryClass, model_key AS model, group_concat(latency_ms) AS latencies
-          FROM trace_arms GROUP BY query_class, model_key`).all() as typeof armLatencies;
-        return [[...summed, ...recent], filed] as [StatsGroup[], typeof armLatencies];
-      })();
-    }
-    const filedLatencies = new Map(armLatencies.map((a) => [`${a.queryClass}\u0000${a.model}`, a.latencies]));
-    let total = 0;
-    const arms = new Map<string, StatsGroup[]>();
-    const instances = new Map<string | null, StatsSummary['byInstance'][number]>();
-    for (const g of groups) {
-      total += g.count;
-      const key = `${g.queryClass}\u0000${g.model}`;
-      const arm = arms.get(key);
-      if (arm) arm.push(g);
-      else arms.set(key, [g]);
-      const inst = instances.get(g.instanceId);
-      if (inst) {
-        inst.count += g.count;
-        inst.successes += g.successes;
-        inst.feedbackCount += g.feedbackCount;
-        inst.costUsd += g.costUsd;
-        inst.lastTime = Math.max(inst.lastTime, g.lastTime);
-      } else {
-        instances.set(g.instanceId, {
-          instanceId: g.instanceId,
-          count: g.count,
-          successes: g.successes,
-          feedbackCount: g.feedbackCount,
-          costUsd: g.costUsd,
-          lastTime: g.lastTime,
-        });
-      }
-    }
-    const byText = (a: string | null, b: string | null) => (a === b ? 0 : a === null ? -1 : b === null ? 1 : a < b ? -1 : 1);
-    const rows = [...arms.values()]
-      .sort((a, b) => byText(a[0]!.queryClass, b[0]!.queryClass) || byText(a[0]!.model, b[0]!.model))
-      .map((parts): ClassModelStats => {
-        let count = 0, successes = 0, feedbackCount = 0, feedbackSum = 0, promptTokens = 0, completionTokens = 0, costUsd = 0;
-        for (const g of parts) {
-          count += g.count;
-          successes += g.successes;
-          feedbackCount += g.feedbackCount;
-          feedbackSum += g.feedbackSum;
-          promptTokens += g.promptTokens;
-          completionTokens += g.completionTokens;
-          costUsd += g.costUsd;
-        }
-        const texts = parts.map((g) => g.latencies);
-        texts.push(filedLatencies.get(`${parts[0]!.queryClass}\u0000${parts[0]!.model}`) ?? null);
-        const text = texts.filter((t) => t !== null && t !== '').join(',');
-        const sorted = Float64Array.from(JSON.parse(`[${text}]`) as number[]).sort();
-        // The nearest-rank percentile: the value at rank max(1, ⌈n·p/100⌉).
-        const at = (p: number) => sorted[Math.max(1, Math.floor((sorted.length * p + 99) / 100)) - 1] ?? null;
-        return {
-          queryClass: parts[0]!.queryClass,
-          model: parts[0]!.model,
-          count,
-          successes,
-          feedbackCount,
-          meanFeedback: feedbackCount > 0 ? feedbackSum / feedbackCount : null,
-          latencyP50Ms: at(50),
-          latencyP95Ms: at(95),
-          promptTokens,
-          completionTokens,
-          costUsd,
-          successRate: count > 0 ? successes / count : 0,
-        };
-      });
-    const byInstance = [...instances.values()].sort((a, b) => byText(a.instanceId, b.instanceId));
-    return { totalTraces: total, byClassModel: rows, byInstance };
-  }
-
-  /** Whether no trace lies outside the range (two seeks of the time index). */
-  private holdsEveryTrace(range: TimeRange): boolean {
-    if (range.since === undefined && range.until === undefined) return true;
-    const { first, last } = this.stmt('SELECT MIN(time) AS first, MAX(time) AS last FROM traces').get() as {
-      first: number | null;
-      last: number | null;
-    };
-    if (first === null || last === null) return false;
-    return (range.since === undefined || range.since <= first) && (range.until === undefined || range.until > last);
+    // Every trace's figures come from `trace_arms` and `trace_stats`: a fill (a write, so here)
+    // when they are far behind; the read does the few traces past their mark itself.
+    if (this.newestSeq() - this.armsMark() >= ARMS_FILL_EVERY) this.fillArms();
+    return this.bigRead('stats', range);
   }
 
   async recent(limit: number): Promise<TraceRecord[]> {
@@ -635,26 +509,27 @@ export class SqliteTraceStore implements TraceStore {
 
   async traffic(query: TrafficQuery): Promise<TrafficBucket[]> {
     await this.writer.flushed();
-    const bucket = Math.max(1, Math.floor(query.bucketMs));
-    const params: unknown[] = [bucket, bucket];
-    const where = rangeWhere(query, params);
-    return this.db
-      .prepare(`
-      SELECT CAST(time / ? AS INTEGER) * ? AS start, query_class AS queryClass, model_key AS model,
-        COUNT(*) AS count, SUM(outcome = 'success') AS successes
-      FROM traces ${where}
-      GROUP BY start, query_class, model_key ORDER BY start, query_class, model_key`)
-      .all(...params) as TrafficBucket[];
+    return this.bigRead('traffic', query);
+  }
+
+  /** The reads on this connection (an in-memory store's, or after the thread failed). */
+  private reads(): TraceReads {
+    return (this.inlineReads ??= prepareReads(this.db, READ_STATEMENTS));
+  }
+
+  /** A read over many traces: in the background thread when there is one, so the event loop goes on. */
+  private bigRead<K extends keyof TraceReads>(op: K, ...args: Parameters<TraceReads[K]>): Promise<ReturnType<TraceReads[K]>> {
+    if (this.thread !== null) return this.thread.read(op, ...args);
+    try {
+      return Promise.resolve((this.reads()[op] as (...a: unknown[]) => ReturnType<TraceReads[K]>)(...args));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]> {
     await this.writer.flushed();
-    const params: unknown[] = [];
-    const where = rangeWhere(range, params);
-    const limit = range.limit !== undefined ? `LIMIT ${Math.floor(range.limit)}` : '';
-    return (this.db.prepare(`${SELECT_TRACE} ${where} ORDER BY seq ${limit}`).all(...params) as TraceRow[]).map(
-      traceFromRow,
-    );
+    return (await this.bigRead('list', range)).map(traceFromRow);
   }
 
   async count(): Promise<number> {
@@ -748,7 +623,7 @@ export class SqliteTraceStore implements TraceStore {
     if (this.closed) return;
     await this.writer.flushed();
     this.closed = true;
-    await this.checkpointer?.close();
+    await this.thread?.close();
     // The last connection to close checkpoints the log and removes it.
     this.db.close();
   }

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
-import { WalCheckpointer } from '../../src/traces/wal-checkpointer.js';
+import { StoreThread } from '../../src/traces/store-thread.js';
 import { makeTrace } from '../helpers/trace.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -92,9 +92,16 @@ console.log('closed');`;
     const dir = mkdtempSync(join(tmpdir(), 'tracegate-wal-'));
     dirs.push(dir);
     const errors: string[] = [];
-    const checkpointer = new WalCheckpointer({ path: join(dir, 'missing.db'), onError: (m) => errors.push(m) });
+    const thread = new StoreThread({
+      path: join(dir, 'missing.db'),
+      readStatements: { statsSums: '', selectTrace: '' },
+      fallback: () => {
+        throw new Error('no reads in this test');
+      },
+      onError: (m) => errors.push(m),
+    });
     expect(await until(() => errors.length > 0, 5000)).toBe(true);
-    await checkpointer.close();
+    await thread.close();
   });
 
   it('an in-memory store needs no checkpointer', async () => {
