@@ -3,7 +3,8 @@
 // - the body an attempt sends: model spliced into the client's bytes, against serializing again;
 // - trace writes through the store's group commit (a real SQLite file in WAL mode);
 // - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces, and how
-//   long a dashboard's reads (stats, traffic, the window's first trace) hold the event loop.
+//   long a dashboard's reads (stats, traffic, the window's first trace) and a rebuild hold the
+//   event loop.
 //
 //   node bench/micro.mjs [--traces 1000000] [--time 2000] [--json FILE]
 //
@@ -290,13 +291,15 @@ async function bigBench(dir) {
       const target = task.name.startsWith('store.stats() ') || task.name.startsWith('policy.update') ? '≤ 1 s' : '';
       record(task.name, ms.toFixed(0), `ms mean of ${task.result.latency.samplesCount ?? 2} (after a warmup run)`, target, ms <= 1000);
     }
-    // What a dashboard's poll reads (GET /stats and /dashboard/data over the whole store), and the
-    // longest the event loop went without a turn while each ran (a 1-ms interval timer's gaps).
+    // What a dashboard's poll reads (GET /stats and /dashboard/data over the whole store) and a
+    // rebuild, and the longest the event loop went without a turn while each ran (a 1-ms interval
+    // timer's gaps).
     const now = Date.now();
     for (const [name, read] of [
       ['store.stats()', () => store.stats()],
       ['store.traffic() of every trace in 1-min buckets', () => store.traffic({ since: 0, until: now + 1, bucketMs: 60_000 })],
       ["store.list({ since, limit: 1 }) (the dashboard's first trace of the day)", () => store.list({ since: now - 86_400_000, limit: 1 })],
+      ['policy.updateFromTraces() (a rebuild)', () => policy.updateFromTraces()],
     ]) {
       await read();
       const { took, held } = await eventLoopHeld(read);

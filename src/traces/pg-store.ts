@@ -6,7 +6,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
-import { withPurged, type PurgedRow } from './sqlite-store.js';
+import { withPurged, type PurgedRow } from './sqlite-reads.js';
 import type {
   ArmEvidence,
   ClassModelStats,

@@ -75,45 +75,6 @@ function toParams(t: TraceRecord): unknown[] {
   ];
 }
 
-export interface PurgedRow {
-  query_class: string; model_key: string; count: number; successes: number; quality: number;
-  feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
-  latency_sum_ms: number; last_time: number;
-}
-
-/**
- * Adds what `purge` folded away. Purged traces are older than every stored one, so with forgetting
- * they weigh γ^(stored traces of the arm) and down from there; their outcomes are taken as evenly
- * spread (the sums are kept without order), which makes their weight (1 − γ^n)/(1 − γ) in all.
- */
-export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: number): ArmEvidence[] {
-  const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
-  const out = [...live];
-  for (const p of purged) {
-    const key = `${p.query_class}\u0000${p.model_key}`;
-    let arm = byArm.get(key);
-    if (!arm) {
-      arm = { queryClass: p.query_class, model: p.model_key, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0,
-        feedbackSum: 0, costSum: 0, costCount: 0, latencySumMs: 0, lastTime: p.last_time };
-      byArm.set(key, arm);
-      out.push(arm);
-    }
-    const total = decay === 1 ? p.count : (Math.pow(decay, arm.count) * (1 - Math.pow(decay, p.count))) / (1 - decay);
-    const scale = p.count > 0 ? total / p.count : 0;
-    arm.count += p.count;
-    arm.weight += total;
-    arm.successes += p.successes * scale;
-    arm.quality += p.quality * scale;
-    arm.feedbackCount += p.feedback_count * scale;
-    arm.feedbackSum += p.feedback_sum * scale;
-    arm.costSum += p.cost_sum * scale;
-    arm.costCount += p.cost_count * scale;
-    arm.latencySumMs += p.latency_sum_ms * scale;
-    arm.lastTime = Math.max(arm.lastTime, p.last_time);
-  }
-  return out;
-}
-
 /** `trace_arms` is filled once this many traces have been recorded since the last fill. */
 const ARMS_FILL_EVERY = 2000;
 
@@ -130,7 +91,7 @@ const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id A
   COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
 
 /** The SQL the big reads run (src/traces/sqlite-reads.ts). */
-export const READ_STATEMENTS: ReadStatements = { statsSums: STATS_SUMS, selectTrace: SELECT_TRACE };
+export const READ_STATEMENTS: ReadStatements = { statsSums: STATS_SUMS, selectTrace: SELECT_TRACE, quality: QUALITY };
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -317,57 +278,9 @@ export class SqliteTraceStore implements TraceStore {
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
     await this.writer.flushed();
-    const params: unknown[] = [];
-    const decay = query.decay ?? 1;
-    if (
-      decay > 0 &&
-      decay < 1 &&
-      query.since === undefined &&
-      query.until === undefined &&
-      query.maxTraces === undefined &&
-      query.source !== 'offline'
-    ) {
-      // The policy's rebuild (all traces, with forgetting): read off the index, arm by arm.
-      const arms = this.discountedEvidence(decay, query.source === 'live');
-      return withPurged(arms, this.stmt('SELECT * FROM purged_evidence').all() as PurgedRow[], decay);
-    }
-    let source = 'traces';
-    let where = rangeWhere(query, params);
-    if (query.source !== undefined) {
-      // Written out (it is one of two words), so the planner can use the partial index of offline traces.
-      if (query.source !== 'live' && query.source !== 'offline') throw new Error(`unknown trace source ${String(query.source)}`);
-      where = `${where ? `${where} AND` : 'WHERE'} source = '${query.source}'`;
-    }
-    if (query.maxTraces !== undefined) {
-      source = `(SELECT * FROM traces ${where} ORDER BY seq DESC LIMIT ${Math.floor(query.maxTraces)})`;
-    } else if (where) {
-      source = `(SELECT * FROM traces ${where})`;
-    }
-    const weight =
-      decay === 1
-        ? '1.0'
-        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY seq DESC) - 1)`;
-    // Arms come in order of first appearance.
-    const live = this.db
-      .prepare(`
-      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count,
-        SUM(w) AS weight,
-        SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
-        SUM(w * q) AS quality,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount,
-        SUM(w * latency_ms) AS latencySumMs,
-        MAX(time) AS lastTime
-      FROM (SELECT seq, query_class, model_key, outcome, feedback, cost_usd, latency_ms, time,
-                   ${QUALITY} AS q, ${weight} AS w
-            FROM ${source} WHERE model_key <> '')
-      GROUP BY query_class, model_key
-      ORDER BY MIN(seq)`)
-      .all(...params) as ArmEvidence[];
-    if (query.since !== undefined || query.maxTraces !== undefined || query.source === 'offline') return live;
-    return withPurged(live, this.stmt('SELECT * FROM purged_evidence').all() as PurgedRow[], decay);
+    // The rebuild's reads (all traces, with forgetting) go arm by arm off `trace_arms`.
+    this.fillArms();
+    return this.bigRead('evidence', query);
   }
 
   async purge(before: number): Promise<{ deleted: number }> {
@@ -408,90 +321,7 @@ export class SqliteTraceStore implements TraceStore {
   async recentByArm(perArm: number): Promise<RecentArmTrace[]> {
     await this.writer.flushed();
     this.fillArms();
-    // Per arm, its newest live traces straight off `trace_arms`: the rows read are the rows
-    // returned, however many traces the store holds.
-    const newest = this.stmt(`
-      SELECT t.id, ${QUALITY} AS quality FROM trace_arms a JOIN traces t ON t.seq = a.seq
-      WHERE a.query_class = ? AND a.model_key = ? AND a.live = 1 ORDER BY a.seq DESC LIMIT ?`);
-    const out: RecentArmTrace[] = [];
-    for (const arm of this.arms()) {
-      const rows = newest.all(arm.queryClass, arm.model, Math.max(0, Math.floor(perArm))) as { id: string; quality: number }[];
-      for (let age = 0; age < rows.length; age++) {
-        out.push({ id: rows[age]!.id, queryClass: arm.queryClass, model: arm.model, age, quality: rows[age]!.quality });
-      }
-    }
-    return out.sort((a, b) => b.age - a.age);
-  }
-
-  /**
-   * The arms (query class × model key) that have traces, in index order: one index seek per arm
-   * (a skip scan of `trace_arms`) instead of a pass over every trace.
-   */
-  private arms(): { queryClass: string; model: string }[] {
-    const first = this.stmt(
-      'SELECT query_class AS queryClass, model_key AS model FROM trace_arms ORDER BY query_class, model_key LIMIT 1',
-    );
-    const next = this.stmt(`
-      SELECT query_class AS queryClass, model_key AS model FROM trace_arms
-      WHERE (query_class, model_key) > (?, ?) ORDER BY query_class, model_key LIMIT 1`);
-    const out: { queryClass: string; model: string }[] = [];
-    for (
-      let arm = first.get() as { queryClass: string; model: string } | undefined;
-      arm !== undefined;
-      arm = next.get(arm.queryClass, arm.model) as { queryClass: string; model: string } | undefined
-    ) {
-      out.push(arm);
-    }
-    return out;
-  }
-
-  /**
-   * `evidence` over all traces (or all live ones) with forgetting (decay < 1), arm by arm off the
-   * `trace_arms`: the count from its key alone (live = all − offline, the offline ones
-   * from their partial index), the discounted sums from the arm's newest traces only. A trace k
-   * places back weighs decay^k, so past the newest K = 64 / log2(1 / decay) traces (3,200 for a half-life of 50) the rest weighs under 2^-64 of
-   * the newest and cannot change a sum in double precision; over 1 M traces this reads a few
-   * thousand rows per arm instead of sorting them all. `lastTime` is the latest time among those
-   * K, which is the arm's latest unless K requests of the arm were in flight at once.
-   */
-  private discountedEvidence(decay: number, liveOnly: boolean): ArmEvidence[] {
-    const keep = Math.ceil(64 / -Math.log2(decay));
-    this.fillArms();
-    const live = liveOnly ? 'AND a.live = 1' : '';
-    const all = this.stmt('SELECT COUNT(*) AS count FROM trace_arms WHERE query_class = ? AND model_key = ?').pluck();
-    const offline = this.stmt(
-      `SELECT COUNT(*) AS count FROM traces WHERE query_class = ? AND model_key = ? AND source = 'offline'`,
-    ).pluck();
-    const first = this.stmt(
-      `SELECT a.seq FROM trace_arms a WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq LIMIT 1`,
-    ).pluck();
-    const sums = this.stmt(`
-      SELECT SUM(w) AS weight,
-        SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
-        SUM(w * q) AS quality,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount,
-        SUM(w * latency_ms) AS latencySumMs,
-        MAX(time) AS lastTime
-      FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${QUALITY} AS q,
-                   power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
-            FROM (SELECT t.seq, outcome, feedback, cost_usd, a.latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
-                  WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq DESC LIMIT ?))`);
-    const found: (ArmEvidence & { firstSeq: number })[] = [];
-    for (const { queryClass, model } of this.arms()) {
-      if (model === '') continue;
-      // Both counts come from indexes alone: live = all − offline.
-      const count = (all.get(queryClass, model) as number) - (liveOnly ? (offline.get(queryClass, model) as number) : 0);
-      if (count === 0) continue;
-      const firstSeq = first.get(queryClass, model) as number;
-      const sum = sums.get(decay, queryClass, model, keep) as Omit<ArmEvidence, 'queryClass' | 'model' | 'count'>;
-      found.push({ queryClass, model, count, ...sum, firstSeq });
-    }
-    // Arms come in order of first appearance, as the general query orders them.
-    found.sort((a, b) => a.firstSeq - b.firstSeq);
-    return found.map(({ firstSeq: _, ...arm }) => arm);
+    return this.bigRead('recentByArm', perArm);
   }
 
   async stats(range: TimeRange = {}): Promise<StatsSummary> {

@@ -1,12 +1,12 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { prepareReads, rangeWhere, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, rangeWhere, withPurged, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 
 /**
  * The SQLite store's background thread, on a connection of its own: it checkpoints the file's
- * write-ahead log, and it runs the reads that go over many traces (`stats`, `traffic`), so that a
- * dashboard polling a store of a million traces does not hold the gateway's event loop for a
- * second at each poll.
+ * write-ahead log, and it runs the reads that go over many traces (`stats`, `traffic`, `list`, and
+ * the policy's rebuild: `evidence`, `recentByArm`), so that a dashboard polling a store of a million
+ * traces, or a rebuild, does not hold the gateway's event loop for up to a second.
  *
  * SQLite's automatic checkpoint runs inside the commit that crosses 1000 WAL pages, on the
  * committing thread, and it syncs the database file: on the gateway's event loop that is a pause of
@@ -32,6 +32,7 @@ db.pragma('synchronous = NORMAL');
 db.pragma('cache_size = -2000');
 db.pragma('threads = 2');
 ${rangeWhere.toString()}
+${withPurged.toString()}
 const reads = (${prepareReads.toString()})(db, workerData.readStatements);
 let failed = false;
 const checkpoint = () => {

@@ -50,7 +50,7 @@ async function turnsDuring<T>(read: () => Promise<T>): Promise<{ value: T; turns
 }
 
 describe("the store's background thread", () => {
-  it('runs stats, traffic and list over many traces while the event loop goes on', async () => {
+  it('runs stats, traffic, list and the rebuild\'s reads over many traces while the event loop goes on', async () => {
     const store = new SqliteTraceStore({ path: tempPath() });
     generate(store.db, 200_000);
     await store.stats(); // fills trace_arms and trace_stats, on this connection (a write)
@@ -66,6 +66,13 @@ describe("the store's background thread", () => {
     const first = await turnsDuring(() => store.list({ since: T0 + 15, limit: 1 }));
     expect(first.value.map((t) => [t.id, t.time, t.routed])).toEqual([['T0000000000000000000000002', T0 + 20, true]]);
     expect(first.turns).toBeGreaterThan(0);
+    // The policy's rebuild: evidence with forgetting, and each arm's newest traces.
+    const evidence = await turnsDuring(() => store.evidence({ decay: Math.pow(2, -1 / 50) }));
+    expect(evidence.value.reduce((n, arm) => n + arm.count, 0)).toBe(200_000);
+    expect(evidence.turns).toBeGreaterThan(0);
+    const newest = await turnsDuring(() => store.recentByArm(100));
+    expect(newest.value).toHaveLength(6 * 100);
+    expect(newest.turns).toBeGreaterThan(0);
     await store.close();
   });
 
