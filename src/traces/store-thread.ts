@@ -27,6 +27,12 @@ const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
+// Below the event loop's priority (Linux: a thread's own nice value), so a big read takes the CPU
+// the gateway leaves, not the CPU it needs; elsewhere the thread keeps the process's priority.
+try {
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  require('node:os').setPriority(tid, 10);
+} catch {}
 db.pragma('busy_timeout = 1000');
 db.pragma('synchronous = NORMAL');
 db.pragma('cache_size = -2000');

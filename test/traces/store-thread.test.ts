@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -73,6 +73,18 @@ describe("the store's background thread", () => {
     const newest = await turnsDuring(() => store.recentByArm(100));
     expect(newest.value).toHaveLength(6 * 100);
     expect(newest.turns).toBeGreaterThan(0);
+    await store.close();
+  });
+
+  it.runIf(existsSync('/proc/thread-self'))('runs below the event loop\'s priority (Linux: nice 10), so its reads take the CPU the gateway leaves', async () => {
+    const niceOfThreads = () =>
+      readdirSync('/proc/self/task').map((tid) => {
+        const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+      });
+    const store = new SqliteTraceStore({ path: tempPath() });
+    await store.stats(); // answered by the thread, so it has started
+    expect(niceOfThreads()).toContain(10);
     await store.close();
   });
 
