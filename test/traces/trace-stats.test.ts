@@ -188,7 +188,7 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     );
   });
 
-  it('a purge counts the sums again: live traces by age, then the offline evidence', async () => {
+  it('a purge keeps the sums right: live traces by age, then the offline evidence', async () => {
     const store = open(join(tempDir(), 'traces.db'));
     const all = traces(2_400);
     await insertInTurns(store, all);
@@ -201,6 +201,40 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     expect(offline.deleted).toBeGreaterThan(50);
     expect(summedCount(store)).toBe(await store.count());
     expectSameStats(await store.stats(), await grouped(store));
+  });
+
+  it('a purge in chunks of 100 leaves the same figures and evidence as one transaction; a group left with older offline traces only takes their last time, an emptied one goes', async () => {
+    // The oldest traces: one group (instance gw-z) with a live trace and an older offline one, and
+    // one (gw-y) with a live trace only, which the purge empties.
+    const offline = makeTrace({ queryClass: 'math', modelKey: 'solo', instanceId: 'gw-z', source: 'offline' });
+    const live = makeTrace({ queryClass: 'math', modelKey: 'solo', instanceId: 'gw-z' });
+    const gone = makeTrace({ queryClass: 'long', modelKey: 'gone', instanceId: 'gw-y' });
+    const all = [offline, live, gone, ...traces(2_400)];
+    const once = open(join(tempDir(), 'traces.db'));
+    const chunked = open(join(tempDir(), 'traces.db'));
+    for (const store of [once, chunked]) {
+      await insertInTurns(store, all);
+      await store.evidence({ decay: 0.99 }); // fills: every trace is summed
+      await store.setFeedback(all[5]!.id, { score: 0.5, time: 1, comment: null });
+    }
+    const cutoff = all[1_300]!.time;
+    const a = await once.purge(cutoff);
+    const b = await chunked.purge(cutoff, 100);
+    expect(b.deleted).toBe(a.deleted);
+    expect(b.deleted).toBeGreaterThan(1_000);
+    expectSameStats(await chunked.stats(), await grouped(chunked));
+    expect(summedCount(chunked)).toBe(await chunked.count());
+    expect((await chunked.stats()).byInstance.find((i) => i.instanceId === 'gw-z')).toMatchObject({ count: 1, lastTime: offline.time });
+    expect((await chunked.stats()).byInstance.map((i) => i.instanceId)).not.toContain('gw-y');
+    const evidence = (store: SqliteTraceStore) =>
+      store.db.prepare('SELECT * FROM purged_evidence ORDER BY query_class, model_key').all() as Record<string, number | string>[];
+    const [x, y] = [evidence(once), evidence(chunked)];
+    expect(y.map((r) => [r.query_class, r.model_key, r.count, r.successes, r.quality, r.feedback_count, r.last_time])).toEqual(
+      x.map((r) => [r.query_class, r.model_key, r.count, r.successes, r.quality, r.feedback_count, r.last_time]),
+    );
+    for (const [i, r] of y.entries()) {
+      for (const k of ['feedback_sum', 'cost_sum', 'cost_count', 'latency_sum_ms']) expect(r[k]).toBeCloseTo(x[i]![k] as number, 9);
+    }
   });
 
   it('counts another process\'s traces past the mark', async () => {
