@@ -69,7 +69,8 @@ export const traceArms = sqliteTable(
  * The sums of `stats` per class × model × instance over the traces up to the fill mark, added to at
  * each fill of `trace_arms` (same transaction, same mark), so `stats` over every trace reads a few
  * rows instead of grouping them all. A trigger (in the migration) keeps the feedback sums right when
- * feedback changes on a trace already counted; a purge counts them again.
+ * feedback changes on a trace already counted; a purge takes its traces' sums out (`purge --offline`
+ * counts them again).
  */
 export const traceStats = sqliteTable(
   'trace_stats',

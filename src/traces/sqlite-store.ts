@@ -215,7 +215,7 @@ export class SqliteTraceStore implements TraceStore {
     }
   }
 
-  /** Counts `trace_stats` again from the traces up to the fill mark (after a purge). */
+  /** Counts `trace_stats` again from the traces up to the fill mark (after `purgeOffline`). */
   private recountStats(): void {
     this.stmt('DELETE FROM trace_stats').run();
     this.stmt(`INSERT INTO trace_stats SELECT ${STATS_SUMS} FROM traces WHERE seq <= ? GROUP BY query_class, model_key, instance_id`)
