@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
-import { prepareReads, rangeWhere, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 import type {
   ArmEvidence,
   EvidenceQuery,
