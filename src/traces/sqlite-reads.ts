@@ -130,6 +130,13 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
 
   /** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
   const statsGroups = `SELECT ${sql.statsSums}, group_concat(latency_ms) AS latencies FROM traces`;
+  /** An arm's evidence sums over rows with a weight `w` and a quality `q` (ArmEvidence's fields). */
+  const weightedSums = `SUM(w) AS weight, SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
+    SUM(w * q) AS quality, SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
+    SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
+    SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
+    SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount, SUM(w * latency_ms) AS latencySumMs,
+    MAX(time) AS lastTime`;
   const armsMark = (): number => (stmt('SELECT seq FROM trace_arms_filled WHERE id = 1').pluck().get() as number | undefined) ?? 0;
 
   /** Whether no trace lies outside the range (two seeks of the time index). */
@@ -292,16 +299,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     // Arms come in order of first appearance.
     const live = db
       .prepare(`
-      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count,
-        SUM(w) AS weight,
-        SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
-        SUM(w * q) AS quality,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount,
-        SUM(w * latency_ms) AS latencySumMs,
-        MAX(time) AS lastTime
+      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count, ${weightedSums}
       FROM (SELECT seq, query_class, model_key, outcome, feedback, cost_usd, latency_ms, time,
                    ${sql.quality} AS q, ${weight} AS w
             FROM ${source} WHERE model_key <> '')
@@ -370,15 +368,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
       `SELECT a.seq FROM trace_arms a WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq LIMIT 1`,
     ).pluck();
     const sums = stmt(`
-      SELECT SUM(w) AS weight,
-        SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
-        SUM(w * q) AS quality,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
-        SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
-        SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount,
-        SUM(w * latency_ms) AS latencySumMs,
-        MAX(time) AS lastTime
+      SELECT ${weightedSums}
       FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${sql.quality} AS q,
                    power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
             FROM (SELECT t.seq, outcome, feedback, cost_usd, a.latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
