@@ -295,8 +295,8 @@ export class SqliteTraceStore implements TraceStore {
    * Deletes the live traces older than `before`, a chunk of PURGE_CHUNK per transaction: a gateway
    * writing to the same file waits for one chunk at a time, not for the whole purge (one
    * transaction over 490,727 of 1 M traces held its commits up to 3.3 s under load, and past
-   * `busy_timeout`'s 5 s they fail). Each chunk moves its traces' sums to `purged_evidence` and out of `trace_stats`
-   * together with the rows, so every state between two chunks is consistent.
+   * `busy_timeout`'s 5 s they fail). Each chunk moves its traces' sums to `purged_evidence` and out
+   * of `trace_stats` together with the rows, so every state between two chunks is consistent.
    */
   async purge(before: number, chunk = PURGE_CHUNK): Promise<{ deleted: number }> {
     await this.writer.flushed();
