@@ -10,8 +10,8 @@
 // other processes used meanwhile; a row measured while they used more than --max-other-load percent
 // is measured again (--retries times, while the run is under --budget seconds).
 // By default every row's server is started at once and the rows are loaded in turn, --slice-seconds
-// each, --slices times: a VM whose speed drifts then weighs on every row alike, and the ratios of
-// each turn follow the table. --slices 0 measures one row after the other instead, --duration each
+// each, --slices times, each turn starting one row further on: a VM whose speed drifts then weighs
+// on every row alike, and the ratios of each turn follow the table. --slices 0 measures one row after the other instead, --duration each
 // (the only mode where --retries, --budget and --max-other-load apply).
 // --cpu-prof DIR runs tracegate and the relay under `node --cpu-prof` and leaves the profiles in DIR
 // (one folder per row).
@@ -398,7 +398,10 @@ async function measureSliced(rows, mockPort, mock) {
   try {
     for (let i = 1; i <= SLICES; i++) {
       process.stdout.write(`slice ${i}/${SLICES}:`);
-      for (const ctx of contexts) {
+      // Each turn starts one row further on, so that no row always follows the same other row (a
+      // server's work left over from its turn, Portkey's garbage collection say, would weigh on it).
+      const shift = (i - 1) % contexts.length;
+      for (const ctx of [...contexts.slice(shift), ...contexts.slice(0, shift)]) {
         const s = await measureSlice(ctx, SLICE_S);
         slices.get(ctx.row).push(s);
         process.stdout.write(` ${ctx.row} ${fmt(s.requests / s.elapsed)}`);
