@@ -16,15 +16,27 @@ function newBatch<T>(): Batch<T> {
   return { items: [], promise, resolve, reject };
 }
 
+/** Poll phases after its first that a batch may wait for more writes (BENCHMARKS.md). */
+const MAX_EXTRA_TURNS = 2;
+
 /**
- * Group commit: writes handed over during this event-loop turn and the next are committed together
- * by one call of `commit`, and each caller's promise settles once its batch is committed. A commit
- * costs far more than an insert, so this keeps durability without paying a commit per request. The
- * writes of a batch share one promise (it settles for all of them at once, so one is enough).
+ * Group commit: writes handed over during the same few event-loop turns are committed together by
+ * one call of `commit`, and each caller's promise settles once its batch is committed. A commit
+ * costs far more than an insert, so this keeps durability without paying a commit per request.
+ * A batch is committed in the check phase after the next poll, or, while each poll phase adds writes
+ * to it (answers arriving under load), after up to MAX_EXTRA_TURNS of them: at a low rate an answer
+ * waits one poll (which returns at once, an immediate being queued), under load a commit carries
+ * more traces. The writes of a batch share one promise (it settles for all of them at once, so one
+ * is enough).
  */
 export class BatchWriter<T> {
   private batch: Batch<T> | null = null;
+  /** A batch is waiting for its commit. */
   private scheduled = false;
+  private checkQueued = false;
+  /** Turns the batch has waited, and its size at the last check. */
+  private turnsWaited = 0;
+  private sizeAtCheck = 0;
   private idle: Promise<void> = Promise.resolve();
   private settleIdle: (() => void) | null = null;
 
@@ -52,18 +64,31 @@ export class BatchWriter<T> {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
+    this.turnsWaited = 0;
+    this.sizeAtCheck = 0;
     if (!this.settleIdle) this.idle = new Promise<void>((resolve) => (this.settleIdle = resolve));
-    // After the next poll phase, not this turn's: the answers that arrive meanwhile join the batch.
-    // Under load that halves the commits (the HTTP benchmark: about 4% more requests/s, see
-    // BENCHMARKS.md) for one more event-loop turn before an answer leaves.
-    setImmediate(this.flushNextTurn);
+    this.queueCheck();
   }
 
-  private readonly flushNextTurn = (): void => {
-    setImmediate(this.flushNow);
-  };
+  /** The check phase after the next poll (one queued at a time, whatever flushed meanwhile). */
+  private queueCheck(): void {
+    if (this.checkQueued) return;
+    this.checkQueued = true;
+    setImmediate(this.check);
+  }
 
-  private readonly flushNow = (): void => this.flush();
+  private readonly check = (): void => {
+    this.checkQueued = false;
+    if (!this.scheduled) return;
+    const size = this.batch === null ? 0 : this.batch.items.length;
+    if (size > this.sizeAtCheck && this.turnsWaited < MAX_EXTRA_TURNS) {
+      this.sizeAtCheck = size;
+      this.turnsWaited++;
+      this.queueCheck();
+      return;
+    }
+    this.flush();
+  };
 
   private flush(): void {
     this.scheduled = false;
