@@ -10,8 +10,8 @@
 // other processes used meanwhile; a row measured while they used more than --max-other-load percent
 // is measured again (--retries times, while the run is under --budget seconds).
 // By default every row's server is started at once and the rows are loaded in turn, --slice-seconds
-// each, --slices times, in a shuffled order from the second turn on: a VM whose speed drifts then
-// weighs on every row alike, and the ratios of each turn follow the table. --slices 0 measures one row after the other instead, --duration each
+// each, --slices times, in the given order and then reversed, turn after turn: a VM whose speed
+// drifts then weighs on every row alike, and the ratios of each turn follow the table. --slices 0 measures one row after the other instead, --duration each
 // (the only mode where --retries, --budget and --max-other-load apply).
 // --cpu-prof DIR runs tracegate and the relay under `node --cpu-prof` and leaves the profiles in DIR
 // (one folder per row).
@@ -375,27 +375,14 @@ async function measureRow(row, mockPort, mock) {
 }
 
 /**
- * The rows' order in turn `turn`: the first turn in the given order, each later one shuffled (the
- * same for every run), so that no row always follows the same other row: a server's work left over
- * from its turn (Portkey's garbage collection, say) would weigh on the row after it. A rotation would
- * keep every row's neighbours.
+ * The rows' order in turn `turn`: as given in odd turns, reversed in even ones. Each row then follows
+ * two different rows (a server's work left over from its turn, Portkey's garbage collection say,
+ * would weigh on the row after it), each pair of rows swaps which goes first, and the rows compared
+ * stay as close in time as in the given order (this VM's slow spells last seconds: a shuffled order,
+ * tried first, put them farther apart).
  */
 function turnOrder(rows, turn) {
-  const order = [...rows];
-  if (turn === 1) return order;
-  let seed = turn * 0x9e3779b9;
-  const random = () => {
-    // mulberry32
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
+  return turn % 2 === 1 ? rows : [...rows].reverse();
 }
 
 /**
