@@ -11,8 +11,9 @@
 // is measured again (--retries times, while the run is under --budget seconds).
 // By default every row's server is started at once and the rows are loaded in turn, --slice-seconds
 // each, --slices times, in the given order and then reversed, turn after turn: a VM whose speed
-// drifts then weighs on every row alike, and the ratios of each turn follow the table. --slices 0 measures one row after the other instead, --duration each
-// (the only mode where --retries, --budget and --max-other-load apply).
+// drifts then weighs on every row alike, and the ratios of each turn follow the table. --slices 0
+// measures one row after the other instead, --duration each (the only mode where --retries,
+// --budget and --max-other-load apply).
 // --cpu-prof DIR runs tracegate and the relay under `node --cpu-prof` and leaves the profiles in DIR
 // (one folder per row).
 //
