@@ -36,6 +36,15 @@ export interface TraceReads {
   recentByArm(perArm: number): RecentArmTrace[];
 }
 
+/** Runs one read on this thread's connection (`reads()` may throw too): its result or its error as a promise. */
+export function readNow<K extends keyof TraceReads>(reads: () => TraceReads, op: K, args: unknown[]): Promise<ReturnType<TraceReads[K]>> {
+  try {
+    return Promise.resolve((reads()[op] as (...a: unknown[]) => ReturnType<TraceReads[K]>)(...args));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
 /**
  * `WHERE` for a time range (or '' for none); pushes its values onto `params`. Stands alone, like
  * prepareReads, which the background thread takes from source text with it.

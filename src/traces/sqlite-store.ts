@@ -7,7 +7,7 @@ import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
-import { prepareReads, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, readNow, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 import type {
   ArmEvidence,
   EvidenceQuery,
@@ -394,11 +394,7 @@ export class SqliteTraceStore implements TraceStore {
   /** A read over many traces: in the background thread when there is one, so the event loop goes on. */
   private bigRead<K extends keyof TraceReads>(op: K, ...args: Parameters<TraceReads[K]>): Promise<ReturnType<TraceReads[K]>> {
     if (this.thread !== null) return this.thread.read(op, ...args);
-    try {
-      return Promise.resolve((this.reads()[op] as (...a: unknown[]) => ReturnType<TraceReads[K]>)(...args));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return readNow(() => this.reads(), op, args);
   }
 
   async list(range: TimeRange & { limit?: number }): Promise<TraceRecord[]> {

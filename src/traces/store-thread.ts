@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { prepareReads, rangeWhere, withPurged, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, rangeWhere, readNow, withPurged, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 
 /**
  * The SQLite store's background thread, on a connection of its own: it checkpoints the file's
@@ -168,12 +168,7 @@ export class StoreThread {
   }
 
   private readInline<K extends ReadOp>(op: K, args: unknown[]): Promise<ReturnType<TraceReads[K]>> {
-    try {
-      this.inline ??= this.options.fallback();
-      return Promise.resolve((this.inline[op] as (...a: unknown[]) => ReturnType<TraceReads[K]>)(...args));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return readNow(() => (this.inline ??= this.options.fallback()), op, args);
   }
 
   private fail(message: string): void {
