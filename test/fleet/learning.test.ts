@@ -180,14 +180,17 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     for (let i = 0; i < 20; i++) await turn('code', a, b);
     await sleep(2 * SYNC_MS + 200);
     const coderOnB = b.upstream.received.filter((r) => r.model === 'coder').length;
-    // gw-b, which never saw coder fail, has left it (it sent ≥ 80% of code there before): what is
-    // left is a little exploration.
+    // gw-b, which never saw coder fail, has left it: it sent ≥ 80% of code there before, and without
+    // gw-a's failures it would go on doing so. What is left is exploration, and Thompson sampling
+    // explores a just-dethroned model for a while: forgetting is per arm, so coder's good record
+    // fades only as coder is tried (and fails) again. Simulated in-process (the policy alone, 20,000
+    // seeds of this scenario), gw-b sent coder 0–17 of these 30 requests, more than 12 in 0.15% of
+    // seeds, and more than 2 of the last 15 in 22%: a bound on the last 15 made this test flaky.
     const after: Turn[] = [];
     for (let i = 0; i < 30; i++) after.push(await turn('code', b, a));
     const firstChoices = after.map((t) => t.first);
     const coder = (turns: string[]) => turns.filter((m) => m === 'coder').length;
-    expect(coder(firstChoices), firstChoices.join(',')).toBeLessThanOrEqual(8);
-    expect(coder(firstChoices.slice(15)), firstChoices.join(',')).toBeLessThanOrEqual(2);
+    expect(coder(firstChoices), firstChoices.join(',')).toBeLessThanOrEqual(12);
     // Every request coder got from gw-b is one gw-b chose to send: first choices, and failovers from
     // another model that failed (flaky does, every other time).
     expect(b.upstream.received.filter((r) => r.model === 'coder').length - coderOnB).toBe(coder(after.flatMap((t) => t.tried)));
