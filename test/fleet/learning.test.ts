@@ -184,7 +184,7 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     // gw-a's failures it would go on doing so. What is left is exploration, and Thompson sampling
     // explores a just-dethroned model for a while: forgetting is per arm, so coder's good record
     // fades only as coder is tried (and fails) again. Simulated in-process (the policy alone, 20,000
-    // seeds of this scenario), gw-b sent coder 0–17 of these 30 requests, more than 12 in 0.15% of
+    // seeds of this scenario), coder got 0–17 of these 30 requests, more than 12 in 0.15% of
     // seeds, and more than 2 of the last 15 in 22%: a bound on the last 15 made this test flaky.
     const after: Turn[] = [];
     for (let i = 0; i < 30; i++) after.push(await turn('code', b, a));
