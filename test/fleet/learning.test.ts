@@ -141,7 +141,8 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     // record. 24 runs of this test sent 93–100% of each class to its best model; one CI run sent 83%
     // of code after 800 requests. Simulated (the policy alone), a class is under 80% in 0.9% of seeds
     // after 800 requests and 0.2% after 1,500. Instances that do not learn from each other's
-    // feedback (syncIntervalMs 0 here) count every answer as good: 40–43% of each class went to its best.
+    // feedback (syncIntervalMs 0 here) count every answer as good: 40–43% of each class went to its
+    // best model.
     const warmup = await traffic(1500);
     expect(warmup.length).toBe(1500);
     await sleep(2 * SYNC_MS + 200);

@@ -154,8 +154,8 @@ describe('AdaptivePolicy learning', () => {
     // another model), a thumbs up or down on every answer. Thompson sampling leaves a model that
     // drew a few thumbs down from its first answers (2 of its first 3, at a 92% chance of an up)
     // with a low, wide posterior; against a runner-up known to be at 0.7 ± 0.05 it is then drawn on
-    // top only now and then, so it recovers slowly. Measured here: 97.0% of 1,000 seeds send ≥ 90% of every class to
-    // its best model after 800 requests, and 0.4% hold a class under 60% (README: Routing policies).
+    // top only now and then, so it recovers slowly. Measured here: 97.0% of 1,000 seeds send ≥ 90%
+    // of every class to its best model after 800 requests, and 0.4% hold a class under 60%.
     const quality: Record<string, Record<string, number>> = {
       code: { coder: 0.92, mathy: 0.35, chatty: 0.7, flaky: 0.8 },
       math: { coder: 0.4, mathy: 0.92, chatty: 0.45, flaky: 0.8 },
