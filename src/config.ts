@@ -73,7 +73,7 @@ const routerSchema = z
     halfLife: z.number().nonnegative().default(50),
     /** Recompute the policy from the trace store every N seconds (0 = only at boot and on `tracegate update`). */
     updateIntervalSeconds: z.number().nonnegative().default(0),
-    /** With a shared store (PostgreSQL): fold in what the other instances traced this often, in ms (0 = never). */
+    /** With a shared store (PostgreSQL): fold in what the other instances traced this often, in ms, and hear their feedback as it commits (0 = neither). */
     syncIntervalMs: z.number().int().nonnegative().default(2000),
     /** Take a model out of routing after this many consecutive failures, for a cooldown (failures 0 = never). */
     circuitBreaker: z

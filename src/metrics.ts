@@ -58,6 +58,7 @@ export class GatewayMetrics {
   private readonly failovers: Counter<'from' | 'to'>;
   private readonly feedbackCounter: Counter<'model'>;
   private readonly policyUpdates: Counter;
+  private readonly fleetFeedbacks: Counter;
   private readonly spool: Gauge;
   private spoolReader: () => number = () => 0;
   // Label sets come from config keys and a few fixed words, so these maps stay small.
@@ -107,6 +108,11 @@ export class GatewayMetrics {
     this.policyUpdates = new Counter({
       name: 'tracegate_policy_updates_total',
       help: 'Recomputations of the routing policy from the trace store (at boot and every router.updateIntervalSeconds).',
+      registers,
+    });
+    this.fleetFeedbacks = new Counter({
+      name: 'tracegate_fleet_feedback_total',
+      help: 'Feedback that other instances committed to the shared store, heard as it committed.',
       registers,
     });
     const metrics = this;
@@ -161,6 +167,10 @@ export class GatewayMetrics {
 
   policyUpdated(): void {
     this.policyUpdates.inc();
+  }
+
+  fleetFeedback(): void {
+    this.fleetFeedbacks.inc();
   }
 
   /** Where `tracegate_spool_depth` is read from at each scrape. */

@@ -76,6 +76,19 @@ function startSync(gw: Gateway, intervalMs: number): NodeJS.Timeout | null {
   return timer;
 }
 
+/**
+ * With a shared store that pushes feedback (PostgreSQL's LISTEN/NOTIFY), feedback posted to another
+ * instance reaches this policy as it commits rather than at the next sync. Only while syncing is on:
+ * that is how an instance learns from the fleet at all.
+ */
+function listenForFeedback(gw: Gateway, syncIntervalMs: number): (() => void) | null {
+  if (syncIntervalMs <= 0 || !gw.store.shared || gw.store.onFeedback === undefined) return null;
+  return gw.store.onFeedback((event) => {
+    gw.metrics.fleetFeedback();
+    gw.policy.observeFeedback(event);
+  });
+}
+
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<RunningGateway> {
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
@@ -101,6 +114,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const updater = startPeriodicUpdates(gateway, config.router.updateIntervalSeconds);
   const syncer = startSync(gateway, config.router.syncIntervalMs);
+  const stopFeedback = listenForFeedback(gateway, config.router.syncIntervalMs);
   let closing: Promise<void> | null = null;
   return {
     gateway,
@@ -111,6 +125,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       closing ??= (async () => {
         if (updater) clearInterval(updater);
         if (syncer) clearInterval(syncer);
+        stopFeedback?.();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         await waitForInflight(gateway, config.server.shutdownTimeoutMs);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -7,11 +8,13 @@ import { traceFromRow, type TraceRow } from './row.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { withPurged, type PurgedRow } from './sqlite-reads.js';
+import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
 import type {
   ArmEvidence,
   ClassModelStats,
   EvidenceQuery,
   ExportQuery,
+  FeedbackEvent,
   FeedbackResult,
   FeedbackUpdate,
   ImportResult,
@@ -194,12 +197,15 @@ export class PgTraceStore implements TraceStore {
   private wake: (() => void) | null = null;
   private closing = false;
   private closed = false;
+  /** This process's mark on the feedback it notifies, and the channel it hears the others' on. */
+  private readonly origin = randomUUID();
+  private channel: FeedbackChannel | null = null;
 
   private constructor(
     readonly pool: pg.Pool,
     private readonly writePool: pg.Pool,
     private readonly spool: Spool,
-    options: PgStoreOptions,
+    private readonly options: PgStoreOptions,
   ) {
     this.logger = options.logger ?? silent;
     this.writeTimeoutMs = options.writeTimeoutMs ?? 5000;
@@ -450,16 +456,37 @@ export class PgTraceStore implements TraceStore {
       const spooled = this.spool.setFeedback(id, update, owner);
       if (spooled) return spooled;
     }
+    // The other instances hear of it when it commits (FeedbackChannel): the one that answered
+    // learns from it at once.
     const rows = await this.query<TraceRow & { previous: number | null }>(
-      `WITH old AS (SELECT id, feedback FROM traces WHERE id = $1 FOR UPDATE)
-       UPDATE traces t SET feedback = $2, feedback_time = $3, feedback_comment = $4
-       FROM old WHERE t.id = old.id AND ($5::boolean IS FALSE OR t.key_name IS NOT DISTINCT FROM $6::text)
-       RETURNING old.feedback AS previous, ${NAMES.map((n) => `t.${n}`).join(', ')}`,
-      [id, update.score, update.time, text(update.comment), owner !== undefined, owner ?? null],
+      `WITH old AS (SELECT id, feedback FROM traces WHERE id = $1 FOR UPDATE),
+       updated AS (
+         UPDATE traces t SET feedback = $2, feedback_time = $3, feedback_comment = $4
+         FROM old WHERE t.id = old.id AND ($5::boolean IS FALSE OR t.key_name IS NOT DISTINCT FROM $6::text)
+         RETURNING old.feedback AS previous, ${NAMES.map((n) => `t.${n}`).join(', ')})
+       SELECT updated.*, pg_notify('${FEEDBACK_CHANNEL}', ${feedbackPayloadSql('$7::text', 'updated', 'updated.previous', 'updated.feedback')})
+       FROM updated`,
+      [id, update.score, update.time, text(update.comment), owner !== undefined, owner ?? null, this.origin],
     );
     const row = rows[0];
     if (!row) return undefined;
     return { trace: traceFromRow(row), previous: row.previous };
+  }
+
+  onFeedback(listener: (event: FeedbackEvent) => void): () => void {
+    if (this.closing) return () => {};
+    this.channel ??= new FeedbackChannel({
+      url: this.options.url,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      origin: this.origin,
+      logger: this.logger,
+    });
+    return this.channel.subscribe(listener);
+  }
+
+  /** Resolves once feedback from other processes is being heard (for tests). */
+  async feedbackListening(): Promise<void> {
+    await this.channel?.listening();
   }
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
@@ -758,7 +785,7 @@ export class PgTraceStore implements TraceStore {
     this.wake?.();
     if (this.draining) await this.draining;
     this.spool.close();
-    await Promise.all([this.pool.end(), this.writePool.end()]);
+    await Promise.all([this.pool.end(), this.writePool.end(), this.channel?.close()]);
   }
 }
 

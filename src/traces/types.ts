@@ -158,6 +158,17 @@ export interface FeedbackResult {
   previous: number | null;
 }
 
+/** Feedback another gateway process committed to a shared store (see TraceStore.onFeedback). */
+export interface FeedbackEvent {
+  traceId: string;
+  queryClass: string;
+  model: string;
+  outcome: Outcome;
+  score: number;
+  /** The trace's feedback before this one. */
+  previous: number | null;
+}
+
 export interface ImportResult {
   /** Traces added. */
   inserted: number;
@@ -201,6 +212,11 @@ export interface TraceStore {
    * the trace was made by another client key.
    */
   setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined>;
+  /**
+   * A shared store may push the feedback other processes commit to it, as they commit (so the
+   * instance that answered learns from it before its next sync); returns what stops the listener.
+   */
+  onFeedback?(listener: (event: FeedbackEvent) => void): () => void;
   /** Evidence per arm, including what `purge` folded away (unless `since` or `maxTraces` narrows it). */
   evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
   /** Deletes the live traces from before `before` (epoch ms), keeping their sums as evidence. */

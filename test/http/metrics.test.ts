@@ -85,6 +85,7 @@ describe('GET /metrics', () => {
       'tracegate_failovers_total',
       'tracegate_feedback_total',
       'tracegate_policy_updates_total',
+      'tracegate_fleet_feedback_total',
     ]) {
       expect(text).toContain(`# TYPE ${name} `);
     }
