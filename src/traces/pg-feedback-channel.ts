@@ -4,7 +4,7 @@ import type { FeedbackEvent, Outcome } from './types.js';
 /** The PostgreSQL channel (per database) that carries feedback as it is committed. */
 export const FEEDBACK_CHANNEL = 'tracegate_feedback';
 
-/** Waits before listening again after the connection was lost: doubled each time, up to the last. */
+/** Waits before listening again after the connection was lost: longer after each failure, up to the last. */
 const RETRY_MS = [250, 500, 1000, 2000, 5000];
 
 interface ChannelLogger {
@@ -34,7 +34,7 @@ export interface FeedbackPayload {
   p: number | null;
 }
 
-/** SQL that builds the payload of `FeedbackPayload` from the updated row `t` and the old feedback. */
+/** SQL for the payload (`FeedbackPayload`): `trace` names the updated row; the other arguments are SQL expressions. */
 export function feedbackPayloadSql(origin: string, trace: string, previous: string, score: string): string {
   return `json_build_object('o', ${origin}, 'id', ${trace}.id, 'c', ${trace}.query_class, 'm', ${trace}.model_key,
     'out', ${trace}.outcome, 's', ${score}, 'p', ${previous})::text`;
