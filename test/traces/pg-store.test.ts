@@ -6,7 +6,7 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { PgTraceStore } from '../../src/traces/pg-store.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
-import type { TraceRecord } from '../../src/traces/types.js';
+import type { FeedbackEvent, TraceRecord } from '../../src/traces/types.js';
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -254,5 +254,95 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     expect(await store.count()).toBe(400);
     // 400 writes of one turn: one batch (plus this test's own few statements), far from 400 commits.
     expect(after[0]!.n - before[0]!.n).toBeLessThan(20);
+  });
+
+  describe('feedback pushed between instances', () => {
+    let a: PgTraceStore;
+    let b: PgTraceStore;
+    const heardByA: FeedbackEvent[] = [];
+    const heardByB: FeedbackEvent[] = [];
+
+    async function openBoth() {
+      dir = tempDir();
+      heardByA.length = 0;
+      heardByB.length = 0;
+      a = await open(db.url, join(dir, 'a.db'));
+      b = await open(db.url, join(dir, 'b.db'));
+      a.onFeedback((e) => heardByA.push(e));
+      b.onFeedback((e) => heardByB.push(e));
+      await Promise.all([a.feedbackListening(), b.feedbackListening()]);
+    }
+
+    it('the other instance hears each feedback as it commits, with the trace\'s class, model and previous feedback; the poster does not', async () => {
+      await openBoth();
+      const answered = trace({ queryClass: 'code', modelKey: 'coder', keyName: 'team-a' });
+      const failed = trace({ queryClass: 'math', modelKey: 'mathy', outcome: 'error', status: 502 });
+      await a.insert(answered);
+      await a.insert(failed);
+
+      expect(await b.setFeedback(answered.id, { score: 0.25, comment: null, time: Date.now() })).toBeDefined();
+      await expect.poll(() => heardByA.length).toBe(1);
+      expect(heardByA[0]).toEqual({ traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 0.25, previous: null });
+
+      await a.setFeedback(answered.id, { score: 1, comment: 'better', time: Date.now() });
+      await a.setFeedback(failed.id, { score: 0, comment: null, time: Date.now() });
+      await expect.poll(() => heardByB.length).toBe(2);
+      expect(heardByB).toEqual([
+        { traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 1, previous: 0.25 },
+        { traceId: failed.id, queryClass: 'math', model: 'mathy', outcome: 'error', score: 0, previous: null },
+      ]);
+      // Feedback that changed nothing (another key's trace, or no such trace) is not heard.
+      expect(await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now() }, 'team-b')).toBeUndefined();
+      expect(await b.setFeedback('no-such-trace', { score: 0, comment: null, time: Date.now() })).toBeUndefined();
+      await a.setFeedback(failed.id, { score: 0.5, comment: null, time: Date.now() });
+      await expect.poll(() => heardByB.length).toBe(3);
+      await sleep(100);
+      expect(heardByA).toHaveLength(1);
+      expect(heardByB.at(-1)).toMatchObject({ traceId: failed.id, score: 0.5, previous: 0 });
+    });
+
+    it('listens again after its connection is cut, and its process goes on meanwhile', async () => {
+      await openBoth();
+      const answered = trace();
+      await b.insert(answered);
+      const cut = await db.query<{ n: number }>(
+        `SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
+         WHERE application_name = 'tracegate-feedback' AND datname = current_database()`,
+      );
+      expect(cut[0]!.n).toBe(2);
+      // What is posted while it is away arrives with the next sync instead; once it listens again,
+      // feedback is heard at once.
+      let score = 0;
+      await expect
+        .poll(
+          async () => {
+            score = score === 0 ? 1 : 0;
+            await b.setFeedback(answered.id, { score, comment: null, time: Date.now() });
+            await sleep(50);
+            return heardByA.some((e) => e.traceId === answered.id && e.score === score);
+          },
+          { timeout: 10_000, interval: 100 },
+        )
+        .toBe(true);
+    });
+
+    it('stops hearing once unsubscribed, and closes its connection with the store', async () => {
+      await openBoth();
+      const answered = trace();
+      await a.insert(answered);
+      const stop = a.onFeedback((e) => heardByA.push({ ...e, model: `second:${e.model}` }));
+      await b.setFeedback(answered.id, { score: 1, comment: null, time: Date.now() });
+      await expect.poll(() => heardByA.length).toBe(2);
+      stop();
+      await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now() });
+      await expect.poll(() => heardByA.length).toBe(3);
+      await sleep(100);
+      expect(heardByA.filter((e) => e.model.startsWith('second:'))).toHaveLength(1);
+      await Promise.all([a.close(), b.close()]);
+      const listening = await db.query<{ n: number }>(
+        `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracegate-feedback' AND datname = current_database()`,
+      );
+      expect(listening[0]!.n).toBe(0);
+    });
   });
 });
