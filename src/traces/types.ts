@@ -5,6 +5,13 @@ export type Outcome = 'success' | 'error' | 'timeout' | 'cancelled';
 /** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
 export type TraceSource = 'live' | 'offline';
 
+/**
+ * Who gave a trace's feedback: `human` through `POST /feedback`, `offline` with imported evaluation
+ * results, `judge` a model grading the answer, `implicit` a signal inferred from the client's
+ * behaviour. Which may replace which: see `feedbackReplaces` (src/traces/feedback-source.ts).
+ */
+export type FeedbackSource = 'human' | 'judge' | 'implicit' | 'offline';
+
 export interface TraceRecord {
   /** ULID: sortable by time. */
   id: string;
