@@ -182,6 +182,7 @@ function trace(i, time) {
     feedback: null,
     feedbackTime: null,
     feedbackComment: null,
+    feedbackSource: null,
     keyName: null,
     source: 'live',
     instanceId: null,

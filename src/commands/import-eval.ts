@@ -101,6 +101,7 @@ export function planEvalImport(dataset: Dataset, options: EvalImportOptions): Ev
         feedback: q.scores[i] as number,
         feedbackTime: time,
         feedbackComment: null,
+        feedbackSource: 'offline',
         keyName: null,
         source: 'offline',
         instanceId: config?.instanceId ?? null,

@@ -96,6 +96,7 @@ class ReplaySession {
       feedback: score,
       feedbackTime: time,
       feedbackComment: null,
+      feedbackSource: 'human',
       keyName: null,
       source,
       instanceId: null,

@@ -38,7 +38,7 @@ function parseFeedback(raw: Buffer) {
   return result.data;
 }
 
-/** POST /feedback: a score (0..1) or thumbs for a trace; the policy learns from it at once. */
+/** POST /feedback: a person's score (0..1) or thumbs for a trace (source `human`); the policy learns from it at once. */
 export function postFeedback(gw: Gateway) {
   return async function handleFeedback(c: Context<GatewayEnv>) {
     const body = parseFeedback(await readBody(c.env.incoming, FEEDBACK_BODY_LIMIT));
@@ -48,20 +48,25 @@ export function postFeedback(gw: Gateway) {
     const owner = gw.keys.requiresClientKey && !c.get('admin') ? c.get('keyName') : undefined;
     const result = await gw.store.setFeedback(
       body.trace_id,
-      { score, comment: body.comment ?? null, time: Date.now() },
+      { score, comment: body.comment ?? null, time: Date.now(), source: 'human' },
       owner,
     );
     if (!result) throw errors.traceNotFound(body.trace_id);
     const { trace, previous } = result;
     gw.metrics.feedback(trace.modelKey);
-    gw.policy.observeFeedback({
-      traceId: trace.id,
-      queryClass: trace.queryClass,
-      model: trace.modelKey,
-      outcome: trace.outcome,
-      score,
-      previous,
-    });
+    // Feedback the store refused (it keeps feedback from a source this one may not replace) changes
+    // nothing the policy knows.
+    if (result.applied) {
+      gw.policy.observeFeedback({
+        traceId: trace.id,
+        queryClass: trace.queryClass,
+        model: trace.modelKey,
+        outcome: trace.outcome,
+        score,
+        previous,
+        source: 'human',
+      });
+    }
     return c.json({ ok: true, trace_id: trace.id, feedback: score, previous });
   };
 }

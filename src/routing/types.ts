@@ -1,4 +1,4 @@
-import type { ArmEvidence, EvidenceQuery, ExportQuery, Outcome, RecentArmTrace, TraceRecord } from '../traces/types.js';
+import type { ArmEvidence, EvidenceQuery, ExportQuery, FeedbackSource, Outcome, RecentArmTrace, TraceRecord } from '../traces/types.js';
 
 export type QueryClass = string;
 
@@ -75,6 +75,8 @@ export interface FeedbackObservation {
   score: number;
   /** The trace's feedback before this one, so a change of mind is not counted twice. */
   previous: number | null;
+  /** Who gave it. */
+  source: FeedbackSource;
 }
 
 export interface ArmSnapshot {

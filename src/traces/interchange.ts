@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import type { TraceRecord } from './types.js';
+import { FEEDBACK_SOURCES } from './feedback-source.js';
+import type { FeedbackSource, TraceRecord } from './types.js';
 
 /**
  * The traces' file format for `tracegate export` / `tracegate import`: one JSON object per line
@@ -11,7 +12,7 @@ export const TRACE_FIELDS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
   'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
-  'source', 'instance_id',
+  'source', 'instance_id', 'feedback_source',
 ] as const;
 
 export type TraceLine = { [K in (typeof TRACE_FIELDS)[number]]: unknown };
@@ -43,6 +44,7 @@ export function toLine(t: TraceRecord): TraceLine {
     key_name: t.keyName,
     source: t.source,
     instance_id: t.instanceId,
+    feedback_source: t.feedbackSource,
   };
 }
 
@@ -97,8 +99,20 @@ export const traceLineSchema = z
     key_name: nullable(z.string()),
     source: z.enum(['live', 'offline']).optional().default('live'),
     instance_id: nullable(z.string()),
+    /** Absent (files exported before it existed): see `importedFeedbackSource`. */
+    feedback_source: nullable(z.enum(FEEDBACK_SOURCES as [FeedbackSource, ...FeedbackSource[]])),
   })
   .strict();
+
+/**
+ * The feedback source of an imported trace: none without feedback; as given; else, for a file
+ * exported before sources were recorded, `offline` for evaluation results and `human` otherwise
+ * (the only feedback there was then).
+ */
+function importedFeedbackSource(r: { feedback: number | null; feedback_source: FeedbackSource | null; source: TraceRecord['source'] }) {
+  if (r.feedback === null) return null;
+  return r.feedback_source ?? (r.source === 'offline' ? 'offline' : 'human');
+}
 
 export class TraceLineError extends Error {
   constructor(
@@ -153,6 +167,7 @@ export function parseTraceLine(text: string, line: number): TraceRecord {
     feedback: r.feedback,
     feedbackTime: r.feedback_time,
     feedbackComment: r.feedback_comment,
+    feedbackSource: importedFeedbackSource(r),
     keyName: r.key_name,
     source: r.source,
     instanceId: r.instance_id,

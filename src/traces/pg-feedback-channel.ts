@@ -1,5 +1,6 @@
 import pg from 'pg';
-import type { FeedbackEvent, Outcome } from './types.js';
+import { isFeedbackSource } from './feedback-source.js';
+import type { FeedbackEvent, FeedbackSource, Outcome } from './types.js';
 
 /** The PostgreSQL channel (per database) that carries feedback as it is committed. */
 export const FEEDBACK_CHANNEL = 'tracegate_feedback';
@@ -32,12 +33,14 @@ export interface FeedbackPayload {
   out: string;
   s: number;
   p: number | null;
+  /** The feedback's source (absent from an instance of a version before sources: `human`). */
+  src?: FeedbackSource;
 }
 
-/** SQL for the payload (`FeedbackPayload`): `trace` names the updated row; the other arguments are SQL expressions. */
-export function feedbackPayloadSql(origin: string, trace: string, previous: string, score: string): string {
+/** SQL for the payload (`FeedbackPayload`): `trace` names the trace's row; the other arguments are SQL expressions. */
+export function feedbackPayloadSql(origin: string, trace: string, previous: string, score: string, source: string): string {
   return `json_build_object('o', ${origin}, 'id', ${trace}.id, 'c', ${trace}.query_class, 'm', ${trace}.model_key,
-    'out', ${trace}.outcome, 's', ${score}, 'p', ${previous})::text`;
+    'out', ${trace}.outcome, 's', ${score}, 'p', ${previous}, 'src', ${source})::text`;
 }
 
 /**
@@ -147,6 +150,8 @@ export class FeedbackChannel {
       return;
     }
     if (p.o === this.options.origin || typeof p.id !== 'string' || typeof p.s !== 'number') return;
+    const source = p.src === undefined ? 'human' : p.src;
+    if (!isFeedbackSource(source)) return;
     const event: FeedbackEvent = {
       traceId: p.id,
       queryClass: p.c,
@@ -154,6 +159,7 @@ export class FeedbackChannel {
       outcome: p.out as Outcome,
       score: p.s,
       previous: p.p,
+      source,
     };
     for (const listener of this.listeners) listener(event);
   }

@@ -9,6 +9,7 @@ import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { withPurged, type PurgedRow } from './sqlite-reads.js';
 import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
+import { replaceableBy } from './feedback-source.js';
 import type {
   ArmEvidence,
   ClassModelStats,
@@ -43,7 +44,7 @@ const COLUMNS: readonly (readonly [string, string])[] = [
   ['attempt', 'int4'], ['outcome', 'text'], ['status', 'int4'], ['error', 'text'], ['latency_ms', 'float8'],
   ['ttfb_ms', 'float8'], ['prompt_tokens', 'int4'], ['completion_tokens', 'int4'], ['cost_usd', 'float8'],
   ['feedback', 'float8'], ['feedback_time', 'int8'], ['feedback_comment', 'text'], ['key_name', 'text'],
-  ['source', 'text'], ['instance_id', 'text'],
+  ['source', 'text'], ['instance_id', 'text'], ['feedback_source', 'text'],
 ];
 const NAMES = COLUMNS.map(([name]) => name);
 const COLUMN_LIST = NAMES.join(', ');
@@ -54,7 +55,7 @@ const UNNEST = `SELECT ${NAMES.map((n) => `u.${n}`).join(', ')}
   FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY AS u(${COLUMN_LIST}, ord)
   ORDER BY u.ord`;
 const INSERT = {
-  name: 'tracegate_insert_traces_v1',
+  name: 'tracegate_insert_traces_v2',
   text: `INSERT INTO traces (${COLUMN_LIST}) ${UNNEST} ON CONFLICT (id) DO NOTHING`,
 };
 
@@ -128,7 +129,7 @@ function toArrays(batch: readonly TraceRecord[]): unknown[][] {
       text(t.id), t.time, text(t.requestId), text(t.query), t.queryLength, text(t.queryClass), text(t.modelKey),
       text(t.upstreamModel), t.routed, text(t.reason), t.attempt, t.outcome, t.status, text(t.error), t.latencyMs,
       t.ttfbMs, t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, text(t.feedbackComment),
-      text(t.keyName), t.source, text(t.instanceId),
+      text(t.keyName), t.source, text(t.instanceId), t.feedbackSource,
     ];
     for (let c = 0; c < row.length; c++) cols[c]![i] = row[c];
   }
@@ -456,21 +457,34 @@ export class PgTraceStore implements TraceStore {
       const spooled = this.spool.setFeedback(id, update, owner);
       if (spooled) return spooled;
     }
-    // The other instances hear of it when it commits (FeedbackChannel): the one that answered
-    // learns from it at once.
-    const rows = await this.query<TraceRow & { previous: number | null }>(
-      `WITH old AS (SELECT id, feedback FROM traces WHERE id = $1 FOR UPDATE),
+    // One statement, the row locked as it is read: whether this source may replace the trace's
+    // feedback (the sources `replaceableBy` lists; feedback stored without one counts as `human`) is
+    // decided on the feedback it has when the update is written. The other instances hear of it when
+    // it commits (FeedbackChannel): the one that answered learns from it at once.
+    const comment = text(update.comment);
+    const rows = await this.query<TraceRow & { applied: boolean }>(
+      `WITH old AS (
+         SELECT ${COLUMN_LIST} FROM traces
+         WHERE id = $1 AND ($5::boolean IS FALSE OR key_name IS NOT DISTINCT FROM $6::text) FOR UPDATE),
        updated AS (
-         UPDATE traces t SET feedback = $2, feedback_time = $3, feedback_comment = $4
-         FROM old WHERE t.id = old.id AND ($5::boolean IS FALSE OR t.key_name IS NOT DISTINCT FROM $6::text)
-         RETURNING old.feedback AS previous, ${NAMES.map((n) => `t.${n}`).join(', ')})
-       SELECT updated.*, pg_notify('${FEEDBACK_CHANNEL}', ${feedbackPayloadSql('$7::text', 'updated', 'updated.previous', 'updated.feedback')})
-       FROM updated`,
-      [id, update.score, update.time, text(update.comment), owner !== undefined, owner ?? null, this.origin],
+         UPDATE traces t SET feedback = $2::float8, feedback_time = $3, feedback_comment = $4, feedback_source = $8::text
+         FROM old WHERE t.id = old.id AND (old.feedback IS NULL OR COALESCE(old.feedback_source, 'human') = ANY($9::text[]))
+         RETURNING t.id)
+       SELECT old.*, updated.id IS NOT NULL AS applied,
+         CASE WHEN updated.id IS NOT NULL
+           THEN pg_notify('${FEEDBACK_CHANNEL}', ${feedbackPayloadSql('$7::text', 'old', 'old.feedback', '$2::float8', '$8::text')}) END
+       FROM old LEFT JOIN updated ON true`,
+      [id, update.score, update.time, comment, owner !== undefined, owner ?? null, this.origin, update.source, replaceableBy(update.source)],
     );
     const row = rows[0];
     if (!row) return undefined;
-    return { trace: traceFromRow(row), previous: row.previous };
+    const trace = traceFromRow(row);
+    if (!row.applied) return { applied: false, trace, previous: row.feedback };
+    return {
+      applied: true,
+      trace: { ...trace, feedback: update.score, feedbackTime: update.time, feedbackComment: comment, feedbackSource: update.source },
+      previous: row.feedback,
+    };
   }
 
   onFeedback(listener: (event: FeedbackEvent) => void): () => void {

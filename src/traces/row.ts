@@ -8,7 +8,7 @@ export interface TraceRow {
   latency_ms: number; ttfb_ms: number | null; prompt_tokens: number | null;
   completion_tokens: number | null; cost_usd: number | null; feedback: number | null;
   feedback_time: number | null; feedback_comment: string | null; key_name: string | null;
-  source: TraceRecord['source']; instance_id: string | null;
+  source: TraceRecord['source']; instance_id: string | null; feedback_source: TraceRecord['feedbackSource'];
 }
 
 export function traceFromRow(r: TraceRow): TraceRecord {
@@ -19,6 +19,6 @@ export function traceFromRow(r: TraceRow): TraceRecord {
     status: r.status, error: r.error, latencyMs: r.latency_ms, ttfbMs: r.ttfb_ms,
     promptTokens: r.prompt_tokens, completionTokens: r.completion_tokens, costUsd: r.cost_usd,
     feedback: r.feedback, feedbackTime: r.feedback_time, feedbackComment: r.feedback_comment,
-    keyName: r.key_name, source: r.source, instanceId: r.instance_id,
+    feedbackSource: r.feedback_source, keyName: r.key_name, source: r.source, instanceId: r.instance_id,
   };
 }

@@ -38,12 +38,14 @@ export const traces = pgTable(
     source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
     /** The gateway instance that recorded the trace (config `instanceId`). */
     instanceId: text('instance_id'),
+    /** Who gave the feedback (null without feedback; feedback from before this column counts as `human`). */
+    feedbackSource: text('feedback_source', { enum: ['human', 'judge', 'implicit', 'offline'] }),
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
-    // Per-arm order: an arm's newest traces and its first one are index scans. Migration 0002 makes
-    // it cover the columns a policy sync reads (INCLUDE, which drizzle's schema cannot say).
+    // Per-arm order: an arm's newest traces and its first one are index scans. Migrations 0002 and
+    // 0004 make it cover the columns a policy sync reads (INCLUDE, which drizzle's schema cannot say).
     index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
     // Offline evidence (imported evaluation results) is read on every sync: its few rows, not the table.
     index('traces_offline_idx').on(t.queryClass, t.modelKey, t.seq).where(sql`${t.source} = 'offline'`),
@@ -68,6 +70,13 @@ export const purgedEvidence = pgTable(
     costCount: doublePrecision('cost_count').notNull(),
     latencySumMs: doublePrecision('latency_sum_ms').notNull(),
     lastTime: bigint('last_time', { mode: 'number' }).notNull(),
+    /** The successful traces with feedback and the sum of it, per source: a person's (`human`, `offline`, none), a judge's, implicit. */
+    ratedCount: doublePrecision('rated_count').notNull().default(0),
+    ratedSum: doublePrecision('rated_sum').notNull().default(0),
+    judgeCount: doublePrecision('judge_count').notNull().default(0),
+    judgeSum: doublePrecision('judge_sum').notNull().default(0),
+    implicitCount: doublePrecision('implicit_count').notNull().default(0),
+    implicitSum: doublePrecision('implicit_sum').notNull().default(0),
   },
   (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)],
 );

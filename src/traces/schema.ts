@@ -37,6 +37,8 @@ export const traces = sqliteTable(
     source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
     /** The gateway instance that recorded the trace (config `instanceId`). */
     instanceId: text('instance_id'),
+    /** Who gave the feedback (null without feedback; feedback from before this column counts as `human`). */
+    feedbackSource: text('feedback_source', { enum: ['human', 'judge', 'implicit', 'offline'] }),
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
@@ -113,4 +115,11 @@ export const purgedEvidence = sqliteTable('purged_evidence', {
   costCount: real('cost_count').notNull(),
   latencySumMs: real('latency_sum_ms').notNull(),
   lastTime: integer('last_time').notNull(),
+  /** The successful traces with feedback and the sum of it, per source: a person's (`human`, `offline`, none), a judge's, implicit. */
+  ratedCount: real('rated_count').notNull().default(0),
+  ratedSum: real('rated_sum').notNull().default(0),
+  judgeCount: real('judge_count').notNull().default(0),
+  judgeSum: real('judge_sum').notNull().default(0),
+  implicitCount: real('implicit_count').notNull().default(0),
+  implicitSum: real('implicit_sum').notNull().default(0),
 }, (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)]);

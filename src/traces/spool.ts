@@ -1,7 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { feedbackReplaces, storedFeedbackSource } from './feedback-source.js';
 import type { FeedbackResult, FeedbackUpdate, TraceRecord } from './types.js';
+
+/** A spooled trace; one spooled by a version before feedback sources has none (null). */
+function parseTrace(text: string): TraceRecord {
+  const trace = JSON.parse(text) as TraceRecord;
+  trace.feedbackSource ??= null;
+  return trace;
+}
 
 export interface SpooledTrace {
   /** Position in the spool: traces leave it in this order. */
@@ -77,7 +85,7 @@ export class Spool {
 
   /** The oldest `limit` traces, oldest first. */
   peek(limit: number): SpooledTrace[] {
-    return (this.peekStmt.all(limit) as { n: number; trace: string }[]).map((r) => ({ n: r.n, trace: JSON.parse(r.trace) as TraceRecord }));
+    return (this.peekStmt.all(limit) as { n: number; trace: string }[]).map((r) => ({ n: r.n, trace: parseTrace(r.trace) }));
   }
 
   /** Forgets the traces up to position `n` (they reached the database). */
@@ -97,19 +105,28 @@ export class Spool {
 
   get(id: string): TraceRecord | undefined {
     const row = this.getStmt.get(id) as { n: number; trace: string } | undefined;
-    return row ? (JSON.parse(row.trace) as TraceRecord) : undefined;
+    return row ? parseTrace(row.trace) : undefined;
   }
 
   /** Feedback on a trace still in the spool: it reaches the database with the trace. */
   setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): FeedbackResult | undefined {
     const row = this.getStmt.get(id) as { n: number; trace: string } | undefined;
     if (!row) return undefined;
-    const trace = JSON.parse(row.trace) as TraceRecord;
+    const trace = parseTrace(row.trace);
     if (owner !== undefined && trace.keyName !== owner) return undefined;
     const previous = trace.feedback;
-    const updated: TraceRecord = { ...trace, feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment };
+    if (!feedbackReplaces(update.source, storedFeedbackSource(previous, trace.feedbackSource))) {
+      return { applied: false, trace, previous };
+    }
+    const updated: TraceRecord = {
+      ...trace,
+      feedback: update.score,
+      feedbackTime: update.time,
+      feedbackComment: update.comment,
+      feedbackSource: update.source,
+    };
     this.updateStmt.run(JSON.stringify(updated), row.n);
-    return { trace: updated, previous };
+    return { applied: true, trace: updated, previous };
   }
 
   close(): void {

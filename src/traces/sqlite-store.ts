@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
+import { feedbackReplaces, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
 import { prepareReads, readNow, type ReadStatements, type TraceReads } from './sqlite-reads.js';
@@ -31,7 +32,7 @@ const COLUMNS = [
   'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
   'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
   'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
-  'source', 'instance_id',
+  'source', 'instance_id', 'feedback_source',
 ] as const;
 
 const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
@@ -46,15 +47,17 @@ const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE
 
 /**
  * A live trace as recorded on the request path: no feedback yet, source 'live'. Its statement writes
- * those four columns as constants and takes the rest as arguments, not as one array: about 14k
+ * those five columns as constants and takes the rest as arguments, not as one array: about 14k
  * fewer instructions per trace (62.7k → 48.6k in batches of 32 under callgrind, BENCHMARKS.md).
  */
-const LIVE_CONSTANTS = ['feedback', 'feedback_time', 'feedback_comment', 'source'] as const;
+const LIVE_CONSTANTS = ['feedback', 'feedback_time', 'feedback_comment', 'feedback_source', 'source'] as const;
 const LIVE_COLUMNS = COLUMNS.filter((c) => !(LIVE_CONSTANTS as readonly string[]).includes(c));
-const INSERT_LIVE = `INSERT INTO traces (${LIVE_COLUMNS.join(', ')}, ${LIVE_CONSTANTS.join(', ')}) VALUES (${LIVE_COLUMNS.map(() => '?').join(', ')}, NULL, NULL, NULL, 'live')`;
+const INSERT_LIVE = `INSERT INTO traces (${LIVE_COLUMNS.join(', ')}, ${LIVE_CONSTANTS.join(', ')}) VALUES (${LIVE_COLUMNS.map(() => '?').join(', ')}, NULL, NULL, NULL, NULL, 'live')`;
 
 function isFreshLive(t: TraceRecord): boolean {
-  return t.source === 'live' && t.feedback === null && t.feedbackTime === null && t.feedbackComment === null;
+  return (
+    t.source === 'live' && t.feedback === null && t.feedbackTime === null && t.feedbackComment === null && t.feedbackSource === null
+  );
 }
 
 /** Runs the INSERT_LIVE statement for one trace (the arguments in LIVE_COLUMNS order). */
@@ -71,7 +74,7 @@ function toParams(t: TraceRecord): unknown[] {
     t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
     t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
     t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, t.feedbackComment,
-    t.keyName, t.source, t.instanceId,
+    t.keyName, t.source, t.instanceId, t.feedbackSource,
   ];
 }
 
@@ -269,19 +272,27 @@ export class SqliteTraceStore implements TraceStore {
       const row = this.stmt(`${SELECT_TRACE} WHERE id = ?`).get(id) as TraceRow | undefined;
       if (!row) return undefined;
       if (owner !== undefined && row.key_name !== owner) return undefined;
-      this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ? WHERE id = ?').run(
+      const previous = row.feedback;
+      const trace = traceFromRow(row);
+      if (!feedbackReplaces(update.source, storedFeedbackSource(row.feedback, row.feedback_source))) {
+        return { applied: false, previous, trace };
+      }
+      this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ?, feedback_source = ? WHERE id = ?').run(
         update.score,
         update.time,
         update.comment,
+        update.source,
         id,
       );
-      const previous = row.feedback;
       return {
+        applied: true,
         previous,
-        trace: { ...traceFromRow(row), feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment },
+        trace: { ...trace, feedback: update.score, feedbackTime: update.time, feedbackComment: update.comment, feedbackSource: update.source },
       };
     });
-    return apply();
+    // IMMEDIATE: the write lock comes before the read that decides, so another connection's feedback
+    // cannot commit in between (in a deferred transaction the write would then fail as busy).
+    return apply.immediate();
   }
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {

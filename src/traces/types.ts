@@ -38,6 +38,11 @@ export interface TraceRecord {
   feedback: number | null;
   feedbackTime: number | null;
   feedbackComment: string | null;
+  /**
+   * Who gave the feedback (null when there is none). Feedback stored before sources were recorded
+   * has none either, and counts as `human`.
+   */
+  feedbackSource: FeedbackSource | null;
   /** The name of the client key that made the request (null without client keys). */
   keyName: string | null;
   /** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
@@ -157,9 +162,15 @@ export interface FeedbackUpdate {
   score: number;
   comment: string | null;
   time: number;
+  source: FeedbackSource;
 }
 
 export interface FeedbackResult {
+  /**
+   * False when the trace's feedback came from a source this one may not replace (see
+   * `feedbackReplaces`): nothing was stored, and `trace` is the trace as it is.
+   */
+  applied: boolean;
   trace: TraceRecord;
   /** The feedback the trace had before this call (null if none). */
   previous: number | null;
@@ -174,6 +185,7 @@ export interface FeedbackEvent {
   score: number;
   /** The trace's feedback before this one. */
   previous: number | null;
+  source: FeedbackSource;
 }
 
 export interface ImportResult {
@@ -215,8 +227,10 @@ export interface TraceStore {
   insert(trace: TraceRecord): Promise<void>;
   get(id: string): Promise<TraceRecord | undefined>;
   /**
-   * Stores feedback on a trace; undefined if there is no such trace, or when `owner` is given and
-   * the trace was made by another client key.
+   * Stores feedback on a trace, unless the trace's feedback is from a source this update's may not
+   * replace (`feedbackReplaces`; then `applied` is false and nothing changes), checked and written
+   * atomically; undefined if there is no such trace, or when `owner` is given and the trace was
+   * made by another client key.
    */
   setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined>;
   /**

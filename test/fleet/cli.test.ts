@@ -99,7 +99,7 @@ describe.skipIf(pgSkip !== null)(`commands that write to a PostgreSQL store${pgS
 
   it('tracegate import: a JSONL export into PostgreSQL, all or nothing, known ids skipped', async () => {
     const traces = [
-      makeTrace({ time: T0, modelKey: 'premium', feedback: 0.5, query: 'old secret prompt' }),
+      makeTrace({ time: T0, modelKey: 'premium', feedback: 0.5, feedbackSource: 'human', query: 'old secret prompt' }),
       makeTrace({ time: T0 + 1, modelKey: 'premium', outcome: 'error', costUsd: null }),
       makeTrace({ time: T0 + 2, modelKey: 'budget' }),
       makeTrace({ time: T0 + 10, modelKey: 'premium' }),

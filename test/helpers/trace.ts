@@ -28,6 +28,7 @@ export function makeTrace(over: Partial<TraceRecord> = {}): TraceRecord {
     feedback: null,
     feedbackTime: null,
     feedbackComment: null,
+    feedbackSource: null,
     keyName: null,
     source: 'live',
     instanceId: null,

@@ -155,7 +155,8 @@ describe('GET /dashboard over plain HTTP', () => {
     expect(Object.keys(data.recent[0]).sort()).toEqual(
       [
         'id', 'time', 'query_class', 'model', 'upstream_model', 'routed', 'reason', 'attempt', 'outcome', 'status', 'error',
-        'latency_ms', 'ttfb_ms', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_comment', 'query', 'query_length',
+        'latency_ms', 'ttfb_ms', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_comment', 'feedback_source', 'query',
+        'query_length',
       ].sort(),
     );
 

@@ -25,9 +25,9 @@ describe('AdaptivePolicy remembers 20 half-lives of traces per arm for late feed
     // Another arm's traffic does not push this arm's traces out.
     for (let i = 0; i < 500; i++) observe(policy, `b${i}`, 'code', 'b');
     const before = policy.armState('code', 'a')!.quality;
-    policy.observeFeedback({ traceId: 'old', queryClass: 'code', model: 'a', outcome: 'success', score: 0, previous: null });
+    policy.observeFeedback({ traceId: 'old', queryClass: 'code', model: 'a', outcome: 'success', score: 0, previous: null, source: 'human' });
     expect(policy.armState('code', 'a')!.quality).toBe(before);
-    policy.observeFeedback({ traceId: 'a0', queryClass: 'code', model: 'a', outcome: 'success', score: 0, previous: null });
+    policy.observeFeedback({ traceId: 'a0', queryClass: 'code', model: 'a', outcome: 'success', score: 0, previous: null, source: 'human' });
     const after = policy.armState('code', 'a')!.quality;
     // a0 is 99 traces back: its quality 1 → 0 weighs 2^(-99/5).
     expect(before - after).toBeCloseTo(Math.pow(2, -99 / 5), 12);
@@ -37,7 +37,7 @@ describe('AdaptivePolicy remembers 20 half-lives of traces per arm for late feed
     const policy = new AdaptivePolicy(options({ halfLife: 0 }));
     for (let i = 0; i < 3000; i++) observe(policy, `t${i}`);
     const before = policy.armState('code', 'a')!.quality;
-    policy.observeFeedback({ traceId: 't0', queryClass: 'code', model: 'a', outcome: 'success', score: 0.5, previous: null });
+    policy.observeFeedback({ traceId: 't0', queryClass: 'code', model: 'a', outcome: 'success', score: 0.5, previous: null, source: 'human' });
     expect(policy.armState('code', 'a')!.quality).toBeCloseTo(before - 0.5, 9);
   });
 });

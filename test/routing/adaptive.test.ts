@@ -347,7 +347,7 @@ describe('AdaptivePolicy late feedback', () => {
     policy.observe(first);
     for (let i = 0; i < 3; i++) policy.observe(observation('code', 'a'));
     const fb = (score: number, previous: number | null, outcome: Outcome = 'success', traceId = first.traceId) =>
-      policy.observeFeedback({ traceId, queryClass: 'code', model: 'a', outcome, score, previous });
+      policy.observeFeedback({ traceId, queryClass: 'code', model: 'a', outcome, score, previous, source: 'human' });
     return { policy, fb, weight: 1 + gamma + gamma ** 2 + gamma ** 3 };
   }
 
@@ -421,7 +421,7 @@ function history(n: number, policy: AdaptivePolicy, store: FakeEvidenceSource, e
         const score = Math.round(env.uniform() * 100) / 100;
         const previous = target.feedback;
         store.setFeedback(target.id, score);
-        policy.observeFeedback({ traceId: target.id, queryClass: target.queryClass, model: target.model, outcome: target.outcome, score, previous });
+        policy.observeFeedback({ traceId: target.id, queryClass: target.queryClass, model: target.model, outcome: target.outcome, score, previous, source: 'human' });
       }
     }
   }
@@ -481,7 +481,7 @@ describe('AdaptivePolicy.updateFromTraces', () => {
       const previous = target.feedback;
       store.setFeedback(target.id, 0.33);
       for (const policy of [online, restarted]) {
-        policy.observeFeedback({ traceId: target.id, queryClass: target.queryClass, model: target.model, outcome: target.outcome, score: 0.33, previous });
+        policy.observeFeedback({ traceId: target.id, queryClass: target.queryClass, model: target.model, outcome: target.outcome, score: 0.33, previous, source: 'human' });
       }
     }
     expectSameArms(online, restarted);
@@ -492,7 +492,7 @@ describe('AdaptivePolicy.updateFromTraces', () => {
     for (const trace of twin.traces) {
       restarted.observe({ traceId: trace.id, query: '', queryClass: trace.queryClass, model: trace.model, outcome: trace.outcome, latencyMs: trace.latencyMs, costUsd: trace.costUsd, feedback: null });
       if (trace.feedback !== null) {
-        restarted.observeFeedback({ traceId: trace.id, queryClass: trace.queryClass, model: trace.model, outcome: trace.outcome, score: trace.feedback, previous: null });
+        restarted.observeFeedback({ traceId: trace.id, queryClass: trace.queryClass, model: trace.model, outcome: trace.outcome, score: trace.feedback, previous: null, source: 'human' });
       }
     }
     expectSameArms(online, restarted);

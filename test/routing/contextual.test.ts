@@ -165,7 +165,7 @@ describe('ContextualPolicy', () => {
     policy.observe(obs);
     const reward = () => policy.explain(context).predictions[0]!.reward;
     const afterSuccess = reward();
-    const fb = { traceId: 't1', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 0, previous: null };
+    const fb = { traceId: 't1', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 0, previous: null, source: 'human' as const };
     policy.observeFeedback(fb);
     const afterDown = reward();
     expect(afterDown).toBeLessThan(afterSuccess);
@@ -254,7 +254,7 @@ describe('ContextualPolicy', () => {
     }
     // Late feedback on a trace the rebuild read lands on the rebuilt state too.
     const [last] = await store.recent(1);
-    const fb = { traceId: last!.id, queryClass: last!.queryClass, model: last!.modelKey, outcome: 'success' as const, score: 1 - last!.feedback!, previous: last!.feedback };
+    const fb = { traceId: last!.id, queryClass: last!.queryClass, model: last!.modelKey, outcome: 'success' as const, score: 1 - last!.feedback!, previous: last!.feedback, source: 'human' as const };
     online.observeFeedback(fb);
     restarted.observeFeedback(fb);
     expect(restarted.explain(promptContext(LEGAL(7))).predictions[0]!.reward).toBeCloseTo(online.explain(promptContext(LEGAL(7))).predictions[0]!.reward, 9);
@@ -289,8 +289,8 @@ describe('ContextualPolicy', () => {
     const own = await serve(b, POEM(200), 'poet', 1);
     expect(await a.updateFromTraces()).toMatchObject({ updated: true, total_traces: 1 });
     // Feedback that b takes later on its trace reaches a at the next fold-in, once.
-    await store.setFeedback(own.id, { score: 0, comment: null, time: Date.now() });
-    b.observeFeedback({ traceId: own.id, queryClass: own.queryClass, model: 'poet', outcome: 'success', score: 0, previous: 1 });
+    await store.setFeedback(own.id, { score: 0, comment: null, time: Date.now(), source: 'human' });
+    b.observeFeedback({ traceId: own.id, queryClass: own.queryClass, model: 'poet', outcome: 'success', score: 0, previous: 1, source: 'human' });
     const poetOn = (policy: ContextualPolicy) => policy.explain(promptContext(POEM(300))).predictions.find((p) => p.model === 'poet')!.reward;
     await a.updateFromTraces();
     expect(poetOn(a)).toBeCloseTo(poetOn(b), 9);

@@ -93,7 +93,7 @@ describe('HeuristicPolicy as a static policy', () => {
   it('learns nothing', async () => {
     const p = policy(MODELS);
     p.observe({ traceId: 't', query: 'hi', queryClass: 'short', model: 'big', outcome: 'success', latencyMs: 1, costUsd: null, feedback: 1 });
-    p.observeFeedback({ traceId: 't', queryClass: 'short', model: 'big', outcome: 'success', score: 1, previous: null });
+    p.observeFeedback({ traceId: 't', queryClass: 'short', model: 'big', outcome: 'success', score: 1, previous: null, source: 'human' });
     expect(select(p, 'hi').model).toBe('small');
     expect(await p.updateFromTraces()).toEqual({ updated: false, reason: 'static policy' });
   });

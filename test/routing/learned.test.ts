@@ -253,7 +253,7 @@ describe('TraceDrivenPolicy.observeFeedback', () => {
   it('changes nothing: the batch update reads feedback from the store', async () => {
     const policy = await mapped('b', 5);
     const before = JSON.stringify(policy.snapshot());
-    policy.observeFeedback({ traceId: 'x', queryClass: 'code', model: 'a', outcome: 'success', score: 1, previous: null });
+    policy.observeFeedback({ traceId: 'x', queryClass: 'code', model: 'a', outcome: 'success', score: 1, previous: null, source: 'human' });
     expect(JSON.stringify(policy.snapshot())).toBe(before);
     expect(policy.policyMap).toEqual({ code: 'b' });
   });

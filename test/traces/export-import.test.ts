@@ -69,8 +69,22 @@ describe('TraceStore.importTraces', () => {
 
 describe('the interchange format', () => {
   it('round-trips a trace through a JSONL line', () => {
-    const t = trace({ query: 'a "quoted", multi\nline query', error: 'x', feedback: 1, feedbackTime: 5, feedbackComment: 'ü' });
+    const t = trace({ query: 'a "quoted", multi\nline query', error: 'x', feedback: 1, feedbackTime: 5, feedbackComment: 'ü', feedbackSource: 'judge' });
     expect(parseTraceLine(toJsonLine(t), 1)).toEqual(t);
+    expect(parseTraceLine(toJsonLine(trace()), 1).feedbackSource).toBeNull();
+  });
+
+  it('gives feedback from a line without its source the source it had then: offline for offline traces, else human', () => {
+    const line = (over: Partial<TraceRecord>) => {
+      const { feedback_source: _, ...rest } = JSON.parse(toJsonLine(trace({ feedback: 0.5, feedbackTime: 1, ...over }))) as Record<string, unknown>;
+      return JSON.stringify(rest);
+    };
+    expect(parseTraceLine(line({ source: 'live' }), 1).feedbackSource).toBe('human');
+    expect(parseTraceLine(line({ source: 'offline' }), 1).feedbackSource).toBe('offline');
+    expect(parseTraceLine(line({ feedback: null, feedbackTime: null }), 1).feedbackSource).toBeNull();
+    const good = JSON.parse(toJsonLine(trace({ feedback: 0.5 }))) as Record<string, unknown>;
+    expect(parseTraceLine(JSON.stringify({ ...good, feedback_source: null }), 1).feedbackSource).toBe('human');
+    expect(() => parseTraceLine(JSON.stringify({ ...good, feedback_source: 'crowd' }), 3)).toThrow(/^line 3: feedback_source: /);
   });
 
   it('quotes CSV fields with commas, quotes or line breaks, and leaves null empty', () => {

@@ -136,7 +136,12 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(health.error).toMatch(/unreachable/);
       // A spooled trace can be read and given feedback; reads of the database fail meanwhile.
       expect(await store.get(during[3]!.id)).toEqual(during[3]);
-      expect((await store.setFeedback(during[3]!.id, { score: 0.25, comment: 'late', time: 9 }))?.previous).toBeNull();
+      expect((await store.setFeedback(during[3]!.id, { score: 0.25, comment: 'late', time: 9, source: 'human' }))?.previous).toBeNull();
+      expect(await store.setFeedback(during[3]!.id, { score: 1, comment: null, time: 10, source: 'judge' })).toMatchObject({
+        applied: false,
+        previous: 0.25,
+        trace: { feedback: 0.25, feedbackSource: 'human' },
+      });
       await expect(store.count()).rejects.toThrow(/unreachable/);
 
       proxy.restore();
@@ -146,7 +151,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(store.spoolDepth()).toBe(0);
       const ids = (await store.list({})).map((t) => t.id);
       expect(ids).toEqual([...before, ...during, ...after].map((t) => t.id));
-      expect((await store.get(during[3]!.id))?.feedback).toBe(0.25);
+      expect(await store.get(during[3]!.id)).toMatchObject({ feedback: 0.25, feedbackComment: 'late', feedbackSource: 'human' });
       const dupes = await db.query<{ n: number }>('SELECT COUNT(*)::int - COUNT(DISTINCT id)::int AS n FROM traces');
       expect(dupes[0]!.n).toBe(0);
     } finally {
@@ -280,25 +285,44 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       await a.insert(answered);
       await a.insert(failed);
 
-      expect(await b.setFeedback(answered.id, { score: 0.25, comment: null, time: Date.now() })).toBeDefined();
+      expect(await b.setFeedback(answered.id, { score: 0.25, comment: null, time: Date.now(), source: 'human' })).toBeDefined();
       await expect.poll(() => heardByA.length).toBe(1);
-      expect(heardByA[0]).toEqual({ traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 0.25, previous: null });
+      expect(heardByA[0]).toEqual({
+        traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 0.25, previous: null, source: 'human',
+      });
 
-      await a.setFeedback(answered.id, { score: 1, comment: 'better', time: Date.now() });
-      await a.setFeedback(failed.id, { score: 0, comment: null, time: Date.now() });
+      await a.setFeedback(answered.id, { score: 1, comment: 'better', time: Date.now(), source: 'human' });
+      await a.setFeedback(failed.id, { score: 0, comment: null, time: Date.now(), source: 'human' });
       await expect.poll(() => heardByB.length).toBe(2);
       expect(heardByB).toEqual([
-        { traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 1, previous: 0.25 },
-        { traceId: failed.id, queryClass: 'math', model: 'mathy', outcome: 'error', score: 0, previous: null },
+        { traceId: answered.id, queryClass: 'code', model: 'coder', outcome: 'success', score: 1, previous: 0.25, source: 'human' },
+        { traceId: failed.id, queryClass: 'math', model: 'mathy', outcome: 'error', score: 0, previous: null, source: 'human' },
       ]);
       // Feedback that changed nothing (another key's trace, or no such trace) is not heard.
-      expect(await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now() }, 'team-b')).toBeUndefined();
-      expect(await b.setFeedback('no-such-trace', { score: 0, comment: null, time: Date.now() })).toBeUndefined();
-      await a.setFeedback(failed.id, { score: 0.5, comment: null, time: Date.now() });
+      expect(await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now(), source: 'human' }, 'team-b')).toBeUndefined();
+      expect(await b.setFeedback('no-such-trace', { score: 0, comment: null, time: Date.now(), source: 'human' })).toBeUndefined();
+      await a.setFeedback(failed.id, { score: 0.5, comment: null, time: Date.now(), source: 'human' });
       await expect.poll(() => heardByB.length).toBe(3);
       await sleep(100);
       expect(heardByA).toHaveLength(1);
       expect(heardByB.at(-1)).toMatchObject({ traceId: failed.id, score: 0.5, previous: 0 });
+    });
+
+    it('carries the feedback\'s source; feedback refused for its source is not heard', async () => {
+      await openBoth();
+      const judged = trace();
+      await a.insert(judged);
+      expect(await b.setFeedback(judged.id, { score: 0.5, comment: null, time: Date.now(), source: 'judge' })).toMatchObject({ applied: true });
+      await expect.poll(() => heardByA.length).toBe(1);
+      expect(heardByA[0]).toMatchObject({ traceId: judged.id, score: 0.5, previous: null, source: 'judge' });
+      await b.setFeedback(judged.id, { score: 1, comment: null, time: Date.now(), source: 'human' });
+      await expect.poll(() => heardByA.length).toBe(2);
+      expect(heardByA[1]).toMatchObject({ score: 1, previous: 0.5, source: 'human' });
+      expect(await b.setFeedback(judged.id, { score: 0, comment: null, time: Date.now(), source: 'implicit' })).toMatchObject({ applied: false, previous: 1 });
+      await b.setFeedback(judged.id, { score: 0.75, comment: null, time: Date.now(), source: 'offline' });
+      await expect.poll(() => heardByA.length).toBe(3);
+      await sleep(100);
+      expect(heardByA.map((e) => e.source)).toEqual(['judge', 'human', 'offline']);
     });
 
     it('listens again after its connection is cut, and its process goes on meanwhile', async () => {
@@ -317,7 +341,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
         .poll(
           async () => {
             score = score === 0 ? 1 : 0;
-            await b.setFeedback(answered.id, { score, comment: null, time: Date.now() });
+            await b.setFeedback(answered.id, { score, comment: null, time: Date.now(), source: 'human' });
             await sleep(50);
             return heardByA.some((e) => e.traceId === answered.id && e.score === score);
           },
@@ -331,10 +355,10 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       const answered = trace();
       await a.insert(answered);
       const stop = a.onFeedback((e) => heardByA.push({ ...e, model: `second:${e.model}` }));
-      await b.setFeedback(answered.id, { score: 1, comment: null, time: Date.now() });
+      await b.setFeedback(answered.id, { score: 1, comment: null, time: Date.now(), source: 'human' });
       await expect.poll(() => heardByA.length).toBe(2);
       stop();
-      await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now() });
+      await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now(), source: 'human' });
       await expect.poll(() => heardByA.length).toBe(3);
       await sleep(100);
       expect(heardByA.filter((e) => e.model.startsWith('second:'))).toHaveLength(1);

@@ -58,12 +58,12 @@ describe('SqliteTraceStore', () => {
     const t = trace();
     void store.insert(t);
     // Not awaited: feedback must find a trace still waiting in the batch.
-    const first = await store.setFeedback(t.id, { score: 1, comment: 'yes', time: 5 });
+    const first = await store.setFeedback(t.id, { score: 1, comment: 'yes', time: 5, source: 'human' });
     expect(first?.previous).toBeNull();
     expect(first?.trace).toMatchObject({ feedback: 1, feedbackComment: 'yes', feedbackTime: 5 });
-    const second = await store.setFeedback(t.id, { score: 0, comment: null, time: 6 });
+    const second = await store.setFeedback(t.id, { score: 0, comment: null, time: 6, source: 'human' });
     expect(second?.previous).toBe(1);
-    expect(await store.setFeedback('nope', { score: 1, comment: null, time: 7 })).toBeUndefined();
+    expect(await store.setFeedback('nope', { score: 1, comment: null, time: 7, source: 'human' })).toBeUndefined();
     await store.close();
   });
 

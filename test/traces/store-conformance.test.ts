@@ -3,7 +3,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgTraceStore } from '../../src/traces/pg-store.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
-import type { TraceRecord, TraceStore } from '../../src/traces/types.js';
+import { parseTraceLine, toJsonLine } from '../../src/traces/interchange.js';
+import type { FeedbackSource, TraceRecord, TraceStore } from '../../src/traces/types.js';
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { makeTrace } from '../helpers/trace.js';
@@ -124,15 +125,89 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       const t = trace({ keyName: 'owner' });
       void s.insert(t);
       // Not awaited: feedback must find a trace still waiting in the batch.
-      const first = await s.setFeedback(t.id, { score: 1, comment: 'yes', time: 5 });
+      const first = await s.setFeedback(t.id, { score: 1, comment: 'yes', time: 5, source: 'human' });
       expect(first?.previous).toBeNull();
-      expect(first?.trace).toMatchObject({ id: t.id, feedback: 1, feedbackComment: 'yes', feedbackTime: 5, modelKey: 'a' });
-      const second = await s.setFeedback(t.id, { score: 0, comment: null, time: 6 }, 'owner');
+      expect(first?.applied).toBe(true);
+      expect(first?.trace).toMatchObject({ id: t.id, feedback: 1, feedbackComment: 'yes', feedbackTime: 5, feedbackSource: 'human', modelKey: 'a' });
+      const second = await s.setFeedback(t.id, { score: 0, comment: null, time: 6, source: 'human' }, 'owner');
       expect(second?.previous).toBe(1);
-      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7 }, 'someone-else')).toBeUndefined();
-      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7 }, null)).toBeUndefined();
-      expect(await s.setFeedback('nope', { score: 1, comment: null, time: 7 })).toBeUndefined();
+      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7, source: 'human' }, 'someone-else')).toBeUndefined();
+      expect(await s.setFeedback(t.id, { score: 1, comment: null, time: 7, source: 'human' }, null)).toBeUndefined();
+      expect(await s.setFeedback('nope', { score: 1, comment: null, time: 7, source: 'human' })).toBeUndefined();
       expect((await s.get(t.id))?.feedback).toBe(0);
+    });
+
+    it('round-trips the feedback source through insert, get, export and import', async () => {
+      await backend.reset();
+      const s = await store();
+      const rated = (feedbackSource: FeedbackSource | null, over: Partial<TraceRecord> = {}) =>
+        trace({ feedback: 0.5, feedbackTime: 7, feedbackComment: 'c', feedbackSource, ...over });
+      const all = [
+        trace(),
+        rated('human'),
+        rated('judge'),
+        rated('implicit'),
+        rated('offline', { source: 'offline' }),
+        // Feedback without a source, as stored before sources were recorded.
+        rated(null),
+      ];
+      for (const t of all) await s.insert(t);
+      for (const t of all) expect(await s.get(t.id)).toEqual(t);
+      const exported = await collect(s.exportTraces());
+      expect(exported).toEqual(all);
+      expect(await collect(s.exportTraces({ source: 'offline' }))).toEqual([all[4]]);
+
+      // Through the file format and back in under new ids: a line without a source takes the one it
+      // would have had (`human` here); the others keep theirs.
+      const copies = exported.map((t) => parseTraceLine(toJsonLine({ ...t, id: `copy-${t.id}` }), 1));
+      expect(copies.map((t) => t.feedbackSource)).toEqual([null, 'human', 'judge', 'implicit', 'offline', 'human']);
+      expect(await s.importTraces(copies)).toEqual({ inserted: 6, skipped: 0 });
+      for (const t of copies) expect(await s.get(t.id)).toEqual(t);
+      expect((await s.list({})).slice(6)).toEqual(copies);
+    });
+
+    it('feedback from a source may replace only what it outranks: a person anything, implicit a judge, a judge a judge', async () => {
+      await backend.reset();
+      const s = await store();
+      const [a, b, c, d, e, f] = Array.from({ length: 6 }, () => trace());
+      for (const t of [a, b, c, d, e, f]) await s.insert(t!);
+      const give = (t: TraceRecord, source: FeedbackSource, score: number, time = 1) =>
+        s.setFeedback(t.id, { score, comment: `${source} ${score}`, time, source });
+
+      // judge, then human: the human's stands.
+      expect(await give(a!, 'judge', 0.2)).toMatchObject({ applied: true, previous: null, trace: { feedback: 0.2, feedbackSource: 'judge' } });
+      expect(await give(a!, 'human', 0.9, 2)).toMatchObject({
+        applied: true, previous: 0.2, trace: { feedback: 0.9, feedbackSource: 'human', feedbackComment: 'human 0.9', feedbackTime: 2 },
+      });
+      expect(await s.get(a!.id)).toMatchObject({ feedback: 0.9, feedbackSource: 'human', feedbackComment: 'human 0.9', feedbackTime: 2 });
+
+      // human, then judge: refused, nothing changes, and the answer says what stands.
+      await give(b!, 'human', 0.7);
+      const stored = await s.get(b!.id);
+      const refused = await give(b!, 'judge', 0.1, 3);
+      expect(refused).toEqual({ applied: false, previous: 0.7, trace: stored });
+      expect(await s.get(b!.id)).toEqual(stored);
+
+      // judge, then implicit: the implicit signal replaces it; implicit, then judge: refused.
+      await give(c!, 'judge', 0.3);
+      expect(await give(c!, 'implicit', 0.6)).toMatchObject({ applied: true, previous: 0.3, trace: { feedbackSource: 'implicit' } });
+      await give(d!, 'implicit', 0.4);
+      expect(await give(d!, 'judge', 0.8)).toMatchObject({ applied: false, previous: 0.4, trace: { feedback: 0.4, feedbackSource: 'implicit' } });
+      expect(await s.get(d!.id)).toMatchObject({ feedback: 0.4, feedbackSource: 'implicit' });
+
+      // A judge may change its own mind; feedback stored without a source counts as a human's.
+      await give(e!, 'judge', 0.5);
+      expect(await give(e!, 'judge', 0.6)).toMatchObject({ applied: true, previous: 0.5, trace: { feedback: 0.6 } });
+      const legacy = trace({ feedback: 1, feedbackTime: 1, feedbackSource: null });
+      await s.insert(legacy);
+      expect(await give(legacy, 'implicit', 0)).toMatchObject({ applied: false, previous: 1, trace: { feedbackSource: null } });
+      expect(await give(legacy, 'offline', 0.5)).toMatchObject({ applied: true, previous: 1, trace: { feedbackSource: 'offline' } });
+
+      // The owner check comes first: another key's trace is not found, whatever the source.
+      const owned = trace({ keyName: 'team-a' });
+      await s.insert(owned);
+      expect(await s.setFeedback(owned.id, { score: 1, comment: null, time: 1, source: 'human' }, 'team-b')).toBeUndefined();
+      expect(await s.get(f!.id)).toMatchObject({ feedback: null, feedbackSource: null });
     });
 
     it('evidence sums per class × model in order of first appearance, with quality = feedback or success', async () => {

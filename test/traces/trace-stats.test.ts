@@ -173,14 +173,14 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     // Summed: new feedback, changed feedback, the same again.
     for (const [i, score] of [[1, 1], [2, 0.25], [5, 0.5], [10, 0], [10, 1], [1, 0.75]] as const) {
       expect(i).toBeLessThan(filled);
-      await store.setFeedback(all[i]!.id, { score, time: all[i]!.time + 1, comment: null });
+      await store.setFeedback(all[i]!.id, { score, time: all[i]!.time + 1, comment: null, source: 'human' });
     }
     // Past the mark.
-    await store.setFeedback(all[2_250]!.id, { score: 0.125, time: 1, comment: null });
+    await store.setFeedback(all[2_250]!.id, { score: 0.125, time: 1, comment: null, source: 'human' });
     expectSameStats(await store.stats(), await grouped(store));
     await store.evidence({ decay: 0.99 });
     expectSameStats(await store.stats(), await grouped(store));
-    await store.setFeedback(all[2_250]!.id, { score: 1, time: 2, comment: null });
+    await store.setFeedback(all[2_250]!.id, { score: 1, time: 2, comment: null, source: 'human' });
     const st = await store.stats();
     expectSameStats(st, await grouped(store));
     expect(st.byClassModel.reduce((n, r) => n + r.feedbackCount, 0)).toBe(
@@ -215,7 +215,7 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     for (const store of [once, chunked]) {
       await insertInTurns(store, all);
       await store.evidence({ decay: 0.99 }); // fills: every trace is summed
-      await store.setFeedback(all[5]!.id, { score: 0.5, time: 1, comment: null });
+      await store.setFeedback(all[5]!.id, { score: 0.5, time: 1, comment: null, source: 'human' });
     }
     const cutoff = all[1_300]!.time;
     const a = await once.purge(cutoff);
@@ -296,7 +296,7 @@ describe('stats over every trace: trace_stats up to the fill mark, the traces pa
     expect(store.db.prepare('SELECT COUNT(*) FROM trace_arms a JOIN traces t USING (seq) WHERE a.latency_ms = t.latency_ms').pluck().get()).toBe(500);
     expectSameStats(await store.stats(), await grouped(store));
     // The trigger came with it.
-    await store.setFeedback(all[3]!.id, { score: 0.5, time: 1, comment: null });
+    await store.setFeedback(all[3]!.id, { score: 0.5, time: 1, comment: null, source: 'human' });
     expectSameStats(await store.stats(), await grouped(store));
     await store.evidence({ decay: 0.99 });
     expect(summedCount(store)).toBe(700);
