@@ -222,7 +222,10 @@ function withPrior(live: readonly ArmEvidence[], offline: readonly ArmEvidence[]
     if (!(f > 0)) continue;
     let arm = byArm.get(`${row.queryClass}\u0000${row.model}`);
     if (arm === undefined) {
-      arm = { ...row, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0, feedbackSum: 0, costSum: 0, costCount: 0, latencySumMs: 0 };
+      arm = {
+        ...row, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0, feedbackSum: 0, ratedCount: 0, ratedSum: 0,
+        judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0, costSum: 0, costCount: 0, latencySumMs: 0,
+      };
       byArm.set(`${row.queryClass}\u0000${row.model}`, arm);
       out.push(arm);
     }
@@ -232,6 +235,12 @@ function withPrior(live: readonly ArmEvidence[], offline: readonly ArmEvidence[]
     arm.quality += f * row.quality;
     arm.feedbackCount += f * row.feedbackCount;
     arm.feedbackSum += f * row.feedbackSum;
+    arm.ratedCount += f * row.ratedCount;
+    arm.ratedSum += f * row.ratedSum;
+    arm.judgeCount += f * row.judgeCount;
+    arm.judgeSum += f * row.judgeSum;
+    arm.implicitCount += f * row.implicitCount;
+    arm.implicitSum += f * row.implicitSum;
     arm.costSum += f * row.costSum;
     arm.costCount += f * row.costCount;
   }

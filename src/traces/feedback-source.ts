@@ -37,3 +37,39 @@ export function replaceableBy(incoming: FeedbackSource): FeedbackSource[] {
   return FEEDBACK_SOURCES.filter((existing) => feedbackReplaces(incoming, existing));
 }
 
+/** The sources whose feedback is a person's word: the evidence's `rated` sums (with feedback stored without a source). */
+export const PERSON_SOURCES: readonly FeedbackSource[] = ['human', 'offline'];
+
+/**
+ * SQL, for either engine, of whether a `traces` row is a successful trace whose feedback came from
+ * one of `sources` (feedback stored without a source counts as `human`): what the evidence's
+ * per-source sums (`ratedCount`, `judgeCount`, `implicitCount` and their sums) count.
+ */
+export function successWithFeedbackFrom(sources: readonly FeedbackSource[]): string {
+  return `(outcome = 'success' AND feedback IS NOT NULL AND COALESCE(feedback_source, 'human') IN (${sources.map((s) => `'${s}'`).join(', ')}))`;
+}
+
+const PER_SOURCE = [
+  ['rated', successWithFeedbackFrom(PERSON_SOURCES)],
+  ['judge', successWithFeedbackFrom(['judge'])],
+  ['implicit', successWithFeedbackFrom(['implicit'])],
+] as const;
+
+/**
+ * SQL (either engine) of ArmEvidence's per-source sums over rows weighed by `w`: Σw and Σw·feedback
+ * per source, named as its fields.
+ */
+export const WEIGHTED_PER_SOURCE = PER_SOURCE.map(
+  ([name, from]) => `SUM(CASE WHEN ${from} THEN w ELSE 0 END) AS "${name}Count", SUM(CASE WHEN ${from} THEN w * feedback ELSE 0 END) AS "${name}Sum"`,
+).join(',\n  ');
+
+/** SQL for `purge` (either engine): `purged_evidence`'s per-source sums, what they are over a group of traces, and how a new group adds to them. */
+export const PURGED_PER_SOURCE = {
+  /** The column list. */
+  columns: PER_SOURCE.map(([name]) => `${name}_count, ${name}_sum`).join(', '),
+  /** The sums over a `GROUP BY` of traces, in column order. */
+  sums: PER_SOURCE.map(([, from]) => `SUM(CASE WHEN ${from} THEN 1 ELSE 0 END), SUM(CASE WHEN ${from} THEN feedback ELSE 0 END)`).join(', '),
+  /** `SET` assignments of an `ON CONFLICT … DO UPDATE` adding `excluded`'s sums to the row's in `table`. */
+  added: (table: string) =>
+    PER_SOURCE.map(([n]) => `${n}_count = ${table}.${n}_count + excluded.${n}_count, ${n}_sum = ${table}.${n}_sum + excluded.${n}_sum`).join(', '),
+};

@@ -9,7 +9,7 @@ import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { withPurged, type PurgedRow } from './sqlite-reads.js';
 import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
-import { replaceableBy } from './feedback-source.js';
+import { PURGED_PER_SOURCE, replaceableBy, WEIGHTED_PER_SOURCE } from './feedback-source.js';
 import type {
   ArmEvidence,
   ClassModelStats,
@@ -530,7 +530,7 @@ export class PgTraceStore implements TraceStore {
       decay === 1 ? '1.0::float8' : discount(`${Number(decay)}::float8`, 'ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY seq DESC) - 1');
     return this.query<ArmEvidence>(
       `SELECT query_class AS "queryClass", model_key AS model, COUNT(*) AS count, ${SUMS}, MAX(time) AS "lastTime"
-       FROM (SELECT seq, query_class, model_key, outcome, feedback, cost_usd, latency_ms, time,
+       FROM (SELECT seq, query_class, model_key, outcome, feedback, feedback_source, cost_usd, latency_ms, time,
                     ${QUALITY} AS q, ${weight} AS w
              FROM ${source} WHERE model_key <> '') x
        GROUP BY query_class, model_key
@@ -559,9 +559,9 @@ export class PgTraceStore implements TraceStore {
        FROM arms a CROSS JOIN LATERAL (
          SELECT ${SUMS}, MAX(time) AS "lastTime",
            (SELECT MIN(seq) FROM traces f WHERE f.query_class = a.query_class AND f.model_key = a.model_key ${ofSource('f')}) AS first_seq
-         FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${QUALITY} AS q,
+         FROM (SELECT outcome, feedback, feedback_source, cost_usd, latency_ms, time, ${QUALITY} AS q,
                       ${discount('$1::float8', 'ROW_NUMBER() OVER (ORDER BY seq DESC) - 1')} AS w
-               FROM (SELECT seq, outcome, feedback, cost_usd, latency_ms, time FROM traces t
+               FROM (SELECT seq, outcome, feedback, feedback_source, cost_usd, latency_ms, time FROM traces t
                      WHERE t.query_class = a.query_class AND t.model_key = a.model_key ${ofSource('t')}
                      ORDER BY t.seq DESC LIMIT $2) newest) x) s
        WHERE s.first_seq IS NOT NULL
@@ -578,10 +578,10 @@ export class PgTraceStore implements TraceStore {
       try {
         await client.query(
           `INSERT INTO purged_evidence (query_class, model_key, count, successes, quality, feedback_count, feedback_sum,
-                                        cost_sum, cost_count, latency_sum_ms, last_time)
+                                        cost_sum, cost_count, latency_sum_ms, last_time, ${PURGED_PER_SOURCE.columns})
            SELECT query_class, model_key, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'success'), SUM(${QUALITY}),
                   COUNT(feedback), COALESCE(SUM(feedback), 0), COALESCE(SUM(cost_usd), 0), COUNT(cost_usd),
-                  SUM(latency_ms), MAX(time)
+                  SUM(latency_ms), MAX(time), ${PURGED_PER_SOURCE.sums}
            FROM traces WHERE time < $1 AND model_key <> '' AND source = 'live' GROUP BY query_class, model_key
            ON CONFLICT (query_class, model_key) DO UPDATE SET
              count = purged_evidence.count + excluded.count, successes = purged_evidence.successes + excluded.successes,
@@ -590,7 +590,8 @@ export class PgTraceStore implements TraceStore {
              feedback_sum = purged_evidence.feedback_sum + excluded.feedback_sum,
              cost_sum = purged_evidence.cost_sum + excluded.cost_sum, cost_count = purged_evidence.cost_count + excluded.cost_count,
              latency_sum_ms = purged_evidence.latency_sum_ms + excluded.latency_sum_ms,
-             last_time = GREATEST(purged_evidence.last_time, excluded.last_time)`,
+             last_time = GREATEST(purged_evidence.last_time, excluded.last_time),
+             ${PURGED_PER_SOURCE.added('purged_evidence')}`,
           [before],
         );
         const deleted = await client.query(`DELETE FROM traces WHERE time < $1 AND source = 'live'`, [before]);
@@ -803,11 +804,13 @@ export class PgTraceStore implements TraceStore {
   }
 }
 
+/** An arm's sums over rows with a weight `w` and a quality `q`; the rows need `outcome`, `feedback`, `feedback_source`, `cost_usd` and `latency_ms`. */
 const SUMS = `SUM(w) AS weight,
   SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
   SUM(w * q) AS quality,
   SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS "feedbackCount",
   SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS "feedbackSum",
+  ${WEIGHTED_PER_SOURCE},
   SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS "costSum",
   SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS "costCount",
   SUM(w * latency_ms) AS "latencySumMs"`;

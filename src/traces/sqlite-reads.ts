@@ -65,7 +65,8 @@ export function rangeWhere(range: TimeRange, params: unknown[]): string {
 export interface PurgedRow {
   query_class: string; model_key: string; count: number; successes: number; quality: number;
   feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
-  latency_sum_ms: number; last_time: number;
+  latency_sum_ms: number; last_time: number; rated_count: number; rated_sum: number;
+  judge_count: number; judge_sum: number; implicit_count: number; implicit_sum: number;
 }
 
 /**
@@ -82,7 +83,8 @@ export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: numb
     let arm = byArm.get(key);
     if (!arm) {
       arm = { queryClass: p.query_class, model: p.model_key, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0,
-        feedbackSum: 0, costSum: 0, costCount: 0, latencySumMs: 0, lastTime: p.last_time };
+        feedbackSum: 0, ratedCount: 0, ratedSum: 0, judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0,
+        costSum: 0, costCount: 0, latencySumMs: 0, lastTime: p.last_time };
       byArm.set(key, arm);
       out.push(arm);
     }
@@ -94,6 +96,12 @@ export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: numb
     arm.quality += p.quality * scale;
     arm.feedbackCount += p.feedback_count * scale;
     arm.feedbackSum += p.feedback_sum * scale;
+    arm.ratedCount += p.rated_count * scale;
+    arm.ratedSum += p.rated_sum * scale;
+    arm.judgeCount += p.judge_count * scale;
+    arm.judgeSum += p.judge_sum * scale;
+    arm.implicitCount += p.implicit_count * scale;
+    arm.implicitSum += p.implicit_sum * scale;
     arm.costSum += p.cost_sum * scale;
     arm.costCount += p.cost_count * scale;
     arm.latencySumMs += p.latency_sum_ms * scale;
@@ -139,10 +147,26 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
 
   /** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
   const statsGroups = `SELECT ${sql.statsSums}, group_concat(latency_ms) AS latencies FROM traces`;
-  /** An arm's evidence sums over rows with a weight `w` and a quality `q` (ArmEvidence's fields). */
+  /**
+   * Whether a row is a successful trace with feedback from one of `sources` (feedback with no source
+   * counts as 'human'): `successWithFeedbackFrom` in src/traces/feedback-source.ts, written out here
+   * as this function stands alone.
+   */
+  const ratedBy = (sources: string) =>
+    `outcome = 'success' AND feedback IS NOT NULL AND COALESCE(feedback_source, 'human') IN (${sources})`;
+  /**
+   * An arm's evidence sums over rows with a weight `w` and a quality `q` (ArmEvidence's fields);
+   * the rows need `outcome`, `feedback`, `feedback_source`, `cost_usd`, `latency_ms` and `time`.
+   */
   const weightedSums = `SUM(w) AS weight, SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
     SUM(w * q) AS quality, SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
     SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
+    SUM(CASE WHEN ${ratedBy("'human', 'offline'")} THEN w ELSE 0 END) AS ratedCount,
+    SUM(CASE WHEN ${ratedBy("'human', 'offline'")} THEN w * feedback ELSE 0 END) AS ratedSum,
+    SUM(CASE WHEN ${ratedBy("'judge'")} THEN w ELSE 0 END) AS judgeCount,
+    SUM(CASE WHEN ${ratedBy("'judge'")} THEN w * feedback ELSE 0 END) AS judgeSum,
+    SUM(CASE WHEN ${ratedBy("'implicit'")} THEN w ELSE 0 END) AS implicitCount,
+    SUM(CASE WHEN ${ratedBy("'implicit'")} THEN w * feedback ELSE 0 END) AS implicitSum,
     SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
     SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount, SUM(w * latency_ms) AS latencySumMs,
     MAX(time) AS lastTime`;
@@ -309,7 +333,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     const live = db
       .prepare(`
       SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count, ${weightedSums}
-      FROM (SELECT seq, query_class, model_key, outcome, feedback, cost_usd, latency_ms, time,
+      FROM (SELECT seq, query_class, model_key, outcome, feedback, feedback_source, cost_usd, latency_ms, time,
                    ${sql.quality} AS q, ${weight} AS w
             FROM ${source} WHERE model_key <> '')
       GROUP BY query_class, model_key
@@ -378,9 +402,10 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     ).pluck();
     const sums = stmt(`
       SELECT ${weightedSums}
-      FROM (SELECT outcome, feedback, cost_usd, latency_ms, time, ${sql.quality} AS q,
+      FROM (SELECT outcome, feedback, feedback_source, cost_usd, latency_ms, time, ${sql.quality} AS q,
                    power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
-            FROM (SELECT t.seq, outcome, feedback, cost_usd, a.latency_ms, time FROM trace_arms a JOIN traces t ON t.seq = a.seq
+            FROM (SELECT t.seq, outcome, feedback, feedback_source, cost_usd, a.latency_ms, time
+                  FROM trace_arms a JOIN traces t ON t.seq = a.seq
                   WHERE a.query_class = ? AND a.model_key = ? ${live} ORDER BY a.seq DESC LIMIT ?))`);
     const found: (ArmEvidence & { firstSeq: number })[] = [];
     for (const { queryClass, model } of arms()) {

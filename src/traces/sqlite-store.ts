@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
-import { feedbackReplaces, storedFeedbackSource } from './feedback-source.js';
+import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
 import { prepareReads, readNow, type ReadStatements, type TraceReads } from './sqlite-reads.js';
@@ -319,15 +319,17 @@ export class SqliteTraceStore implements TraceStore {
       if (take.run(cutoff, Math.max(1, Math.floor(chunk))).changes === 0) return 0;
       this.stmt(`
         INSERT INTO purged_evidence (query_class, model_key, count, successes, quality, feedback_count, feedback_sum,
-                                     cost_sum, cost_count, latency_sum_ms, last_time)
+                                     cost_sum, cost_count, latency_sum_ms, last_time, ${PURGED_PER_SOURCE.columns})
         SELECT query_class, model_key, COUNT(*), SUM(outcome = 'success'), SUM(${QUALITY}), SUM(feedback IS NOT NULL),
-               COALESCE(SUM(feedback), 0), COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NOT NULL), SUM(latency_ms), MAX(time)
+               COALESCE(SUM(feedback), 0), COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NOT NULL), SUM(latency_ms), MAX(time),
+               ${PURGED_PER_SOURCE.sums}
         FROM traces WHERE ${inChunk} AND model_key <> '' GROUP BY query_class, model_key
         ON CONFLICT (query_class, model_key) DO UPDATE SET
           count = count + excluded.count, successes = successes + excluded.successes, quality = quality + excluded.quality,
           feedback_count = feedback_count + excluded.feedback_count, feedback_sum = feedback_sum + excluded.feedback_sum,
           cost_sum = cost_sum + excluded.cost_sum, cost_count = cost_count + excluded.cost_count,
-          latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, last_time = MAX(last_time, excluded.last_time)`).run();
+          latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, last_time = MAX(last_time, excluded.last_time),
+          ${PURGED_PER_SOURCE.added('purged_evidence')}`).run();
       this.stmt(`
         DELETE FROM trace_arms WHERE (query_class, model_key, seq) IN
           (SELECT query_class, model_key, seq FROM traces WHERE ${inChunk})`).run();

@@ -76,6 +76,18 @@ export interface ArmEvidence {
   /** Σw over traces with feedback, and Σw·feedback. */
   feedbackCount: number;
   feedbackSum: number;
+  /**
+   * Σw over successful traces whose feedback is a person's (source `human` or `offline`, or none
+   * recorded), and Σw·feedback over them.
+   */
+  ratedCount: number;
+  ratedSum: number;
+  /** Σw over successful traces whose feedback is a judge's, and Σw·feedback over them. */
+  judgeCount: number;
+  judgeSum: number;
+  /** Σw over successful traces whose feedback is `implicit`, and Σw·feedback over them. */
+  implicitCount: number;
+  implicitSum: number;
   /** Σw·dollars over traces whose cost is known, and Σw over those. */
   costSum: number;
   costCount: number;

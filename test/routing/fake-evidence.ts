@@ -1,5 +1,5 @@
 import type { EvidenceSource } from '../../src/routing/types.js';
-import type { ArmEvidence, EvidenceQuery, Outcome, RecentArmTrace } from '../../src/traces/types.js';
+import type { ArmEvidence, EvidenceQuery, FeedbackSource, Outcome, RecentArmTrace } from '../../src/traces/types.js';
 
 /** The few fields of a trace that the evidence sums read. */
 export interface FakeTrace {
@@ -10,6 +10,8 @@ export interface FakeTrace {
   model: string;
   outcome: Outcome;
   feedback: number | null;
+  /** Who gave the feedback; absent or null with feedback counts as `human`. */
+  feedbackSource?: FeedbackSource | null;
   costUsd: number | null;
   latencyMs: number;
   /** Default `live`. */
@@ -73,6 +75,12 @@ export class FakeEvidenceSource implements EvidenceSource {
         quality: 0,
         feedbackCount: 0,
         feedbackSum: 0,
+        ratedCount: 0,
+        ratedSum: 0,
+        judgeCount: 0,
+        judgeSum: 0,
+        implicitCount: 0,
+        implicitSum: 0,
         costSum: 0,
         costCount: 0,
         latencySumMs: 0,
@@ -86,6 +94,12 @@ export class FakeEvidenceSource implements EvidenceSource {
         if (trace.feedback !== null) {
           row.feedbackCount += w;
           row.feedbackSum += w * trace.feedback;
+          if (trace.outcome === 'success') {
+            const source = trace.feedbackSource ?? 'human';
+            const sums = source === 'judge' ? 'judge' : source === 'implicit' ? 'implicit' : 'rated';
+            row[`${sums}Count`] += w;
+            row[`${sums}Sum`] += w * trace.feedback;
+          }
         }
         if (trace.costUsd !== null) {
           row.costSum += w * trace.costUsd;

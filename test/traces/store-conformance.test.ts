@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PgTraceStore } from '../../src/traces/pg-store.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { parseTraceLine, toJsonLine } from '../../src/traces/interchange.js';
-import type { FeedbackSource, TraceRecord, TraceStore } from '../../src/traces/types.js';
+import type { ArmEvidence, FeedbackSource, TraceRecord, TraceStore } from '../../src/traces/types.js';
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { makeTrace } from '../helpers/trace.js';
@@ -71,6 +71,25 @@ let seq = 0;
 function trace(over: Partial<TraceRecord> = {}): TraceRecord {
   seq++;
   return makeTrace({ id: `C${String(seq).padStart(25, '0')}`, time: 1_700_000_000_000 + seq * 1000, latencyMs: 10.5, ttfbMs: 5.25, ...over });
+}
+
+/** The per-source sums of ArmEvidence over an arm's traces (oldest first), each weighed γ^(newer traces), by brute force. */
+function perSourceSums(arm: readonly TraceRecord[], decay = 1) {
+  const sums = { ratedCount: 0, ratedSum: 0, judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0 };
+  arm.forEach((t, i) => {
+    if (t.outcome !== 'success' || t.feedback === null) return;
+    const w = Math.pow(decay, arm.length - 1 - i);
+    const kind = t.feedbackSource === 'judge' ? 'judge' : t.feedbackSource === 'implicit' ? 'implicit' : 'rated';
+    sums[`${kind}Count`] += w;
+    sums[`${kind}Sum`] += w * t.feedback;
+  });
+  return sums;
+}
+
+const PER_SOURCE_KEYS = ['ratedCount', 'ratedSum', 'judgeCount', 'judgeSum', 'implicitCount', 'implicitSum'] as const;
+
+function expectSums(actual: ArmEvidence, expected: Pick<ArmEvidence, (typeof PER_SOURCE_KEYS)[number]>) {
+  for (const key of PER_SOURCE_KEYS) expect(actual[key], `${actual.model}.${key}`).toBeCloseTo(expected[key], 9);
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -210,6 +229,71 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       expect(await s.get(f!.id)).toMatchObject({ feedback: null, feedbackSource: null });
     });
 
+    it('evidence sums feedback per source over successful traces, with and without decay, and after a purge', async () => {
+      await backend.reset();
+      const s = await store();
+      const T0 = 1_760_000_000_000;
+      const sources: (FeedbackSource | null)[] = ['human', null, 'judge', 'implicit', 'offline', 'judge', 'implicit', 'human'];
+      const arms = new Map<string, TraceRecord[]>([['a', []], ['b', []]]);
+      for (let i = 0; i < 40; i++) {
+        const model = i % 3 === 0 ? 'b' : 'a';
+        const rated = i % 4 !== 3;
+        const t = trace({
+          time: T0 + i,
+          modelKey: model,
+          outcome: i % 7 === 5 ? 'error' : 'success',
+          feedback: rated ? ((i * 37) % 100) / 100 : null,
+          feedbackTime: rated ? T0 + i : null,
+          feedbackSource: rated ? sources[i % sources.length]! : null,
+        });
+        arms.get(model)!.push(t);
+        await s.insert(t);
+      }
+      const byModel = (rows: ArmEvidence[]) => new Map(rows.map((r) => [r.model, r]));
+      const check = async (decay: number | undefined, live: Map<string, TraceRecord[]>) => {
+        const ev = byModel(await s.evidence(decay === undefined ? {} : { decay }));
+        const narrowed = byModel(await s.evidence({ ...(decay === undefined ? {} : { decay }), until: Number.MAX_SAFE_INTEGER }));
+        for (const [model, list] of live) {
+          expectSums(ev.get(model)!, perSourceSums(list, decay));
+          expectSums(narrowed.get(model)!, perSourceSums(list, decay));
+        }
+      };
+      // Every flavour of the read: plain sums, the forgetting read of the whole store, and a range.
+      await check(undefined, arms);
+      await check(0.9, arms);
+      await check(0.5, arms);
+      const a = (await s.evidence()).find((e) => e.model === 'a')!;
+      expect(a.ratedCount + a.judgeCount + a.implicitCount).toBe(
+        arms.get('a')!.filter((t) => t.outcome === 'success' && t.feedback !== null).length,
+      );
+      expect(a.judgeCount).toBeGreaterThan(0);
+      expect(a.implicitCount).toBeGreaterThan(0);
+
+      // Purged in two steps (the second adds to the sums the first kept): plain sums do not change;
+      // with forgetting, what was purged weighs as if evenly spread behind the traces still stored.
+      const before = await s.evidence();
+      expect(await s.purge(T0 + 10)).toEqual({ deleted: 10 });
+      expect(await s.purge(T0 + 25)).toEqual({ deleted: 15 });
+      const after = await s.evidence();
+      for (const row of before) expectSums(after.find((r) => r.model === row.model)!, row);
+      const g = 0.9;
+      const decayed = byModel(await s.evidence({ decay: g }));
+      for (const [model, list] of arms) {
+        const kept = list.filter((t) => t.time >= T0 + 25);
+        const purged = list.filter((t) => t.time < T0 + 25);
+        const scale = (Math.pow(g, kept.length) * (1 - Math.pow(g, purged.length))) / (1 - g) / purged.length;
+        const live = perSourceSums(kept, g);
+        const old = perSourceSums(purged);
+        const expected = Object.fromEntries(
+          Object.entries(live).map(([k, v]) => [k, v + old[k as keyof typeof old] * scale]),
+        ) as ReturnType<typeof perSourceSums>;
+        expectSums(decayed.get(model)!, expected);
+      }
+      // Evidence of the stored traces alone (a range) leaves the purged sums out.
+      const ranged = byModel(await s.evidence({ since: 0 }));
+      for (const [model, list] of arms) expectSums(ranged.get(model)!, perSourceSums(list.filter((t) => t.time >= T0 + 25)));
+    });
+
     it('evidence sums per class × model in order of first appearance, with quality = feedback or success', async () => {
       await backend.reset();
       const s = await store();
@@ -254,7 +338,9 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       // 400 traces per arm: far more than 80 half-lives at γ = 0.5.
       const all: TraceRecord[] = [];
       for (let i = 0; i < 1200; i++) {
-        all.push(trace({ modelKey: ['a', 'b', 'c'][i % 3]!, outcome: i % 7 === 0 ? 'error' : 'success', feedback: i % 5 === 0 ? (i % 11) / 10 : null, costUsd: i % 4 === 0 ? null : i / 1e5, latencyMs: i }));
+        const feedback = i % 5 === 0 ? (i % 11) / 10 : null;
+        const feedbackSource = feedback === null ? null : (['human', 'judge', 'implicit', null, 'offline'] as const)[(i / 5) % 5]!;
+        all.push(trace({ modelKey: ['a', 'b', 'c'][i % 3]!, outcome: i % 7 === 0 ? 'error' : 'success', feedback, feedbackSource, costUsd: i % 4 === 0 ? null : i / 1e5, latencyMs: i }));
       }
       await Promise.all(all.map((t) => s.insert(t)));
       // 0.01^399 is below the smallest double: it counts as 0 (PostgreSQL would raise an underflow).
