@@ -22,6 +22,8 @@ const modelSchema = z
     connections: z.number().int().positive().default(128),
     /** Most requests in flight to this model at once (unset = no limit): routing skips a full model, a pinned request gets a 429. */
     maxConcurrent: z.number().int().positive().optional(),
+    /** false: `model: "auto"` never reaches this model (not chosen, not failed over to); a request that names it still does. */
+    routed: z.boolean().default(true),
   })
   .strict();
 
@@ -57,6 +59,38 @@ const databaseSchema = z
   })
   .strict();
 
+/** A model that grades sampled answers of routed requests (src/judge/judge.ts). */
+const judgeSchema = z
+  .object({
+    /** The model key that grades (any configured model, routed or not). */
+    model: z.string().min(1),
+    /** Share of routed requests whose successful answer is graded, decided as each request starts. */
+    sampleRate: z.number().min(0).max(1).default(0.05),
+    /** Most judge calls started in any 60 seconds; the others are dropped. */
+    maxPerMinute: z.number().int().positive().default(60),
+    /** Dollars of judge calls per UTC day; once spent, nothing more is graded until the next day. */
+    dailyBudgetUsd: z.number().positive().default(5),
+    /** The grading rubric (the judge's system prompt); the reply format is always appended. */
+    prompt: z.string().min(1).optional(),
+    /** How much one judge score counts in the policy against one person's rating (1 = as much). */
+    weight: z.number().nonnegative().default(0.5),
+    /** A judge call without its whole answer within this fails (or is retried once). */
+    timeoutMs: z.number().int().positive().default(30_000),
+    /** Answers waiting to be graded; when full, new ones are dropped. */
+    queueSize: z.number().int().positive().default(100),
+  })
+  .strict();
+
+/** Shadow exploration: a sampled routed request is also sent, in the background, to another model (src/judge/shadow.ts). */
+const shadowSchema = z
+  .object({
+    /** Share of routed requests that get a shadow call, decided as each request starts. */
+    rate: z.number().min(0).max(1).default(0.05),
+    /** Dollars of shadow calls per UTC day; once spent, no shadow calls until the next day. */
+    dailyBudgetUsd: z.number().positive().default(5),
+  })
+  .strict();
+
 const routerSchema = z
   .object({
     autoModel: z.string().min(1).default('auto'),
@@ -89,6 +123,10 @@ const routerSchema = z
     classes: classRulesSchema.default([]),
     /** Offline evidence (tracegate import --eval) counts as at most this many observations per query class × model. */
     priorWeight: z.number().nonnegative().default(50),
+    /** A model that grades sampled answers (absent: no judge). */
+    judge: judgeSchema.optional(),
+    /** Shadow calls to another model on sampled routed requests, graded by the judge (needs `judge`). */
+    shadow: shadowSchema.optional(),
   })
   .strict();
 
@@ -162,6 +200,10 @@ export const configSchema = z
   .strict()
   .superRefine((cfg, ctx) => {
     const keys = Object.keys(cfg.models);
+    const routed = keys.filter((k) => cfg.models[k]!.routed);
+    if (keys.length > 0 && routed.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['models'], message: 'at least one model must be routed (every model has routed: false)' });
+    }
     for (const field of ['defaultModel', 'fallbackModel'] as const) {
       const value = cfg.router[field];
       if (value !== undefined && !keys.includes(value)) {
@@ -170,7 +212,28 @@ export const configSchema = z
           path: ['router', field],
           message: `"${value}" is not a configured model (configured: ${keys.join(', ')})`,
         });
+      } else if (value !== undefined && !cfg.models[value]!.routed) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['router', field],
+          message: `"${value}" has routed: false, so auto requests may not use it (routed models: ${routed.join(', ')})`,
+        });
       }
+    }
+    const judge = cfg.router.judge;
+    if (judge !== undefined && !keys.includes(judge.model)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['router', 'judge', 'model'],
+        message: `"${judge.model}" is not a configured model (configured: ${keys.join(', ')})`,
+      });
+    }
+    if (cfg.router.shadow !== undefined && judge === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['router', 'shadow'],
+        message: 'shadow calls are graded by the judge: configure router.judge too',
+      });
     }
     const names = cfg.auth.clientKeys.map((k) => k.name);
     const duplicate = names.find((n, i) => names.indexOf(n) !== i);
@@ -202,6 +265,8 @@ export function isLoopback(host: string): boolean {
 export type Config = z.infer<typeof configSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type RouterConfig = z.infer<typeof routerSchema>;
+export type JudgeConfig = z.infer<typeof judgeSchema>;
+export type ShadowConfig = z.infer<typeof shadowSchema>;
 
 export class ConfigError extends Error {
   readonly code = 'TRACEGATE_CONFIG_INVALID';

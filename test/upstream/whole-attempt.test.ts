@@ -50,6 +50,7 @@ function upstream(path: string, timeoutMs = 5000) {
     outputCostPerMTok: 0,
     headers: {},
     connections: 4,
+    routed: true,
   });
 }
 
