@@ -12,6 +12,8 @@ import { UpstreamHealth } from './upstream/health.js';
 import { createUpstreams, type Upstream } from './upstream/upstream.js';
 import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
+import { Judge } from './judge/judge.js';
+import { Shadow } from './judge/shadow.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
 export interface Gateway {
@@ -26,6 +28,12 @@ export interface Gateway {
   limiter: Limiter;
   /** Model keys in config order. */
   modelKeys: string[];
+  /** The keys of the models `auto` may use (`routed` not false), in config order. */
+  routedKeys: string[];
+  /** Grades sampled answers in the background (`router.judge`; null without one). */
+  judge: Judge | null;
+  /** Sends sampled routed requests to another model in the background (`router.shadow`; null without it). */
+  shadow: Shadow | null;
   logger: Logger;
   /** Requests being answered now (for a graceful shutdown). */
   inflight: number;
@@ -87,7 +95,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     : new RateLimiter();
   // The fleet's limits from the first request: Redis gets a moment to connect (it is not waited for longer).
   await limiter.ready?.(1000);
-  return {
+  const gw: Gateway = {
     config,
     store,
     policy,
@@ -99,13 +107,25 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,
     }),
     modelKeys: Object.keys(config.models),
+    routedKeys: Object.keys(config.models).filter((k) => config.models[k]!.routed),
+    judge: null,
+    shadow: null,
     logger,
     inflight: 0,
     metrics,
   };
+  const { judge, shadow } = config.router;
+  if (judge !== undefined) {
+    gw.judge = new Judge(gw, judge);
+    if (shadow !== undefined) gw.shadow = new Shadow(gw, shadow, gw.judge);
+  }
+  return gw;
 }
 
 export async function closeGateway(gw: Gateway): Promise<void> {
+  // The background calls first (the shadow queues for the judge): they still record their traces.
+  await gw.shadow?.close();
+  await gw.judge?.close();
   await Promise.allSettled([...gw.upstreams.values()].map((u) => u.close()));
   await gw.limiter.close?.();
   await gw.store.close();

@@ -60,6 +60,12 @@ export class GatewayMetrics {
   private readonly policyUpdates: Counter;
   private readonly fleetFeedbacks: Counter;
   private readonly spool: Gauge;
+  private readonly judgeCalls: Counter<'outcome'>;
+  private readonly judgeDrops: Counter<'reason'>;
+  private readonly judgeCost: Counter;
+  private readonly shadowCalls: Counter<'outcome'>;
+  private readonly shadowSkips: Counter<'reason'>;
+  private readonly shadowCost: Counter;
   private spoolReader: () => number = () => 0;
   // Label sets come from config keys and a few fixed words, so these maps stay small.
   private readonly modelChildren = new Map<string, ModelChildren>();
@@ -124,6 +130,34 @@ export class GatewayMetrics {
         this.set(metrics.spoolReader());
       },
     });
+    this.judgeCalls = new Counter({
+      name: 'tracegate_judge_calls_total',
+      help: 'Answers the judge was asked to grade, by outcome: scored, unparsed (no score from 0 to 1 in its reply) or failed.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.judgeDrops = new Counter({
+      name: 'tracegate_judge_dropped_total',
+      help: 'Sampled answers not graded, by reason: queue_full, rate_limited (router.judge.maxPerMinute) or budget (router.judge.dailyBudgetUsd spent).',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.judgeCost = new Counter({ name: 'tracegate_judge_cost_usd_total', help: 'Dollars spent on judge calls.', registers });
+    this.shadowCalls = new Counter({
+      name: 'tracegate_shadow_calls_total',
+      help: 'Shadow calls (a routed request sent in the background to another model), by outcome: success, error or timeout.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.shadowSkips = new Counter({
+      name: 'tracegate_shadow_skipped_total',
+      help: 'Sampled requests that got no shadow call, by reason: budget (router.shadow.dailyBudgetUsd spent), no_candidate or busy.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.shadowCost = new Counter({ name: 'tracegate_shadow_cost_usd_total', help: 'Dollars spent on shadow calls.', registers });
+    for (const outcome of ['scored', 'unparsed', 'failed']) this.judgeCalls.labels(outcome);
+    for (const reason of ['queue_full', 'rate_limited', 'budget']) this.judgeDrops.labels(reason);
     this.registry = Registry.merge([processMetrics(), own]);
   }
 
@@ -171,6 +205,30 @@ export class GatewayMetrics {
 
   fleetFeedback(): void {
     this.fleetFeedbacks.inc();
+  }
+
+  judgeCall(outcome: 'scored' | 'unparsed' | 'failed'): void {
+    this.judgeCalls.labels(outcome).inc();
+  }
+
+  judgeDropped(reason: 'queue_full' | 'rate_limited' | 'budget'): void {
+    this.judgeDrops.labels(reason).inc();
+  }
+
+  judgeSpent(usd: number): void {
+    if (usd > 0) this.judgeCost.inc(usd);
+  }
+
+  shadowCall(outcome: string): void {
+    this.shadowCalls.labels(outcome).inc();
+  }
+
+  shadowSkipped(reason: 'budget' | 'no_candidate' | 'busy'): void {
+    this.shadowSkips.labels(reason).inc();
+  }
+
+  shadowSpent(usd: number): void {
+    if (usd > 0) this.shadowCost.inc(usd);
   }
 
   /** Where `tracegate_spool_depth` is read from at each scrape. */

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
+import { FollowUp } from '../judge/follow-up.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
 import type { Decision } from '../routing/types.js';
@@ -93,12 +94,12 @@ function isEventStream(headers: IncomingHttpHeaders): boolean {
 }
 
 /**
- * Models not tried yet for this request, without those in a cooldown (unless that leaves none) and
+ * Routed models (`routed` not false) not tried yet for this request, without those in a cooldown (unless that leaves none) and
  * those at their concurrency limit (unless that leaves none: the request then waits on a full model's
  * pool rather than failing).
  */
 function routableModels(gw: Gateway, tried: readonly string[]): string[] {
-  const untried = gw.modelKeys.filter((k) => !tried.includes(k));
+  const untried = gw.routedKeys.filter((k) => !tried.includes(k));
   const now = Date.now();
   const healthy = untried.filter((k) => gw.health.isAvailable(k, now) && gw.upstreams.get(k)!.hasCapacity());
   if (healthy.length > 0) return healthy;
@@ -205,6 +206,8 @@ async function answer(
   const tried: string[] = [];
   const pending: Promise<void>[] = [];
   const modelAt = findModelValue(raw);
+  // Sampled for the judge or the shadow as the request starts; they run after the answer is out.
+  const followUp = info.routed ? FollowUp.plan(gw, stream) : null;
   // The upstream whose concurrency slot this request holds (one attempt at a time).
   let holding: Upstream | null = null;
   const release = () => {
@@ -276,7 +279,7 @@ async function answer(
       if (failure) {
         clearTimeout(timer);
         if (failure.retryable) gw.health.failure(decision.model);
-        const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.modelKeys.length;
+        const retry = info.routed && failure.retryable && attempt < maxAttempts && tried.length < gw.routedKeys.length;
         pending.push(
           recordAttempt(gw, info, id, {
             outcome: outcomeOf(failure),
@@ -321,6 +324,7 @@ async function answer(
         out['content-length'] = String(payload.length);
         res.writeHead(sent.status, out);
         res.end(payload);
+        followUp?.answered(gw, res, request, info, decision.model, traceId, payload);
         return;
       }
 
@@ -329,7 +333,7 @@ async function answer(
       clearTimeout(timer);
       res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
       res.flushHeaders();
-      await relayStream(sent.body, res, ac, started, async (result) => {
+      const relayed = await relayStream(sent.body, res, ac, started, async (result) => {
         pending.push(
           recordAttempt(gw, info, id, {
             outcome: result.outcome,
@@ -342,7 +346,8 @@ async function answer(
           }),
         );
         await settleDurably(pending, gw);
-      });
+      }, followUp?.streamText?.feed);
+      if (followUp && relayed.outcome === 'success') followUp.answered(gw, res, request, info, decision.model, traceId, null);
       return;
     }
     await Promise.allSettled(pending);

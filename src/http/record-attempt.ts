@@ -46,9 +46,10 @@ function storedQuery(gw: Gateway, query: string): string | null {
 
 /**
  * Records one upstream attempt: hands the trace to the store (the promise settles once it is
- * committed) and lets the policy learn from it right away, in the same order as the store.
+ * committed) and lets the policy learn from it right away, in the same order as the store
+ * (`observe` false: the policy does not see it — a judge's call is no routing evidence).
  */
-export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, a: AttemptResult): Promise<void> {
+export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, a: AttemptResult, observe = true): Promise<void> {
   const upstream = gw.upstreams.get(id.modelKey)!;
   const costUsd = upstream.cost(a.promptTokens, a.completionTokens);
   const trace: TraceRecord = {
@@ -80,17 +81,19 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, 
     instanceId: gw.config.instanceId,
   };
   const committed = gw.store.insert(trace);
-  gw.policy.observe({
-    traceId: trace.id,
-    query: request.query,
-    queryClass: request.queryClass,
-    model: id.modelKey,
-    outcome: a.outcome,
-    latencyMs: a.latencyMs,
-    costUsd,
-    feedback: null,
-    context: request.context,
-  });
+  if (observe) {
+    gw.policy.observe({
+      traceId: trace.id,
+      query: request.query,
+      queryClass: request.queryClass,
+      model: id.modelKey,
+      outcome: a.outcome,
+      latencyMs: a.latencyMs,
+      costUsd,
+      feedback: null,
+      context: request.context,
+    });
+  }
   gw.metrics.attempt({
     model: id.modelKey,
     queryClass: request.queryClass,

@@ -12,6 +12,10 @@ export function getStats(gw: Gateway) {
     const now = Date.now();
     const cooldowns: Record<string, number> = {};
     for (const key of gw.modelKeys) cooldowns[key] = Math.ceil(gw.health.cooldownLeft(key, now) / 1000);
-    return c.json(statsJson(summary, gw.policy.snapshot(), cooldowns));
+    const body: Record<string, unknown> = { ...statsJson(summary, gw.policy.snapshot(), cooldowns) };
+    // This instance's judge and shadow since it started (`router.judge`, `router.shadow`).
+    if (gw.judge !== null) body.judge = gw.judge.snapshot();
+    if (gw.shadow !== null) body.shadow = gw.shadow.snapshot();
+    return c.json(body);
   };
 }

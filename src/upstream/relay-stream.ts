@@ -16,7 +16,8 @@ const DONE = Buffer.from('data: [DONE]');
  * Relays an SSE body to the client chunk by chunk, reading `usage` on the way without re-encoding
  * (or decoding: only an event that carries a usage object is parsed).
  * The final `data: [DONE]` event (and the end of the response) is held back until `beforeEnd`
- * has run, so the trace is committed before a client can see the stream finish.
+ * has run, so the trace is committed before a client can see the stream finish. `tap`, when given,
+ * sees every chunk as it is relayed (it must not keep or change it).
  */
 export async function relayStream(
   body: UpstreamBody,
@@ -24,6 +25,7 @@ export async function relayStream(
   signal: AttemptAbort,
   startedAt: number,
   beforeEnd: (result: StreamOutcome) => Promise<void>,
+  tap?: (chunk: Buffer) => void,
 ): Promise<StreamOutcome> {
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
@@ -44,6 +46,7 @@ export async function relayStream(
       data(chunk) {
         if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
         usage.feed(chunk);
+        if (tap !== undefined) tap(chunk);
         if (held.length > 0) {
           held.push(chunk);
           return true;

@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** A real OpenAI-shaped HTTP upstream on port 0, scripted per upstream model name. */
 
 export type Behaviour =
-  | { kind: 'answer'; content?: string; delayMs?: number; extra?: Record<string, unknown> }
+  /** `wait`: the answer is held until it settles (a test's gate). */
+  | { kind: 'answer'; content?: string; delayMs?: number; extra?: Record<string, unknown>; wait?: Promise<unknown> }
   | { kind: 'stream'; parts?: string[]; delayMs?: number; failAfter?: number }
   | { kind: 'status'; status: number; body?: string | Record<string, unknown>; headers?: Record<string, string> }
   | { kind: 'hang' }
@@ -117,6 +118,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       const behaviour: Behaviour = script ? script(r, n) : body.stream ? { kind: 'stream' } : { kind: 'answer' };
       switch (behaviour.kind) {
         case 'answer': {
+          if (behaviour.wait) await behaviour.wait;
           if (behaviour.delayMs) await sleep(behaviour.delayMs);
           if (res.destroyed) return;
           const payload = JSON.stringify(completion(model, behaviour.content ?? `answer from ${model}`, r, behaviour.extra));

@@ -1,0 +1,92 @@
+import type { Gateway } from '../gateway.js';
+import { recordAttempt, newTraceId, type RequestInfo } from '../http/record-attempt.js';
+import { AttemptAbort, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
+
+/** Why a background call was aborted when the gateway closes. */
+export class GatewayClosing extends Error {
+  readonly code = 'TRACEGATE_CLOSING';
+}
+
+export interface SideCallOptions {
+  /** The trace's request: its id, class, routed flag and context. */
+  info: RequestInfo;
+  reason: string;
+  attempt: number;
+  timeoutMs: number;
+  /** Whether the policy learns from this attempt (`policy.observe`). */
+  observe: boolean;
+  /** Aborts the call (the owner's shutdown). */
+  signal: AttemptAbort;
+}
+
+export interface SideCallResult {
+  traceId: string;
+  /** The whole answer of a successful call (a JSON object), else null. */
+  payload: Buffer | null;
+  failure: AttemptFailure | null;
+  costUsd: number | null;
+}
+
+/**
+ * One non-streamed call the gateway makes on its own (a judge's grading, a shadow answer), through
+ * the model's `Upstream` (its undici Pool, headers and key), traced like a client's attempt. It holds
+ * one of the model's concurrency slots while it runs. Resolves once the trace is committed (a store
+ * failure is logged); never rejects.
+ */
+export async function sideCall(gw: Gateway, upstream: Upstream, body: string, o: SideCallOptions): Promise<SideCallResult> {
+  const traceId = newTraceId();
+  const ac = new AttemptAbort();
+  const forward = (reason: unknown) => ac.abort(reason);
+  o.signal.on('abort', forward);
+  if (o.signal.aborted) ac.abort(o.signal.reason);
+  const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), o.timeoutMs);
+  timer.unref();
+  upstream.inflight++;
+  const started = performance.now();
+  let sent;
+  try {
+    sent = await sendWholeAttempt(upstream, body, ac);
+  } finally {
+    clearTimeout(timer);
+    upstream.inflight--;
+    o.signal.off('abort', forward);
+  }
+  const latencyMs = performance.now() - started;
+  let failure: AttemptFailure | null = null;
+  let payload: Buffer | null = null;
+  if (!sent.ok) {
+    failure = sent;
+    if (failure.kind === 'timeout') failure.message = `no answer within ${o.timeoutMs} ms`;
+    if (ac.reason instanceof GatewayClosing) failure = { ...failure, kind: 'cancelled', message: 'gateway closing', retryable: false };
+  } else if (!looksLikeJsonObject(sent.payload)) {
+    failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
+  } else {
+    payload = sent.payload;
+  }
+  const usage = payload !== null ? usageFromBody(payload) : null;
+  const promptTokens = usage?.promptTokens ?? null;
+  const completionTokens = usage?.completionTokens ?? null;
+  const outcome = failure === null ? 'success' : failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
+  try {
+    await recordAttempt(
+      gw,
+      o.info,
+      { traceId, modelKey: upstream.key, reason: o.reason, attempt: o.attempt },
+      {
+        outcome,
+        status: sent.status,
+        error: failure?.message ?? null,
+        latencyMs,
+        ttfbMs: sent.ok ? sent.headersMs : null,
+        promptTokens,
+        completionTokens,
+      },
+      o.observe,
+    );
+  } catch (err) {
+    gw.logger.error({ err, traceId, reason: o.reason }, 'trace could not be recorded');
+  }
+  return { traceId, payload, failure, costUsd: upstream.cost(promptTokens, completionTokens) };
+}
