@@ -141,6 +141,11 @@ export interface RouterPolicy {
   /** Recompute from the trace store; the summary says what changed. */
   updateFromTraces(range?: { since?: number; until?: number }): Promise<UpdateSummary>;
   snapshot(): PolicySnapshot;
+  /**
+   * The model the policy most wants to learn about for this request, other than the served one
+   * (the target of a shadow call); undefined when there is none or the policy does not explore.
+   */
+  shadowCandidate?(ctx: RoutingContext, served: string): string | undefined;
 }
 
 export interface ModelInfo {
