@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { JUDGE_CLASS } from './judge/judge-class.js';
 import { classRulesSchema } from './routing/rules.js';
 
 /** The zod schema is the one source of the config's types and defaults. */
@@ -226,6 +227,14 @@ export const configSchema = z
         code: 'custom',
         path: ['router', 'judge', 'model'],
         message: `"${judge.model}" is not a configured model (configured: ${keys.join(', ')})`,
+      });
+    }
+    const reserved = cfg.router.classes.findIndex((rule) => rule.name === JUDGE_CLASS);
+    if (reserved !== -1) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['router', 'classes', reserved, 'name'],
+        message: `"${JUDGE_CLASS}" is the class of the judge's own traces; give the rule another name`,
       });
     }
     if (cfg.router.shadow !== undefined && judge === undefined) {

@@ -3,12 +3,13 @@ import type { Gateway } from '../gateway.js';
 import type { RequestInfo } from '../http/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
+import { JUDGE_CLASS } from './judge-class.js';
 import { DailySpend, MinuteWindow } from './limits.js';
 import { GatewayClosing, sideCall } from './side-call.js';
 import { judgeRequestBody, verdictOfCompletion, type GradedExchange, type Verdict } from './verdict.js';
 
-/** The query class of the judge's own traces: never routing evidence for a real class. */
-export const JUDGE_CLASS = 'judge';
+export { JUDGE_CLASS };
+
 /** Judge calls in flight at once. */
 const CONCURRENCY = 2;
 /** How long closing waits for the calls in flight before aborting them. */

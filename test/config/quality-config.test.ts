@@ -52,4 +52,8 @@ describe('router.judge and router.shadow', () => {
     expect(error({ a: model() }, { judge: { model: 'a', sampleRate: 2 } })).toMatch(/router\.judge\.sampleRate/);
     expect(error({ a: model() }, { judge: { model: 'a' }, shadow: { rate: -1 } })).toMatch(/router\.shadow\.rate/);
   });
+
+  it('keep the class name judge for the judge\'s own traces', () => {
+    expect(error({ a: model() }, { classes: [{ name: 'judge', user: 'grade' }] })).toMatch(/router\.classes\.0\.name: "judge" is the class of the judge's own traces/);
+  });
 });
