@@ -67,8 +67,6 @@ export class Judge {
   private closed = false;
   private readonly counts = { calls: 0, scored: 0, unparsed: 0, failed: 0, refused: 0 };
   private readonly dropped: Record<DropReason, number> = { queue_full: 0, rate_limited: 0, budget: 0 };
-  /** Called after each grading ends (tests wait on it). */
-  onSettled: ((job: JudgeJob, outcome: 'scored' | 'unparsed' | 'failed') => void) | null = null;
 
   constructor(
     private readonly gw: Gateway,
@@ -212,7 +210,6 @@ export class Judge {
     this.counts[outcome]++;
     this.gw.metrics.judgeCall(outcome);
     if (verdict !== null) await this.apply(job, verdict);
-    this.onSettled?.(job, outcome);
   }
 
   /** The score on the answer's trace, as `judge` feedback; the policy learns it when it was stored. */
