@@ -8,8 +8,9 @@ import { startTestGateway, tempDir, type TestGateway } from '../helpers/gateway.
  * 1. a `router.classes` rule gives requests with a customer-support system prompt a class of their
  *    own, and the (per-class) adaptive policy sends that class to the model that serves it best;
  * 2. the contextual policy learns a split the five built-in classes cannot see: legal reviews and
- *    poems are both `long`, and need different models — and keeps it across a restart (it rebuilds
- *    from the stored text of the traces).
+ *    poems are both `long`, and need different models — from the thumbs, each a rating that arrives
+ *    after its answer; answers nobody rates teach it nothing about quality — and keeps it across a
+ *    restart (it rebuilds from the stored text of the traces and their ratings).
  */
 
 /** A small seeded PRNG, so the simulated users are the same on every run. */
@@ -187,6 +188,18 @@ describe('the contextual policy learns a split inside one class (end to end)', (
     expect(Object.keys(body.features).sort()).toEqual(['generalist', 'lawyer', 'poet']);
     expect(body.features.lawyer![0]!.feature).toBe('(bias)');
     expect(body.features.lawyer!.length).toBeGreaterThan(1);
+  });
+
+  it('learns nothing about quality from answers nobody rates: 100 unrated legal reviews pinned to the poet leave them with the lawyer', async () => {
+    for (let i = 0; i < 100; i++) {
+      const { response } = await gw.client.chat.completions
+        .create({ model: 'poet', messages: [{ role: 'user', content: legalPrompt(random) }] })
+        .withResponse();
+      expect(response.headers.get('x-router-model')).toBe('poet');
+    }
+    const measured = await traffic(60);
+    expect(shareToBest(measured, 'legal')).toBeGreaterThanOrEqual(0.9);
+    expect(shareToBest(measured, 'poem')).toBeGreaterThanOrEqual(0.9);
   });
 
   it('routes the same after a restart, from the first request (rebuilt from the stored prompts)', async () => {

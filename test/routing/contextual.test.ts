@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { priorCostUsd } from '../../src/routing/adaptive.js';
+import { DEFAULT_SOURCE_WEIGHTS } from '../../src/routing/prior.js';
 import { promptContext } from '../../src/routing/context.js';
 import { ContextualPolicy, sampleWidth } from '../../src/routing/contextual.js';
 import { FEATURE_DIM, FeatureExtractor, featureTextChars } from '../../src/routing/features.js';
@@ -122,7 +123,7 @@ describe('ContextualPolicy', () => {
     // The reference draws the same normals (the policy draws one per available model, in order,
     // from its own seeded source) and scores every model in full.
     const draws = new Random(0);
-    const internals = policy as unknown as { random: Random; state: { models: Map<string, { spread(x: unknown): number }> } };
+    const internals = policy as unknown as { random: Random; state: { models: Map<string, { reward: { spread(x: unknown): number } }> } };
     let pruned = 0;
     for (let i = 0; i < 2000; i++) {
       const context = promptContext(i % 2 ? LEGAL(5000 + i) : POEM(5000 + i));
@@ -134,7 +135,7 @@ describe('ContextualPolicy', () => {
       for (const key of keys) {
         const p = predictions.get(key)!;
         const draw = draws.normal();
-        const sampled = p.utility + sampleWidth(p.reward, Math.max(0, internals.state.models.get(key)!.spread(x))) * draw;
+        const sampled = p.utility + sampleWidth(p.reward, Math.max(0, internals.state.models.get(key)!.reward.spread(x))) * draw;
         if (draw <= 0 && p.utility <= bestScore) pruned++;
         if (sampled > bestScore) {
           best = key;
@@ -164,21 +165,179 @@ describe('ContextualPolicy', () => {
     const obs = { traceId: 't1', query: context.query, queryClass: context.queryClass, model: 'a', outcome: 'success' as const, latencyMs: 1, costUsd: null, feedback: null, context };
     policy.observe(obs);
     const reward = () => policy.explain(context).predictions[0]!.reward;
-    const afterSuccess = reward();
+    const unrated = reward();
     const fb = { traceId: 't1', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 0, previous: null, source: 'human' as const };
     policy.observeFeedback(fb);
     const afterDown = reward();
-    expect(afterDown).toBeLessThan(afterSuccess);
+    expect(afterDown).toBeLessThan(unrated);
     policy.observeFeedback({ ...fb, previous: 0 });
     expect(reward()).toBeCloseTo(afterDown, 12);
     policy.observeFeedback({ ...fb, score: 1, previous: 0 });
-    expect(reward()).toBeCloseTo(afterSuccess, 12);
+    // As if the answer had been rated 1 from the start.
+    const once = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    once.observe({ ...obs, feedback: 1 });
+    const afterUp = once.explain(context).predictions[0]!;
+    expect(reward()).toBeCloseTo(afterUp.reward, 12);
+    expect(policy.explain(context).predictions[0]!.sd).toBeCloseTo(afterUp.sd, 12);
     // Observing the same trace again (a rebuild raced it) is not a second observation.
     policy.observe(obs);
-    expect(reward()).toBeCloseTo(afterSuccess, 12);
+    expect(reward()).toBeCloseTo(afterUp.reward, 12);
     // Feedback on a trace it never saw is ignored.
     policy.observeFeedback({ ...fb, traceId: 'unknown', score: 0 });
-    expect(reward()).toBeCloseTo(afterSuccess, 12);
+    expect(reward()).toBeCloseTo(afterUp.reward, 12);
+  });
+
+  it('learns quality from ratings and failures only: unrated successes move the cost estimate, not the reward or its uncertainty', () => {
+    const models = [priced('a', 1)];
+    const policy = new ContextualPolicy(options(models, { costWeight: 100 }));
+    const context = promptContext(LEGAL(1));
+    const before = policy.explain(context).predictions[0]!;
+    for (let i = 0; i < 50; i++) {
+      const query = LEGAL(i);
+      const base = { query, queryClass: context.queryClass, model: 'a', outcome: 'success' as const, latencyMs: 10, costUsd: 0.01 };
+      policy.observe({ ...base, traceId: `u${i}`, feedback: null, context: promptContext(query) });
+    }
+    const after = policy.explain(context).predictions[0]!;
+    expect(after.reward).toBe(before.reward);
+    expect(after.sd).toBe(before.sd);
+    expect(before.costUsd).toBeCloseTo(priorCostUsd(models[0]!), 12);
+    expect(after.costUsd).toBeGreaterThan(0.008);
+    expect(after.utility).toBeLessThan(before.utility);
+    const arm = policy.snapshot().classes.find((c) => c.queryClass === context.queryClass)!.arms[0]!;
+    expect(arm).toMatchObject({ samples: 50, rated: 0 });
+    // One rating moves it.
+    policy.observe({ traceId: 'r', query: context.query, queryClass: context.queryClass, model: 'a', outcome: 'success', latencyMs: 10, costUsd: 0.01, feedback: 1, context });
+    expect(policy.explain(context).predictions[0]!.reward).toBeGreaterThan(before.reward);
+    expect(policy.explain(context).predictions[0]!.sd).toBeLessThan(before.sd);
+  });
+
+  it('learns a late rating on an unrated answer as the same rating given with the answer', () => {
+    const run = (late: boolean) => {
+      const policy = new ContextualPolicy(options([priced('a', 1), priced('b', 2)], { halfLife: 30 }));
+      const random = new Random(5);
+      for (let i = 0; i < 120; i++) {
+        const query = i % 2 ? LEGAL(i) : POEM(i);
+        const context = promptContext(query);
+        const model = i % 3 ? 'a' : 'b';
+        const rating = random.uniform() < 0.3 ? (random.uniform() < 0.7 ? 1 : 0) : null;
+        const source = i % 4 === 0 ? ('judge' as const) : ('human' as const);
+        const failed = i % 17 === 0;
+        const base = { traceId: `t${i}`, query, queryClass: context.queryClass, model, latencyMs: 10 + i, costUsd: 0.001 * (1 + (i % 5)), context };
+        policy.observe({ ...base, outcome: failed ? 'error' : 'success', feedback: late ? null : rating, feedbackSource: source });
+        if (late && rating !== null) {
+          policy.observeFeedback({ traceId: `t${i}`, queryClass: context.queryClass, model, outcome: 'success', score: rating, previous: null, source });
+        }
+      }
+      return policy;
+    };
+    const now = run(false);
+    const later = run(true);
+    for (const query of [LEGAL(500), POEM(501), 'something else']) {
+      const a = now.explain(promptContext(query)).predictions;
+      const b = later.explain(promptContext(query)).predictions;
+      for (let k = 0; k < a.length; k++) {
+        expect(b[k]!.reward).toBeCloseTo(a[k]!.reward, 12);
+        expect(b[k]!.sd).toBeCloseTo(a[k]!.sd, 12);
+        expect(b[k]!.costUsd).toBeCloseTo(a[k]!.costUsd, 12);
+      }
+    }
+    expect(later.snapshot()).toEqual(now.snapshot());
+  });
+
+  it('counts a failure as 0 whatever is said of it, and ignores feedback that says the attempt failed', () => {
+    const context = promptContext('Summarise this paragraph.');
+    const base = { query: context.query, queryClass: context.queryClass, model: 'a', latencyMs: 1, costUsd: null, context };
+    const failed = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    failed.observe({ ...base, traceId: 'f', outcome: 'error', feedback: 1 });
+    const zero = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    zero.observe({ ...base, traceId: 'z', outcome: 'success', feedback: 0 });
+    const p = () => failed.explain(context).predictions[0]!;
+    expect(p().reward).toBeCloseTo(zero.explain(context).predictions[0]!.reward, 12);
+    const fb = { traceId: 'f', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 1, previous: null, source: 'human' as const };
+    failed.observeFeedback(fb);
+    expect(p().reward).toBeCloseTo(zero.explain(context).predictions[0]!.reward, 12);
+    // A failed-over attempt is a failure too.
+    const over = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    over.observe({ ...base, traceId: 'o', outcome: 'success', failedOver: true, feedback: null });
+    expect(over.explain(context).predictions[0]!.reward).toBeCloseTo(zero.explain(context).predictions[0]!.reward, 12);
+    // Feedback that says the attempt did not succeed is not a rating of a success.
+    const unrated = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    unrated.observe({ ...base, traceId: 'u', outcome: 'success', feedback: null });
+    const prior = unrated.explain(context).predictions[0]!.reward;
+    unrated.observeFeedback({ ...fb, traceId: 'u', outcome: 'error', score: 0 });
+    expect(unrated.explain(context).predictions[0]!.reward).toBe(prior);
+  });
+
+  it("counts a judge's rating with its weight, and a replacing rating from another source in place of it", () => {
+    const context = promptContext('Translate this sentence into French.');
+    const base = { query: context.query, queryClass: context.queryClass, model: 'a', outcome: 'success' as const, latencyMs: 1, costUsd: null, context };
+    const at = (policy: ContextualPolicy) => policy.explain(context).predictions[0]!;
+    // Without forgetting, two ratings of weight ½ are one of weight 1.
+    const judged = new ContextualPolicy(options([free('a')], { halfLife: 0, sourceWeights: { judge: 0.5, implicit: 1 } }));
+    judged.observe({ ...base, traceId: 'j1', feedback: 1, feedbackSource: 'judge' });
+    const one = at(judged);
+    judged.observe({ ...base, traceId: 'j2', feedback: 1, feedbackSource: 'judge' });
+    const human = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    human.observe({ ...base, traceId: 'h', feedback: 1 });
+    expect(at(judged).reward).toBeCloseTo(at(human).reward, 12);
+    expect(at(judged).sd).toBeCloseTo(at(human).sd, 12);
+    expect(one.reward).toBeLessThan(at(human).reward);
+    // By default a judge's rating counts DEFAULT_SOURCE_WEIGHTS.judge of a person's: from the prior
+    // (mean ½, zᵀSz = r), one rating 1 of weight w moves the mean by w·r/(1 + w·r) × ½.
+    const byDefault = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    const r = at(byDefault).sd ** 2 / 0.25;
+    byDefault.observe({ ...base, traceId: 'd', feedback: 1, feedbackSource: 'judge' });
+    const w = DEFAULT_SOURCE_WEIGHTS.judge;
+    expect(w).toBeLessThan(1);
+    expect(at(byDefault).reward).toBeCloseTo(0.5 + ((w * r) / (1 + w * r)) * 0.5, 12);
+    expect(at(human).reward).toBeCloseTo(0.5 + (r / (1 + r)) * 0.5, 12);
+    // Configured to count as much as a person's, one judge rating is one human rating.
+    const trusted = new ContextualPolicy(options([free('a')], { halfLife: 0, sourceWeights: { judge: 1, implicit: 1 } }));
+    trusted.observe({ ...base, traceId: 'j', feedback: 1, feedbackSource: 'judge' });
+    expect(at(trusted).reward).toBeCloseTo(at(human).reward, 12);
+    // A person's rating replacing the judge's takes the judge's out (it then counts as the person's alone).
+    const replaced = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
+    replaced.observe({ ...base, traceId: 'r', feedback: null });
+    replaced.observeFeedback({ traceId: 'r', queryClass: context.queryClass, model: 'a', outcome: 'success', score: 0, previous: null, source: 'judge' });
+    replaced.observeFeedback({ traceId: 'r', queryClass: context.queryClass, model: 'a', outcome: 'success', score: 1, previous: 0, source: 'human' });
+    expect(at(replaced).reward).toBeCloseTo(at(human).reward, 12);
+    expect(at(replaced).sd).toBeCloseTo(at(human).sd, 12);
+    expect(replaced.snapshot().classes[0]!.arms[0]!.rated).toBe(1);
+  });
+
+  it('explores in proportion to the answers that bring quality evidence back, and names a shadow candidate other than the served model', () => {
+    const keys = ['a', 'b', 'c'];
+    const policy = new ContextualPolicy(options(keys.map(free), { seed: 4 }));
+    const random = new Random(9);
+    const reasons: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const query = i % 2 ? LEGAL(i) : POEM(i);
+      const context = promptContext(query);
+      const decision = policy.select({ query, queryClass: context.queryClass, available: keys, context });
+      reasons.push(decision.reason);
+      // One answer in 20 is rated.
+      const feedback = i % 20 === 0 ? (random.uniform() < 0.5 ? 1 : 0) : null;
+      policy.observe({ traceId: `s${i}`, query, queryClass: context.queryClass, model: decision.model, outcome: 'success', latencyMs: 1, costUsd: null, feedback, context });
+    }
+    const explored = reasons.slice(200).filter((r) => r === 'explore').length / 800;
+    expect(explored).toBeLessThan(0.1);
+    const snap = policy.snapshot().classes.find((c) => c.queryClass === 'long')!;
+    expect(snap.arms.reduce((s, a) => s + a.samples, 0)).toBe(1000);
+    expect(snap.arms.reduce((s, a) => s + (a.rated ?? 0), 0)).toBe(50);
+    expect(snap.confidence).toBe(50);
+    const context = promptContext(LEGAL(2000));
+    const ctx = { query: context.query, queryClass: context.queryClass, available: keys, context };
+    const shadows = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const served = keys[i % 3]!;
+      const shadow = policy.shadowCandidate(ctx, served);
+      expect(shadow).toBeDefined();
+      expect(shadow).not.toBe(served);
+      shadows.add(shadow!);
+    }
+    expect(shadows.size).toBe(3);
+    expect(policy.shadowCandidate({ ...ctx, available: ['a'] }, 'a')).toBeUndefined();
+    expect(policy.shadowCandidate({ ...ctx, available: ['a', 'unknown'] }, 'a')).toBeUndefined();
   });
 
   it('converges to the best model of each class (≥ 90% of the later decisions), whatever it does elsewhere', () => {
@@ -258,6 +417,64 @@ describe('ContextualPolicy', () => {
     online.observeFeedback(fb);
     restarted.observeFeedback(fb);
     expect(restarted.explain(promptContext(LEGAL(7))).predictions[0]!.reward).toBeCloseTo(online.explain(promptContext(LEGAL(7))).predictions[0]!.reward, 9);
+    await store.close();
+  });
+
+  it('rebuilds from the store what it learned online from sparse, late, judged ratings and failures (with forgetting)', async () => {
+    const store = new SqliteTraceStore({ path: ':memory:' });
+    const models = [priced('lawyer', 1), priced('poet', 2), priced('clerk', 0.5)];
+    const keys = models.map((m) => m.key);
+    const online = new ContextualPolicy(options(models, { halfLife: 40, seed: 5, costWeight: 20 }));
+    const random = new Random(8);
+    const start = 1_800_000_000_000;
+    const late: { trace: TraceRecord; score: number; source: 'human' | 'judge'; at: number }[] = [];
+    for (let i = 0; i < 400; i++) {
+      const time = start + 10 * i;
+      // Ratings given since the previous trace reach the store and the policy before this one.
+      for (const r of late.filter((r) => r.at === i)) {
+        await store.setFeedback(r.trace.id, { score: r.score, comment: null, time: time - 5, source: r.source });
+        const { id: traceId, queryClass, modelKey: model } = r.trace;
+        online.observeFeedback({ traceId, queryClass, model, outcome: 'success', score: r.score, previous: null, source: r.source });
+      }
+      const query = i % 2 ? LEGAL(i) : POEM(i);
+      const context = promptContext(query);
+      const model = online.select({ query, queryClass: context.queryClass, available: keys, context }).model;
+      const failed = random.uniform() < 0.05;
+      const costUsd = failed ? null : 0.001 * (model === 'poet' ? 2 : model === 'lawyer' ? 1 : 0.5) * (1 + random.uniform());
+      const trace: TraceRecord = makeTrace({
+        time,
+        query: query.slice(0, 200),
+        queryLength: query.length,
+        queryClass: context.queryClass,
+        modelKey: model,
+        outcome: failed ? 'error' : 'success',
+        costUsd,
+        latencyMs: 10 + (i % 7),
+      });
+      await store.insert(trace);
+      online.observe({ traceId: trace.id, query, queryClass: context.queryClass, model, outcome: trace.outcome, latencyMs: trace.latencyMs, costUsd, feedback: null, context });
+      // One answer in ten is rated, some by the judge, one to twenty traces later.
+      if (!failed && random.uniform() < 0.1) {
+        const good = (i % 2 === 1) === (model === 'lawyer') ? 0.9 : 0.2;
+        const score = random.uniform() < good ? 1 : 0;
+        const source = random.uniform() < 0.3 ? ('judge' as const) : ('human' as const);
+        late.push({ trace, score, source, at: i + 1 + Math.floor(random.uniform() * 20) });
+      }
+    }
+    const restarted = new ContextualPolicy(options(models, { halfLife: 40, seed: 5, costWeight: 20, source: store }));
+    expect(await restarted.updateFromTraces()).toMatchObject({ updated: true, total_traces: 400 });
+    for (const query of [LEGAL(7), POEM(8), 'something else entirely']) {
+      const a = online.explain(promptContext(query)).predictions;
+      const b = restarted.explain(promptContext(query)).predictions;
+      for (let k = 0; k < a.length; k++) {
+        expect(b[k]!.reward).toBeCloseTo(a[k]!.reward, 9);
+        expect(b[k]!.sd).toBeCloseTo(a[k]!.sd, 9);
+        expect(b[k]!.costUsd).toBeCloseTo(a[k]!.costUsd, 12);
+        expect(b[k]!.utility).toBeCloseTo(a[k]!.utility, 9);
+      }
+    }
+    const arms = (policy: ContextualPolicy) => policy.snapshot().classes.map((c) => c.arms.map((a) => [a.model, a.samples, a.rated]));
+    expect(arms(restarted)).toEqual(arms(online));
     await store.close();
   });
 
@@ -353,6 +570,7 @@ describe('ContextualPolicy', () => {
     const long = snap.classes.find((c) => c.queryClass === 'long')!;
     expect(long.arms.map((a) => a.model).sort()).toEqual(['lawyer', 'poet']);
     expect(long.arms.reduce((s, a) => s + a.samples, 0)).toBe(200);
+    expect(long.arms.reduce((s, a) => s + (a.rated ?? 0), 0)).toBe(200);
     expect(long.arms.reduce((s, a) => s + a.share, 0)).toBeCloseTo(1, 9);
     expect(Object.keys(snap.features!).sort()).toEqual(['lawyer', 'poet']);
     const lawyer = snap.features!.lawyer!;
