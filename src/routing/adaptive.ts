@@ -1,8 +1,21 @@
-import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
+import type { QualityEvidence } from '../traces/quality-evidence.js';
+import type { ArmEvidence, FeedbackSource, RecentArmTrace } from '../traces/types.js';
 import { BoundedMap } from './bounded-map.js';
 import { QUERY_CLASSES } from './classify.js';
-import { attemptFailed, ReplayBuffer, replaceQuality, type PendingQuality } from './pending-feedback.js';
-import { DEFAULT_PRIOR_WEIGHT, discountFactor, offlineTraceWeight, priorCostUsd, traceQuality } from './prior.js';
+import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
+import {
+  DEFAULT_PRIOR_WEIGHT,
+  DEFAULT_SOURCE_WEIGHTS,
+  discountFactor,
+  EXPLORE_FLOOR,
+  offlineTraceWeight,
+  PRICE_PRIOR_WEIGHT,
+  pricePriorMean,
+  priorCostUsd,
+  qualitySums,
+  ratingWeight,
+  type SourceWeights,
+} from './prior.js';
 import { Random } from './random.js';
 import type {
   ArmSnapshot,
@@ -21,12 +34,23 @@ import type {
 
 /*
  * Why Thompson sampling on a Beta posterior of quality, per query class:
- * - rewards are fractional (user feedback in [0, 1]) and a Beta posterior takes them as fractional
+ * - rewards are fractional (ratings in [0, 1]) and a Beta posterior takes them as fractional
  *   successes with no change;
  * - it has no exploration constant to tune (LinUCB on the RouterBench subset was very sensitive to
- *   its constant; Thompson per class with priced cost priors and cross-class pooling reached
- *   0.98–1.01 of the best fixed model in hindsight, see routing-facts.md);
+ *   its constant);
  * - exploration fades by itself as the posteriors narrow, and comes back when forgetting widens them.
+ *
+ * Quality evidence is what says something about quality: failures (0) and ratings (a human's, the
+ * judge's, an implicit signal's, offline evidence), each weighed by its source. An answer that
+ * succeeded and was never rated is evidence about availability, cost and latency only: silence is not
+ * praise. Forgetting is counted in pieces of evidence of each kind: the quality sums forget per quality
+ * observation of the arm (so a model that breaks, whose failures all count, is left within tens of
+ * requests, while ratings that come once in fifty answers are remembered over thousands), the cost
+ * and latency sums per trace.
+ *
+ * With few ratings the prior decides: the anchor (router.defaultModel, else the priciest model) and
+ * the price prior (src/routing/prior.ts), plus pooling across classes. Traffic leaves the anchor as
+ * ratings say another model is as good for less.
  */
 
 /** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
@@ -34,16 +58,9 @@ const POOL_PSEUDO_COUNT = 2;
 /**
  * Tempering of the Thompson draw once an arm has ample evidence: the draw comes from Beta(cα, cβ)
  * (same mean, variance / c) with c = clamp(weight / TEMPER_FROM, 1, MAX_TEMPER), weight the arm's
- * discounted observation count: full width below TEMPER_FROM observations, half the posterior's
+ * discounted quality evidence: full width below TEMPER_FROM observations, half the posterior's
  * standard deviation from 4 × TEMPER_FROM on. Thompson sampling keeps sampling close calls between
- * well-known arms (on the RouterBench subset, warm-started from the train split with a trusted prior:
- * mistral-7b against mixtral at λ = 1000, 0.990 of the best fixed model); tempered there, 1.000. An
- * arm with little evidence keeps its full width, so an underestimated arm is still retried (tempering
- * from the first observation (Beta(4α, 4β)) left a class on its second-best model in one of three
- * seeds of the convergence test; from 10 observations, a worst seed of 0.90 of the best fixed model
- * from a cold start). With forgetting at a half-life under ~69 an arm never weighs TEMPER_FROM (its
- * memory is 1/(1 − γ) observations), so the gateway's default (50) explores as before: responsiveness
- * to a model that gets worse is untouched.
+ * well-known arms; tempered there, it stops. An arm with little evidence keeps its full width.
  */
 const TEMPER_FROM = 100;
 const MAX_TEMPER = 4;
@@ -53,6 +70,8 @@ const COST_PRIOR_WEIGHT = 1;
 const MAX_PENDING = 100_000;
 /** Beyond this many half-lives a late feedback weighs under 1e-6: not worth remembering. */
 const PENDING_HALF_LIVES = 20;
+/** Traces of this class are the judge's own calls: never routing evidence. */
+export const JUDGE_CLASS = 'judge';
 
 // Shared with the contextual policy (src/routing/prior.ts); re-exported for existing importers.
 export { discountFactor, priorCostUsd };
@@ -63,23 +82,29 @@ interface ModelState {
   /** Configured (so its price, even 0, is known). */
   readonly priced: boolean;
   readonly arms: Arm[];
-  /** Sums over this model's arms in all classes, for the pooled prior. */
+  /** Sums over this model's arms in all classes, for the pooled prior and latency. */
   weight: number;
-  quality: number;
+  qWeight: number;
+  qSum: number;
   latencySumMs: number;
 }
 
 /** One class × model. The sums follow ArmEvidence's meaning (discounted per arm). */
 interface Arm {
   readonly model: ModelState;
+  /** Traces (raw), their discounted weight, cost and latency sums (forgetting per trace). */
   count: number;
   weight: number;
-  quality: number;
   costSum: number;
   costCount: number;
   latencySumMs: number;
-  /** Observations of this arm so far: late feedback is discounted by the ticks since its trace. */
+  /** Traces of this arm so far. */
   tick: number;
+  /** Quality evidence (QualityEvidence, forgetting per observation): Σw·sourceWeight, Σw·sourceWeight·score. */
+  qWeight: number;
+  qSum: number;
+  /** Quality observations of this arm so far (raw). */
+  qTick: number;
   /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
   picks: number;
   pickTick: number;
@@ -94,10 +119,20 @@ interface ClassState {
   pickTick: number;
 }
 
-/** A recent trace, kept so that its late feedback can replace its quality. */
-interface PendingTrace extends PendingQuality {
+/** The rating a remembered trace counts with now: its score, its source's weight, and when it arrived. */
+interface Rating {
+  score: number;
+  weight: number;
+  qTick: number;
+}
+
+/** A recent trace, kept so that its late feedback can be counted. */
+interface PendingTrace {
   readonly arm: Arm;
-  readonly tick: number;
+  readonly failed: boolean;
+  /** Not a shadow call's: its evidence counts toward how often to explore. */
+  readonly served: boolean;
+  rating: Rating | null;
 }
 
 /** Traces remembered for late feedback, by trace id. */
@@ -111,7 +146,8 @@ interface PendingTraces {
 
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility
- * quality − costWeight × dollars − latencyWeight × seconds, with per-arm forgetting and late feedback.
+ * quality − costWeight × dollars − latencyWeight × seconds, with quality learned from ratings and
+ * failures only, an anchored price prior, and exploration in proportion to the evidence that comes back.
  */
 export class AdaptivePolicy implements RouterPolicy {
   readonly name = 'adaptive';
@@ -122,12 +158,18 @@ export class AdaptivePolicy implements RouterPolicy {
   private readonly latencyWeight: number;
   private readonly defaultModel: string | undefined;
   private readonly priorWeight: number;
+  private readonly weights: SourceWeights;
   private readonly configuredKeys: readonly string[];
   private readonly source: EvidenceSource | undefined;
   private readonly random: Random;
   private readonly models = new Map<string, ModelState>();
   private readonly classes = new Map<QueryClass, ClassState>();
+  /** The model the price prior is anchored to (undefined: no prices, no anchor). */
+  private readonly anchor: ModelState | undefined;
   private pending: PendingTraces;
+  /** Live traces and quality observations counted (raw): their ratio is how often evidence comes back. */
+  private traces = 0;
+  private evidence = 0;
   /**
    * Most traces per arm remembered for late feedback (0: no limit per arm): 20 half-lives, beyond
    * which a feedback would weigh under 1e-6. The rebuild keeps the same number, and the map stays
@@ -148,6 +190,7 @@ export class AdaptivePolicy implements RouterPolicy {
     this.latencyWeight = options.latencyWeight;
     this.defaultModel = options.defaultModel;
     this.priorWeight = options.priorWeight ?? DEFAULT_PRIOR_WEIGHT;
+    this.weights = options.sourceWeights ?? DEFAULT_SOURCE_WEIGHTS;
     this.configuredKeys = options.models.map((m) => m.key);
     this.source = options.source;
     this.random = new Random(options.seed);
@@ -156,12 +199,14 @@ export class AdaptivePolicy implements RouterPolicy {
     for (const model of options.models) {
       this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
     }
+    this.anchor = anchorOf(this.models, options.defaultModel);
   }
 
   select(ctx: RoutingContext): Decision {
     const available = ctx.available;
     if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
     const state = this.classes.get(ctx.queryClass);
+    const explore = ctx.exploit !== true && this.random.uniform() < this.exploreShare();
     let chosen = available[0] as string;
     let chosenScore = -Infinity;
     let greedy = chosen;
@@ -170,22 +215,52 @@ export class AdaptivePolicy implements RouterPolicy {
       const key = available[i] as string;
       const model = this.model(key);
       const arm = state?.arms.get(key);
-      this.posterior(model, arm);
+      this.posterior(model, arm, state);
       const penalty = this.penalty(model, arm);
-      const c = arm === undefined ? 1 : temper(arm.weight);
-      const sampled = this.random.beta(c * this.alpha, c * this.beta) - penalty;
       const mean = this.alpha / (this.alpha + this.beta) - penalty;
-      if (sampled > chosenScore) {
-        chosen = key;
-        chosenScore = sampled;
-      }
       if (mean > greedyScore) {
         greedy = key;
         greedyScore = mean;
       }
+      if (explore) {
+        const c = arm === undefined ? 1 : temper(arm.qWeight);
+        const sampled = this.random.beta(c * this.alpha, c * this.beta) - penalty;
+        if (sampled > chosenScore) {
+          chosen = key;
+          chosenScore = sampled;
+        }
+      }
     }
+    if (!explore) chosen = greedy;
     this.countPick(ctx.queryClass, chosen);
     return { model: chosen, reason: chosen === greedy ? 'learned' : 'explore' };
+  }
+
+  /**
+   * The model this policy most wants to learn about for this request besides the served one: a
+   * full-width Thompson draw over the others (a shadow call's target).
+   */
+  shadowCandidate(ctx: RoutingContext, served: string): string | undefined {
+    const state = this.classes.get(ctx.queryClass);
+    let best: string | undefined;
+    let bestScore = -Infinity;
+    for (const key of ctx.available) {
+      if (key === served) continue;
+      const model = this.model(key);
+      const arm = state?.arms.get(key);
+      this.posterior(model, arm, state);
+      const sampled = this.random.beta(this.alpha, this.beta) - this.penalty(model, arm);
+      if (sampled > bestScore) {
+        best = key;
+        bestScore = sampled;
+      }
+    }
+    return best;
+  }
+
+  /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
+  private exploreShare(): number {
+    return Math.min(0.5, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
   }
 
   /**
@@ -194,31 +269,45 @@ export class AdaptivePolicy implements RouterPolicy {
    * store sums, with failed-over attempts stored as failures.
    */
   observe(observation: Observation): void {
-    if (observation.model === '' || this.pending.has(observation.traceId)) return;
+    if (observation.model === '' || observation.queryClass === JUDGE_CLASS || this.pending.has(observation.traceId)) return;
     // The prompt is not needed to learn; do not hold it while buffering.
     if (this.replay.active) this.replay.observe({ ...observation, query: '' });
     const failed = attemptFailed(observation);
-    const quality = traceQuality(failed, observation.feedback);
     const arm = this.arm(observation.queryClass, observation.model);
     const g = this.gamma;
     if (g !== 1) {
       arm.weight *= g;
-      arm.quality *= g;
       arm.costSum *= g;
       arm.costCount *= g;
       arm.latencySumMs *= g;
     }
     arm.count += 1;
     arm.weight += 1;
-    arm.quality += quality;
     if (observation.costUsd !== null && Number.isFinite(observation.costUsd)) {
       arm.costSum += observation.costUsd;
       arm.costCount += 1;
     }
     arm.latencySumMs += observation.latencyMs;
     arm.tick += 1;
+    const served = observation.shadow !== true;
+    if (served) this.traces += 1;
+    const entry: PendingTrace = { arm, failed, served, rating: null };
+    if (failed) entry.rating = this.addQuality(arm, 0, 1, served);
+    else if (observation.feedback !== null && Number.isFinite(observation.feedback)) {
+      entry.rating = this.addQuality(arm, clamp01(observation.feedback), ratingWeight(observation.feedbackSource, this.weights), served);
+    }
     refreshTotals(arm.model);
-    this.remember(observation.traceId, { arm, tick: arm.tick, quality, failed });
+    this.remember(observation.traceId, entry);
+  }
+
+  /** One new quality observation, the arm's newest: the older ones weigh γ less. */
+  private addQuality(arm: Arm, score: number, weight: number, served: boolean): Rating {
+    const g = this.gamma;
+    arm.qWeight = arm.qWeight * g + weight;
+    arm.qSum = arm.qSum * g + weight * score;
+    arm.qTick += 1;
+    if (served) this.evidence += 1;
+    return { score, weight, qTick: arm.qTick };
   }
 
   /**
@@ -249,19 +338,27 @@ export class AdaptivePolicy implements RouterPolicy {
   }
 
   /**
-   * Late feedback replaces the trace's quality, weighed as the trace weighs now (γ^newer traces of
-   * its arm); the weight sum is unchanged, and a second feedback replaces the first. A trace no longer
-   * remembered (evicted, or older than the rebuild kept) is ignored here; the next rebuild counts it.
+   * A rating that arrives after its trace is the arm's newest piece of quality evidence (as the store
+   * orders it: by when the rating was given). A rating that replaces an earlier one takes the earlier
+   * one out first (weighed as it weighs now), so nothing is counted twice. A failed trace's quality is
+   * 0 whatever is said of it. A trace no longer remembered is left to the next rebuild.
    */
   observeFeedback(feedback: FeedbackObservation): void {
     this.replay.feedback(feedback);
     const entry = this.pending.get(feedback.traceId);
-    if (entry === undefined) return;
-    const delta = replaceQuality(entry, feedback);
-    if (delta === 0) return;
+    if (entry === undefined || entry.failed || feedback.outcome !== 'success') return;
     const arm = entry.arm;
-    const age = arm.tick - entry.tick;
-    arm.quality = Math.min(arm.weight, Math.max(0, arm.quality + delta * Math.pow(this.gamma, age)));
+    const score = clamp01(feedback.score);
+    const weight = ratingWeight(feedback.source, this.weights);
+    const old = entry.rating;
+    if (old !== null) {
+      if (old.score === score && old.weight === weight) return;
+      const w = old.weight * Math.pow(this.gamma, arm.qTick - old.qTick);
+      arm.qWeight = Math.max(0, arm.qWeight - w);
+      arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum - w * old.score));
+      if (entry.served) this.evidence -= 1;
+    }
+    entry.rating = this.addQuality(arm, score, weight, entry.served);
     refreshTotals(arm.model);
   }
 
@@ -277,16 +374,19 @@ export class AdaptivePolicy implements RouterPolicy {
   private async rebuild(source: EvidenceSource, range: { since?: number; until?: number }): Promise<UpdateSummary> {
     this.replay.start();
     try {
-      // Both reads start in the same turn, so a store that flushes its writes before reading sees
-      // the same traces in both.
-      const [rows, recent, offline] = await Promise.all([
+      // The reads start in the same turn, so a store that flushes its writes before reading sees
+      // the same traces in all of them.
+      const [rows, quality, recent, offline, offlineQuality] = await Promise.all([
         source.evidence({ since: range.since, until: range.until, decay: this.gamma, source: 'live' }),
+        source.qualityEvidence({ since: range.since, until: range.until, decay: this.gamma, source: 'live' }),
         source.recentByArm(this.recentPerArm()),
         source.evidence({ since: range.since, until: range.until, source: 'offline' }),
+        source.qualityEvidence({ since: range.since, until: range.until, source: 'offline' }),
       ]);
       let totalTraces = 0;
       const seenClasses = new Set<QueryClass>();
       for (const row of [...rows, ...offline]) {
+        if (row.queryClass === JUDGE_CLASS) continue;
         totalTraces += row.count;
         if (row.count > 0) seenClasses.add(row.queryClass);
       }
@@ -297,10 +397,13 @@ export class AdaptivePolicy implements RouterPolicy {
       for (const queryClass of seenClasses) {
         if (this.hasEvidence(queryClass)) before.set(queryClass, this.greedyChoice(queryClass));
       }
+      const usable = <T extends { queryClass: string; model: string }>(row: T) => row.model !== '' && row.queryClass !== JUDGE_CLASS;
       this.load(
-        rows.filter((row) => row.count > 0 && row.model !== ''),
-        recent,
-        offline.filter((row) => row.count > 0 && row.model !== ''),
+        rows.filter((row) => row.count > 0 && usable(row)),
+        quality.filter(usable),
+        recent.filter(usable),
+        offline.filter((row) => row.count > 0 && usable(row)),
+        offlineQuality.filter(usable),
       );
       const changes: Record<string, { old: string; new: string }> = {};
       for (const queryClass of seenClasses) {
@@ -329,48 +432,81 @@ export class AdaptivePolicy implements RouterPolicy {
   /**
    * Replaces the learned numbers with the store's (selection shares are kept: the store has none).
    * Offline evidence is a prior: per arm, its sums are scaled to count at most `priorWeight`
-   * observations, and it is older than every live trace, so it weighs γ^(live traces of the arm) as
-   * forgetting goes on — live traffic overrides it as it accumulates.
+   * observations, and it is older than every live piece of evidence, so it weighs γ^(live traces)
+   * in the cost sums and γ^(live quality observations) in the quality sums as forgetting goes on.
    */
-  private load(rows: readonly ArmEvidence[], recent: readonly RecentArmTrace[], offline: readonly ArmEvidence[] = []): void {
+  private load(
+    rows: readonly ArmEvidence[],
+    quality: readonly QualityEvidence[],
+    recent: readonly RecentArmTrace[],
+    offline: readonly ArmEvidence[],
+    offlineQuality: readonly QualityEvidence[],
+  ): void {
     for (const state of this.classes.values()) {
       for (const arm of state.arms.values()) {
-        arm.count = arm.weight = arm.quality = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
+        arm.count = arm.weight = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
+        arm.qWeight = arm.qSum = arm.qTick = 0;
         arm.recent = null;
         arm.recentNext = 0;
       }
     }
+    this.traces = 0;
+    this.evidence = 0;
     for (const row of rows) {
       const arm = this.arm(row.queryClass, row.model);
       arm.count = row.count;
       arm.weight = row.weight;
-      arm.quality = Math.min(row.weight, Math.max(0, row.quality));
       arm.costSum = row.costSum;
       arm.costCount = row.costCount;
       arm.latencySumMs = row.latencySumMs;
       arm.tick = row.count;
+      this.traces += row.count;
     }
+    for (const row of quality) {
+      const arm = this.arm(row.queryClass, row.model);
+      const sums = qualitySums(row, this.weights);
+      arm.qWeight = sums.weight;
+      arm.qSum = Math.min(sums.weight, Math.max(0, sums.sum));
+      arm.qTick = row.observations;
+      this.evidence += row.observations;
+    }
+    const offlineCounts = new Map<string, number>();
     for (const row of offline) {
       const arm = this.arm(row.queryClass, row.model);
+      offlineCounts.set(armKey(row.queryClass, row.model), row.count);
       const f = (offlineTraceWeight(this.priorWeight, row.count) * Math.pow(this.gamma, arm.count)) || 0;
       if (f === 0) continue;
       // Offline latencies are not the upstream's: the prior keeps the arm's live mean latency.
       const latency = arm.weight > 0 ? arm.latencySumMs / arm.weight : 0;
       arm.weight += f * row.weight;
-      arm.quality = Math.min(arm.weight, Math.max(0, arm.quality + f * row.quality));
       arm.costSum += f * row.costSum;
       arm.costCount += f * row.costCount;
       arm.latencySumMs += f * row.weight * latency;
     }
+    for (const row of offlineQuality) {
+      const arm = this.arm(row.queryClass, row.model);
+      const count = offlineCounts.get(armKey(row.queryClass, row.model)) ?? row.observations;
+      const f = (offlineTraceWeight(this.priorWeight, count) * Math.pow(this.gamma, arm.qTick)) || 0;
+      if (f === 0) continue;
+      const sums = qualitySums(row, this.weights);
+      arm.qWeight += f * sums.weight;
+      arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum + f * sums.sum));
+    }
     for (const model of this.models.values()) refreshTotals(model);
 
     this.pending = this.newPending();
-    // Oldest first, so that eviction drops the oldest.
+    // Oldest first, so that eviction drops the oldest. A rated trace's rating counts as the arm's
+    // newest (its place among the arm's ratings is not read back).
     const ordered = [...recent].sort((a, b) => b.age - a.age);
     for (const trace of ordered) {
       const arm = this.classes.get(trace.queryClass)?.arms.get(trace.model);
       if (arm === undefined || arm.count === 0) continue;
-      this.remember(trace.id, { arm, tick: arm.tick - trace.age, quality: trace.quality, failed: false });
+      const failed = trace.failed === true;
+      const rating =
+        !failed && trace.feedback !== null && trace.feedback !== undefined
+          ? { score: clamp01(trace.feedback), weight: ratingWeight(trace.feedbackSource, this.weights), qTick: arm.qTick }
+          : null;
+      this.remember(trace.id, { arm, failed, served: true, rating });
     }
   }
 
@@ -394,13 +530,13 @@ export class AdaptivePolicy implements RouterPolicy {
     let confidence = 0;
     for (const arm of state.arms.values()) {
       totalPicks += this.picksNow(state, arm);
-      confidence += arm.weight;
+      confidence += arm.qWeight;
     }
     const arms: ArmSnapshot[] = [];
     for (const key of this.candidates(state)) {
       const model = this.model(key);
       const arm = state.arms.get(key);
-      this.posterior(model, arm);
+      this.posterior(model, arm, state);
       const sum = this.alpha + this.beta;
       const known = model.priced || (arm !== undefined && arm.costCount > 0);
       arms.push({
@@ -409,6 +545,7 @@ export class AdaptivePolicy implements RouterPolicy {
         uncertainty: Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1))),
         costUsd: known ? this.expectedCost(model, arm) : null,
         samples: arm?.count ?? 0,
+        rated: arm?.qTick ?? 0,
         share: arm !== undefined && totalPicks > 0 ? this.picksNow(state, arm) / totalPicks : 0,
       });
     }
@@ -430,7 +567,7 @@ export class AdaptivePolicy implements RouterPolicy {
     for (const key of this.candidates(state)) {
       const model = this.model(key);
       const arm = state?.arms.get(key);
-      this.posterior(model, arm);
+      this.posterior(model, arm, state);
       const score = this.alpha / (this.alpha + this.beta) - this.penalty(model, arm);
       if (score > bestScore) {
         best = key;
@@ -443,26 +580,34 @@ export class AdaptivePolicy implements RouterPolicy {
   private hasEvidence(queryClass: QueryClass): boolean {
     const state = this.classes.get(queryClass);
     if (state === undefined) return false;
-    for (const arm of state.arms.values()) if (arm.weight > 0) return true;
+    for (const arm of state.arms.values()) if (arm.weight > 0 || arm.qWeight > 0) return true;
     return false;
   }
 
   /**
-   * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior plus
-   * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus the
-   * arm's discounted quality (successes) and weight − quality (failures).
+   * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior, plus
+   * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus
+   * PRICE_PRIOR_WEIGHT at the price prior's mean (relative to the anchor's estimate in this class),
+   * plus the arm's discounted quality evidence.
    */
-  private posterior(model: ModelState, arm: Arm | undefined): void {
+  private posterior(model: ModelState, arm: Arm | undefined, state: ClassState | undefined): void {
     let alpha = 1;
     let beta = 1;
-    const armWeight = arm?.weight ?? 0;
-    const armQuality = arm?.quality ?? 0;
-    // Non-empty arm weights are ≥ 1 (the newest trace weighs 1), so 0.5 only filters rounding.
-    const otherWeight = model.weight - armWeight;
-    if (otherWeight > 0.5) {
-      const mean = Math.min(1, Math.max(0, (model.quality - armQuality) / otherWeight));
+    const armWeight = arm?.qWeight ?? 0;
+    const armQuality = arm?.qSum ?? 0;
+    const otherWeight = model.qWeight - armWeight;
+    if (otherWeight > 1e-9) {
+      const mean = Math.min(1, Math.max(0, (model.qSum - armQuality) / otherWeight));
       alpha += POOL_PSEUDO_COUNT * mean;
       beta += POOL_PSEUDO_COUNT * (1 - mean);
+    }
+    const anchor = this.anchor;
+    if (anchor !== undefined && model.priced) {
+      const anchorArm = anchor === model ? arm : state?.arms.get(anchor.key);
+      const anchorMean = (1 + (anchorArm?.qSum ?? 0)) / (2 + (anchorArm?.qWeight ?? 0));
+      const mean = pricePriorMean(anchorMean, anchor.priorCost, model.priorCost);
+      alpha += PRICE_PRIOR_WEIGHT * mean;
+      beta += PRICE_PRIOR_WEIGHT * (1 - mean);
     }
     this.alpha = alpha + armQuality;
     this.beta = beta + Math.max(0, armWeight - armQuality);
@@ -525,11 +670,13 @@ export class AdaptivePolicy implements RouterPolicy {
         model,
         count: 0,
         weight: 0,
-        quality: 0,
         costSum: 0,
         costCount: 0,
         latencySumMs: 0,
         tick: 0,
+        qWeight: 0,
+        qSum: 0,
+        qTick: 0,
         picks: 0,
         pickTick: 0,
         recent: null,
@@ -546,12 +693,12 @@ export class AdaptivePolicy implements RouterPolicy {
     queryClass: QueryClass,
     model: string,
   ):
-    | { count: number; weight: number; quality: number; costSum: number; costCount: number; latencySumMs: number }
+    | { count: number; weight: number; quality: number; qualityWeight: number; rated: number; costSum: number; costCount: number; latencySumMs: number }
     | undefined {
     const arm = this.classes.get(queryClass)?.arms.get(model);
     if (arm === undefined) return undefined;
-    const { count, weight, quality, costSum, costCount, latencySumMs } = arm;
-    return { count, weight, quality, costSum, costCount, latencySumMs };
+    const { count, weight, costSum, costCount, latencySumMs } = arm;
+    return { count, weight, quality: arm.qSum, qualityWeight: arm.qWeight, rated: arm.qTick, costSum, costCount, latencySumMs };
   }
 }
 
@@ -560,21 +707,43 @@ function temper(weight: number): number {
   return Math.min(MAX_TEMPER, Math.max(1, weight / TEMPER_FROM));
 }
 
+function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+function armKey(queryClass: string, model: string): string {
+  return `${queryClass}\u0000${model}`;
+}
+
+/** router.defaultModel when configured, else the priciest configured model (none when no model has a price). */
+function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: string | undefined): ModelState | undefined {
+  if (defaultModel !== undefined) {
+    const configured = models.get(defaultModel);
+    if (configured !== undefined) return configured;
+  }
+  let anchor: ModelState | undefined;
+  for (const model of models.values()) if (model.priorCost > 0 && (anchor === undefined || model.priorCost > anchor.priorCost)) anchor = model;
+  return anchor;
+}
+
 function newModel(key: string, priorCost: number, priced: boolean): ModelState {
-  return { key, priorCost, priced, arms: [], weight: 0, quality: 0, latencySumMs: 0 };
+  return { key, priorCost, priced, arms: [], weight: 0, qWeight: 0, qSum: 0, latencySumMs: 0 };
 }
 
 /** Recomputed by summation rather than kept by increments, so it never drifts. */
 function refreshTotals(model: ModelState): void {
   let weight = 0;
-  let quality = 0;
+  let qWeight = 0;
+  let qSum = 0;
   let latencySumMs = 0;
   for (const arm of model.arms) {
     weight += arm.weight;
-    quality += arm.quality;
+    qWeight += arm.qWeight;
+    qSum += arm.qSum;
     latencySumMs += arm.latencySumMs;
   }
   model.weight = weight;
-  model.quality = quality;
+  model.qWeight = qWeight;
+  model.qSum = qSum;
   model.latencySumMs = latencySumMs;
 }

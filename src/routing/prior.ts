@@ -1,3 +1,5 @@
+import type { QualityEvidence } from '../traces/quality-evidence.js';
+import type { FeedbackSource } from '../traces/types.js';
 import type { ModelInfo } from './types.js';
 
 /*
@@ -22,7 +24,11 @@ export function priorCostUsd(model: Pick<ModelInfo, 'inputCostPerMTok' | 'output
   return (model.inputCostPerMTok * PRIOR_PROMPT_TOKENS + model.outputCostPerMTok * PRIOR_COMPLETION_TOKENS) / 1e6;
 }
 
-/** Quality of one trace: 0 for a failure, else the feedback if any, else 1. */
+/**
+ * Quality of one trace as the original's port (`learned`) counts it: 0 for a failure, else the
+ * feedback if any, else 1. The learning policies (adaptive, contextual) count only rated answers
+ * and failures as quality evidence (see `ratingWeight` and QualityEvidence).
+ */
 export function traceQuality(failed: boolean, feedback: number | null): number {
   if (failed) return 0;
   if (feedback === null || !Number.isFinite(feedback)) return 1;
@@ -36,3 +42,58 @@ export function traceQuality(failed: boolean, feedback: number | null): number {
 export function offlineTraceWeight(priorWeight: number, count: number): number {
   return Math.min(1, priorWeight / Math.max(1, count));
 }
+
+/** How much one rating counts, by who gave it (a human's counts 1). */
+export interface SourceWeights {
+  /** router.judge.weight. */
+  judge: number;
+  /** router.implicit.weight. */
+  implicit: number;
+}
+
+/**
+ * A judge is wrong more often than the person who asked, so its score counts half a human rating
+ * by default; a regenerated answer is the user's own verdict and counts as one.
+ */
+export const DEFAULT_SOURCE_WEIGHTS: SourceWeights = { judge: 0.5, implicit: 1 };
+
+/** What one rating from `source` counts for: human and offline ratings 1, the others as configured. */
+export function ratingWeight(source: FeedbackSource | null | undefined, weights: SourceWeights): number {
+  if (source === 'judge') return weights.judge;
+  if (source === 'implicit') return weights.implicit;
+  return 1;
+}
+
+/** An arm's quality evidence as Beta pseudo-counts: Σ weight and Σ weight × score, failures at 0. */
+export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weight: number; sum: number } {
+  return {
+    weight: e.failures + e.ratedCount + weights.judge * e.judgeCount + weights.implicit * e.implicitCount,
+    sum: e.ratedSum + weights.judge * e.judgeSum + weights.implicit * e.implicitSum,
+  };
+}
+
+/**
+ * The price prior: before ratings say otherwise, a model k times cheaper than the anchor
+ * (router.defaultModel, else the priciest configured model) is assumed PRICE_PRIOR_PER_DECADE × log10(k)
+ * worse than the anchor is now estimated to be (and a pricier one that much better), as
+ * PRICE_PRIOR_WEIGHT pseudo-observations. It is what lets a router with almost no ratings stay on
+ * the anchor where quality is what counts, and move to the cheap models most likely to be good
+ * enough where cost counts too; ratings override it as they accumulate. See docs for the figures
+ * that chose these values (`tracegate eval --feedback-rate`).
+ */
+export const PRICE_PRIOR_WEIGHT = 10;
+export const PRICE_PRIOR_PER_DECADE = 0.15;
+
+/** The price prior's mean for a model of expected cost `cost`, the anchor's being `anchorCost` and its estimate `anchorMean`. */
+export function pricePriorMean(anchorMean: number, anchorCost: number, cost: number): number {
+  const shift = anchorCost > 0 && cost > 0 ? PRICE_PRIOR_PER_DECADE * Math.log10(anchorCost / cost) : 0;
+  return Math.min(0.99, Math.max(0.01, anchorMean - shift));
+}
+
+/**
+ * Exploration follows the evidence: a Thompson draw (which may try a model the estimates do not
+ * favour) is made for a share of requests equal to the share of answers that bring quality evidence
+ * (ratings, failures), at least EXPLORE_FLOOR; the other requests get the best estimate. Exploring on
+ * a request whose answer will never be rated costs its quality and teaches nothing.
+ */
+export const EXPLORE_FLOOR = 0.03;

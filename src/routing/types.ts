@@ -1,4 +1,7 @@
+import type { QualityEvidence, QualityEvidenceQuery } from '../traces/quality-evidence.js';
 import type { ArmEvidence, EvidenceQuery, ExportQuery, FeedbackSource, Outcome, RecentArmTrace, TraceRecord } from '../traces/types.js';
+
+import type { SourceWeights } from './prior.js';
 
 export type QueryClass = string;
 
@@ -44,6 +47,8 @@ export interface RoutingContext {
   urgency?: number;
   /** The whole request's context (the same object for every attempt); without it, only `query` is known. */
   context?: QueryContext;
+  /** Serve the best estimate, no exploration: a shadow call explores for this request. */
+  exploit?: boolean;
 }
 
 export interface Decision {
@@ -63,6 +68,10 @@ export interface Observation {
   latencyMs: number;
   costUsd: number | null;
   feedback: number | null;
+  /** Who gave `feedback` (default: a human). */
+  feedbackSource?: FeedbackSource;
+  /** A shadow call's answer (never seen by the client): evidence, but not one of the served answers whose ratings set how often to explore. */
+  shadow?: boolean;
   /** The request's context, as given to select() (absent: only `query` and `queryClass` are known). */
   context?: QueryContext;
 }
@@ -89,6 +98,8 @@ export interface ArmSnapshot {
   costUsd: number | null;
   /** Traces seen (raw count). */
   samples: number;
+  /** Quality observations behind the estimate (ratings and failures, raw count); absent for policies that count every trace. */
+  rated?: number;
   /** Share of the class's recent decisions that chose this model. */
   share: number;
 }
@@ -127,6 +138,8 @@ export interface UpdateSummary {
 export interface EvidenceSource {
   evidence(query?: EvidenceQuery): Promise<ArmEvidence[]>;
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
+  /** Quality evidence per arm: failures and ratings by source (the learning policies' quality). */
+  qualityEvidence(query?: QualityEvidenceQuery): Promise<QualityEvidence[]>;
   /** The traces themselves, oldest first (a per-query policy rebuilds from their text). */
   exportTraces?(query?: ExportQuery): AsyncIterable<TraceRecord>;
   /** How many traces are stored (a per-query policy reads only the new ones between rebuilds). */
@@ -175,4 +188,6 @@ export interface PolicyOptions {
    * what the trace store keeps of a prompt, so that a rebuild sees what live routing saw (default 200).
    */
   textChars?: number;
+  /** How much a judge's and an implicit signal's rating count against a human's (default DEFAULT_SOURCE_WEIGHTS). */
+  sourceWeights?: SourceWeights;
 }

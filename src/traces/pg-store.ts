@@ -7,7 +7,8 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
-import { withPurged, type PurgedRow } from './sqlite-reads.js';
+import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
+import { withPurged, withPurgedQuality, type PurgedRow } from './sqlite-reads.js';
 import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
 import { PURGED_PER_SOURCE, replaceableBy, WEIGHTED_PER_SOURCE } from './feedback-source.js';
 import type {
@@ -516,6 +517,36 @@ export class PgTraceStore implements TraceStore {
     return withPurged(live, purged, decay);
   }
 
+  /**
+   * The quality evidence per arm (QualityEvidence), off the partial index of failures and rated
+   * traces: each weighed γ^(the arm's pieces of evidence that arrived after it).
+   */
+  async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
+    await this.caughtUp();
+    const decay = query.decay ?? 1;
+    const r = new Range(query);
+    const weight =
+      decay === 1
+        ? '1.0::float8'
+        : `power(${r.param(decay)}::float8, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${EVIDENCE_TIME} DESC, seq DESC) - 1)`;
+    const person = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
+    const from = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
+    const sums = (name: string, when: string) =>
+      `SUM(CASE WHEN ${when} THEN w ELSE 0 END) AS "${name}Count", SUM(CASE WHEN ${when} THEN w * feedback ELSE 0 END) AS "${name}Sum"`;
+    const rows = await this.query<QualityEvidence>(
+      `SELECT query_class ${C} AS "queryClass", model_key ${C} AS model, COUNT(*) AS observations,
+         SUM(CASE WHEN outcome <> 'success' THEN w ELSE 0 END) AS failures,
+         ${sums('rated', person)}, ${sums('judge', from('judge'))}, ${sums('implicit', from('implicit'))}
+       FROM (SELECT query_class, model_key, outcome, feedback, feedback_source, ${weight} AS w
+             FROM traces ${r.where(QUALITY_EVIDENCE_ROW, "model_key <> ''")}) q
+       GROUP BY query_class ${C}, model_key ${C} ORDER BY query_class ${C}, model_key ${C}`,
+      r.params,
+    );
+    if (query.since !== undefined || query.until !== undefined || query.source === 'offline') return rows;
+    const purged = await this.query<PurgedRow>('SELECT * FROM purged_evidence');
+    return withPurgedQuality(rows, purged, decay);
+  }
+
   /** Evidence over every trace in the range: one window over the table (what SQLite does). */
   private async scannedEvidence(query: EvidenceQuery, decay: number): Promise<ArmEvidence[]> {
     const range = new Range(query);
@@ -615,10 +646,12 @@ export class PgTraceStore implements TraceStore {
     // Per arm along the index: only its newest `perArm` traces are read.
     return this.query<RecentArmTrace>(
       `WITH arms AS (SELECT query_class, model_key FROM arm_counts WHERE source = 'live' AND count > 0)
-       SELECT r.id, a.query_class AS "queryClass", a.model_key AS model, r.age, r.quality
+       SELECT r.id, a.query_class AS "queryClass", a.model_key AS model, r.age, r.quality,
+              r.outcome <> 'success' AS failed, r.feedback,
+              CASE WHEN r.feedback IS NULL THEN NULL ELSE COALESCE(r.feedback_source, 'human') END AS "feedbackSource"
        FROM arms a CROSS JOIN LATERAL (
-         SELECT id, (ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS age, q AS quality
-         FROM (SELECT id, seq, ${QUALITY} AS q FROM traces t
+         SELECT id, (ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS age, q AS quality, outcome, feedback, feedback_source
+         FROM (SELECT id, seq, ${QUALITY} AS q, outcome, feedback, feedback_source FROM traces t
                WHERE t.query_class = a.query_class AND t.model_key = a.model_key AND t.source = 'live'
                ORDER BY t.seq DESC LIMIT $1) newest) r
        ORDER BY r.age DESC`,

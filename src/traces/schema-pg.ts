@@ -49,6 +49,8 @@ export const traces = pgTable(
     index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
     // Offline evidence (imported evaluation results) is read on every sync: its few rows, not the table.
     index('traces_offline_idx').on(t.queryClass, t.modelKey, t.seq).where(sql`${t.source} = 'offline'`),
+    /** The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW), a small share of the traces. */
+    index('traces_quality_idx').on(t.queryClass, t.modelKey).where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
   ],
 );
 

@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
@@ -43,6 +44,8 @@ export const traces = sqliteTable(
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
+    /** The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW), a small share of the traces. */
+    index('traces_quality_idx').on(t.queryClass, t.modelKey).where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
   ],
 );
 

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
 import type { TraceRow } from './row.js';
 import type {
   ArmEvidence,
@@ -19,6 +20,9 @@ export interface ReadStatements {
   selectTrace: string;
   /** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
   quality: string;
+  /** Whether a row is quality evidence (QUALITY_EVIDENCE_ROW), and when it arrived (EVIDENCE_TIME). */
+  qualityRow: string;
+  evidenceTime: string;
 }
 
 /**
@@ -34,6 +38,8 @@ export interface TraceReads {
   evidence(query: EvidenceQuery): ArmEvidence[];
   /** Each arm's newest live traces, oldest first. */
   recentByArm(perArm: number): RecentArmTrace[];
+  /** Quality evidence per arm, with what `purge` folded away (unless a range or `source: 'offline'` narrows it). */
+  qualityEvidence(query: QualityEvidenceQuery): QualityEvidence[];
 }
 
 /** Runs one read on this thread's connection (`reads()` may throw too): its result or its error as a promise. */
@@ -106,6 +112,40 @@ export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: numb
     arm.costCount += p.cost_count * scale;
     arm.latencySumMs += p.latency_sum_ms * scale;
     arm.lastTime = Math.max(arm.lastTime, p.last_time);
+  }
+  return out;
+}
+
+/**
+ * Adds the quality evidence `purge` folded away. Stands alone, like prepareReads. Purged evidence is
+ * older than every stored piece, so with forgetting it weighs γ^(the arm's stored observations) and
+ * down from there, taken as evenly spread, as in withPurged.
+ */
+export function withPurgedQuality(live: QualityEvidence[], purged: PurgedRow[], decay: number): QualityEvidence[] {
+  const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
+  const out = [...live];
+  for (const p of purged) {
+    const failures = p.count - p.successes;
+    const n = failures + p.rated_count + p.judge_count + p.implicit_count;
+    if (!(n > 0)) continue;
+    const key = `${p.query_class}\u0000${p.model_key}`;
+    let arm = byArm.get(key);
+    if (!arm) {
+      arm = { queryClass: p.query_class, model: p.model_key, observations: 0, failures: 0, ratedCount: 0, ratedSum: 0,
+        judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0 };
+      byArm.set(key, arm);
+      out.push(arm);
+    }
+    const total = decay === 1 ? n : (Math.pow(decay, arm.observations) * (1 - Math.pow(decay, n))) / (1 - decay);
+    const scale = total / n;
+    arm.observations += n;
+    arm.failures += failures * scale;
+    arm.ratedCount += p.rated_count * scale;
+    arm.ratedSum += p.rated_sum * scale;
+    arm.judgeCount += p.judge_count * scale;
+    arm.judgeSum += p.judge_sum * scale;
+    arm.implicitCount += p.implicit_count * scale;
+    arm.implicitSum += p.implicit_sum * scale;
   }
   return out;
 }
@@ -347,13 +387,19 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     // Per arm, its newest live traces straight off `trace_arms`: the rows read are the rows
     // returned, however many traces the store holds.
     const newest = stmt(`
-      SELECT t.id, ${sql.quality} AS quality FROM trace_arms a JOIN traces t ON t.seq = a.seq
+      SELECT t.id, ${sql.quality} AS quality, t.outcome, t.feedback, t.feedback_source
+      FROM trace_arms a JOIN traces t ON t.seq = a.seq
       WHERE a.query_class = ? AND a.model_key = ? AND a.live = 1 ORDER BY a.seq DESC LIMIT ?`);
+    type Row = { id: string; quality: number; outcome: string; feedback: number | null; feedback_source: RecentArmTrace['feedbackSource'] };
     const out: RecentArmTrace[] = [];
     for (const arm of arms()) {
-      const rows = newest.all(arm.queryClass, arm.model, Math.max(0, Math.floor(perArm))) as { id: string; quality: number }[];
+      const rows = newest.all(arm.queryClass, arm.model, Math.max(0, Math.floor(perArm))) as Row[];
       for (let age = 0; age < rows.length; age++) {
-        out.push({ id: rows[age]!.id, queryClass: arm.queryClass, model: arm.model, age, quality: rows[age]!.quality });
+        const r = rows[age]!;
+        out.push({
+          id: r.id, queryClass: arm.queryClass, model: arm.model, age, quality: r.quality, failed: r.outcome !== 'success',
+          feedback: r.feedback, feedbackSource: r.feedback === null ? null : (r.feedback_source ?? 'human'),
+        });
       }
     }
     return out.sort((a, b) => b.age - a.age);
@@ -422,5 +468,39 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     return found.map(({ firstSeq: _, ...arm }) => arm);
   }
 
-  return { stats, traffic, list, evidence, recentByArm };
+  /**
+   * The quality evidence per arm (QualityEvidence): off the partial index of failures and rated
+   * traces, each weighed γ^(the arm's pieces of evidence that arrived after it).
+   */
+  function qualityEvidence(query: QualityEvidenceQuery): QualityEvidence[] {
+    const params: unknown[] = [];
+    const decay = query.decay ?? 1;
+    const weight =
+      decay === 1
+        ? '1.0'
+        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${sql.evidenceTime} DESC, seq DESC) - 1)`;
+    const range = rangeWhere(query, params);
+    let where = `WHERE ${sql.qualityRow} AND model_key <> ''${range ? ` AND ${range.slice('WHERE '.length)}` : ''}`;
+    if (query.source !== undefined) {
+      if (query.source !== 'live' && query.source !== 'offline') throw new Error(`unknown trace source ${String(query.source)}`);
+      where += ` AND source = '${query.source}'`;
+    }
+    const person = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
+    const from = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
+    const rows = db
+      .prepare(`
+      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS observations,
+        SUM(CASE WHEN outcome <> 'success' THEN w ELSE 0 END) AS failures,
+        SUM(CASE WHEN ${person} THEN w ELSE 0 END) AS ratedCount, SUM(CASE WHEN ${person} THEN w * feedback ELSE 0 END) AS ratedSum,
+        SUM(CASE WHEN ${from('judge')} THEN w ELSE 0 END) AS judgeCount, SUM(CASE WHEN ${from('judge')} THEN w * feedback ELSE 0 END) AS judgeSum,
+        SUM(CASE WHEN ${from('implicit')} THEN w ELSE 0 END) AS implicitCount,
+        SUM(CASE WHEN ${from('implicit')} THEN w * feedback ELSE 0 END) AS implicitSum
+      FROM (SELECT query_class, model_key, outcome, feedback, feedback_source, ${weight} AS w FROM traces ${where})
+      GROUP BY query_class, model_key ORDER BY query_class, model_key`)
+      .all(...params) as QualityEvidence[];
+    if (query.since !== undefined || query.until !== undefined || query.source === 'offline') return rows;
+    return withPurgedQuality(rows, stmt('SELECT * FROM purged_evidence').all() as PurgedRow[], decay);
+  }
+
+  return { stats, traffic, list, evidence, recentByArm, qualityEvidence };
 }

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
+import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
 import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
@@ -102,7 +103,13 @@ const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id A
   COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
 
 /** The SQL the big reads run (src/traces/sqlite-reads.ts). */
-export const READ_STATEMENTS: ReadStatements = { statsSums: STATS_SUMS, selectTrace: SELECT_TRACE, quality: QUALITY };
+export const READ_STATEMENTS: ReadStatements = {
+  statsSums: STATS_SUMS,
+  selectTrace: SELECT_TRACE,
+  quality: QUALITY,
+  qualityRow: QUALITY_EVIDENCE_ROW,
+  evidenceTime: EVIDENCE_TIME,
+};
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -373,6 +380,11 @@ export class SqliteTraceStore implements TraceStore {
       return deleted;
     });
     return { deleted: run() };
+  }
+
+  async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
+    await this.writer.flushed();
+    return this.bigRead('qualityEvidence', query);
   }
 
   async recentByArm(perArm: number): Promise<RecentArmTrace[]> {

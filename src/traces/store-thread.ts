@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { prepareReads, rangeWhere, readNow, withPurged, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, rangeWhere, readNow, withPurged, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
 
 /**
  * The SQLite store's background thread, on a connection of its own: it checkpoints the file's
@@ -39,6 +39,7 @@ db.pragma('cache_size = -2000');
 db.pragma('threads = 2');
 ${rangeWhere.toString()}
 ${withPurged.toString()}
+${withPurgedQuality.toString()}
 const reads = (${prepareReads.toString()})(db, workerData.readStatements);
 let failed = false;
 const checkpoint = () => {

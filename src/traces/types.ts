@@ -1,3 +1,5 @@
+import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
+
 /** What the rest of tracegate knows of the trace store: plain records and one asynchronous interface. */
 
 export type Outcome = 'success' | 'error' | 'timeout' | 'cancelled';
@@ -118,7 +120,13 @@ export interface RecentArmTrace {
   queryClass: string;
   model: string;
   age: number;
+  /** 0 for a failure, else the feedback if any, else 1 (the `learned` port's quality). */
   quality: number;
+  /** The attempt failed (its quality is 0 whatever feedback says). */
+  failed: boolean;
+  /** Its feedback and who gave it (null: not rated). */
+  feedback: number | null;
+  feedbackSource: FeedbackSource | null;
 }
 
 export interface ClassModelStats {
@@ -258,6 +266,8 @@ export interface TraceStore {
   purgeOffline(): Promise<{ deleted: number }>;
   /** The newest live traces of each arm. */
   recentByArm(perArm: number): Promise<RecentArmTrace[]>;
+  /** Quality evidence per arm (failures and ratings by source), including what `purge` folded away unless a range narrows it. */
+  qualityEvidence(query?: QualityEvidenceQuery): Promise<QualityEvidence[]>;
   stats(range?: TimeRange): Promise<StatsSummary>;
   recent(limit: number): Promise<TraceRecord[]>;
   /** Counts grouped by time bucket, query class and model, in SQL; in order of bucket, class, model. */

@@ -1,3 +1,4 @@
+import type { QualityEvidence, QualityEvidenceQuery } from '../../src/traces/quality-evidence.js';
 import type { EvidenceSource } from '../../src/routing/types.js';
 import type { ArmEvidence, EvidenceQuery, FeedbackSource, Outcome, RecentArmTrace } from '../../src/traces/types.js';
 
@@ -16,6 +17,8 @@ export interface FakeTrace {
   latencyMs: number;
   /** Default `live`. */
   source?: 'live' | 'offline';
+  /** When the feedback was given (default: the trace's time). */
+  feedbackTime?: number;
 }
 
 /** q as ArmEvidence defines it: 0 for a failure, else the feedback if any, else 1. */
@@ -38,10 +41,51 @@ export class FakeEvidenceSource implements EvidenceSource {
     return this;
   }
 
-  setFeedback(id: string, score: number): void {
+  setFeedback(id: string, score: number, source: FeedbackSource = 'human', time?: number): void {
     const trace = this.traces.find((t) => t.id === id);
     if (trace === undefined) throw new Error(`no trace ${id}`);
     trace.feedback = score;
+    trace.feedbackSource = source;
+    trace.feedbackTime = time ?? Math.max(...this.traces.map((t) => Math.max(t.time, t.feedbackTime ?? 0))) + 1;
+  }
+
+  /** QualityEvidence by brute force: failures and successes with feedback, newest evidence first per arm. */
+  async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
+    const decay = query.decay ?? 1;
+    const evidenceTime = (t: FakeTrace) => (t.outcome === 'success' ? (t.feedbackTime ?? t.time) : t.time);
+    const arms = new Map<string, { trace: FakeTrace; order: number }[]>();
+    this.traces.forEach((trace, order) => {
+      if (trace.outcome === 'success' && trace.feedback === null) return;
+      if (query.since !== undefined && trace.time < query.since) return;
+      if (query.until !== undefined && trace.time >= query.until) return;
+      if (query.source !== undefined && (trace.source ?? 'live') !== query.source) return;
+      const key = `${trace.queryClass}\u0000${trace.model}`;
+      const list = arms.get(key) ?? [];
+      list.push({ trace, order });
+      arms.set(key, list);
+    });
+    const rows: QualityEvidence[] = [];
+    for (const list of arms.values()) {
+      list.sort((a, b) => evidenceTime(b.trace) - evidenceTime(a.trace) || b.order - a.order);
+      const first = list[0]!.trace;
+      const row: QualityEvidence = {
+        queryClass: first.queryClass, model: first.model, observations: list.length, failures: 0,
+        ratedCount: 0, ratedSum: 0, judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0,
+      };
+      list.forEach(({ trace }, k) => {
+        const w = Math.pow(decay, k);
+        if (trace.outcome !== 'success') {
+          row.failures += w;
+          return;
+        }
+        const source = trace.feedbackSource ?? 'human';
+        const sums = source === 'judge' ? 'judge' : source === 'implicit' ? 'implicit' : 'rated';
+        row[`${sums}Count`] += w;
+        row[`${sums}Sum`] += w * (trace.feedback as number);
+      });
+      rows.push(row);
+    }
+    return rows;
   }
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {
@@ -124,7 +168,16 @@ export class FakeEvidenceSource implements EvidenceSource {
       const age = seen.get(key) ?? 0;
       seen.set(key, age + 1);
       if (age < perArm) {
-        out.push({ id: trace.id, queryClass: trace.queryClass, model: trace.model, age, quality: fakeQuality(trace) });
+        out.push({
+          id: trace.id,
+          queryClass: trace.queryClass,
+          model: trace.model,
+          age,
+          quality: fakeQuality(trace),
+          failed: trace.outcome !== 'success',
+          feedback: trace.feedback,
+          feedbackSource: trace.feedback === null ? null : (trace.feedbackSource ?? 'human'),
+        });
       }
     }
     return out;

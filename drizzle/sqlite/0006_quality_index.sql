@@ -1,0 +1,1 @@
+CREATE INDEX `traces_quality_idx` ON `traces` (`query_class`,`model_key`) WHERE ("traces"."outcome" <> 'success' OR "traces"."feedback" IS NOT NULL);

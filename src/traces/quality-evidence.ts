@@ -1,0 +1,44 @@
+import type { TimeRange, TraceSource } from './types.js';
+
+/**
+ * The quality evidence of one query class × model ("arm"): its failures (each worth 0) and the
+ * ratings of its successful answers, by who gave them. An answer that succeeded and was never rated
+ * is no evidence of quality (it is evidence of availability, cost and latency: see ArmEvidence).
+ *
+ * With `decay` γ every sum weighs an observation by γ^k, k = the number of the arm's quality
+ * observations that arrived after it, in the order the evidence arrived: a failure when its trace
+ * was recorded, a rating when it was given (`feedback_time`). So memory is counted in pieces of
+ * evidence, not in requests: with few ratings, a rating is remembered over more traffic.
+ */
+export interface QualityEvidence {
+  queryClass: string;
+  model: string;
+  /** Quality observations (failures and rated successes), raw count. */
+  observations: number;
+  /** Σw over failed traces. */
+  failures: number;
+  /** Σw and Σw·score over successful traces rated by a human (or imported as offline evidence). */
+  ratedCount: number;
+  ratedSum: number;
+  /** The same for scores from the judge. */
+  judgeCount: number;
+  judgeSum: number;
+  /** The same for implicit signals (a regenerated answer). */
+  implicitCount: number;
+  implicitSum: number;
+}
+
+export interface QualityEvidenceQuery extends TimeRange {
+  /** Per-arm discount γ in (0, 1]; 1 or undefined = plain sums. */
+  decay?: number;
+  /** Only traces of this source. */
+  source?: TraceSource;
+}
+
+/**
+ * Whether a `traces` row is a piece of quality evidence (either engine's SQL): a failure, or a success
+ * with feedback. Both stores have a partial index on exactly this condition.
+ */
+export const QUALITY_EVIDENCE_ROW = "(outcome <> 'success' OR feedback IS NOT NULL)";
+/** When a piece of quality evidence arrived (either engine): a rating when it was given, a failure when it happened. */
+export const EVIDENCE_TIME = "CASE WHEN outcome = 'success' THEN COALESCE(feedback_time, time) ELSE time END";
