@@ -39,6 +39,12 @@ function nonNegative(value: string): number {
   return n;
 }
 
+function share(value: string): number {
+  const n = value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return n;
+}
+
 function lambdaList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());
   const out: number[] = [];
@@ -83,6 +89,11 @@ export interface EvalFlags {
   json?: boolean;
   /** A config file whose router.classes rules classify the prompts. */
   config?: string;
+  feedbackRate: number;
+  judgeRate: number;
+  judgeNoise: number;
+  shadowRate: number;
+  judgeModel?: string;
 }
 
 /** The data set with its prompts classified by a config's router.classes rules (then the built-in classifier). */
@@ -132,6 +143,13 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
       priorWeight: flags.priorWeight,
       split: splitTrain !== undefined && splitTest !== undefined ? { train: splitTrain, test: splitTest } : undefined,
       warmStart: flags.warmStart === true,
+      signals: {
+        feedbackRate: flags.feedbackRate,
+        judgeRate: flags.judgeRate,
+        judgeNoise: flags.judgeNoise,
+        shadowRate: flags.shadowRate,
+        judgeModel: flags.judgeModel,
+      },
     },
     notes,
   };
@@ -185,6 +203,11 @@ export function withEvalCommand(program: Command): Command {
     .option('--half-life <n>', 'policy forgetting half-life in observations (0 = never forget)', nonNegative, defaultHalfLife())
     .option('--min-samples <n>', 'PolicyOptions.minSamples', nonNegativeInt, 5)
     .option('--update-every <n>', 'call updateFromTraces() after every N routed queries (0 = never)', nonNegativeInt, 100)
+    .option('--feedback-rate <p>', 'the share of routed answers whose score reaches the policy as a user\'s rating', share, 1)
+    .option('--judge-rate <r>', 'a simulated judge scores this share of the other answers', share, 0)
+    .option('--judge-noise <s>', 'the simulated judge gives the wrong score with this probability', share, 0)
+    .option('--shadow-rate <q>', 'a simulated shadow call (judged with the served answer) on this share of requests', share, 0)
+    .option('--judge-model <key>', "the judge's model: a judge call costs what it costs on the query (default: the priciest model)")
     .option('--config <file>', "classify the prompts with this config's router.classes rules (only the rules are read)")
     .option('--json', 'print one JSON object instead of tables')
     .action(evalCommand);

@@ -1,7 +1,7 @@
 import { computeBaselines, type Baselines } from './baselines.js';
-import { splitOf, type Dataset, type EvalQuery } from './dataset.js';
+import { DatasetError, splitOf, type Dataset, type EvalQuery } from './dataset.js';
 import { pricedModels } from './prices.js';
-import { replayOnline, replayTrainTest, type ReplayResult } from './replay.js';
+import { FULL_FEEDBACK, replayOnline, replayTrainTest, type ReplayResult, type SignalOptions } from './replay.js';
 import { shuffled } from './shuffle.js';
 
 export interface EvalSettings {
@@ -19,6 +19,18 @@ export interface EvalSettings {
   split?: { train: string; test: string };
   /** With `split`: load the train split as offline evidence (a prior), not as live traces. */
   warmStart?: boolean;
+  /** Who rates the routed answers (default: every answer, by its user). */
+  signals?: EvalSignals;
+}
+
+/** The simulated quality signals (see SignalOptions); the judge model is a model of the data. */
+export interface EvalSignals {
+  feedbackRate: number;
+  judgeRate: number;
+  judgeNoise: number;
+  shadowRate: number;
+  /** The judge's model key (default: the data's priciest model). */
+  judgeModel?: string;
 }
 
 export type EvalMode = 'online' | 'train-test' | 'warm-start';
@@ -53,6 +65,8 @@ export async function runEval(
   const train = settings.split ? splitOf(dataset, settings.split.train) : [];
   const routed: EvalQuery[] = settings.split ? splitOf(dataset, settings.split.test) : dataset.queries;
   const models = pricedModels(dataset);
+  const signals = settings.signals ?? FULL_FEEDBACK;
+  const judgeModel = judgeIndex(dataset, models, settings.signals?.judgeModel);
   const total = settings.policies.length * settings.lambdas.length * settings.seeds * routed.length;
   let done = 0;
   const onQuery = onProgress ? () => onProgress(++done, total) : undefined;
@@ -79,6 +93,7 @@ export async function runEval(
           priorWeight: settings.priorWeight,
           updateEvery: settings.updateEvery,
           onQuery,
+          signals: { ...signals, judgeModel, seed: policySeed(seed) ^ 0x51ed } satisfies SignalOptions,
         };
         const result = settings.split
           ? await replayTrainTest(trainOrder, order, options, settings.warmStart ? 'offline' : 'live')
@@ -98,4 +113,18 @@ export async function runEval(
     // λ = 0 always: the report's best_single and oracle are the λ = 0 ones.
     baselines: computeBaselines(dataset.models, routed, [...new Set([0, ...settings.lambdas])]),
   };
+}
+
+/** The judge's model: the one named (it must be a model of the data), else the priciest. */
+export function judgeIndex(dataset: Dataset, models: readonly { key: string; inputCostPerMTok: number }[], name?: string): number {
+  if (name !== undefined) {
+    const i = dataset.models.indexOf(name);
+    if (i === -1) throw new DatasetError(`--judge-model "${name}" is not a model of the data (models: ${dataset.models.join(', ')})`);
+    return i;
+  }
+  let best = 0;
+  models.forEach((m, i) => {
+    if (m.inputCostPerMTok > (models[best] as { inputCostPerMTok: number }).inputCostPerMTok) best = i;
+  });
+  return best;
 }

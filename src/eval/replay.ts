@@ -1,8 +1,9 @@
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, QueryContext, RouterPolicy } from '../routing/types.js';
 import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import type { TraceRecord, TraceSource } from '../traces/types.js';
+import type { FeedbackSource, TraceRecord, TraceSource } from '../traces/types.js';
 import type { EvalQuery } from './dataset.js';
+import { mulberry32 } from './shuffle.js';
 
 /**
  * One replay run: a fresh policy over a fresh in-memory trace store, fed as the gateway feeds it
@@ -23,7 +24,30 @@ export interface ReplayOptions {
   updateEvery: number;
   /** Called after each routed query. */
   onQuery?: () => void;
+  /** How the answers' quality becomes known (default: every routed answer rated by its user). */
+  signals?: SignalOptions;
 }
+
+/**
+ * The simulated quality signals of a run. Every routed answer's score is the data's; what the policy
+ * learns of it depends on who tells: its user (`feedbackRate` of answers), else a judge (`judgeRate`
+ * of the others, wrong with probability `judgeNoise`: it gives 1 − score), else nobody. A shadow call
+ * (`shadowRate` of requests) sends the query to the policy's `shadowCandidate` too; the judge scores
+ * both answers, and the client's answer is the policy's choice, never the shadow's.
+ */
+export interface SignalOptions {
+  feedbackRate: number;
+  judgeRate: number;
+  judgeNoise: number;
+  shadowRate: number;
+  /** The judge's model (index in the data): a judge call costs what that model costs on the query. */
+  judgeModel: number;
+  /** Seeds the draws (who rates, the judge's mistakes, which requests get a shadow call). */
+  seed: number;
+}
+
+/** Every answer rated by its user, as `eval` measured before the signals could be chosen. */
+export const FULL_FEEDBACK: Omit<SignalOptions, 'judgeModel' | 'seed'> = { feedbackRate: 1, judgeRate: 0, judgeNoise: 0, shadowRate: 0 };
 
 export interface ReplayResult {
   /** Routed queries. */
@@ -34,6 +58,14 @@ export interface ReplayResult {
   costSum: number;
   /** Times each model was chosen, indexed like the models. */
   picks: number[];
+  /** Judge calls and their dollars (not in `costSum`). */
+  judgeCalls: number;
+  judgeCostSum: number;
+  /** Shadow calls and the dollars of their answers (not in `costSum`; their judging is in `judgeCostSum`). */
+  shadowCalls: number;
+  shadowCostSum: number;
+  /** Answers whose score reached the policy as a user's rating. */
+  rated: number;
 }
 
 /** The trace store keeps this much of a prompt, as the gateway's default `traces.storePrompts: truncated`. */
@@ -49,8 +81,12 @@ class ReplaySession {
   private pending: Promise<void>[] = [];
   private failure: Error | undefined;
   private traces = 0;
+  private readonly signals: SignalOptions;
+  private readonly draw: () => number;
 
   constructor(private readonly options: ReplayOptions) {
+    this.signals = options.signals ?? { ...FULL_FEEDBACK, judgeModel: 0, seed: options.seed };
+    this.draw = mulberry32(this.signals.seed ^ 0x2545f491);
     this.keys = options.models.map((m) => m.key);
     this.keys.forEach((key, i) => this.index.set(key, i));
     this.policy = createPolicy(options.policy, {
@@ -66,11 +102,21 @@ class ReplaySession {
     });
   }
 
-  /** Records model `i`'s outcome on `query` as a successful trace with feedback = its score. */
-  record(query: EvalQuery, i: number, reason: string, routed: boolean, source: TraceSource = 'live'): void {
+  /**
+   * Records model `i`'s answer to `query` as a successful trace with feedback `feedback` from
+   * `feedbackSource` (null: unrated); returns its trace id.
+   */
+  record(
+    query: EvalQuery,
+    i: number,
+    reason: string,
+    routed: boolean,
+    source: TraceSource = 'live',
+    feedback: number | null = query.scores[i] as number,
+    feedbackSource: FeedbackSource | null = source === 'offline' ? 'offline' : 'human',
+  ): string {
     const seq = this.traces++;
     const model = this.keys[i] as string;
-    const score = query.scores[i] as number;
     const cost = query.costs[i] as number;
     const time = START_TIME + seq;
     const trace: TraceRecord = {
@@ -93,10 +139,10 @@ class ReplaySession {
       promptTokens: null,
       completionTokens: null,
       costUsd: cost,
-      feedback: score,
-      feedbackTime: time,
+      feedback,
+      feedbackTime: feedback === null ? null : time,
       feedbackComment: null,
-      feedbackSource: 'human',
+      feedbackSource: feedback === null ? null : feedbackSource,
       keyName: null,
       source,
       instanceId: null,
@@ -107,10 +153,30 @@ class ReplaySession {
         this.failure ??= err as Error;
       }),
     );
+    return trace.id;
   }
+
+  /** What the policy is told of model `i`'s answer: a user's rating, a judge's score, or nothing. */
+  private signal(query: EvalQuery, i: number, judged: boolean): { feedback: number | null; source: FeedbackSource } {
+    const score = query.scores[i] as number;
+    const s = this.signals;
+    if (!judged && this.draw() < s.feedbackRate) return { feedback: score, source: 'human' };
+    if (judged || this.draw() < s.judgeRate) return { feedback: this.judge(query, score), source: 'judge' };
+    return { feedback: null, source: 'human' };
+  }
+
+  /** A judge call: its dollars, and the score it gives (wrong with probability judgeNoise). */
+  private judge(query: EvalQuery, score: number): number {
+    this.result.judgeCalls += 1;
+    this.result.judgeCostSum += query.costs[this.signals.judgeModel] as number;
+    return this.draw() < this.signals.judgeNoise ? 1 - score : score;
+  }
+
+  private result: ReplayResult = emptyResult(0);
 
   /** Routes one query: select, record, observe (bandit feedback: only the chosen model's outcome). */
   route(query: EvalQuery, result: ReplayResult): void {
+    this.result = result;
     // The request's context, as the gateway builds it once per request (a single user message).
     const context: QueryContext = {
       query: query.prompt,
@@ -121,29 +187,61 @@ class ReplaySession {
       responseFormat: false,
       queryClass: query.queryClass,
     };
-    const decision = this.policy.select({ query: query.prompt, queryClass: query.queryClass, available: this.keys, context });
-    const i = this.index.get(decision.model);
-    if (i === undefined) {
-      throw new Error(`policy "${this.options.policy}" chose "${decision.model}", which is not a model of the data`);
-    }
-    this.record(query, i, decision.reason, true);
-    const score = query.scores[i] as number;
-    const cost = query.costs[i] as number;
+    const ctx = { query: query.prompt, queryClass: query.queryClass, available: this.keys, context };
+    const shadow = this.signals.shadowRate > 0 && this.draw() < this.signals.shadowRate;
+    // With shadow calls, every request is served the best estimate: the shadow calls explore (as the
+    // gateway does while router.shadow has budget left).
+    const decision = this.policy.select(this.signals.shadowRate > 0 ? { ...ctx, exploit: true } : ctx);
+    const i = this.modelIndex(decision.model);
+    const served = this.signal(query, i, false);
+    // A shadow call is judged together with the served answer: the pair is what the judge compares.
+    const signal = shadow && served.feedback === null ? { feedback: this.judge(query, query.scores[i] as number), source: 'judge' as const } : served;
+    this.answer(query, i, decision.reason, signal, context);
+    if (signal.source === 'human' && signal.feedback !== null) result.rated += 1;
+    result.n += 1;
+    result.qualitySum += query.scores[i] as number;
+    result.costSum += query.costs[i] as number;
+    result.picks[i] = (result.picks[i] as number) + 1;
+    if (!shadow) return;
+    const candidate = this.policy.shadowCandidate?.(ctx, decision.model);
+    if (candidate === undefined) return;
+    const j = this.modelIndex(candidate);
+    result.shadowCalls += 1;
+    result.shadowCostSum += query.costs[j] as number;
+    this.answer(query, j, 'shadow', { feedback: this.judge(query, query.scores[j] as number), source: 'judge' }, context, true);
+  }
+
+  /** Records model `i`'s answer and lets the policy observe it with what it is told of its quality. */
+  private answer(
+    query: EvalQuery,
+    i: number,
+    reason: string,
+    signal: { feedback: number | null; source: FeedbackSource },
+    context: QueryContext,
+    shadow = false,
+  ): void {
+    const id = this.record(query, i, reason, true, 'live', signal.feedback, signal.source);
     this.policy.observe({
-      traceId: `replay-${this.traces - 1}`,
+      traceId: id,
       query: query.prompt,
       queryClass: query.queryClass,
-      model: decision.model,
+      model: this.keys[i] as string,
       outcome: 'success',
       latencyMs: 0,
-      costUsd: cost,
-      feedback: score,
+      costUsd: query.costs[i] as number,
+      feedback: signal.feedback,
+      feedbackSource: signal.source,
+      shadow,
       context,
     });
-    result.n += 1;
-    result.qualitySum += score;
-    result.costSum += cost;
-    result.picks[i] = (result.picks[i] as number) + 1;
+  }
+
+  private modelIndex(model: string): number {
+    const i = this.index.get(model);
+    if (i === undefined) {
+      throw new Error(`policy "${this.options.policy}" chose "${model}", which is not a model of the data`);
+    }
+    return i;
   }
 
   /** Waits until every trace handed over so far is committed. */
@@ -156,7 +254,7 @@ class ReplaySession {
 
   /** Routes `queries` in order, with a batch update after every `updateEvery` of them. */
   async routeAll(queries: readonly EvalQuery[]): Promise<ReplayResult> {
-    const result: ReplayResult = { n: 0, qualitySum: 0, costSum: 0, picks: this.keys.map(() => 0) };
+    const result = emptyResult(this.keys.length);
     const every = this.options.updateEvery;
     for (let q = 0; q < queries.length; q++) {
       this.route(queries[q] as EvalQuery, result);
@@ -216,4 +314,18 @@ export async function replayTrainTest(
   } finally {
     await session.close();
   }
+}
+
+function emptyResult(models: number): ReplayResult {
+  return {
+    n: 0,
+    qualitySum: 0,
+    costSum: 0,
+    picks: new Array<number>(models).fill(0),
+    judgeCalls: 0,
+    judgeCostSum: 0,
+    shadowCalls: 0,
+    shadowCostSum: 0,
+    rated: 0,
+  };
 }

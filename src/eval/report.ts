@@ -18,6 +18,13 @@ export interface PolicyPoint {
   utility_min: number;
   /** utility / the best single model's utility at this λ (null when that is not positive). */
   vs_best_single: number | null;
+  /** Dollars of the judge's calls and of the shadow calls' answers (mean over seeds; not in `cost`). */
+  judge_cost: number;
+  shadow_cost: number;
+  /** Judge calls and shadow calls (mean over seeds), and the share of answers a user rated. */
+  judge_calls: number;
+  shadow_calls: number;
+  rated_share: number;
 }
 
 export interface ModelPoint extends QualityCost {
@@ -52,6 +59,11 @@ export interface EvalReport {
     min_samples: number;
     update_every: number;
     prior_weight: number;
+    /** The simulated quality signals (see `tracegate eval --help`). */
+    feedback_rate: number;
+    judge_rate: number;
+    judge_noise: number;
+    shadow_rate: number;
     split_train?: string;
     split_test?: string;
   };
@@ -103,6 +115,11 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
         utility_sd: sampleSd(utilities),
         utility_min: utilities.length > 0 ? Math.min(...utilities) : 0,
         vs_best_single: best > 0 ? u / best : null,
+        judge_cost: mean(results.map((r) => r.judgeCostSum)),
+        shadow_cost: mean(results.map((r) => r.shadowCostSum)),
+        judge_calls: mean(results.map((r) => r.judgeCalls)),
+        shadow_calls: mean(results.map((r) => r.shadowCalls)),
+        rated_share: mean(results.map((r) => (r.n > 0 ? r.rated / r.n : 0))),
       };
       points.push(point);
     }
@@ -145,6 +162,10 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
       min_samples: settings.minSamples,
       update_every: settings.updateEvery,
       prior_weight: settings.priorWeight,
+      feedback_rate: settings.signals?.feedbackRate ?? 1,
+      judge_rate: settings.signals?.judgeRate ?? 0,
+      judge_noise: settings.signals?.judgeNoise ?? 0,
+      shadow_rate: settings.signals?.shadowRate ?? 0,
       ...(settings.split ? { split_train: settings.split.train, split_test: settings.split.test } : {}),
     },
     notes: [...notes],
@@ -186,6 +207,12 @@ export function formatReport(report: EvalReport): string {
     `data ${report.data} · ${modelCount} models · ${report.seeds} seed${report.seeds === 1 ? '' : 's'} · halfLife ${options.half_life} · minSamples ${options.min_samples} · update every ${options.update_every || 'never'}`,
   );
   out.push('utility = quality − λ × dollars per query; policy figures are means over seeds (± sd of utility; the worst seed beside)');
+  const signalled = options.feedback_rate !== 1 || options.judge_rate > 0 || options.shadow_rate > 0;
+  if (signalled) {
+    out.push(
+      `signals: users rate ${pct(options.feedback_rate)} of answers; a judge scores ${pct(options.judge_rate)} of the others (wrong ${pct(options.judge_noise)} of the time); shadow calls on ${pct(options.shadow_rate)} of requests`,
+    );
+  }
   for (const note of report.notes) out.push(`note: ${note}`);
 
   for (const lambda of lambdas) {
@@ -209,6 +236,19 @@ export function formatReport(report: EvalReport): string {
     rows.push(base('random (expected)', report.baselines.random));
     rows.push(base(`cheapest: ${report.baselines.cheapest.model}`, report.baselines.cheapest));
     out.push('', `λ = ${lambda}`, table(rows));
+  }
+
+  if (signalled) {
+    out.push('', 'Quality signals (mean per run; their dollars are not in the served answers\' cost)');
+    const signalRows: string[][] = [['', 'rated by users', 'judge calls', 'judge $', 'shadow calls', 'shadow $']];
+    for (const [policy, byLambda] of Object.entries(report.policies)) {
+      for (const lambda of lambdas) {
+        const p = byLambda[String(lambda)];
+        if (p === undefined) continue;
+        signalRows.push([`${policy} λ=${lambda}`, pct(p.rated_share), p.judge_calls.toFixed(0), dollars(p.judge_cost), p.shadow_calls.toFixed(0), dollars(p.shadow_cost)]);
+      }
+    }
+    out.push(table(signalRows));
   }
 
   out.push('', 'Share of queries per model (mean over seeds; under 1% left out)');
