@@ -1,12 +1,28 @@
 import type { QualityEvidence } from '../traces/quality-evidence.js';
-import type { ArmEvidence, FeedbackSource, RecentArmTrace } from '../traces/types.js';
+import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
 import { BoundedMap } from './bounded-map.js';
 import { QUERY_CLASSES } from './classify.js';
+import {
+  anchorOf,
+  armKey,
+  clamp01,
+  newArm,
+  newModel,
+  refreshTotals,
+  temper,
+  type Arm,
+  type ClassState,
+  type ModelState,
+  type PendingTrace,
+  type PendingTraces,
+  type Rating,
+} from './adaptive-state.js';
 import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
 import {
   DEFAULT_PRIOR_WEIGHT,
   DEFAULT_SOURCE_WEIGHTS,
   discountFactor,
+  EXPLORE_CAP,
   EXPLORE_FLOOR,
   offlineTraceWeight,
   PRICE_PRIOR_WEIGHT,
@@ -55,15 +71,6 @@ import type {
 
 /** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
 const POOL_PSEUDO_COUNT = 2;
-/**
- * Tempering of the Thompson draw once an arm has ample evidence: the draw comes from Beta(cα, cβ)
- * (same mean, variance / c) with c = clamp(weight / TEMPER_FROM, 1, MAX_TEMPER), weight the arm's
- * discounted quality evidence: full width below TEMPER_FROM observations, half the posterior's
- * standard deviation from 4 × TEMPER_FROM on. Thompson sampling keeps sampling close calls between
- * well-known arms; tempered there, it stops. An arm with little evidence keeps its full width.
- */
-const TEMPER_FROM = 100;
-const MAX_TEMPER = 4;
 /** Pseudo-observations given to the price-based cost prior. */
 const COST_PRIOR_WEIGHT = 1;
 /** Most traces remembered for late feedback. */
@@ -75,74 +82,6 @@ export const JUDGE_CLASS = 'judge';
 
 // Shared with the contextual policy (src/routing/prior.ts); re-exported for existing importers.
 export { discountFactor, priorCostUsd };
-
-interface ModelState {
-  readonly key: string;
-  readonly priorCost: number;
-  /** Configured (so its price, even 0, is known). */
-  readonly priced: boolean;
-  readonly arms: Arm[];
-  /** Sums over this model's arms in all classes, for the pooled prior and latency. */
-  weight: number;
-  qWeight: number;
-  qSum: number;
-  latencySumMs: number;
-}
-
-/** One class × model. The sums follow ArmEvidence's meaning (discounted per arm). */
-interface Arm {
-  readonly model: ModelState;
-  /** Traces (raw), their discounted weight, cost and latency sums (forgetting per trace). */
-  count: number;
-  weight: number;
-  costSum: number;
-  costCount: number;
-  latencySumMs: number;
-  /** Traces of this arm so far. */
-  tick: number;
-  /** Quality evidence (QualityEvidence, forgetting per observation): Σw·sourceWeight, Σw·sourceWeight·score. */
-  qWeight: number;
-  qSum: number;
-  /** Quality observations of this arm so far (raw). */
-  qTick: number;
-  /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
-  picks: number;
-  pickTick: number;
-  /** Ids of this arm's newest traces remembered for late feedback (a ring), and its next slot. */
-  recent: (string | undefined)[] | null;
-  recentNext: number;
-}
-
-interface ClassState {
-  readonly arms: Map<string, Arm>;
-  /** Selections made in this class so far. */
-  pickTick: number;
-}
-
-/** The rating a remembered trace counts with now: its score, its source's weight, and when it arrived. */
-interface Rating {
-  score: number;
-  weight: number;
-  qTick: number;
-}
-
-/** A recent trace, kept so that its late feedback can be counted. */
-interface PendingTrace {
-  readonly arm: Arm;
-  readonly failed: boolean;
-  /** Not a shadow call's: its evidence counts toward how often to explore. */
-  readonly served: boolean;
-  rating: Rating | null;
-}
-
-/** Traces remembered for late feedback, by trace id. */
-interface PendingTraces {
-  readonly size: number;
-  get(id: string): PendingTrace | undefined;
-  has(id: string): boolean;
-  set(id: string, entry: PendingTrace): unknown;
-  delete(id: string): boolean;
-}
 
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility
@@ -260,7 +199,7 @@ export class AdaptivePolicy implements RouterPolicy {
 
   /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
   private exploreShare(): number {
-    return Math.min(0.5, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
+    return Math.min(EXPLORE_CAP, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
   }
 
   /**
@@ -666,22 +605,7 @@ export class AdaptivePolicy implements RouterPolicy {
     let arm = state.arms.get(key);
     if (arm === undefined) {
       const model = this.model(key);
-      arm = {
-        model,
-        count: 0,
-        weight: 0,
-        costSum: 0,
-        costCount: 0,
-        latencySumMs: 0,
-        tick: 0,
-        qWeight: 0,
-        qSum: 0,
-        qTick: 0,
-        picks: 0,
-        pickTick: 0,
-        recent: null,
-        recentNext: 0,
-      };
+      arm = newArm(model);
       state.arms.set(key, arm);
       model.arms.push(arm);
     }
@@ -702,48 +626,3 @@ export class AdaptivePolicy implements RouterPolicy {
   }
 }
 
-/** The Thompson draw's concentration factor for an arm of this (discounted) weight: see TEMPER_FROM. */
-function temper(weight: number): number {
-  return Math.min(MAX_TEMPER, Math.max(1, weight / TEMPER_FROM));
-}
-
-function clamp01(x: number): number {
-  return Math.min(1, Math.max(0, x));
-}
-
-function armKey(queryClass: string, model: string): string {
-  return `${queryClass}\u0000${model}`;
-}
-
-/** router.defaultModel when configured, else the priciest configured model (none when no model has a price). */
-function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: string | undefined): ModelState | undefined {
-  if (defaultModel !== undefined) {
-    const configured = models.get(defaultModel);
-    if (configured !== undefined) return configured;
-  }
-  let anchor: ModelState | undefined;
-  for (const model of models.values()) if (model.priorCost > 0 && (anchor === undefined || model.priorCost > anchor.priorCost)) anchor = model;
-  return anchor;
-}
-
-function newModel(key: string, priorCost: number, priced: boolean): ModelState {
-  return { key, priorCost, priced, arms: [], weight: 0, qWeight: 0, qSum: 0, latencySumMs: 0 };
-}
-
-/** Recomputed by summation rather than kept by increments, so it never drifts. */
-function refreshTotals(model: ModelState): void {
-  let weight = 0;
-  let qWeight = 0;
-  let qSum = 0;
-  let latencySumMs = 0;
-  for (const arm of model.arms) {
-    weight += arm.weight;
-    qWeight += arm.qWeight;
-    qSum += arm.qSum;
-    latencySumMs += arm.latencySumMs;
-  }
-  model.weight = weight;
-  model.qWeight = qWeight;
-  model.qSum = qSum;
-  model.latencySumMs = latencySumMs;
-}

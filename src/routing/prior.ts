@@ -92,8 +92,12 @@ export function pricePriorMean(anchorMean: number, anchorCost: number, cost: num
 
 /**
  * Exploration follows the evidence: a Thompson draw (which may try a model the estimates do not
- * favour) is made for a share of requests equal to the share of answers that bring quality evidence
- * (ratings, failures), at least EXPLORE_FLOOR; the other requests get the best estimate. Exploring on
- * a request whose answer will never be rated costs its quality and teaches nothing.
+ * favour) is made for a share of requests equal to the share of served answers that bring quality
+ * evidence (ratings, failures), at least EXPLORE_FLOOR and at most EXPLORE_CAP; the other requests get
+ * the best estimate. Exploring on a request whose answer will never be rated costs its quality and
+ * teaches nothing; and even when every answer is rated, every other request is enough to keep
+ * learning (on the RouterBench subset with every answer rated: 0.969 → 0.977 of the best fixed model
+ * at λ = 0 with the cap, `tracegate eval --feedback-rate 1 --seeds 8`).
  */
 export const EXPLORE_FLOOR = 0.03;
+export const EXPLORE_CAP = 0.5;

@@ -1,0 +1,141 @@
+/*
+ * The adaptive policy's state: per model, per class × model ("arm"), and the traces remembered for
+ * late feedback. Plain data and the few functions that keep it consistent; the policy is adaptive.ts.
+ */
+
+/** TEMPER_FROM and MAX_TEMPER: see temper(). */
+const TEMPER_FROM = 100;
+const MAX_TEMPER = 4;
+
+export interface ModelState {
+  readonly key: string;
+  readonly priorCost: number;
+  /** Configured (so its price, even 0, is known). */
+  readonly priced: boolean;
+  readonly arms: Arm[];
+  /** Sums over this model's arms in all classes, for the pooled prior and latency. */
+  weight: number;
+  qWeight: number;
+  qSum: number;
+  latencySumMs: number;
+}
+
+/** One class × model. The sums follow ArmEvidence's meaning (discounted per arm). */
+export interface Arm {
+  readonly model: ModelState;
+  /** Traces (raw), their discounted weight, cost and latency sums (forgetting per trace). */
+  count: number;
+  weight: number;
+  costSum: number;
+  costCount: number;
+  latencySumMs: number;
+  /** Traces of this arm so far. */
+  tick: number;
+  /** Quality evidence (QualityEvidence, forgetting per observation): Σw·sourceWeight, Σw·sourceWeight·score. */
+  qWeight: number;
+  qSum: number;
+  /** Quality observations of this arm so far (raw). */
+  qTick: number;
+  /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
+  picks: number;
+  pickTick: number;
+  /** Ids of this arm's newest traces remembered for late feedback (a ring), and its next slot. */
+  recent: (string | undefined)[] | null;
+  recentNext: number;
+}
+
+export interface ClassState {
+  readonly arms: Map<string, Arm>;
+  /** Selections made in this class so far. */
+  pickTick: number;
+}
+
+/** The rating a remembered trace counts with now: its score, its source's weight, and when it arrived. */
+export interface Rating {
+  score: number;
+  weight: number;
+  qTick: number;
+}
+
+/** A recent trace, kept so that its late feedback can be counted. */
+export interface PendingTrace {
+  readonly arm: Arm;
+  readonly failed: boolean;
+  /** Not a shadow call's: its evidence counts toward how often to explore. */
+  readonly served: boolean;
+  rating: Rating | null;
+}
+
+/** Traces remembered for late feedback, by trace id. */
+export interface PendingTraces {
+  readonly size: number;
+  get(id: string): PendingTrace | undefined;
+  has(id: string): boolean;
+  set(id: string, entry: PendingTrace): unknown;
+  delete(id: string): boolean;
+}
+
+/** The Thompson draw's concentration factor for an arm of this (discounted) weight: see TEMPER_FROM. */
+export function temper(weight: number): number {
+  return Math.min(MAX_TEMPER, Math.max(1, weight / TEMPER_FROM));
+}
+
+export function clamp01(x: number): number {
+  return Math.min(1, Math.max(0, x));
+}
+
+export function armKey(queryClass: string, model: string): string {
+  return `${queryClass}\u0000${model}`;
+}
+
+/** router.defaultModel when configured, else the priciest configured model (none when no model has a price). */
+export function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: string | undefined): ModelState | undefined {
+  if (defaultModel !== undefined) {
+    const configured = models.get(defaultModel);
+    if (configured !== undefined) return configured;
+  }
+  let anchor: ModelState | undefined;
+  for (const model of models.values()) if (model.priorCost > 0 && (anchor === undefined || model.priorCost > anchor.priorCost)) anchor = model;
+  return anchor;
+}
+
+export function newModel(key: string, priorCost: number, priced: boolean): ModelState {
+  return { key, priorCost, priced, arms: [], weight: 0, qWeight: 0, qSum: 0, latencySumMs: 0 };
+}
+
+/** Recomputed by summation rather than kept by increments, so it never drifts. */
+export function refreshTotals(model: ModelState): void {
+  let weight = 0;
+  let qWeight = 0;
+  let qSum = 0;
+  let latencySumMs = 0;
+  for (const arm of model.arms) {
+    weight += arm.weight;
+    qWeight += arm.qWeight;
+    qSum += arm.qSum;
+    latencySumMs += arm.latencySumMs;
+  }
+  model.weight = weight;
+  model.qWeight = qWeight;
+  model.qSum = qSum;
+  model.latencySumMs = latencySumMs;
+}
+
+export function newArm(model: ModelState): Arm {
+  return {
+    model,
+    count: 0,
+    weight: 0,
+    costSum: 0,
+    costCount: 0,
+    latencySumMs: 0,
+    tick: 0,
+    qWeight: 0,
+    qSum: 0,
+    qTick: 0,
+    picks: 0,
+    pickTick: 0,
+    recent: null,
+    recentNext: 0,
+  };
+}
