@@ -128,6 +128,22 @@ const routerSchema = z
     judge: judgeSchema.optional(),
     /** Shadow calls to another model on sampled routed requests, graded by the judge (needs `judge`). */
     shadow: shadowSchema.optional(),
+    /**
+     * Implicit feedback: the same caller sending the same conversation again (a regenerate) within
+     * `windowSeconds` marks the earlier answer with implicit feedback 0, which counts `weight`
+     * against a human rating (false: off).
+     */
+    implicit: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            windowSeconds: z.number().positive().default(120),
+            weight: z.number().nonnegative().default(1),
+          })
+          .strict(),
+      ])
+      .default({ windowSeconds: 120, weight: 1 }),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { featureTextChars } from './routing/features.js';
+import { DEFAULT_SOURCE_WEIGHTS } from './routing/prior.js';
 import { createPolicy } from './routing/registry.js';
 import type { ModelInfo, RouterPolicy } from './routing/types.js';
 import { createTraceStore } from './traces/factory.js';
@@ -14,6 +15,7 @@ import { createLogger } from './logger.js';
 import { GatewayMetrics } from './metrics.js';
 import { Judge } from './judge/judge.js';
 import { Shadow } from './judge/shadow.js';
+import { ImplicitFeedback } from './signals/implicit-feedback.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
 export interface Gateway {
@@ -34,6 +36,8 @@ export interface Gateway {
   judge: Judge | null;
   /** Sends sampled routed requests to another model in the background (`router.shadow`; null without it). */
   shadow: Shadow | null;
+  /** Marks a regenerated answer with implicit feedback 0 (`router.implicit`; null when off). */
+  implicit: ImplicitFeedback | null;
   logger: Logger;
   /** Requests being answered now (for a graceful shutdown). */
   inflight: number;
@@ -69,6 +73,7 @@ export function createRouterPolicy(config: Config, store: TraceStore | undefined
     seed: r.seed,
     source: store,
     priorWeight: r.priorWeight,
+    sourceWeights: { judge: r.judge?.weight ?? DEFAULT_SOURCE_WEIGHTS.judge, implicit: r.implicit === false ? 0 : r.implicit.weight },
     textChars: featureTextChars(config.traces.storePrompts, config.traces.truncateChars),
   });
 }
@@ -110,11 +115,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     routedKeys: Object.keys(config.models).filter((k) => config.models[k]!.routed),
     judge: null,
     shadow: null,
+    implicit: null,
     logger,
     inflight: 0,
     metrics,
   };
-  const { judge, shadow } = config.router;
+  const { judge, shadow, implicit } = config.router;
+  if (implicit !== false) gw.implicit = new ImplicitFeedback(gw, implicit.windowSeconds);
   if (judge !== undefined) {
     gw.judge = new Judge(gw, judge);
     if (shadow !== undefined) gw.shadow = new Shadow(gw, shadow, gw.judge);

@@ -1,3 +1,4 @@
+import type { FeedbackSource } from './traces/types.js';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './metric-primitives.js';
 
@@ -56,7 +57,7 @@ export class GatewayMetrics {
   private readonly tokens: FastCounter;
   private readonly cost: FastCounter;
   private readonly failovers: Counter<'from' | 'to'>;
-  private readonly feedbackCounter: Counter<'model'>;
+  private readonly feedbackCounter: Counter<'model' | 'source'>;
   private readonly policyUpdates: Counter;
   private readonly fleetFeedbacks: Counter;
   private readonly spool: Gauge;
@@ -107,8 +108,8 @@ export class GatewayMetrics {
     });
     this.feedbackCounter = new Counter({
       name: 'tracegate_feedback_total',
-      help: 'Feedback received (POST /feedback), by the model key of the trace.',
-      labelNames: ['model'],
+      help: 'Feedback stored on traces, by the model key of the trace and who gave it (human: POST /feedback; judge; implicit: a regenerated answer).',
+      labelNames: ['model', 'source'],
       registers,
     });
     this.policyUpdates = new Counter({
@@ -190,11 +191,12 @@ export class GatewayMetrics {
     child.inc();
   }
 
-  feedback(model: string): void {
-    let child = this.feedbackChildren.get(model);
+  feedback(model: string, source: FeedbackSource = 'human'): void {
+    const key = `${model}\u0000${source}`;
+    let child = this.feedbackChildren.get(key);
     if (!child) {
-      child = this.feedbackCounter.labels(model);
-      this.feedbackChildren.set(model, child);
+      child = this.feedbackCounter.labels(model, source);
+      this.feedbackChildren.set(key, child);
     }
     child.inc();
   }

@@ -208,6 +208,8 @@ async function answer(
   const modelAt = findModelValue(raw);
   // Sampled for the judge or the shadow as the request starts; they run after the answer is out.
   const followUp = info.routed ? FollowUp.plan(gw, stream) : null;
+  // A resend of an answered conversation marks that answer as a regenerated one.
+  const conversation = gw.implicit?.seen(info.keyName, request.messages);
   // The upstream whose concurrency slot this request holds (one attempt at a time).
   let holding: Upstream | null = null;
   const release = () => {
@@ -219,7 +221,7 @@ async function answer(
       release();
       const available = info.routed ? routableModels(gw, tried) : [request.model];
       const chosen: Decision = info.routed
-        ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context })
+        ? gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() })
         : { model: request.model, reason: 'pinned' };
       const upstream = gw.upstreams.get(chosen.model);
       if (!upstream) {
@@ -325,6 +327,7 @@ async function answer(
         res.writeHead(sent.status, out);
         res.end(payload);
         followUp?.answered(gw, res, request, info, decision.model, traceId, payload);
+        gw.implicit?.answered(conversation, { traceId, queryClass: info.queryClass, model: decision.model });
         return;
       }
 
@@ -347,7 +350,10 @@ async function answer(
         );
         await settleDurably(pending, gw);
       }, followUp?.streamText?.feed);
-      if (followUp && relayed.outcome === 'success') followUp.answered(gw, res, request, info, decision.model, traceId, null);
+      if (relayed.outcome === 'success') {
+        followUp?.answered(gw, res, request, info, decision.model, traceId, null);
+        gw.implicit?.answered(conversation, { traceId, queryClass: info.queryClass, model: decision.model });
+      }
       return;
     }
     await Promise.allSettled(pending);

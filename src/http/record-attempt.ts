@@ -91,6 +91,7 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, 
       latencyMs: a.latencyMs,
       costUsd,
       feedback: null,
+      shadow: id.reason === 'shadow',
       context: request.context,
     });
   }

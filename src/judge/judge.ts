@@ -225,6 +225,7 @@ export class Judge {
       this.counts.refused++;
       return;
     }
+    this.gw.metrics.feedback(result.trace.modelKey, 'judge');
     this.gw.policy.observeFeedback({
       traceId: result.trace.id,
       queryClass: result.trace.queryClass,

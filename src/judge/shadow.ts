@@ -64,6 +64,14 @@ export class Shadow {
     this.random = new Random(seed === undefined ? undefined : seed ^ 0x53484457);
     this.stop.setMaxListeners(0);
   }
+  /**
+   * Whether shadow calls explore now (their budget is not spent): routed requests are then served
+   * the policy's best estimate, and exploration costs dollars, not the users' answers.
+   */
+  exploring(): boolean {
+    return !this.closed && !this.spend.exhausted();
+  }
+
 
   /** Whether a routed request starting now gets a shadow call (`rate`). */
   sample(): boolean {
