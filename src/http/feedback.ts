@@ -53,7 +53,7 @@ export function postFeedback(gw: Gateway) {
     );
     if (!result) throw errors.traceNotFound(body.trace_id);
     const { trace, previous } = result;
-    gw.metrics.feedback(trace.modelKey);
+    gw.metrics.feedback(trace.modelKey, 'human');
     // Feedback the store refused (it keeps feedback from a source this one may not replace) changes
     // nothing the policy knows.
     if (result.applied) {

@@ -57,7 +57,11 @@ export function judgeModels(upstream: FakeUpstream, judgeModel: string) {
   };
 }
 
-/** A gateway whose judge is `grader` (upstream model `judgeModel`), sampling every routed answer unless told otherwise. */
+/**
+ * A gateway whose judge is `grader` (upstream model `judgeModel`), sampling every routed answer unless
+ * told otherwise. The implicit signal is off: these tests send the same prompt again and again, and a
+ * resend would mark the earlier answer (implicit feedback, which a judge's score may not replace).
+ */
 export function startJudgeGateway(
   upstream: FakeUpstream,
   judgeModel: string,
@@ -71,6 +75,7 @@ export function startJudgeGateway(
       seed: 7,
       judge: { model: 'grader', sampleRate: 1, ...router.judge },
       ...(router.shadow ? { shadow: router.shadow } : {}),
+      implicit: false,
     },
   });
 }

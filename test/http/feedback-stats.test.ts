@@ -24,7 +24,10 @@ async function post(path: string, body: unknown) {
   return { status: res.statusCode, json: (await res.body.json()) as Record<string, any> };
 }
 
-async function answeredTraceId(model = 'auto', content = 'tell me something'): Promise<string> {
+let asked = 0;
+
+/** One answered request; each default prompt differs, so no request resends (regenerates) an earlier one. */
+async function answeredTraceId(model = 'auto', content = `tell me something (${++asked})`): Promise<string> {
   const { response } = await gw.client.chat.completions
     .create({ model, messages: [{ role: 'user', content }] })
     .withResponse();
@@ -84,7 +87,7 @@ describe('GET /stats', () => {
   it('reports totals and per class × model figures after traffic', async () => {
     const before = (await (await request(`${gw.url}/stats`)).body.json()) as Record<string, any>;
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) ids.push(await answeredTraceId('large', 'write a function that sorts a list: `sort()`'));
+    for (let i = 0; i < 4; i++) ids.push(await answeredTraceId('large', `write a function that sorts list ${i}: \`sort()\``));
     await post('/feedback', { trace_id: ids[0], feedback: 1 });
     await post('/feedback', { trace_id: ids[1], feedback: 0.5 });
     upstream.script('large-model', { kind: 'status', status: 500 });

@@ -135,8 +135,10 @@ describe('GET /metrics', () => {
     expect(total).toBe(traces.length);
 
     expect(valueOf(samples, 'tracegate_failovers_total', { from: 'small', to: 'large' })).toBe(1);
-    expect(valueOf(samples, 'tracegate_feedback_total', { model: 'small' })).toBe(3);
-    expect(valueOf(samples, 'tracegate_feedback_total', { model: 'large' })).toBe(1);
+    expect(valueOf(samples, 'tracegate_feedback_total', { model: 'small', source: 'human' })).toBe(3);
+    expect(valueOf(samples, 'tracegate_feedback_total', { model: 'large', source: 'human' })).toBe(1);
+    // Every prompt differed: nothing was regenerated.
+    expect(samples.filter((s) => s.name === 'tracegate_feedback_total' && s.labels.source !== 'human')).toEqual([]);
     expect(valueOf(samples, 'tracegate_policy_updates_total')).toBe(1); // at boot
 
     for (const model of ['small', 'large']) {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { makeTrace } from '../helpers/trace.js';
+import type { RecentArmTrace } from '../../src/traces/types.js';
 
 /**
  * The rebuild's and /stats's queries read the (class, model, seq) index arm by arm instead of
@@ -67,12 +68,15 @@ describe('store queries read off the index', () => {
   it('recentByArm gives each arm its newest live traces with their age', async () => {
     const { store, traces } = await filled(2000);
     const got = await store.recentByArm(25);
-    const expected: { id: string; queryClass: string; model: string; age: number; quality: number }[] = [];
+    const expected: RecentArmTrace[] = [];
     for (const c of CLASSES) {
       for (const m of MODELS) {
         const arm = traces.filter((t) => t.queryClass === c && t.modelKey === m && t.source === 'live').reverse().slice(0, 25);
         arm.forEach((t, age) =>
-          expected.push({ id: t.id, queryClass: c, model: m, age, quality: t.outcome === 'success' ? (t.feedback ?? 1) : 0 }),
+          expected.push({
+            id: t.id, queryClass: c, model: m, age, quality: t.outcome === 'success' ? (t.feedback ?? 1) : 0, failed: t.outcome !== 'success',
+            feedback: t.feedback, feedbackSource: t.feedback === null ? null : (t.feedbackSource ?? 'human'),
+          }),
         );
       }
     }
