@@ -123,7 +123,7 @@ const routerSchema = z
     /** Named query classes: rules tried in order before the built-in classifier (src/routing/rules.ts). */
     classes: classRulesSchema.default([]),
     /** Offline evidence (tracegate import --eval) counts as at most this many observations per query class × model. */
-    priorWeight: z.number().nonnegative().default(50),
+    priorWeight: z.number().nonnegative().default(1000),
     /** A model that grades sampled answers (absent: no judge). */
     judge: judgeSchema.optional(),
     /** Shadow calls to another model on sampled routed requests, graded by the judge (needs `judge`). */

@@ -45,6 +45,11 @@ function share(value: string): number {
   return n;
 }
 
+function driftKind(value: string): 'break' | 'degrade' {
+  if (value !== 'break' && value !== 'degrade') throw new InvalidArgumentError("must be 'break' or 'degrade'");
+  return value;
+}
+
 function lambdaList(value: string): number[] {
   const parts = value.split(',').map((s) => s.trim());
   const out: number[] = [];
@@ -94,6 +99,7 @@ export interface EvalFlags {
   judgeNoise: number;
   shadowRate: number;
   judgeModel?: string;
+  drift?: 'break' | 'degrade';
 }
 
 /** The data set with its prompts classified by a config's router.classes rules (then the built-in classifier). */
@@ -150,6 +156,7 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
         shadowRate: flags.shadowRate,
         judgeModel: flags.judgeModel,
       },
+      drift: flags.drift,
     },
     notes,
   };
@@ -208,6 +215,11 @@ export function withEvalCommand(program: Command): Command {
     .option('--judge-noise <s>', 'the simulated judge gives the wrong score with this probability', share, 0)
     .option('--shadow-rate <q>', 'a simulated shadow call (judged with the served answer) on this share of requests', share, 0)
     .option('--judge-model <key>', "the judge's model: a judge call costs what it costs on the query (default: the priciest model)")
+    .option(
+      '--drift <kind>',
+      "halfway through each run the most chosen model starts failing every request ('break') or answering every request wrong ('degrade'); the report shows how fast it is left",
+      driftKind,
+    )
     .option('--config <file>', "classify the prompts with this config's router.classes rules (only the rules are read)")
     .option('--json', 'print one JSON object instead of tables')
     .action(evalCommand);

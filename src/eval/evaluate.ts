@@ -1,7 +1,7 @@
 import { computeBaselines, type Baselines } from './baselines.js';
 import { DatasetError, splitOf, type Dataset, type EvalQuery } from './dataset.js';
 import { pricedModels } from './prices.js';
-import { FULL_FEEDBACK, replayOnline, replayTrainTest, type ReplayResult, type SignalOptions } from './replay.js';
+import { FULL_FEEDBACK, replayOnline, replayTrainTest, type DriftKind, type ReplayResult, type SignalOptions } from './replay.js';
 import { shuffled } from './shuffle.js';
 
 export interface EvalSettings {
@@ -21,6 +21,8 @@ export interface EvalSettings {
   warmStart?: boolean;
   /** Who rates the routed answers (default: every answer, by its user). */
   signals?: EvalSignals;
+  /** A change halfway through each run (see ReplayOptions.drift). */
+  drift?: DriftKind;
 }
 
 /** The simulated quality signals (see SignalOptions); the judge model is a model of the data. */
@@ -94,6 +96,7 @@ export async function runEval(
           updateEvery: settings.updateEvery,
           onQuery,
           signals: { ...signals, judgeModel, seed: policySeed(seed) ^ 0x51ed } satisfies SignalOptions,
+          drift: settings.drift,
         };
         const result = settings.split
           ? await replayTrainTest(trainOrder, order, options, settings.warmStart ? 'offline' : 'live')

@@ -1,7 +1,7 @@
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, QueryContext, RouterPolicy } from '../routing/types.js';
 import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import type { FeedbackSource, TraceRecord, TraceSource } from '../traces/types.js';
+import type { FeedbackSource, Outcome, TraceRecord, TraceSource } from '../traces/types.js';
 import type { EvalQuery } from './dataset.js';
 import { mulberry32 } from './shuffle.js';
 
@@ -26,7 +26,14 @@ export interface ReplayOptions {
   onQuery?: () => void;
   /** How the answers' quality becomes known (default: every routed answer rated by its user). */
   signals?: SignalOptions;
+  /**
+   * A change halfway through: the model chosen most in the first half starts failing every request
+   * (`break`) or answering every request wrong (`degrade`: it still succeeds, so only ratings tell).
+   */
+  drift?: DriftKind;
 }
+
+export type DriftKind = 'break' | 'degrade';
 
 /**
  * The simulated quality signals of a run. Every routed answer's score is the data's; what the policy
@@ -66,6 +73,9 @@ export interface ReplayResult {
   shadowCostSum: number;
   /** Answers whose score reached the policy as a user's rating. */
   rated: number;
+  /** With a drift: the model that changed, and per request after the change whether it was chosen (1) or not (0). */
+  driftModel: number | null;
+  driftPicks: number[];
 }
 
 /** The trace store keeps this much of a prompt, as the gateway's default `traces.storePrompts: truncated`. */
@@ -114,10 +124,11 @@ class ReplaySession {
     source: TraceSource = 'live',
     feedback: number | null = query.scores[i] as number,
     feedbackSource: FeedbackSource | null = source === 'offline' ? 'offline' : 'human',
+    outcome: Outcome = 'success',
   ): string {
     const seq = this.traces++;
     const model = this.keys[i] as string;
-    const cost = query.costs[i] as number;
+    const cost = outcome === 'success' ? (query.costs[i] as number) : 0;
     const time = START_TIME + seq;
     const trace: TraceRecord = {
       id: `replay-${seq}`,
@@ -131,8 +142,8 @@ class ReplaySession {
       routed,
       reason,
       attempt: 1,
-      outcome: 'success',
-      status: 200,
+      outcome,
+      status: outcome === 'success' ? 200 : 500,
       error: null,
       latencyMs: 0,
       ttfbMs: null,
@@ -156,9 +167,23 @@ class ReplaySession {
     return trace.id;
   }
 
-  /** What the policy is told of model `i`'s answer: a user's rating, a judge's score, or nothing. */
+  /** The drift in force (from halfway through a run with `drift`). */
+  private drift: { model: number; kind: DriftKind } | null = null;
+
+  /** Model `i`'s score on `query`: the data's, or 0 once it broke or degraded. */
+  private score(query: EvalQuery, i: number): number {
+    return this.drift !== null && this.drift.model === i ? 0 : (query.scores[i] as number);
+  }
+
+  /** Whether model `i` fails every request now (a `break` drift). */
+  private broken(i: number): boolean {
+    return this.drift !== null && this.drift.kind === 'break' && this.drift.model === i;
+  }
+
+  /** What the policy is told of model `i`'s answer: a user's rating, a judge's score, or nothing (a failure tells by itself). */
   private signal(query: EvalQuery, i: number, judged: boolean): { feedback: number | null; source: FeedbackSource } {
-    const score = query.scores[i] as number;
+    if (this.broken(i)) return { feedback: null, source: 'human' };
+    const score = this.score(query, i);
     const s = this.signals;
     if (!judged && this.draw() < s.feedbackRate) return { feedback: score, source: 'human' };
     if (judged || this.draw() < s.judgeRate) return { feedback: this.judge(query, score), source: 'judge' };
@@ -195,20 +220,23 @@ class ReplaySession {
     const i = this.modelIndex(decision.model);
     const served = this.signal(query, i, false);
     // A shadow call is judged together with the served answer: the pair is what the judge compares.
-    const signal = shadow && served.feedback === null ? { feedback: this.judge(query, query.scores[i] as number), source: 'judge' as const } : served;
+    const signal =
+      shadow && served.feedback === null && !this.broken(i) ? { feedback: this.judge(query, this.score(query, i)), source: 'judge' as const } : served;
     this.answer(query, i, decision.reason, signal, context);
     if (signal.source === 'human' && signal.feedback !== null) result.rated += 1;
     result.n += 1;
-    result.qualitySum += query.scores[i] as number;
-    result.costSum += query.costs[i] as number;
+    result.qualitySum += this.score(query, i);
+    result.costSum += this.broken(i) ? 0 : (query.costs[i] as number);
     result.picks[i] = (result.picks[i] as number) + 1;
+    if (this.drift !== null) result.driftPicks.push(i === this.drift.model ? 1 : 0);
     if (!shadow) return;
     const candidate = this.policy.shadowCandidate?.(ctx, decision.model);
     if (candidate === undefined) return;
     const j = this.modelIndex(candidate);
     result.shadowCalls += 1;
     result.shadowCostSum += query.costs[j] as number;
-    this.answer(query, j, 'shadow', { feedback: this.judge(query, query.scores[j] as number), source: 'judge' }, context, true);
+    const shadowSignal = this.broken(j) ? { feedback: null, source: 'human' as const } : { feedback: this.judge(query, this.score(query, j)), source: 'judge' as const };
+    this.answer(query, j, 'shadow', shadowSignal, context, true);
   }
 
   /** Records model `i`'s answer and lets the policy observe it with what it is told of its quality. */
@@ -220,15 +248,16 @@ class ReplaySession {
     context: QueryContext,
     shadow = false,
   ): void {
-    const id = this.record(query, i, reason, true, 'live', signal.feedback, signal.source);
+    const outcome: Outcome = this.broken(i) ? 'error' : 'success';
+    const id = this.record(query, i, reason, true, 'live', signal.feedback, signal.source, outcome);
     this.policy.observe({
       traceId: id,
       query: query.prompt,
       queryClass: query.queryClass,
       model: this.keys[i] as string,
-      outcome: 'success',
+      outcome,
       latencyMs: 0,
-      costUsd: query.costs[i] as number,
+      costUsd: outcome === 'success' ? (query.costs[i] as number) : 0,
       feedback: signal.feedback,
       feedbackSource: signal.source,
       shadow,
@@ -256,7 +285,14 @@ class ReplaySession {
   async routeAll(queries: readonly EvalQuery[]): Promise<ReplayResult> {
     const result = emptyResult(this.keys.length);
     const every = this.options.updateEvery;
+    const changeAt = this.options.drift !== undefined ? Math.floor(queries.length / 2) : -1;
     for (let q = 0; q < queries.length; q++) {
+      if (q === changeAt) {
+        // The model chosen most so far is the one whose change hurts most.
+        const model = result.picks.indexOf(Math.max(...result.picks));
+        this.drift = { model, kind: this.options.drift as DriftKind };
+        result.driftModel = model;
+      }
       this.route(queries[q] as EvalQuery, result);
       this.options.onQuery?.();
       if (every > 0 && (q + 1) % every === 0) {
@@ -322,6 +358,8 @@ function emptyResult(models: number): ReplayResult {
     qualitySum: 0,
     costSum: 0,
     picks: new Array<number>(models).fill(0),
+    driftModel: null,
+    driftPicks: [],
     judgeCalls: 0,
     judgeCostSum: 0,
     shadowCalls: 0,

@@ -1,5 +1,6 @@
 import { utility, type QualityCost } from './baselines.js';
 import type { EvalMode, EvalOutcome } from './evaluate.js';
+import type { ReplayResult } from './replay.js';
 import { hullArea, type CostQuality } from './hull.js';
 
 /** One policy at one λ, averaged over seeds. */
@@ -25,6 +26,28 @@ export interface PolicyPoint {
   judge_calls: number;
   shadow_calls: number;
   rated_share: number;
+  /**
+   * With --drift: the changed model's share of the requests after the change, per window of requests
+   * (`0-25`: the first 25 after it, …), mean over seeds; absent without a drift.
+   */
+  drift_share?: Record<string, number>;
+}
+
+/** The windows of requests after a drift whose share of the changed model the report gives. */
+const DRIFT_WINDOWS: readonly (readonly [number, number])[] = [[0, 25], [25, 50], [50, 100], [100, 200], [200, Infinity]];
+
+/** Per window, the share of requests that went to the changed model, mean over the seeds that reached it. */
+function driftShare(results: readonly ReplayResult[]): Record<string, number> | undefined {
+  if (results.every((r) => r.driftModel === null)) return undefined;
+  const out: Record<string, number> = {};
+  for (const [from, to] of DRIFT_WINDOWS) {
+    const shares = results
+      .map((r) => r.driftPicks.slice(from, Math.min(to, r.driftPicks.length)))
+      .filter((w) => w.length > 0)
+      .map((w) => w.reduce((a, b) => a + b, 0) / w.length);
+    if (shares.length > 0) out[`${from}-${to === Infinity ? 'end' : to}`] = mean(shares);
+  }
+  return out;
 }
 
 export interface ModelPoint extends QualityCost {
@@ -64,6 +87,7 @@ export interface EvalReport {
     judge_rate: number;
     judge_noise: number;
     shadow_rate: number;
+    drift?: 'break' | 'degrade';
     split_train?: string;
     split_test?: string;
   };
@@ -121,6 +145,8 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
         shadow_calls: mean(results.map((r) => r.shadowCalls)),
         rated_share: mean(results.map((r) => (r.n > 0 ? r.rated / r.n : 0))),
       };
+      const drift = driftShare(results);
+      if (drift !== undefined) perLambda[String(lambda)]!.drift_share = drift;
       points.push(point);
     }
     policies[policy] = perLambda;
@@ -166,6 +192,7 @@ export function buildReport(outcome: EvalOutcome, data: string, notes: readonly 
       judge_rate: settings.signals?.judgeRate ?? 0,
       judge_noise: settings.signals?.judgeNoise ?? 0,
       shadow_rate: settings.signals?.shadowRate ?? 0,
+      ...(settings.drift !== undefined ? { drift: settings.drift } : {}),
       ...(settings.split ? { split_train: settings.split.train, split_test: settings.split.test } : {}),
     },
     notes: [...notes],
@@ -249,6 +276,20 @@ export function formatReport(report: EvalReport): string {
       }
     }
     out.push(table(signalRows));
+  }
+
+  const drifted = Object.values(report.policies).some((byLambda) => Object.values(byLambda).some((p) => p.drift_share !== undefined));
+  if (drifted) {
+    out.push('', `Drift: halfway through, the most chosen model ${options.drift === 'break' ? 'fails every request' : 'answers every request wrong'}; its share of the requests after that`);
+    const windows = DRIFT_WINDOWS.map(([from, to]) => `${from}-${to === Infinity ? 'end' : to}`);
+    const driftRows: string[][] = [['', ...windows.map((w) => `requests ${w}`)]];
+    for (const [policy, byLambda] of Object.entries(report.policies)) {
+      for (const lambda of lambdas) {
+        const share = byLambda[String(lambda)]?.drift_share;
+        if (share !== undefined) driftRows.push([`${policy} λ=${lambda}`, ...windows.map((w) => (share[w] !== undefined ? pct(share[w]) : '-'))]);
+      }
+    }
+    out.push(table(driftRows));
   }
 
   out.push('', 'Share of queries per model (mean over seeds; under 1% left out)');

@@ -13,10 +13,10 @@ export interface ModelState {
   /** Configured (so its price, even 0, is known). */
   readonly priced: boolean;
   readonly arms: Arm[];
-  /** Sums over this model's arms in all classes, for the pooled prior and latency. */
+  /** Sums over this model's arms in all classes, for the pooled prior (the whole record) and latency. */
   weight: number;
-  qWeight: number;
-  qSum: number;
+  lWeight: number;
+  lSum: number;
   latencySumMs: number;
 }
 
@@ -31,9 +31,15 @@ export interface Arm {
   latencySumMs: number;
   /** Traces of this arm so far. */
   tick: number;
-  /** Quality evidence (QualityEvidence, forgetting per observation): Σw·sourceWeight, Σw·sourceWeight·score. */
+  /**
+   * Quality evidence (QualityEvidence: failures and ratings, Σ sourceWeight and Σ sourceWeight ×
+   * score) twice: forgetting per observation (the recent window, qWeight/qSum) and without forgetting
+   * (the whole record, lWeight/lSum). The record is the estimate unless the window says it changed.
+   */
   qWeight: number;
   qSum: number;
+  lWeight: number;
+  lSum: number;
   /** Quality observations of this arm so far (raw). */
   qTick: number;
   /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
@@ -100,24 +106,24 @@ export function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: 
 }
 
 export function newModel(key: string, priorCost: number, priced: boolean): ModelState {
-  return { key, priorCost, priced, arms: [], weight: 0, qWeight: 0, qSum: 0, latencySumMs: 0 };
+  return { key, priorCost, priced, arms: [], weight: 0, lWeight: 0, lSum: 0, latencySumMs: 0 };
 }
 
 /** Recomputed by summation rather than kept by increments, so it never drifts. */
 export function refreshTotals(model: ModelState): void {
   let weight = 0;
-  let qWeight = 0;
-  let qSum = 0;
+  let lWeight = 0;
+  let lSum = 0;
   let latencySumMs = 0;
   for (const arm of model.arms) {
     weight += arm.weight;
-    qWeight += arm.qWeight;
-    qSum += arm.qSum;
+    lWeight += arm.lWeight;
+    lSum += arm.lSum;
     latencySumMs += arm.latencySumMs;
   }
   model.weight = weight;
-  model.qWeight = qWeight;
-  model.qSum = qSum;
+  model.lWeight = lWeight;
+  model.lSum = lSum;
   model.latencySumMs = latencySumMs;
 }
 
@@ -132,10 +138,30 @@ export function newArm(model: ModelState): Arm {
     tick: 0,
     qWeight: 0,
     qSum: 0,
+    lWeight: 0,
+    lSum: 0,
     qTick: 0,
     picks: 0,
     pickTick: 0,
     recent: null,
     recentNext: 0,
   };
+}
+
+/**
+ * How far (in standard deviations of the recent window's mean) the recent window must be from the
+ * whole record before the record is set aside: a model that breaks (its failures all count) or whose
+ * rated quality moves is judged on its recent evidence alone, within tens of observations, while a
+ * steady model keeps everything it ever earned. Both are plain sums, so a rebuild from the store
+ * makes the same call as the online updates did.
+ */
+export const CHANGE_Z = 3;
+
+/** The quality sums an arm is judged on: its whole record, or its recent window when that differs by more than CHANGE_Z. */
+export function judgedSums(arm: Arm | undefined): { weight: number; sum: number } {
+  if (arm === undefined) return { weight: 0, sum: 0 };
+  const record = (1 + arm.lSum) / (2 + arm.lWeight);
+  const recent = (1 + arm.qSum) / (2 + arm.qWeight);
+  const sd = Math.sqrt((record * (1 - record)) / (2 + arm.qWeight));
+  return Math.abs(recent - record) > CHANGE_Z * sd ? { weight: arm.qWeight, sum: arm.qSum } : { weight: arm.lWeight, sum: arm.lSum };
 }

@@ -6,6 +6,7 @@ import {
   anchorOf,
   armKey,
   clamp01,
+  judgedSums,
   newArm,
   newModel,
   refreshTotals,
@@ -162,7 +163,7 @@ export class AdaptivePolicy implements RouterPolicy {
         greedyScore = mean;
       }
       if (explore) {
-        const c = arm === undefined ? 1 : temper(arm.qWeight);
+        const c = arm === undefined ? 1 : temper(judgedSums(arm).weight);
         const sampled = this.random.beta(c * this.alpha, c * this.beta) - penalty;
         if (sampled > chosenScore) {
           chosen = key;
@@ -244,6 +245,8 @@ export class AdaptivePolicy implements RouterPolicy {
     const g = this.gamma;
     arm.qWeight = arm.qWeight * g + weight;
     arm.qSum = arm.qSum * g + weight * score;
+    arm.lWeight += weight;
+    arm.lSum += weight * score;
     arm.qTick += 1;
     if (served) this.evidence += 1;
     return { score, weight, qTick: arm.qTick };
@@ -295,6 +298,8 @@ export class AdaptivePolicy implements RouterPolicy {
       const w = old.weight * Math.pow(this.gamma, arm.qTick - old.qTick);
       arm.qWeight = Math.max(0, arm.qWeight - w);
       arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum - w * old.score));
+      arm.lWeight = Math.max(0, arm.lWeight - old.weight);
+      arm.lSum = Math.min(arm.lWeight, Math.max(0, arm.lSum - old.weight * old.score));
       if (entry.served) this.evidence -= 1;
     }
     entry.rating = this.addQuality(arm, score, weight, entry.served);
@@ -315,9 +320,10 @@ export class AdaptivePolicy implements RouterPolicy {
     try {
       // The reads start in the same turn, so a store that flushes its writes before reading sees
       // the same traces in all of them.
-      const [rows, quality, recent, offline, offlineQuality] = await Promise.all([
+      const [rows, quality, record, recent, offline, offlineQuality] = await Promise.all([
         source.evidence({ since: range.since, until: range.until, decay: this.gamma, source: 'live' }),
         source.qualityEvidence({ since: range.since, until: range.until, decay: this.gamma, source: 'live' }),
+        this.gamma === 1 ? null : source.qualityEvidence({ since: range.since, until: range.until, source: 'live' }),
         source.recentByArm(this.recentPerArm()),
         source.evidence({ since: range.since, until: range.until, source: 'offline' }),
         source.qualityEvidence({ since: range.since, until: range.until, source: 'offline' }),
@@ -340,6 +346,7 @@ export class AdaptivePolicy implements RouterPolicy {
       this.load(
         rows.filter((row) => row.count > 0 && usable(row)),
         quality.filter(usable),
+        (record ?? quality).filter(usable),
         recent.filter(usable),
         offline.filter((row) => row.count > 0 && usable(row)),
         offlineQuality.filter(usable),
@@ -377,6 +384,7 @@ export class AdaptivePolicy implements RouterPolicy {
   private load(
     rows: readonly ArmEvidence[],
     quality: readonly QualityEvidence[],
+    record: readonly QualityEvidence[],
     recent: readonly RecentArmTrace[],
     offline: readonly ArmEvidence[],
     offlineQuality: readonly QualityEvidence[],
@@ -384,7 +392,7 @@ export class AdaptivePolicy implements RouterPolicy {
     for (const state of this.classes.values()) {
       for (const arm of state.arms.values()) {
         arm.count = arm.weight = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
-        arm.qWeight = arm.qSum = arm.qTick = 0;
+        arm.qWeight = arm.qSum = arm.lWeight = arm.lSum = arm.qTick = 0;
         arm.recent = null;
         arm.recentNext = 0;
       }
@@ -409,6 +417,12 @@ export class AdaptivePolicy implements RouterPolicy {
       arm.qTick = row.observations;
       this.evidence += row.observations;
     }
+    for (const row of record) {
+      const arm = this.arm(row.queryClass, row.model);
+      const sums = qualitySums(row, this.weights);
+      arm.lWeight = sums.weight;
+      arm.lSum = Math.min(sums.weight, Math.max(0, sums.sum));
+    }
     const offlineCounts = new Map<string, number>();
     for (const row of offline) {
       const arm = this.arm(row.queryClass, row.model);
@@ -425,9 +439,13 @@ export class AdaptivePolicy implements RouterPolicy {
     for (const row of offlineQuality) {
       const arm = this.arm(row.queryClass, row.model);
       const count = offlineCounts.get(armKey(row.queryClass, row.model)) ?? row.observations;
-      const f = (offlineTraceWeight(this.priorWeight, count) * Math.pow(this.gamma, arm.qTick)) || 0;
-      if (f === 0) continue;
+      const base = offlineTraceWeight(this.priorWeight, count) || 0;
+      if (base === 0) continue;
       const sums = qualitySums(row, this.weights);
+      // Older than every live piece of evidence: whole in the record, faded in the recent window.
+      arm.lWeight += base * sums.weight;
+      arm.lSum = Math.min(arm.lWeight, Math.max(0, arm.lSum + base * sums.sum));
+      const f = base * Math.pow(this.gamma, arm.qTick);
       arm.qWeight += f * sums.weight;
       arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum + f * sums.sum));
     }
@@ -469,7 +487,7 @@ export class AdaptivePolicy implements RouterPolicy {
     let confidence = 0;
     for (const arm of state.arms.values()) {
       totalPicks += this.picksNow(state, arm);
-      confidence += arm.qWeight;
+      confidence += judgedSums(arm).weight;
     }
     const arms: ArmSnapshot[] = [];
     for (const key of this.candidates(state)) {
@@ -519,7 +537,7 @@ export class AdaptivePolicy implements RouterPolicy {
   private hasEvidence(queryClass: QueryClass): boolean {
     const state = this.classes.get(queryClass);
     if (state === undefined) return false;
-    for (const arm of state.arms.values()) if (arm.weight > 0 || arm.qWeight > 0) return true;
+    for (const arm of state.arms.values()) if (arm.weight > 0 || arm.lWeight > 0) return true;
     return false;
   }
 
@@ -532,24 +550,24 @@ export class AdaptivePolicy implements RouterPolicy {
   private posterior(model: ModelState, arm: Arm | undefined, state: ClassState | undefined): void {
     let alpha = 1;
     let beta = 1;
-    const armWeight = arm?.qWeight ?? 0;
-    const armQuality = arm?.qSum ?? 0;
-    const otherWeight = model.qWeight - armWeight;
+    const judged = judgedSums(arm);
+    const otherWeight = model.lWeight - (arm?.lWeight ?? 0);
     if (otherWeight > 1e-9) {
-      const mean = Math.min(1, Math.max(0, (model.qSum - armQuality) / otherWeight));
+      const mean = Math.min(1, Math.max(0, (model.lSum - (arm?.lSum ?? 0)) / otherWeight));
       alpha += POOL_PSEUDO_COUNT * mean;
       beta += POOL_PSEUDO_COUNT * (1 - mean);
     }
     const anchor = this.anchor;
     if (anchor !== undefined && model.priced) {
       const anchorArm = anchor === model ? arm : state?.arms.get(anchor.key);
-      const anchorMean = (1 + (anchorArm?.qSum ?? 0)) / (2 + (anchorArm?.qWeight ?? 0));
+      const anchorSums = judgedSums(anchorArm);
+      const anchorMean = (1 + anchorSums.sum) / (2 + anchorSums.weight);
       const mean = pricePriorMean(anchorMean, anchor.priorCost, model.priorCost);
       alpha += PRICE_PRIOR_WEIGHT * mean;
       beta += PRICE_PRIOR_WEIGHT * (1 - mean);
     }
-    this.alpha = alpha + armQuality;
-    this.beta = beta + Math.max(0, armWeight - armQuality);
+    this.alpha = alpha + judged.sum;
+    this.beta = beta + Math.max(0, judged.weight - judged.sum);
   }
 
   private penalty(model: ModelState, arm: Arm | undefined): number {
@@ -617,12 +635,35 @@ export class AdaptivePolicy implements RouterPolicy {
     queryClass: QueryClass,
     model: string,
   ):
-    | { count: number; weight: number; quality: number; qualityWeight: number; rated: number; costSum: number; costCount: number; latencySumMs: number }
+    | {
+        count: number;
+        weight: number;
+        /** The recent window's quality sums, and the whole record's. */
+        quality: number;
+        qualityWeight: number;
+        record: number;
+        recordWeight: number;
+        rated: number;
+        costSum: number;
+        costCount: number;
+        latencySumMs: number;
+      }
     | undefined {
     const arm = this.classes.get(queryClass)?.arms.get(model);
     if (arm === undefined) return undefined;
     const { count, weight, costSum, costCount, latencySumMs } = arm;
-    return { count, weight, quality: arm.qSum, qualityWeight: arm.qWeight, rated: arm.qTick, costSum, costCount, latencySumMs };
+    return {
+      count,
+      weight,
+      quality: arm.qSum,
+      qualityWeight: arm.qWeight,
+      record: arm.lSum,
+      recordWeight: arm.lWeight,
+      rated: arm.qTick,
+      costSum,
+      costCount,
+      latencySumMs,
+    };
   }
 }
 
