@@ -81,7 +81,7 @@ describe('tracegate eval (the built CLI)', () => {
     expect(report).toMatchObject({ mode: 'warm-start', n: 200, train_n: 200, options: { prior_weight: 20, split_train: 'train', split_test: 'test' } });
     for (const policy of ['adaptive', 'contextual', 'learned']) expect(report.policy_auc[policy]).toEqual(expect.any(Number));
     const text = await cli(['--data', data, '--seeds', '1', '--warm-start', '--lambdas', '0', '--policy', 'contextual']);
-    expect(text.stdout).toMatch(/^tracegate eval: warm start: 200 "train" queries as offline evidence \(prior weight 50\)/);
+    expect(text.stdout).toMatch(/^tracegate eval: warm start: 200 "train" queries as offline evidence \(prior weight 1000\)/);
   });
 
   it('--config classifies the prompts with its router.classes rules', async () => {
