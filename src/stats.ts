@@ -1,5 +1,5 @@
 import type { ArmSnapshot, ClassSnapshot, PolicySnapshot } from './routing/types.js';
-import type { ClassModelStats, InstanceStats, StatsSummary } from './traces/types.js';
+import type { ClassModelStats, FeedbackSource, FeedbackSourceCount, InstanceStats, StatsSummary } from './traces/types.js';
 
 /**
  * The JSON of GET /stats, built from plain data (the store's stats, the policy's snapshot, the
@@ -15,12 +15,27 @@ export function parseTime(value: string | undefined): number | undefined {
   return Number.isNaN(t) ? undefined : t;
 }
 
-function modelStats(s: ClassModelStats | undefined, arm: ArmSnapshot | undefined) {
+/** Traces with feedback, by who gave it (feedback stored without a source counts as `human`). */
+export type FeedbackBySourceJson = Record<FeedbackSource, number>;
+
+function noFeedback(): FeedbackBySourceJson {
+  return { human: 0, judge: 0, implicit: 0, offline: 0 };
+}
+
+/** The counts summed per source, over all of `rows`. */
+function bySource(rows: readonly FeedbackSourceCount[]): FeedbackBySourceJson {
+  const out = noFeedback();
+  for (const r of rows) out[r.source] += r.count;
+  return out;
+}
+
+function modelStats(s: ClassModelStats | undefined, arm: ArmSnapshot | undefined, feedback: readonly FeedbackSourceCount[]) {
   return {
     count: s?.count ?? 0,
     success_rate: s ? s.successRate : null,
     mean_feedback: s?.meanFeedback ?? null,
     feedback_count: s?.feedbackCount ?? 0,
+    feedback_by_source: bySource(feedback),
     latency_p50_ms: s?.latencyP50Ms ?? null,
     latency_p95_ms: s?.latencyP95Ms ?? null,
     prompt_tokens: s?.promptTokens ?? 0,
@@ -28,6 +43,8 @@ function modelStats(s: ClassModelStats | undefined, arm: ArmSnapshot | undefined
     cost_usd: s?.costUsd ?? 0,
     estimate: arm?.estimate ?? null,
     uncertainty: arm?.uncertainty ?? null,
+    /** Quality observations (ratings and failures) behind `estimate`; null for a policy that does not count them apart. */
+    rated: arm?.rated ?? null,
     share: arm?.share ?? null,
   };
 }
@@ -41,7 +58,11 @@ export interface ClassStatsJson {
 }
 
 /** Per query class: what the store recorded for each model, beside what the policy believes now. */
-export function buildStats(stats: ClassModelStats[], classes: ClassSnapshot[]): Record<string, ClassStatsJson> {
+export function buildStats(
+  stats: ClassModelStats[],
+  classes: ClassSnapshot[],
+  feedback: readonly FeedbackSourceCount[] = [],
+): Record<string, ClassStatsJson> {
   const byClass: Record<string, ClassStatsJson> = {};
   const snapshots = new Map(classes.map((c) => [c.queryClass, c]));
   const names = new Set([...stats.map((s) => s.queryClass), ...snapshots.keys()]);
@@ -50,7 +71,10 @@ export function buildStats(stats: ClassModelStats[], classes: ClassSnapshot[]): 
     const arms = new Map((snap?.arms ?? []).map((a) => [a.model, a]));
     const rows = new Map(stats.filter((s) => s.queryClass === name).map((s) => [s.model, s]));
     const models: Record<string, ModelStatsJson> = {};
-    for (const model of new Set([...rows.keys(), ...arms.keys()])) models[model] = modelStats(rows.get(model), arms.get(model));
+    const rated = feedback.filter((f) => f.queryClass === name);
+    for (const model of new Set([...rows.keys(), ...arms.keys()])) {
+      models[model] = modelStats(rows.get(model), arms.get(model), rated.filter((f) => f.model === model));
+    }
     byClass[name] = { decision: snap?.choice ?? null, confidence: snap?.confidence ?? null, models };
   }
   return byClass;
@@ -88,6 +112,8 @@ export interface StatsJson {
   instances: Record<string, InstanceStatsJson>;
   models: Record<string, { cooldown_seconds: number }>;
   totals: { successes: number; cost_usd: number; prompt_tokens: number; completion_tokens: number; feedback_count: number };
+  /** Traces with feedback in the range, by who gave it: `human` (POST /feedback), `judge`, `implicit` (a regenerated answer), `offline` (imported evaluation results). */
+  feedback_by_source: FeedbackBySourceJson;
   policy: string;
   classes: Record<string, ClassStatsJson>;
   /** Per-query policies (contextual): per model, the features that weigh most in its predicted reward. */
@@ -113,8 +139,9 @@ export function statsJson(summary: StatsSummary, snapshot: PolicySnapshot, coold
     instances: buildInstances(summary.byInstance, summary.totalTraces),
     models,
     totals,
+    feedback_by_source: bySource(summary.feedbackBySource),
     policy: snapshot.policy,
-    classes: buildStats(summary.byClassModel, snapshot.classes),
+    classes: buildStats(summary.byClassModel, snapshot.classes, summary.feedbackBySource),
     ...(snapshot.features !== undefined ? { features: snapshot.features } : {}),
   };
 }

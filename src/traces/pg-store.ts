@@ -18,6 +18,7 @@ import type {
   ExportQuery,
   FeedbackEvent,
   FeedbackResult,
+  FeedbackSourceCount,
   FeedbackUpdate,
   ImportResult,
   InstanceStats,
@@ -665,8 +666,9 @@ export class PgTraceStore implements TraceStore {
     const where = r.where();
     // Two grouped passes, side by side: per class × model with the percentiles as ordered-set
     // aggregates (one sort per group; on 1 M traces about 0.3 s, where two window functions took 1.5 s),
-    // and per instance. The total is the sum of the groups.
-    const [rows, byInstance] = await Promise.all([
+    // per instance, and the rated traces per source (off the partial index of quality evidence). The
+    // total is the sum of the groups.
+    const [rows, byInstance, feedbackBySource] = await Promise.all([
       this.query<Omit<ClassModelStats, 'successRate'>>(
         `SELECT query_class AS "queryClass", model_key AS model, COUNT(*) AS count,
            COUNT(*) FILTER (WHERE outcome = 'success') AS successes,
@@ -686,11 +688,18 @@ export class PgTraceStore implements TraceStore {
          FROM traces ${where} GROUP BY instance_id ORDER BY instance_id ${C} NULLS FIRST`,
         r.params,
       ),
+      this.query<FeedbackSourceCount>(
+        `SELECT query_class AS "queryClass", model_key AS model, COALESCE(feedback_source, 'human') AS source, COUNT(*) AS count
+         FROM traces ${r.where(QUALITY_EVIDENCE_ROW, 'feedback IS NOT NULL')}
+         GROUP BY 1, 2, 3 ORDER BY query_class ${C}, model_key ${C}, 3`,
+        r.params,
+      ),
     ]);
     return {
       totalTraces: rows.reduce((n, row) => n + row.count, 0),
       byClassModel: rows.map((row) => ({ ...row, successRate: row.count > 0 ? row.successes / row.count : 0 })),
       byInstance,
+      feedbackBySource,
     };
   }
 

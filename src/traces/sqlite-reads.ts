@@ -5,6 +5,7 @@ import type {
   ArmEvidence,
   ClassModelStats,
   EvidenceQuery,
+  FeedbackSourceCount,
   RecentArmTrace,
   StatsSummary,
   TimeRange,
@@ -212,6 +213,17 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     MAX(time) AS lastTime`;
   const armsMark = (): number => (stmt('SELECT seq FROM trace_arms_filled WHERE id = 1').pluck().get() as number | undefined) ?? 0;
 
+  /**
+   * Traces with feedback per class × model × source, feedback without a source counted as 'human'
+   * (`storedFeedbackSource`); through the partial index of quality evidence, which holds every rated trace.
+   */
+  function feedbackBySource(where: string, params: unknown[]): FeedbackSourceCount[] {
+    return stmt(`
+      SELECT query_class AS queryClass, model_key AS model, COALESCE(feedback_source, 'human') AS source, COUNT(*) AS count
+      FROM traces ${where ? `${where} AND` : 'WHERE'} ${sql.qualityRow} AND feedback IS NOT NULL
+      GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(...params) as FeedbackSourceCount[];
+  }
+
   /** Whether no trace lies outside the range (two seeks of the time index). */
   function holdsEveryTrace(range: TimeRange): boolean {
     if (range.since === undefined && range.until === undefined) return true;
@@ -229,16 +241,18 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     const where = holdsEveryTrace(range) ? '' : rangeWhere(range, params);
     let groups: StatsGroup[];
     let armLatencies: ArmLatencies[] = [];
+    let bySource: FeedbackSourceCount[];
     if (where) {
       // A time range: one pass over its traces through the time index, grouped by class × model ×
       // instance, each group's latencies with its sums.
       groups = db.prepare(`${statsGroups} ${where} GROUP BY query_class, model_key, instance_id`).all(...params) as StatsGroup[];
+      bySource = feedbackBySource(where, params);
     } else {
       // Every trace: the sums up to the fill mark from `trace_stats`, the latencies up to it from
       // `trace_arms` in its order (no sort), and the few traces past it grouped here; in one read
       // transaction, so a fill cannot land between them. Grouping all the traces instead sorted
       // them (0.7–1.5 s over 1 M traces).
-      [groups, armLatencies] = db.transaction((): [StatsGroup[], ArmLatencies[]] => {
+      [groups, armLatencies, bySource] = db.transaction((): [StatsGroup[], ArmLatencies[], FeedbackSourceCount[]] => {
         const summed = stmt(`
           SELECT query_class AS queryClass, model_key AS model, instance_id AS instanceId, count, successes,
             feedback_count AS feedbackCount, feedback_sum AS feedbackSum, NULL AS latencies,
@@ -248,7 +262,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
         const filed = stmt(`
           SELECT query_class AS queryClass, model_key AS model, group_concat(latency_ms) AS latencies
           FROM trace_arms GROUP BY query_class, model_key`).all() as ArmLatencies[];
-        return [[...summed, ...recent], filed];
+        return [[...summed, ...recent], filed, feedbackBySource('', [])];
       })();
     }
     const filedLatencies = new Map(armLatencies.map((a) => [`${a.queryClass}\u0000${a.model}`, a.latencies]));
@@ -315,7 +329,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
         };
       });
     const byInstance = [...instances.values()].sort((a, b) => byText(a.instanceId, b.instanceId));
-    return { totalTraces: total, byClassModel: rows, byInstance };
+    return { totalTraces: total, byClassModel: rows, byInstance, feedbackBySource: bySource };
   }
 
   function traffic(query: TrafficQuery): TrafficBucket[] {

@@ -156,11 +156,22 @@ export interface InstanceStats {
   lastTime: number;
 }
 
+/** The traces of one class × model whose feedback came from one source. */
+export interface FeedbackSourceCount {
+  queryClass: string;
+  model: string;
+  /** Who gave the feedback; feedback stored without a source counts as `human`. */
+  source: FeedbackSource;
+  count: number;
+}
+
 export interface StatsSummary {
   totalTraces: number;
   byClassModel: ClassModelStats[];
   /** Per gateway instance, in order of instance id (nulls first). */
   byInstance: InstanceStats[];
+  /** Traces with feedback per class × model × source, in order of class, model and source (groups without any left out). */
+  feedbackBySource: FeedbackSourceCount[];
 }
 
 /** Traces per time bucket × query class × model (for the dashboard's traffic chart). */

@@ -5,6 +5,7 @@ import { request } from 'undici';
 import type { Browser, Page } from 'playwright-core';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { grade, LONG, SHORT, startJudgeGateway } from '../helpers/judge.js';
 
 // The functions given to page.waitForFunction/evaluate run in the browser; the tests' tsconfig has no DOM lib.
 declare const document: { querySelector(selector: string): { textContent: string | null } | null };
@@ -229,6 +230,9 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
 
   const text = (selector: string) => page.locator(selector).first().innerText();
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  /** Dollars as the page writes them (dashboard.js `fmt.usd`). */
+  const usd = (x: number) =>
+    x === 0 ? '$0' : x >= 100 ? `$${x.toFixed(0)}` : x >= 1 ? `$${x.toFixed(2)}` : x >= 0.01 ? `$${x.toFixed(4)}` : x >= 0.0000005 ? `$${x.toFixed(6)}` : '<$0.000001';
 
   it('shows the same numbers as GET /stats', async () => {
     const stats = await getJSON('/stats');
@@ -260,6 +264,9 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
         if (s.estimate !== null) {
           expect(await row.locator('[data-field="estimate"]').innerText()).toBe(`${s.estimate.toFixed(2)} ± ${s.uncertainty.toFixed(2)}`);
         }
+        // The adaptive policy counts the quality observations behind each estimate.
+        expect(s.rated, `${cls}/${model}`).not.toBeNull();
+        expect(await row.locator('[data-field="rated"]').innerText(), `${cls}/${model}`).toBe(String(s.rated));
         if (s.mean_feedback !== null) {
           expect(await row.locator('[data-field="mean-feedback"]').innerText()).toBe(`${s.mean_feedback.toFixed(2)} (${s.feedback_count})`);
         }
@@ -281,6 +288,77 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
     // The chart is drawn, and its legend (the whole window) counts every trace.
     expect(await page.locator('#chart canvas').count()).toBeGreaterThan(0);
     expect(await text('#chart-legend')).toContain(`${stats.total_traces} traces`);
+  });
+
+  it('shows the rated traces by source, and no judge or shadow where none is configured', async () => {
+    const stats = await getJSON('/stats');
+    const bySource = stats.feedback_by_source as Record<string, number>;
+    // Some prompts of the traffic came back within the implicit window, and people rated answers.
+    expect(bySource.implicit).toBeGreaterThan(0);
+    expect(bySource.human).toBeGreaterThan(0);
+    const card = page.locator('[data-testid="signals"] [data-signal="feedback"]');
+    for (const [source, n] of Object.entries(bySource)) {
+      expect((await card.locator(`[data-field="${source}"]`).innerText()).split(' ')[0], source).toBe(String(n));
+    }
+    expect(await page.locator('[data-signal="judge"]').count()).toBe(0);
+    expect(await page.locator('[data-signal="shadow"]').count()).toBe(0);
+    // A trace list row says whose feedback it has when it is not a person's.
+    const newest = await gw.gateway.store.recent(25);
+    expect(newest.some((t) => t.feedbackSource === 'implicit')).toBe(true);
+    await expect.poll(() => page.locator('#recent tbody tr').first().getAttribute('data-trace-id'), { timeout: 5000 }).toBe(newest[0]!.id);
+    for (const t of newest) {
+      expect(await page.locator(`#recent tr[data-trace-id="${t.id}"]`).count(), t.id).toBe(1);
+      const chip = page.locator(`#recent tr[data-trace-id="${t.id}"] [data-field="feedback-source"]`);
+      const shown = t.feedback !== null && t.feedbackSource !== null && t.feedbackSource !== 'human';
+      expect(await chip.count(), t.id).toBe(shown ? 1 : 0);
+      if (shown) expect(await chip.innerText()).toBe(t.feedbackSource);
+      // A thumb is pressed for a person's rating only.
+      const pressed = await page.locator(`#recent tr[data-trace-id="${t.id}"] button[aria-pressed="true"]`).count();
+      expect(pressed, t.id).toBe(t.feedback !== null && (t.feedback === 0 || t.feedback === 1) && !shown ? 1 : 0);
+    }
+  });
+
+  it("shows the judge's and the shadow's calls and dollars today when they are configured", async () => {
+    upstream.script('judge-dashboard', (req) => grade(req));
+    const judged = await startJudgeGateway(upstream, 'judge-dashboard', { judge: { sampleRate: 1 }, shadow: { rate: 1 } });
+    const other = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    const errors: string[] = [];
+    other.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
+    other.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
+    });
+    try {
+      for (const content of [SHORT, LONG, `${SHORT}!`]) {
+        await judged.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content }] });
+      }
+      // Three served answers and their three shadow answers, all graded.
+      const settled = () => {
+        const j = judged.gateway.judge!.snapshot();
+        return [judged.gateway.shadow!.snapshot().answered, j.scored, j.queued];
+      };
+      await expect.poll(settled, { timeout: 10_000, interval: 20 }).toEqual([3, 6, 0]);
+      const stats = (await (await request(`${judged.url}/stats`)).body.json()) as Record<string, any>;
+      expect(stats.feedback_by_source).toEqual({ human: 0, judge: 6, implicit: 0, offline: 0 });
+
+      await other.goto(`${judged.url}/dashboard`);
+      await other.waitForSelector('body[data-state="ready"]', { timeout: 10_000 });
+      const field = (signal: string, name: string) => other.locator(`[data-signal="${signal}"] [data-field="${name}"]`).innerText();
+      expect((await field('feedback', 'judge')).split(' ')[0]).toBe('6');
+      expect(await other.locator('[data-signal="judge"] .name').innerText()).toBe('Judge · grader');
+      for (const name of ['judge', 'shadow'] as const) {
+        const s = stats[name];
+        expect(s.dollars_today, name).toBeGreaterThan(0);
+        expect(await field(name, 'calls'), name).toBe(String(s.calls));
+        expect(await field(name, 'dollars-today'), name).toBe(usd(s.dollars_today));
+        expect(await field(name, 'daily-budget'), name).toBe(usd(s.daily_budget_usd));
+      }
+      expect(await field('judge', 'scored')).toBe('6');
+      expect(await field('shadow', 'answered')).toBe('3');
+      expect(errors).toEqual([]);
+    } finally {
+      await other.close();
+      await judged.stop();
+    }
   });
 
   it('lists the newest traces, prompt text as text (never as HTML)', async () => {

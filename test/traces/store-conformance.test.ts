@@ -401,7 +401,39 @@ function conformance(name: string, backend: Backend, shared: boolean) {
         ['gw-b', 5, 4, 1],
       ]);
       const narrowed = await s.stats({ since: 1_700_000_000_000 + 1e15 });
-      expect(narrowed).toEqual({ totalTraces: 0, byClassModel: [], byInstance: [] });
+      expect(narrowed).toEqual({ totalTraces: 0, byClassModel: [], byInstance: [], feedbackBySource: [] });
+    });
+
+    it('stats counts rated traces per class × model × source (none recorded: human), over every trace or a range', async () => {
+      await backend.reset();
+      const s = await store();
+      const rated = (queryClass: string, modelKey: string, feedbackSource: FeedbackSource | null, over: Partial<TraceRecord> = {}) =>
+        trace({ queryClass, modelKey, feedback: 0.5, feedbackTime: 1, feedbackSource, ...over });
+      const ts = [
+        rated('short', 'b', 'judge'), rated('code', 'a', 'human'), rated('short', 'a', 'implicit'), rated('short', 'a', null),
+        rated('short', 'a', 'human', { outcome: 'error' }), trace({ queryClass: 'short', modelKey: 'a' }), trace({ outcome: 'error' }),
+        rated('short', 'a', 'offline', { source: 'offline' }), rated('short', 'a', 'judge'), rated('short', 'a', 'implicit'),
+      ];
+      for (const t of ts) await s.insert(t);
+      // Feedback given afterwards: a judge's score, then one it may not replace, then one replacing it.
+      await s.setFeedback(ts[5]!.id, { score: 1, comment: null, time: 2, source: 'judge' });
+      await s.setFeedback(ts[0]!.id, { score: 0, comment: null, time: 2, source: 'implicit' });
+      await s.setFeedback(ts[8]!.id, { score: 0.2, comment: null, time: 2, source: 'judge' });
+      const row = (queryClass: string, model: string, source: FeedbackSource, count: number) => ({ queryClass, model, source, count });
+      expect((await s.stats()).feedbackBySource).toEqual([
+        row('code', 'a', 'human', 1),
+        row('short', 'a', 'human', 2),
+        row('short', 'a', 'implicit', 2),
+        row('short', 'a', 'judge', 2),
+        row('short', 'a', 'offline', 1),
+        row('short', 'b', 'implicit', 1),
+      ]);
+      // From the fourth trace to the eighth.
+      expect((await s.stats({ since: ts[3]!.time, until: ts[8]!.time })).feedbackBySource).toEqual([
+        row('short', 'a', 'human', 2),
+        row('short', 'a', 'judge', 1),
+        row('short', 'a', 'offline', 1),
+      ]);
     });
 
     it('stats percentiles are the nearest rank, whatever the number of traces', async () => {

@@ -38,6 +38,7 @@ function traces(count: number): TraceRecord[] {
       instanceId: INSTANCES[(i >> 2) % 3]!,
       outcome: i % 11 === 0 ? 'error' : 'success',
       feedback: i % 5 === 0 ? (i % 3) / 2 : null,
+      feedbackSource: i % 5 !== 0 ? null : ([null, 'human', 'judge', 'implicit', 'offline'] as const)[(i / 5) % 5]!,
       source: i % 17 === 0 ? 'offline' : 'live',
       latencyMs: 5 + ((i * 7919) % 1000) / 8,
       promptTokens: i % 13 === 0 ? null : 100 + (i % 50),
@@ -105,12 +106,25 @@ async function grouped(store: SqliteTraceStore, keep: (t: TraceRecord) => boolea
       costUsd: sum(ts, (t) => t.costUsd),
       lastTime: Math.max(...ts.map((t) => t.time)),
     }));
-  return { totalTraces: all.length, byClassModel, byInstance };
+  const rated = new Map<string, StatsSummary['feedbackBySource'][number]>();
+  for (const t of all) {
+    if (t.feedback === null) continue;
+    const source = t.feedbackSource ?? 'human';
+    const key = `${t.queryClass}\u0000${t.modelKey}\u0000${source}`;
+    const row = rated.get(key) ?? { queryClass: t.queryClass, model: t.modelKey, source, count: 0 };
+    row.count++;
+    rated.set(key, row);
+  }
+  const feedbackBySource = [...rated.values()].sort(
+    (a, b) => byText(a.queryClass, b.queryClass) || byText(a.model, b.model) || byText(a.source, b.source),
+  );
+  return { totalTraces: all.length, byClassModel, byInstance, feedbackBySource };
 }
 
 /** The same figures; sums of doubles added in another order may differ in their last bits. */
 function expectSameStats(actual: StatsSummary, expected: StatsSummary): void {
   expect(actual.totalTraces).toBe(expected.totalTraces);
+  expect(actual.feedbackBySource).toEqual(expected.feedbackBySource);
   for (const [rows, want] of [[actual.byClassModel, expected.byClassModel], [actual.byInstance, expected.byInstance]] as const) {
     expect(rows.length).toBe(want.length);
     rows.forEach((row, i) => {

@@ -26,6 +26,7 @@ export const ASSETS: Record<string, () => Asset> = {
   'uplot.js': () => ({ file: require.resolve('uplot/dist/uPlot.iife.min.js'), contentType: JS }),
   'uplot.css': () => ({ file: require.resolve('uplot/dist/uPlot.min.css'), contentType: CSS }),
   'dashboard.js': () => ({ file: resolve(STATIC, 'dashboard.js'), contentType: JS }),
+  'signals.js': () => ({ file: resolve(STATIC, 'signals.js'), contentType: JS }),
   'dashboard.css': () => ({ file: resolve(STATIC, 'dashboard.css'), contentType: CSS }),
 };
 

@@ -5,6 +5,8 @@
   'use strict';
 
   var POLL_MS = 2000;
+  /** signals.js: feedback by source, the judge and the shadow (the rest of the page works without it). */
+  var signals = window.tracegateSignals;
   var RECENT_LIMIT = 25;
   var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
   var THUMB_PATH =
@@ -321,7 +323,7 @@
       var body = el('tbody', { data: { class: cls } });
       body.appendChild(
         el('tr', { class: 'group' },
-          el('td', { colspan: '9' },
+          el('td', { colspan: '10' },
             el('span', { class: 'class-name' }, cls),
             el('span', { class: 'decision' },
               'choice ',
@@ -341,8 +343,9 @@
             el('td', { data: { field: 'count' } }, fmt.int(s.count)),
             el('td', { class: 'left', data: { field: 'share' } }, shareBar(s.share, m)),
             el('td', { class: 'left', data: { field: 'estimate' } }, estimateBar(s.estimate, s.uncertainty)),
+            el('td', { data: { field: 'rated' } }, s.rated === null || s.rated === undefined ? el('span', { class: 'muted' }, '—') : fmt.int(s.rated)),
             el('td', { data: { field: 'success-rate' } }, s.count > 0 ? fmt.pct(s.success_rate) : '—'),
-            el('td', { data: { field: 'mean-feedback' } },
+            el('td', { data: { field: 'mean-feedback' }, title: signals ? signals.bySourceText(s.feedback_by_source) : null },
               s.mean_feedback === null ? el('span', { class: 'muted' }, '—') : fmt.score(s.mean_feedback) + ' (' + s.feedback_count + ')'),
             el('td', { data: { field: 'latency' } }, s.count > 0 ? fmt.ms(s.latency_p50_ms) + ' / ' + fmt.ms(s.latency_p95_ms) : '—'),
             el('td', { data: { field: 'tokens' } }, fmt.tokens(s.prompt_tokens + s.completion_tokens)),
@@ -365,7 +368,9 @@
   }
 
   function thumbButton(trace, thumbs) {
-    var active = thumbs === 'up' ? trace.feedback === 1 : trace.feedback === 0;
+    // Pressed for a person's rating only (feedback stored without a source is a person's).
+    var human = trace.feedback_source === 'human' || trace.feedback_source === null;
+    var active = human && (thumbs === 'up' ? trace.feedback === 1 : trace.feedback === 0);
     var btn = el('button', {
       type: 'button',
       class: 'thumb ' + thumbs + (active ? ' active' : ''),
@@ -402,6 +407,9 @@
           el('td', { data: { field: 'cost' } }, fmt.usd(t.cost_usd)),
           el('td', { class: 'left feedback-cell' },
             el('span', { class: 'fb-value', data: { field: 'feedback' } }, fmt.score(t.feedback)),
+            t.feedback !== null && t.feedback_source !== null && t.feedback_source !== 'human'
+              ? el('span', { class: 'fb-source', data: { field: 'feedback-source' } }, t.feedback_source)
+              : null,
             thumbButton(t, 'up'),
             thumbButton(t, 'down')),
           el('td', { class: 'left query', data: { field: 'query' }, title: t.query === null ? 'prompt not stored (traces.storePrompts)' : t.query },
@@ -421,6 +429,7 @@
         return res.json().then(function (body) {
           if (!res.ok) throw new Error((body && body.error && body.error.message) || 'HTTP ' + res.status);
           trace.feedback = body.feedback;
+          trace.feedback_source = 'human';
           state.signatures.recent = '';
           renderRecent(state.data);
           showError(null);
@@ -650,6 +659,7 @@
     renderChart(data);
     renderModels(stats);
     renderInstances(stats);
+    if (signals) signals.render(stats, { el: el, fmt: fmt, changed: changed });
     renderClasses(stats);
     renderRecent(data);
   }
