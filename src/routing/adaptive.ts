@@ -158,7 +158,8 @@ export class AdaptivePolicy implements RouterPolicy {
       this.posterior(model, arm, state);
       const penalty = this.penalty(model, arm);
       const mean = this.alpha / (this.alpha + this.beta) - penalty;
-      if (mean > greedyScore) {
+      // On a tie (no evidence yet) the anchor is the best estimate.
+      if (mean > greedyScore || (mean === greedyScore && model === this.anchor)) {
         greedy = key;
         greedyScore = mean;
       }
@@ -526,7 +527,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const arm = state?.arms.get(key);
       this.posterior(model, arm, state);
       const score = this.alpha / (this.alpha + this.beta) - this.penalty(model, arm);
-      if (score > bestScore) {
+      if (score > bestScore || (score === bestScore && model === this.anchor)) {
         best = key;
         bestScore = score;
       }

@@ -75,7 +75,7 @@ export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weigh
 /**
  * The price prior: before ratings say otherwise, a model k times cheaper than the anchor
  * (router.defaultModel, else the priciest configured model) is assumed PRICE_PRIOR_PER_DECADE × log10(k)
- * worse than the anchor is now estimated to be (and a pricier one that much better), as
+ * worse than the anchor is now estimated to be (a pricier one, or one without a price, as good), as
  * PRICE_PRIOR_WEIGHT pseudo-observations. It is what lets a router with almost no ratings stay on
  * the anchor where quality is what counts, and move to the cheap models most likely to be good
  * enough where cost counts too; ratings override it as they accumulate. See docs for the figures
@@ -86,7 +86,8 @@ export const PRICE_PRIOR_PER_DECADE = 0.15;
 
 /** The price prior's mean for a model of expected cost `cost`, the anchor's being `anchorCost` and its estimate `anchorMean`. */
 export function pricePriorMean(anchorMean: number, anchorCost: number, cost: number): number {
-  const shift = anchorCost > 0 && cost > 0 ? PRICE_PRIOR_PER_DECADE * Math.log10(anchorCost / cost) : 0;
+  // A pricier model is not assumed better than the anchor: traffic leaves the anchor on evidence only.
+  const shift = anchorCost > 0 && cost > 0 ? Math.max(0, PRICE_PRIOR_PER_DECADE * Math.log10(anchorCost / cost)) : 0;
   return Math.min(0.99, Math.max(0.01, anchorMean - shift));
 }
 
