@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+import { AdaptivePolicy, priorCostUsd } from '../../src/routing/adaptive.js';
+import { pricePriorMean } from '../../src/routing/prior.js';
+import type { Decision, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
+
+/*
+ * What the adaptive policy does before ratings say otherwise (the anchored price prior), and how
+ * often it explores (as often as answers bring quality evidence back, within the floor and the cap).
+ */
+
+const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
+/** $11, $1.1 and $0.11 per 1,000 requests of 500 + 200 tokens: 10 and 100 times cheaper than premium. */
+const PRICED: ModelInfo[] = [
+  { key: 'cheap', inputCostPerMTok: 0.1, outputCostPerMTok: 0.3 },
+  { key: 'mid', inputCostPerMTok: 1, outputCostPerMTok: 3 },
+  { key: 'premium', inputCostPerMTok: 10, outputCostPerMTok: 30 },
+  free('gratis'),
+];
+
+function options(models: readonly ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
+  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
+}
+
+let seq = 0;
+function observation(queryClass: string, model: string, extra: Partial<Observation> = {}): Observation {
+  seq += 1;
+  return { traceId: `x${seq}`, query: '', queryClass, model, outcome: 'success', latencyMs: 100, costUsd: null, feedback: null, ...extra };
+}
+
+function classOf(policy: AdaptivePolicy, queryClass: string) {
+  const found = policy.snapshot().classes.find((c) => c.queryClass === queryClass);
+  if (found === undefined) throw new Error(`no class ${queryClass}`);
+  return found;
+}
+
+function estimates(policy: AdaptivePolicy, queryClass: string): Record<string, number> {
+  return Object.fromEntries(classOf(policy, queryClass).arms.map((a) => [a.model, a.estimate]));
+}
+
+/** The posterior mean of an arm with no evidence of its own: uniform prior + 10 pseudo-observations at `mean`. */
+const priorOnly = (mean: number): number => (1 + 10 * mean) / 12;
+
+describe('AdaptivePolicy: the anchored price prior', () => {
+  it('with no ratings and costWeight 0 stays on the priciest model, however many unrated answers the others give', () => {
+    const policy = new AdaptivePolicy(options(PRICED));
+    const all = PRICED.map((m) => m.key);
+    for (const key of all) for (let i = 0; i < 200; i++) policy.observe(observation('code', key));
+    expect(classOf(policy, 'code').choice).toBe('premium');
+    // 10 and 100 times cheaper: 0.15 and 0.30 under the anchor's 1/2; a model with no price is not shifted.
+    expect(estimates(policy, 'code')).toEqual({
+      cheap: expect.closeTo(priorOnly(0.2), 12),
+      mid: expect.closeTo(priorOnly(0.35), 12),
+      premium: expect.closeTo(0.5, 12),
+      gratis: expect.closeTo(0.5, 12),
+    });
+    // A model without a price ties with the anchor, which wins the tie.
+    for (let i = 0; i < 100; i++) expect(policy.select({ query: '', queryClass: 'code', available: ['gratis', 'cheap', 'mid', 'premium'], exploit: true }).model).toBe('premium');
+  });
+
+  it('sets the other models’ prior relative to the anchor’s estimate in the class', () => {
+    const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    for (let i = 0; i < 10; i++) policy.observe(observation('code', 'premium', { feedback: 1 }));
+    policy.observe(observation('math', 'cheap'));
+    const anchorMean = 11 / 12;
+    const cost = (key: string) => priorCostUsd(PRICED.find((m) => m.key === key)!);
+    expect(pricePriorMean(anchorMean, cost('premium'), cost('mid'))).toBeCloseTo(anchorMean - 0.15, 12);
+    expect(estimates(policy, 'code').mid).toBeCloseTo(priorOnly(anchorMean - 0.15), 12);
+    expect(estimates(policy, 'code').cheap).toBeCloseTo(priorOnly(anchorMean - 0.3), 12);
+    // Another class has its own anchor estimate (pooling lends the anchor's ratings to the anchor only).
+    expect(estimates(policy, 'math').mid).toBeCloseTo(priorOnly(0.35), 12);
+  });
+
+  it('a cheap defaultModel becomes the anchor: with no ratings it is the greedy choice, and the others’ prior follows its estimate', () => {
+    const policy = new AdaptivePolicy(options(PRICED, { defaultModel: 'cheap', halfLife: 0 }));
+    policy.observe(observation('code', 'cheap'));
+    // A pricier model is not assumed better than the anchor, and the anchor wins the tie.
+    expect(estimates(policy, 'code')).toEqual({
+      cheap: expect.closeTo(0.5, 12),
+      mid: expect.closeTo(0.5, 12),
+      premium: expect.closeTo(0.5, 12),
+      gratis: expect.closeTo(0.5, 12),
+    });
+    expect(classOf(policy, 'code').choice).toBe('cheap');
+    for (let i = 0; i < 100; i++) expect(policy.select({ query: '', queryClass: 'code', available: ['gratis', 'premium', 'mid', 'cheap'], exploit: true }).model).toBe('cheap');
+    // Its ratings move the others' prior: ten thumbs down put its estimate at 1/12.
+    for (let i = 0; i < 10; i++) policy.observe(observation('code', 'cheap', { feedback: 0 }));
+    expect(estimates(policy, 'code').mid).toBeCloseTo(priorOnly(1 / 12), 12);
+    expect(estimates(policy, 'code').premium).toBeCloseTo(priorOnly(1 / 12), 12);
+
+    // A defaultModel between the others: the cheaper one is shifted under it, the pricier one is not.
+    const middle = new AdaptivePolicy(options(PRICED, { defaultModel: 'mid' }));
+    middle.observe(observation('code', 'mid'));
+    expect(estimates(middle, 'code')).toMatchObject({ cheap: expect.closeTo(priorOnly(0.35), 12), premium: expect.closeTo(0.5, 12) });
+    expect(classOf(middle, 'code').choice).toBe('mid');
+
+    // Without a defaultModel the priciest model is the anchor, and the cheap model's ratings move only its own estimate.
+    const plain = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    for (let i = 0; i < 11; i++) plain.observe(observation('code', 'cheap', { feedback: i === 0 ? null : 0 }));
+    expect(estimates(plain, 'code').mid).toBeCloseTo(priorOnly(0.35), 12);
+    expect(estimates(plain, 'code').premium).toBeCloseTo(0.5, 12);
+  });
+});
+
+/** Ten free models: with nothing to tell them apart, a Thompson draw lands on the greedy one a tenth of the time. */
+const TEN = Array.from({ length: 10 }, (_, i) => `m${i}`);
+
+/**
+ * Serves `n` requests of one class over TEN; `rate(i)` says whether request i's answer is rated
+ * (0.5, so that no model pulls ahead); `shadow` adds a rated shadow call's answer per request.
+ */
+function serve(policy: AdaptivePolicy, n: number, rate: (i: number) => boolean, extra: { exploit?: boolean; shadow?: boolean } = {}): Decision[] {
+  const decisions: Decision[] = [];
+  for (let i = 0; i < n; i++) {
+    const decision = policy.select({ query: '', queryClass: 'general', available: TEN, exploit: extra.exploit });
+    decisions.push(decision);
+    policy.observe(observation('general', decision.model, { feedback: rate(i) ? 0.5 : null }));
+    if (extra.shadow === true) {
+      const other = policy.shadowCandidate({ query: '', queryClass: 'general', available: TEN }, decision.model) as string;
+      policy.observe(observation('general', other, { feedback: 0.5, shadow: true }));
+    }
+  }
+  return decisions;
+}
+
+const greedyShare = (decisions: readonly Decision[]): number => decisions.filter((d) => d.reason === 'learned').length / decisions.length;
+
+describe('AdaptivePolicy: exploration follows the evidence that comes back', () => {
+  it('with no ratings serves the greedy choice on ~97% of requests (EXPLORE_FLOOR)', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const share = greedyShare(serve(policy, 2000, () => false));
+    // 3% of the requests get a draw, which leaves the greedy choice 9 times in 10: ~97.3%.
+    expect(share).toBeGreaterThan(0.95);
+    expect(share).toBeLessThan(0.99);
+  });
+
+  it('with every answer rated explores on about half of the requests (EXPLORE_CAP)', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const share = greedyShare(serve(policy, 2000, () => true));
+    // Half of the requests get a draw, which leaves the greedy choice about 9 times in 10: ~55%.
+    expect(share).toBeGreaterThan(0.45);
+    expect(share).toBeLessThan(0.65);
+  });
+
+  it('with one answer in five rated explores on about a fifth of the requests', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const share = greedyShare(serve(policy, 2000, (i) => i % 5 === 0));
+    // A fifth of the requests get a draw, which leaves the greedy choice nearly always: ~80%.
+    expect(share).toBeGreaterThan(0.74);
+    expect(share).toBeLessThan(0.86);
+  });
+
+  it('never explores with exploit: true, and then serves the greedy choice', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    serve(policy, 200, () => true);
+    const decisions = serve(policy, 1000, () => true, { exploit: true });
+    expect(decisions.every((d) => d.reason === 'learned')).toBe(true);
+    // The greedy choice: the snapshot's, which the policy would have served.
+    const exploit = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    serve(exploit, 200, (i) => i % 2 === 0);
+    for (let i = 0; i < 50; i++) {
+      const choice = classOf(exploit, 'general').choice;
+      expect(exploit.select({ query: '', queryClass: 'general', available: TEN, exploit: true }).model).toBe(choice);
+    }
+  });
+
+  it('counts a shadow call’s rating for its arm, not for how often to explore', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const decisions = serve(policy, 2000, () => false, { shadow: true });
+    expect(greedyShare(decisions)).toBeGreaterThan(0.95);
+    const rated = classOf(policy, 'general').arms.reduce((sum, a) => sum + (a.rated ?? 0), 0);
+    expect(rated).toBe(2000);
+  });
+});
+
+describe('AdaptivePolicy.shadowCandidate', () => {
+  it('never returns the served model, draws over all the others, and returns undefined when there is no other', () => {
+    const policy = new AdaptivePolicy(options([free('a'), free('b'), free('c')], { seed: 5 }));
+    for (let i = 0; i < 30; i++) policy.observe(observation('code', 'a', { feedback: 1 }));
+    const ctx = { query: '', queryClass: 'code', available: ['a', 'b', 'c'] };
+    for (const served of ['a', 'b', 'c']) {
+      const drawn = new Set<string>();
+      for (let i = 0; i < 300; i++) {
+        const candidate = policy.shadowCandidate(ctx, served);
+        expect(candidate).not.toBe(served);
+        drawn.add(candidate as string);
+      }
+      expect([...drawn].sort()).toEqual(['a', 'b', 'c'].filter((m) => m !== served));
+    }
+    expect(policy.shadowCandidate({ query: '', queryClass: 'code', available: ['a'] }, 'a')).toBeUndefined();
+    expect(policy.shadowCandidate({ query: '', queryClass: 'code', available: [] }, 'a')).toBeUndefined();
+    expect(policy.shadowCandidate({ query: '', queryClass: 'code', available: ['b'] }, 'a')).toBe('b');
+  });
+
+  it('favours the model the posterior favours', () => {
+    const policy = new AdaptivePolicy(options([free('a'), free('b'), free('c')], { seed: 5 }));
+    for (let i = 0; i < 30; i++) {
+      policy.observe(observation('code', 'b', { feedback: 1 }));
+      policy.observe(observation('code', 'c', { feedback: 0 }));
+    }
+    const ctx = { query: '', queryClass: 'code', available: ['a', 'b', 'c'] };
+    const picks = Array.from({ length: 500 }, () => policy.shadowCandidate(ctx, 'a'));
+    expect(picks.filter((m) => m === 'b').length).toBeGreaterThan(490);
+  });
+});
