@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
  * failed in two and the demo test in one; alone, the fleet file passed 5 runs of 5 and the demo
  * test 3 of 3 (3 of 3 more with both cores busy).
  */
-const LEARNING = ['test/demo/demo.test.ts', 'test/fleet/learning.test.ts'];
+const LEARNING = ['test/demo/demo.test.ts', 'test/fleet/learning.test.ts', 'test/fleet/unrated-fleet.test.ts', 'test/judge/judge-learning.test.ts'];
 
 export default defineConfig({
   test: {
