@@ -1,3 +1,4 @@
+import { CHANGE_Z } from './adaptive-state.js';
 import { BIAS_SLOT, FEATURE_DIM, type FeatureVector } from './features.js';
 
 /*
@@ -18,6 +19,16 @@ import { BIAS_SLOT, FEATURE_DIM, type FeatureVector } from './features.js';
  * observations like it arrive and evidence elsewhere (another class) is kept; information along a
  * recurring direction settles near 1/(1 − γ) observations. Each belief forgets per observation of its
  * own: the reward per rating or failure, the cost per trace with a known cost.
+ *
+ * The reward is kept twice, as the adaptive policy keeps an arm's quality sums: the whole record
+ * (no forgetting) and the recent window (forgetting as above), both learning every quality
+ * observation. A query is predicted from the record unless the window's prediction for it is more
+ * than CHANGE_Z of the window's standard deviations (√(v(μ)·zᵀSz), the window's μ and S) from the
+ * record's; then from the window. A steady model keeps everything it ever earned (its estimate and
+ * its narrowing uncertainty are those of no forgetting), and one that breaks or degrades is judged
+ * on its recent evidence within tens of observations. Both are functions of the observations in
+ * order, so a rebuild from the store makes the same call as the online updates did. Without
+ * forgetting the two are one belief.
  */
 
 const D = FEATURE_DIM;
@@ -89,6 +100,8 @@ export class LinearBelief {
   /** Observations added so far (a rating's age is counted in these). */
   ticks = 0;
   private sinceRefresh = 0;
+  /** maxInformation()'s value since A last changed (NaN: to be computed). */
+  private information = NaN;
 
   constructor(biasMean: number) {
     for (let i = 0; i < D; i++) {
@@ -124,8 +137,28 @@ export class LinearBelief {
     return diagonal + 2 * off;
   }
 
+  /**
+   * An upper bound on A's largest eigenvalue, the most information along any direction:
+   * min(‖A‖_F, PRIOR_COUNT + ‖A − PRIOR_COUNT·I‖_F), so zᵀSz ≥ zᵀz / maxInformation(). O(D²) once
+   * after each change of A.
+   */
+  maxInformation(): number {
+    if (this.information === this.information) return this.information;
+    const a = this.a;
+    let squares = 0;
+    for (let i = 0; i < D * D; i++) squares += a[i]! * a[i]!;
+    let shifted = squares;
+    for (let i = 0; i < D; i++) {
+      const diagonal = a[i * D + i]!;
+      shifted += (diagonal - PRIOR_COUNT) * (diagonal - PRIOR_COUNT) - diagonal * diagonal;
+    }
+    this.information = Math.min(Math.sqrt(squares), PRIOR_COUNT + Math.sqrt(Math.max(0, shifted)));
+    return this.information;
+  }
+
   /** Directional forgetting: the information along z is multiplied by γ. */
   forget(x: FeatureVector, gamma: number): void {
+    this.information = NaN;
     const a = this.a;
     const idx = x.index;
     const val = x.value;
@@ -232,6 +265,7 @@ export class LinearBelief {
   }
 
   private addOuter(x: FeatureVector, w: number): void {
+    this.information = NaN;
     const a = this.a;
     for (let k = 0; k < x.size; k++) {
       const row = x.index[k]! * D;
@@ -271,9 +305,12 @@ export class LinearBelief {
   }
 }
 
-/** One upstream model's beliefs: reward, cost (in units of `unit` dollars) and latency. */
+/** One upstream model's beliefs: reward (its record and its recent window), cost (in units of `unit` dollars) and latency. */
 export class ModelBelief {
-  readonly reward = new LinearBelief(0.5);
+  /** The reward with forgetting: the recent window. */
+  readonly window = new LinearBelief(0.5);
+  /** The reward without forgetting: the whole record (the window itself when the policy does not forget). */
+  readonly record: LinearBelief;
   readonly cost: LinearBelief;
   /** Discounted latency sum and weight (ms, per live trace), for latencyWeight. */
   latencySum = 0;
@@ -283,14 +320,47 @@ export class ModelBelief {
     readonly key: string,
     readonly unit: number,
     priorCost: number,
+    forgets: boolean,
   ) {
+    this.record = forgets ? new LinearBelief(0.5) : this.window;
     this.cost = new LinearBelief(priorCost / unit);
   }
 
-  /** A quality observation (a failure at 0, or a rating) of weight w; γ < 1: forgetting along z first. */
+  /** A quality observation (a failure at 0, or a rating) of weight w, in both memories; γ < 1: the window forgets along z first. */
   rate(x: FeatureVector, score: number, w: number, gamma: number): void {
-    if (gamma !== 1) this.reward.forget(x, gamma);
-    this.reward.add(x, w, score);
+    if (gamma !== 1) this.window.forget(x, gamma);
+    this.window.add(x, w, score);
+    if (this.record !== this.window) this.record.add(x, w, score);
+  }
+
+  /** Takes out a quality observation learned earlier: at weight w from the record, at w × `faded` from the window. */
+  unrate(x: FeatureVector, score: number, w: number, faded: number): void {
+    this.window.remove(x, w * faded, score);
+    if (this.record !== this.window) this.record.remove(x, w, score);
+  }
+
+  /**
+   * Whether the window's reward prediction on z (`windowMean`) is more than CHANGE_Z of its standard
+   * deviations √(v(μ)·zᵀS z) from the record's (`recordMean`): the window's zᵀS z when it is (the
+   * window is then the estimate), −1 when the record holds. `zz` is zᵀz: with the bound on the
+   * window's information, it gives a floor under zᵀS z that settles most queries without it.
+   */
+  windowSpread(x: FeatureVector, windowMean: number, recordMean: number, zz: number): number {
+    if (this.record === this.window) return -1;
+    const gap = windowMean - recordMean;
+    const limit = CHANGE_Z * CHANGE_Z * rewardVariance(windowMean);
+    if (gap * gap <= limit * (zz / this.window.maxInformation())) return -1;
+    const spread = Math.max(0, this.window.spread(x));
+    return gap * gap > limit * spread ? spread : -1;
+  }
+
+  /** The reward belief this query is judged on, its mean and zᵀS z. */
+  judged(x: FeatureVector): { belief: LinearBelief; mean: number; spread: number } {
+    const recordMean = this.record.mean(x);
+    const windowMean = this.record === this.window ? recordMean : this.window.mean(x);
+    const spread = this.windowSpread(x, windowMean, recordMean, squaredNorm(x));
+    if (spread >= 0) return { belief: this.window, mean: windowMean, spread };
+    return { belief: this.record, mean: recordMean, spread: Math.max(0, this.record.spread(x)) };
   }
 
   /** The dollars of one answer, observed with weight w; γ < 1: forgetting along z first. */
@@ -304,4 +374,11 @@ export class ModelBelief {
     this.latencySum = this.latencySum * gamma + latencyMs;
     this.latencyWeight = this.latencyWeight * gamma + 1;
   }
+}
+
+/** zᵀz. */
+export function squaredNorm(x: FeatureVector): number {
+  let sum = 0;
+  for (let k = 0; k < x.size; k++) sum += x.value[k]! * x.value[k]!;
+  return sum;
 }

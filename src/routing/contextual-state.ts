@@ -62,10 +62,11 @@ export class State {
   traces = 0;
   evidence = 0;
 
-  constructor(models: readonly ModelInfo[], fallbackUnit: number) {
+  /** `forgets`: the policy forgets (γ < 1), so each model's reward keeps a record beside its window. */
+  constructor(models: readonly ModelInfo[], fallbackUnit: number, forgets: boolean) {
     for (const m of models) {
       const prior = priorCostUsd(m);
-      this.models.set(m.key, new ModelBelief(m.key, prior > 0 ? prior : fallbackUnit, prior));
+      this.models.set(m.key, new ModelBelief(m.key, prior > 0 ? prior : fallbackUnit, prior, forgets));
     }
   }
 
@@ -142,13 +143,13 @@ export class Learner {
 
   /**
    * A rating of a live trace learned earlier. The first is a new quality observation (the reward's
-   * newest, with forgetting as a live observation). One that replaces an earlier rating takes that one
-   * out first (an RLS downdate) and is then added as the newest: exact without forgetting. With
-   * forgetting it is an approximation: the earlier rating is taken out at its weight × γ^k, k the
-   * model's reward observations since it; directional forgetting keeps at least that share of the
-   * information along any direction (each step keeps A ⪰ γA), so the downdate never takes out more
-   * than is there, and where the newer observations were along other directions part of the earlier
-   * rating stays. A failed trace stays 0.
+   * newest, with forgetting in the window as a live observation). One that replaces an earlier rating
+   * takes that one out first (an RLS downdate) and is then added as the newest: exact in the record
+   * (no forgetting). In the window it is an approximation: the earlier rating is taken out at its
+   * weight × γ^k, k the model's reward observations since it; directional forgetting keeps at least
+   * that share of the information along any direction (each step keeps A ⪰ γA), so the downdate
+   * never takes out more than is there, and where the newer observations were along other
+   * directions part of the earlier rating stays. A failed trace stays 0.
    */
   rate(state: State, entry: PendingTrace, score: number, source: FeedbackSource | null | undefined): void {
     if (entry.failed || !Number.isFinite(score)) return;
@@ -158,7 +159,7 @@ export class Learner {
     const old = entry.rating;
     if (old !== null) {
       if (old.score === value && old.weight === weight) return;
-      m.reward.remove(entry.features, old.weight * Math.pow(this.gamma, m.reward.ticks - old.tick), old.score);
+      m.unrate(entry.features, old.score, old.weight, Math.pow(this.gamma, m.window.ticks - old.tick));
     } else {
       state.countRated(entry.queryClass, m.key, 1);
     }
@@ -167,7 +168,7 @@ export class Learner {
 
   private addRating(m: ModelBelief, x: FeatureVector, score: number, weight: number, gamma: number): Rating {
     m.rate(x, score, weight, gamma);
-    return { score, weight, tick: m.reward.ticks };
+    return { score, weight, tick: m.window.ticks };
   }
 
   /** Records the names of a query's features, per slot (bounded; for the snapshot). */

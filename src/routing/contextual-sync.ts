@@ -293,18 +293,30 @@ export class StoreSync {
    * Without per-trace access (a source with only sums), the per-class evidence is learned as one
    * aggregated observation per class × model and belief on the class's features (bias and class): the
    * cost as the mean dollars over the traces with a known cost, the reward as the mean over the
-   * quality evidence (failures at 0, ratings weighed by source). The live sums decay per trace (the
-   * store's ArmEvidence), not per quality observation as live learning forgets: an approximation, as
-   * aggregating is. The counts of quality observations are estimated from the weighted sums
-   * (× traces / Σw).
+   * quality evidence (failures at 0, ratings weighed by source), into the window from the live sums
+   * decayed per trace (the store's ArmEvidence; live learning forgets per quality observation: an
+   * approximation, as aggregating is) and into the record from the undecayed ones. The counts of
+   * quality observations are estimated from the weighted sums (× traces / Σw).
    */
   private async warmFromEvidence(state: State, source: EvidenceSource, range: { since?: number; until?: number }): Promise<number> {
     const learner = this.host.learner;
     const weights = learner.weights;
-    const [offline, live] = await Promise.all([
+    const [offline, live, whole] = await Promise.all([
       source.evidence({ ...range, source: 'offline' }),
       source.evidence({ ...range, source: 'live', decay: learner.gamma }),
+      learner.gamma < 1 ? source.evidence({ ...range, source: 'live' }) : null,
     ]);
+    const judge = ratingWeight('judge', weights);
+    const implicit = ratingWeight('implicit', weights);
+    /** Σ weight and the mean of a row's quality evidence. */
+    const quality = (row: ArmEvidence): { weight: number; mean: number } => {
+      const failures = Math.max(0, row.weight - row.successes);
+      const weight = failures + row.ratedCount + judge * row.judgeCount + implicit * row.implicitCount;
+      const sum = row.ratedSum + judge * row.judgeSum + implicit * row.implicitSum;
+      return { weight, mean: weight > 0 ? clamp01(sum / weight) : 0 };
+    };
+    const records = new Map<string, ArmEvidence>();
+    for (const row of whole ?? []) records.set(`${row.queryClass}\u0000${row.model}`, row);
     let total = 0;
     const apply = (rows: readonly ArmEvidence[], prior: boolean) => {
       for (const row of rows) {
@@ -314,15 +326,18 @@ export class StoreSync {
         const x = learner.extractor.extract(classInput(row.queryClass));
         const f = prior ? offlineTraceWeight(this.host.priorWeight, row.count) : 1;
         if (row.costCount > 0) m.spend(x, row.costSum / row.costCount, f * row.costCount, 1);
-        const failures = Math.max(0, row.weight - row.successes);
-        const judge = ratingWeight('judge', weights);
-        const implicit = ratingWeight('implicit', weights);
-        const qWeight = failures + row.ratedCount + judge * row.judgeCount + implicit * row.implicitCount;
-        const qSum = row.ratedSum + judge * row.judgeSum + implicit * row.implicitSum;
-        if (qWeight > 0) m.rate(x, clamp01(qSum / qWeight), f * qWeight, 1);
+        const q = quality(row);
+        const record = prior || m.record === m.window ? undefined : records.get(`${row.queryClass}\u0000${row.model}`);
+        if (record === undefined) {
+          if (q.weight > 0) m.rate(x, q.mean, f * q.weight, 1);
+        } else {
+          const r = quality(record);
+          if (q.weight > 0) m.window.add(x, q.weight, q.mean);
+          if (r.weight > 0) m.record.add(x, r.weight, r.mean);
+        }
         state.noteClass(row.queryClass, row.model, x, prior ? 0 : row.count);
         if (!prior) {
-          const observations = failures + row.ratedCount + row.judgeCount + row.implicitCount;
+          const observations = Math.max(0, row.weight - row.successes) + row.ratedCount + row.judgeCount + row.implicitCount;
           state.traces += row.count;
           state.countRated(row.queryClass, row.model, Math.round((observations * row.count) / row.weight));
         }

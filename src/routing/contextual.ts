@@ -1,4 +1,4 @@
-import { fullWidth, rewardVariance, sampleWidth, type ModelBelief } from './contextual-belief.js';
+import { fullWidth, rewardVariance, sampleWidth, squaredNorm, type ModelBelief } from './contextual-belief.js';
 import { bareInput, classInput, contextInput, Learner, State } from './contextual-state.js';
 import { NAME_EVERY, StoreSync } from './contextual-sync.js';
 import { JUDGE_CLASS } from './adaptive.js';
@@ -60,12 +60,17 @@ export { MAX_REBUILD_LIVE, MAX_REBUILD_OFFLINE } from './contextual-sync.js';
  *
  * Forgetting (`halfLife`): directional, per observation of each belief — the reward per quality
  * observation, the cost per trace with a known cost, the latency per trace — so ratings that come
- * once in fifty answers are remembered over more traffic than costs are.
+ * once in fifty answers are remembered over more traffic than costs are. The reward is kept twice:
+ * the whole record (no forgetting) is the prediction, and the recent window (forgetting) replaces it
+ * on a query where the two differ by more than CHANGE_Z of the window's standard deviations (a model
+ * that broke or degraded there); see ModelBelief.windowSpread.
  *
  * Priors: offline evidence (imported evaluation results) is learned first, each trace weighted so
  * that a class × model counts at most `priorWeight` traces, and without forgetting; live traces
- * come after it, so they override it as they accumulate. Pooling across classes comes from the
- * shared slots (the bias, the words): a model's record elsewhere informs a class where it is new.
+ * come after it: in the record they outweigh it as they accumulate, and where live traffic says a
+ * model is not what the prior says, the window (in which the prior fades) shows it sooner. Pooling
+ * across classes comes from the shared slots (the bias, the words): a model's record elsewhere
+ * informs a class where it is new.
  * The store's traces are read back by src/routing/contextual-sync.ts, learned as live ones are.
  */
 
@@ -76,6 +81,8 @@ const FEATURES = Symbol('contextual features');
 const FALLBACK_COST_UNIT = 1e-3;
 /** Strongest features shown per model in the snapshot. */
 const SNAPSHOT_FEATURES = 6;
+/** The bias alone: what a model's weights are judged on when no query is given. */
+const BIAS_ONLY: FeatureVector = { index: [BIAS_SLOT], value: [1], size: 1 };
 
 /** The reward and cost a model is predicted to have on one query. */
 export interface Prediction {
@@ -128,7 +135,7 @@ export class ContextualPolicy implements RouterPolicy {
     this.learner = new Learner(discountFactor(options.halfLife), options.sourceWeights ?? DEFAULT_SOURCE_WEIGHTS, this.extractor);
     const priced = options.models.map(priorCostUsd).filter((c) => c > 0);
     this.fallbackUnit = priced.length > 0 ? priced.reduce((a, b) => a + b, 0) / priced.length : FALLBACK_COST_UNIT;
-    this.state = new State(options.models, this.fallbackUnit);
+    this.state = new State(options.models, this.fallbackUnit, this.learner.gamma < 1);
     const priorWeight = options.priorWeight ?? DEFAULT_PRIOR_WEIGHT;
     // The sync swaps in the state it rebuilds, and asks for per-class choices and the replay.
     this.sync = new StoreSync(
@@ -139,7 +146,7 @@ export class ContextualPolicy implements RouterPolicy {
         replace: (state) => {
           this.state = state;
         },
-        newState: () => new State(this.configured, this.fallbackUnit),
+        newState: () => new State(this.configured, this.fallbackUnit, this.learner.gamma < 1),
         classChoice: (state, queryClass) => this.classChoice(state, queryClass),
         observe: (o) => this.observe(o),
         observeFeedback: (f) => this.observeFeedback(f),
@@ -177,20 +184,27 @@ export class ContextualPolicy implements RouterPolicy {
     const n = x.size;
     const index = x.index;
     const value = x.value;
+    const zz = squaredNorm(x);
     for (let a = 0; a < available.length; a++) {
       const key = available[a] as string;
       const m = models.get(key);
       if (m === undefined) continue;
-      const theta = m.reward.theta;
+      const theta = m.record.theta;
+      const recent = m.window.theta;
       const costTheta = m.cost.theta;
-      let mean = 0;
+      let recordMean = 0;
+      let windowMean = 0;
       let cost = 0;
       for (let k = 0; k < n; k++) {
         const i = index[k]!;
         const v = value[k]!;
-        mean += theta[i]! * v;
+        recordMean += theta[i]! * v;
+        windowMean += recent[i]! * v;
         cost += costTheta[i]! * v;
       }
+      // The record, unless the window says this model changed on queries like this one.
+      const changed = m.windowSpread(x, windowMean, recordMean, zz);
+      const mean = changed >= 0 ? windowMean : recordMean;
       const expected = mean - this.penalty(m, cost);
       if (expected > greedyScore) {
         greedy = key;
@@ -202,7 +216,7 @@ export class ContextualPolicy implements RouterPolicy {
       // The draws and the choice are exactly those of computing every spread.
       const draw = this.random.normal();
       if (draw <= 0 && expected <= chosenScore) continue;
-      const spread = Math.max(0, m.reward.spread(x));
+      const spread = changed >= 0 ? changed : Math.max(0, m.record.spread(x));
       const sampled = expected + sampleWidth(mean, spread) * draw;
       if (sampled > chosenScore) {
         chosen = key;
@@ -226,8 +240,8 @@ export class ContextualPolicy implements RouterPolicy {
       if (key === served) continue;
       const m = this.state.models.get(key);
       if (m === undefined) continue;
-      const mean = m.reward.mean(x);
-      const sampled = mean - this.penalty(m, m.cost.mean(x)) + fullWidth(mean, Math.max(0, m.reward.spread(x))) * this.random.normal();
+      const { mean, spread } = m.judged(x);
+      const sampled = mean - this.penalty(m, m.cost.mean(x)) + fullWidth(mean, spread) * this.random.normal();
       if (sampled > bestScore) {
         best = key;
         bestScore = sampled;
@@ -309,9 +323,9 @@ export class ContextualPolicy implements RouterPolicy {
   }
 
   private predict(m: ModelBelief, x: FeatureVector): Prediction {
-    const mean = m.reward.mean(x);
+    const { mean, spread } = m.judged(x);
     const cost = m.cost.mean(x);
-    const sd = Math.sqrt(rewardVariance(mean) * Math.max(0, m.reward.spread(x)));
+    const sd = Math.sqrt(rewardVariance(mean) * spread);
     return { model: m.key, reward: mean, sd, costUsd: Math.max(0, cost) * m.unit, utility: mean - this.penalty(m, cost) };
   }
 
@@ -384,9 +398,12 @@ export class ContextualPolicy implements RouterPolicy {
     return { policy: this.name, classes, features };
   }
 
-  /** The bias, then the `limit` slots of largest |weight| in a model's reward, named by what was seen there. */
+  /**
+   * The bias, then the `limit` slots of largest |weight| in a model's reward, named by what was seen
+   * there: the record's weights, or the window's where the two differ on the bias alone.
+   */
   private strongest(m: ModelBelief, limit: number): FeatureWeight[] {
-    const theta = m.reward.theta;
+    const theta = m.judged(BIAS_ONLY).belief.theta;
     const slots: number[] = [];
     for (let i = 0; i < D; i++) if (i !== BIAS_SLOT && theta[i] !== 0) slots.push(i);
     slots.sort((a, b) => Math.abs(theta[b]!) - Math.abs(theta[a]!));
@@ -409,7 +426,7 @@ export class ContextualPolicy implements RouterPolicy {
       else merged.set(key, { ...f });
     }
     const predictions = [...this.state.models.values()].map((m) => {
-      const theta = m.reward.theta;
+      const theta = m.judged(x).belief.theta;
       const features: ExplainedFeature[] = [...merged.values()].map((f) => ({
         feature: f.name,
         value: f.value,
