@@ -104,8 +104,12 @@ const routerSchema = z
     /** Reward trade-off: utility = quality − costWeight × dollars − latencyWeight × seconds. */
     costWeight: z.number().nonnegative().default(0),
     latencyWeight: z.number().nonnegative().default(0),
-    /** Forgetting: an observation's weight halves after this many newer observations of the same class and model (0 = never forget). */
-    halfLife: z.number().nonnegative().default(50),
+    /**
+     * The recent window: a piece of quality evidence weighs half after this many newer ones of the
+     * same class and model, and a trace's cost, latency and success after this many newer traces (0 =
+     * no window). The policies keep each model's whole record beside it.
+     */
+    halfLife: z.number().nonnegative().default(20),
     /** Recompute the policy from the trace store every N seconds (0 = only at boot and on `tracegate update`). */
     updateIntervalSeconds: z.number().nonnegative().default(0),
     /** With a shared store (PostgreSQL): fold in what the other instances traced this often, in ms, and hear their feedback as it commits (0 = neither). */

@@ -55,6 +55,7 @@ export function modelInfos(config: Config): ModelInfo[] {
   return Object.entries(config.models).map(([key, m]) => ({
     key,
     sizeB: m.sizeB,
+    routed: m.routed,
     inputCostPerMTok: m.inputCostPerMTok,
     outputCostPerMTok: m.outputCostPerMTok,
   }));

@@ -23,25 +23,29 @@ export interface ModelState {
 /** One class × model. The sums follow ArmEvidence's meaning (discounted per arm). */
 export interface Arm {
   readonly model: ModelState;
-  /** Traces (raw), their discounted weight, cost and latency sums (forgetting per trace). */
+  /** Traces (raw), their discounted weight, successes, cost and latency sums (forgetting per trace). */
   count: number;
   weight: number;
+  successes: number;
   costSum: number;
   costCount: number;
   latencySumMs: number;
   /** Traces of this arm so far. */
   tick: number;
   /**
-   * Quality evidence (QualityEvidence: failures and ratings, Σ sourceWeight and Σ sourceWeight ×
-   * score) twice: forgetting per observation (the recent window, qWeight/qSum) and without forgetting
-   * (the whole record, lWeight/lSum). The record is the estimate unless the window says it changed.
+   * The quality of its successful answers (QualityEvidence's ratings: Σ sourceWeight and Σ
+   * sourceWeight × score) twice: forgetting per piece of evidence, failures included (the recent
+   * window, qWeight/qSum), and without forgetting (the whole record, lWeight/lSum). The record is the
+   * estimate unless the window says it changed.
    */
   qWeight: number;
   qSum: number;
   lWeight: number;
   lSum: number;
-  /** Quality observations of this arm so far (raw). */
+  /** Pieces of quality evidence of this arm so far (ratings and failures, raw): what the window's forgetting counts. */
   qTick: number;
+  /** Rated answers behind the estimate (raw; a replaced rating counts once). */
+  rated: number;
   /** Discounted count of the class's selections that chose this arm, as of the class's pick `pickTick`. */
   picks: number;
   pickTick: number;
@@ -94,14 +98,19 @@ export function armKey(queryClass: string, model: string): string {
   return `${queryClass}\u0000${model}`;
 }
 
-/** router.defaultModel when configured, else the priciest configured model (none when no model has a price). */
-export function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: string | undefined): ModelState | undefined {
+/**
+ * router.defaultModel when configured, else the priciest routed model (none when no routed model has
+ * a price). A model kept out of `auto` (a judge, say) is never the anchor.
+ */
+export function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: string | undefined, routed: (key: string) => boolean): ModelState | undefined {
   if (defaultModel !== undefined) {
     const configured = models.get(defaultModel);
-    if (configured !== undefined) return configured;
+    if (configured !== undefined && routed(defaultModel)) return configured;
   }
   let anchor: ModelState | undefined;
-  for (const model of models.values()) if (model.priorCost > 0 && (anchor === undefined || model.priorCost > anchor.priorCost)) anchor = model;
+  for (const model of models.values()) {
+    if (routed(model.key) && model.priorCost > 0 && (anchor === undefined || model.priorCost > anchor.priorCost)) anchor = model;
+  }
   return anchor;
 }
 
@@ -132,6 +141,7 @@ export function newArm(model: ModelState): Arm {
     model,
     count: 0,
     weight: 0,
+    successes: 0,
     costSum: 0,
     costCount: 0,
     latencySumMs: 0,
@@ -141,6 +151,7 @@ export function newArm(model: ModelState): Arm {
     lWeight: 0,
     lSum: 0,
     qTick: 0,
+    rated: 0,
     picks: 0,
     pickTick: 0,
     recent: null,
@@ -164,4 +175,18 @@ export function judgedSums(arm: Arm | undefined): { weight: number; sum: number 
   const recent = (1 + arm.qSum) / (2 + arm.qWeight);
   const sd = Math.sqrt((record * (1 - record)) / (2 + arm.qWeight));
   return Math.abs(recent - record) > CHANGE_Z * sd ? { weight: arm.qWeight, sum: arm.qSum } : { weight: arm.lWeight, sum: arm.lSum };
+}
+
+/**
+ * The prior of an arm's reliability (the share of its attempts that succeed): RELIABILITY_PRIOR_WEIGHT
+ * pseudo-attempts at RELIABILITY_PRIOR. Most upstreams answer; a model must fail several times in a
+ * row, or often, before its expected utility drops much — and a model failing at an ordinary rate
+ * (a few percent) keeps nearly all of its estimate, however much traffic it serves.
+ */
+const RELIABILITY_PRIOR = 0.98;
+const RELIABILITY_PRIOR_WEIGHT = 10;
+
+/** An arm's expected reliability, from its recent attempts (forgetting per trace). */
+export function reliability(arm: Arm | undefined): number {
+  return (RELIABILITY_PRIOR_WEIGHT * RELIABILITY_PRIOR + (arm?.successes ?? 0)) / (RELIABILITY_PRIOR_WEIGHT + (arm?.weight ?? 0));
 }

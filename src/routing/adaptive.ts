@@ -1,6 +1,5 @@
 import type { QualityEvidence } from '../traces/quality-evidence.js';
 import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
-import { BoundedMap } from './bounded-map.js';
 import { QUERY_CLASSES } from './classify.js';
 import {
   anchorOf,
@@ -10,6 +9,7 @@ import {
   newArm,
   newModel,
   refreshTotals,
+  reliability,
   temper,
   type Arm,
   type ClassState,
@@ -23,7 +23,6 @@ import {
   DEFAULT_PRIOR_WEIGHT,
   DEFAULT_SOURCE_WEIGHTS,
   discountFactor,
-  EXPLORE_CAP,
   EXPLORE_FLOOR,
   offlineTraceWeight,
   PRICE_PRIOR_WEIGHT,
@@ -76,8 +75,12 @@ const POOL_PSEUDO_COUNT = 2;
 const COST_PRIOR_WEIGHT = 1;
 /** Most traces remembered for late feedback. */
 const MAX_PENDING = 100_000;
-/** Beyond this many half-lives a late feedback weighs under 1e-6: not worth remembering. */
-const PENDING_HALF_LIVES = 20;
+/**
+ * Traces remembered per arm for late feedback (within MAX_PENDING overall). A late rating counts in
+ * full however old its trace is, so this is a matter of memory, not of weight: a rating for a trace
+ * that far back waits for the next rebuild.
+ */
+const PENDING_PER_ARM = 2000;
 /** Traces of this class are the judge's own calls: never routing evidence. */
 export const JUDGE_CLASS = 'judge';
 
@@ -93,7 +96,6 @@ export class AdaptivePolicy implements RouterPolicy {
   readonly name = 'adaptive';
 
   private readonly gamma: number;
-  private readonly halfLife: number;
   private readonly costWeight: number;
   private readonly latencyWeight: number;
   private readonly defaultModel: string | undefined;
@@ -110,12 +112,6 @@ export class AdaptivePolicy implements RouterPolicy {
   /** Live traces and quality observations counted (raw): their ratio is how often evidence comes back. */
   private traces = 0;
   private evidence = 0;
-  /**
-   * Most traces per arm remembered for late feedback (0: no limit per arm): 20 half-lives, beyond
-   * which a feedback would weigh under 1e-6. The rebuild keeps the same number, and the map stays
-   * small (and cheap) however many traces the gateway has seen.
-   */
-  private readonly pendingPerArm: number;
   /** Active while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
   private readonly replay = new ReplayBuffer();
   private updates: Promise<unknown> = Promise.resolve();
@@ -124,7 +120,6 @@ export class AdaptivePolicy implements RouterPolicy {
   private beta = 1;
 
   constructor(options: PolicyOptions) {
-    this.halfLife = options.halfLife;
     this.gamma = discountFactor(options.halfLife);
     this.costWeight = options.costWeight;
     this.latencyWeight = options.latencyWeight;
@@ -134,12 +129,12 @@ export class AdaptivePolicy implements RouterPolicy {
     this.configuredKeys = options.models.map((m) => m.key);
     this.source = options.source;
     this.random = new Random(options.seed);
-    this.pendingPerArm = options.halfLife > 0 ? Math.ceil(PENDING_HALF_LIVES * options.halfLife) : 0;
     this.pending = this.newPending();
     for (const model of options.models) {
       this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
     }
-    this.anchor = anchorOf(this.models, options.defaultModel);
+    const unrouted = new Set(options.models.filter((m) => m.routed === false).map((m) => m.key));
+    this.anchor = anchorOf(this.models, options.defaultModel, (key) => !unrouted.has(key));
   }
 
   select(ctx: RoutingContext): Decision {
@@ -157,7 +152,8 @@ export class AdaptivePolicy implements RouterPolicy {
       const arm = state?.arms.get(key);
       this.posterior(model, arm, state);
       const penalty = this.penalty(model, arm);
-      const mean = this.alpha / (this.alpha + this.beta) - penalty;
+      const reliable = reliability(arm);
+      const mean = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
       // On a tie (no evidence yet) the anchor is the best estimate.
       if (mean > greedyScore || (mean === greedyScore && model === this.anchor)) {
         greedy = key;
@@ -165,7 +161,7 @@ export class AdaptivePolicy implements RouterPolicy {
       }
       if (explore) {
         const c = arm === undefined ? 1 : temper(judgedSums(arm).weight);
-        const sampled = this.random.beta(c * this.alpha, c * this.beta) - penalty;
+        const sampled = reliable * this.random.beta(c * this.alpha, c * this.beta) - penalty;
         if (sampled > chosenScore) {
           chosen = key;
           chosenScore = sampled;
@@ -190,7 +186,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const model = this.model(key);
       const arm = state?.arms.get(key);
       this.posterior(model, arm, state);
-      const sampled = this.random.beta(this.alpha, this.beta) - this.penalty(model, arm);
+      const sampled = reliability(arm) * this.random.beta(this.alpha, this.beta) - this.penalty(model, arm);
       if (sampled > bestScore) {
         best = key;
         bestScore = sampled;
@@ -201,7 +197,7 @@ export class AdaptivePolicy implements RouterPolicy {
 
   /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
   private exploreShare(): number {
-    return Math.min(EXPLORE_CAP, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
+    return Math.min(1, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
   }
 
   /**
@@ -218,12 +214,14 @@ export class AdaptivePolicy implements RouterPolicy {
     const g = this.gamma;
     if (g !== 1) {
       arm.weight *= g;
+      arm.successes *= g;
       arm.costSum *= g;
       arm.costCount *= g;
       arm.latencySumMs *= g;
     }
     arm.count += 1;
     arm.weight += 1;
+    if (!failed) arm.successes += 1;
     if (observation.costUsd !== null && Number.isFinite(observation.costUsd)) {
       arm.costSum += observation.costUsd;
       arm.costCount += 1;
@@ -233,41 +231,45 @@ export class AdaptivePolicy implements RouterPolicy {
     const served = observation.shadow !== true;
     if (served) this.traces += 1;
     const entry: PendingTrace = { arm, failed, served, rating: null };
-    if (failed) entry.rating = this.addQuality(arm, 0, 1, served);
+    if (failed) this.forgetQuality(arm);
     else if (observation.feedback !== null && Number.isFinite(observation.feedback)) {
       entry.rating = this.addQuality(arm, clamp01(observation.feedback), ratingWeight(observation.feedbackSource, this.weights), served);
+      arm.rated += 1;
     }
     refreshTotals(arm.model);
     this.remember(observation.traceId, entry);
   }
 
-  /** One new quality observation, the arm's newest: the older ones weigh γ less. */
+  /** A new rating, the arm's newest piece of evidence: the window's older ones weigh γ less. */
   private addQuality(arm: Arm, score: number, weight: number, served: boolean): Rating {
-    const g = this.gamma;
-    arm.qWeight = arm.qWeight * g + weight;
-    arm.qSum = arm.qSum * g + weight * score;
+    this.forgetQuality(arm);
+    arm.qWeight += weight;
+    arm.qSum += weight * score;
     arm.lWeight += weight;
     arm.lSum += weight * score;
-    arm.qTick += 1;
     if (served) this.evidence += 1;
     return { score, weight, qTick: arm.qTick };
   }
 
   /**
-   * With a limit per arm, the arms' rings decide what is forgotten (a plain Map, capped overall);
-   * without one, the oldest trace overall goes first.
+   * A new piece of quality evidence (a rating, or a failure: the store orders both): the window's
+   * older ratings weigh γ less.
    */
+  private forgetQuality(arm: Arm): void {
+    const g = this.gamma;
+    arm.qWeight *= g;
+    arm.qSum *= g;
+    arm.qTick += 1;
+  }
+
+  /** The arms' rings decide what is forgotten (a plain Map, capped overall). */
   private newPending(): PendingTraces {
-    return this.pendingPerArm > 0 ? new Map<string, PendingTrace>() : new BoundedMap<string, PendingTrace>(MAX_PENDING);
+    return new Map<string, PendingTrace>();
   }
 
   /** Keeps a trace for late feedback; the arm's oldest one goes when the arm has its fill. */
   private remember(traceId: string, entry: PendingTrace): void {
-    const limit = this.pendingPerArm;
-    if (limit === 0) {
-      this.pending.set(traceId, entry);
-      return;
-    }
+    const limit = PENDING_PER_ARM;
     // Past the overall bound (only with very many arms) a new trace is not remembered: its late
     // feedback then waits for the next rebuild.
     if (this.pending.size >= MAX_PENDING && !this.pending.has(traceId)) return;
@@ -302,6 +304,8 @@ export class AdaptivePolicy implements RouterPolicy {
       arm.lWeight = Math.max(0, arm.lWeight - old.weight);
       arm.lSum = Math.min(arm.lWeight, Math.max(0, arm.lSum - old.weight * old.score));
       if (entry.served) this.evidence -= 1;
+    } else {
+      arm.rated += 1;
     }
     entry.rating = this.addQuality(arm, score, weight, entry.served);
     refreshTotals(arm.model);
@@ -367,13 +371,13 @@ export class AdaptivePolicy implements RouterPolicy {
     }
   }
 
-  /** How many recent traces per arm to remember for late feedback: 20 half-lives, within MAX_PENDING overall. */
+  /** How many recent traces per arm to remember for late feedback: PENDING_PER_ARM, within MAX_PENDING overall. */
   private recentPerArm(): number {
     let known = 0;
     for (const state of this.classes.values()) for (const arm of state.arms.values()) if (arm.count > 0) known++;
     const arms = Math.max(1, known, this.configuredKeys.length * QUERY_CLASSES.length);
     const byCapacity = Math.max(1, Math.floor(MAX_PENDING / arms));
-    return this.halfLife > 0 ? Math.min(byCapacity, Math.ceil(PENDING_HALF_LIVES * this.halfLife)) : byCapacity;
+    return Math.min(byCapacity, PENDING_PER_ARM);
   }
 
   /**
@@ -392,8 +396,8 @@ export class AdaptivePolicy implements RouterPolicy {
   ): void {
     for (const state of this.classes.values()) {
       for (const arm of state.arms.values()) {
-        arm.count = arm.weight = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
-        arm.qWeight = arm.qSum = arm.lWeight = arm.lSum = arm.qTick = 0;
+        arm.count = arm.weight = arm.successes = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
+        arm.qWeight = arm.qSum = arm.lWeight = arm.lSum = arm.qTick = arm.rated = 0;
         arm.recent = null;
         arm.recentNext = 0;
       }
@@ -404,6 +408,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const arm = this.arm(row.queryClass, row.model);
       arm.count = row.count;
       arm.weight = row.weight;
+      arm.successes = row.successes;
       arm.costSum = row.costSum;
       arm.costCount = row.costCount;
       arm.latencySumMs = row.latencySumMs;
@@ -416,13 +421,15 @@ export class AdaptivePolicy implements RouterPolicy {
       arm.qWeight = sums.weight;
       arm.qSum = Math.min(sums.weight, Math.max(0, sums.sum));
       arm.qTick = row.observations;
-      this.evidence += row.observations;
     }
     for (const row of record) {
       const arm = this.arm(row.queryClass, row.model);
       const sums = qualitySums(row, this.weights);
       arm.lWeight = sums.weight;
       arm.lSum = Math.min(sums.weight, Math.max(0, sums.sum));
+      // Without decay, `failures` is their raw count: the rest are the rated answers.
+      arm.rated = Math.max(0, Math.round(row.observations - row.failures));
+      this.evidence += arm.rated;
     }
     const offlineCounts = new Map<string, number>();
     for (const row of offline) {
@@ -433,6 +440,7 @@ export class AdaptivePolicy implements RouterPolicy {
       // Offline latencies are not the upstream's: the prior keeps the arm's live mean latency.
       const latency = arm.weight > 0 ? arm.latencySumMs / arm.weight : 0;
       arm.weight += f * row.weight;
+      arm.successes += f * row.successes;
       arm.costSum += f * row.costSum;
       arm.costCount += f * row.costCount;
       arm.latencySumMs += f * row.weight * latency;
@@ -503,7 +511,7 @@ export class AdaptivePolicy implements RouterPolicy {
         uncertainty: Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1))),
         costUsd: known ? this.expectedCost(model, arm) : null,
         samples: arm?.count ?? 0,
-        rated: arm?.qTick ?? 0,
+        rated: arm?.rated ?? 0,
         share: arm !== undefined && totalPicks > 0 ? this.picksNow(state, arm) / totalPicks : 0,
       });
     }
@@ -526,7 +534,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const model = this.model(key);
       const arm = state?.arms.get(key);
       this.posterior(model, arm, state);
-      const score = this.alpha / (this.alpha + this.beta) - this.penalty(model, arm);
+      const score = reliability(arm) * (this.alpha / (this.alpha + this.beta)) - this.penalty(model, arm);
       if (score > bestScore || (score === bestScore && model === this.anchor)) {
         best = key;
         bestScore = score;
@@ -660,7 +668,7 @@ export class AdaptivePolicy implements RouterPolicy {
       qualityWeight: arm.qWeight,
       record: arm.lSum,
       recordWeight: arm.lWeight,
-      rated: arm.qTick,
+      rated: arm.rated,
       costSum,
       costCount,
       latencySumMs,

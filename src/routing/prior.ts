@@ -64,10 +64,13 @@ export function ratingWeight(source: FeedbackSource | null | undefined, weights:
   return 1;
 }
 
-/** An arm's quality evidence as Beta pseudo-counts: Σ weight and Σ weight × score, failures at 0. */
+/**
+ * An arm's ratings as Beta pseudo-counts: Σ weight and Σ weight × score (the quality of its successful
+ * answers; how often it fails is its reliability, learned from every trace).
+ */
 export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weight: number; sum: number } {
   return {
-    weight: e.failures + e.ratedCount + weights.judge * e.judgeCount + weights.implicit * e.implicitCount,
+    weight: e.ratedCount + weights.judge * e.judgeCount + weights.implicit * e.implicitCount,
     sum: e.ratedSum + weights.judge * e.judgeSum + weights.implicit * e.implicitSum,
   };
 }
@@ -93,12 +96,8 @@ export function pricePriorMean(anchorMean: number, anchorCost: number, cost: num
 
 /**
  * Exploration follows the evidence: a Thompson draw (which may try a model the estimates do not
- * favour) is made for a share of requests equal to the share of served answers that bring quality
- * evidence (ratings, failures), at least EXPLORE_FLOOR and at most EXPLORE_CAP; the other requests get
- * the best estimate. Exploring on a request whose answer will never be rated costs its quality and
- * teaches nothing; and even when every answer is rated, every other request is enough to keep
- * learning (on the RouterBench subset with every answer rated: 0.969 → 0.977 of the best fixed model
- * at λ = 0 with the cap, `tracegate eval --feedback-rate 1 --seeds 8`).
+ * favour) is made for a share of requests equal to the share of served answers that bring a rating
+ * back, at least EXPLORE_FLOOR; the other requests get the best estimate. Exploring on a request whose
+ * answer will never be rated costs its quality and teaches nothing.
  */
 export const EXPLORE_FLOOR = 0.03;
-export const EXPLORE_CAP = 0.5;

@@ -166,6 +166,8 @@ export interface ModelInfo {
   sizeB?: number;
   inputCostPerMTok: number;
   outputCostPerMTok: number;
+  /** False for a model kept out of `auto` (models.<key>.routed): never an anchor or a default. */
+  routed?: boolean;
 }
 
 export interface PolicyOptions {
