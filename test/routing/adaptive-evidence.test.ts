@@ -2,12 +2,15 @@ import { describe, expect, it } from 'vitest';
 import { AdaptivePolicy, discountFactor } from '../../src/routing/adaptive.js';
 import type { ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
 import type { FeedbackSource, Outcome } from '../../src/traces/types.js';
-import { FakeEvidenceSource } from './fake-evidence.js';
+import { FakeEvidenceSource, reliabilityOf } from './fake-evidence.js';
 
 /*
- * What counts as quality evidence for the adaptive policy: failures (0) and rated answers, each
- * weighed by who rated it; an answer that succeeded and was never rated is evidence of count, cost
- * and latency only. The quality sums forget per quality observation of the arm.
+ * What counts as quality evidence for the adaptive policy: rated answers, each weighed by who rated
+ * it (the quality of its successful answers). A failure lowers the arm's reliability (the share of
+ * its attempts that succeed, forgetting per trace) and moves the recent window's forgetting on, but
+ * adds no quality; an answer that succeeded and was never rated is evidence of count, cost, latency
+ * and reliability only. The quality window forgets per piece of quality evidence of the arm (ratings
+ * and failures).
  */
 
 const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
@@ -153,29 +156,66 @@ describe('AdaptivePolicy: late ratings', () => {
     const target = rated('code', 'a', 0.4, 'judge');
     policy.observe(target);
     for (let i = 0; i < 5; i++) policy.observe(rated('code', 'a', 1));
+    // A failure adds no quality (and at γ = 1 discounts nothing).
     policy.observe(observation('code', 'a', 'error'));
     const start = arm(policy, 'code', 'a');
-    expect(start.qualityWeight).toBeCloseTo(6.5, 12);
+    expect(start.qualityWeight).toBeCloseTo(5.5, 12);
     expect(start.quality).toBeCloseTo(5.2, 12);
+    expect(start.rated).toBe(6);
 
     // The judge changes its mind: same weight, so qualityWeight is unchanged at γ = 1.
     late(policy, target, 0.6, 'judge', 0.4);
-    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(6.5, 12);
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(5.5, 12);
     expect(arm(policy, 'code', 'a').quality).toBeCloseTo(5.2 + 0.5 * (0.6 - 0.4), 12);
 
     // A human's rating replaces the judge's: weight 0.5 → 1, weight × score 0.3 → 0.9.
     late(policy, target, 0.9, 'human', 0.6);
-    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(6.5 - 0.5 + 1, 12);
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(5.5 - 0.5 + 1, 12);
     expect(arm(policy, 'code', 'a').quality).toBeCloseTo(5.3 - 0.3 + 0.9, 12);
 
-    // And a human's second thought replaces the first.
+    // And a human's second thought replaces the first. The answer is still one rated answer.
     late(policy, target, 0, 'human', 0.9);
-    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(7, 12);
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(6, 12);
     expect(arm(policy, 'code', 'a').quality).toBeCloseTo(5, 12);
+    expect(arm(policy, 'code', 'a').rated).toBe(6);
+  });
+
+  it('counts a rated answer once in rated, however often its rating is replaced, online and after a rebuild alike', async () => {
+    const store = new FakeEvidenceSource();
+    const online = new AdaptivePolicy(options([free('a')], { halfLife: 10 }));
+    const traces = [rated('code', 'a', 0.4, 'judge'), observation('code', 'a'), observation('code', 'a', 'error'), observation('code', 'a')];
+    for (const o of traces) {
+      online.observe(o);
+      store.add({ id: o.traceId, time: ++seq, queryClass: 'code', model: 'a', outcome: o.outcome, feedback: o.feedback, feedbackSource: o.feedbackSource ?? null, costUsd: null, latencyMs: 100 });
+    }
+    const [judged, unrated, failed, later] = traces as [Observation, Observation, Observation, Observation];
+    const rate = (policies: AdaptivePolicy[], o: Observation, score: number, source: FeedbackSource) => {
+      const previous = store.traces.find((t) => t.id === o.traceId)!.feedback;
+      store.setFeedback(o.traceId, score, source, ++seq);
+      for (const policy of policies) late(policy, o, score, source, previous);
+    };
+    const ratedOf = (policy: AdaptivePolicy) => [arm(policy, 'code', 'a').rated, policy.snapshot().classes[0]!.arms[0]!.rated];
+    rate([online], unrated, 0.9, 'human');
+    rate([online], judged, 0.6, 'human');
+    rate([online], unrated, 0.1, 'implicit');
+    rate([online], judged, 0.6, 'human');
+    // A failure stays a failure whatever is said of it.
+    rate([online], failed, 1, 'human');
+    expect(ratedOf(online)).toEqual([2, 2]);
+
+    const rebuilt = new AdaptivePolicy(options([free('a')], { halfLife: 10, source: store }));
+    await rebuilt.updateFromTraces();
+    expect(ratedOf(rebuilt)).toEqual([2, 2]);
+    rate([online, rebuilt], unrated, 0.5, 'judge');
+    expect(ratedOf(online)).toEqual([2, 2]);
+    expect(ratedOf(rebuilt)).toEqual([2, 2]);
+    rate([online, rebuilt], later, 0.7, 'human');
+    expect(ratedOf(online)).toEqual([3, 3]);
+    expect(ratedOf(rebuilt)).toEqual([3, 3]);
   });
 });
 
-describe('AdaptivePolicy: forgetting counts quality observations, not traces', () => {
+describe('AdaptivePolicy: the quality window forgets per piece of quality evidence (ratings and failures), not per trace', () => {
   it('with halfLife 10, 1,000 unrated successes between two ratings do not discount the first', () => {
     const policy = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 10 }));
     const gamma = discountFactor(10);
@@ -192,7 +232,7 @@ describe('AdaptivePolicy: forgetting counts quality observations, not traces', (
     expect(arm(policy, 'code', 'a').costCount).toBeCloseTo((gamma - gamma ** 1001) / (1 - gamma), 9);
   });
 
-  it('failures are quality observations: ten of them discount an earlier rating ten times', () => {
+  it('a failure lowers reliability and moves the window’s forgetting on, but adds no quality: ten of them discount an earlier rating ten times', () => {
     const policy = new AdaptivePolicy(options([free('a')], { halfLife: 10 }));
     const gamma = discountFactor(10);
     policy.observe(rated('code', 'a', 1));
@@ -200,15 +240,31 @@ describe('AdaptivePolicy: forgetting counts quality observations, not traces', (
       policy.observe(observation('code', 'a', i % 2 === 0 ? 'error' : 'timeout'));
       policy.observe(observation('code', 'a'));
     }
+    // The window holds the one rating, ten pieces of evidence old; the record holds it whole.
+    expect(arm(policy, 'code', 'a')).toMatchObject({ rated: 1, record: 1, recordWeight: 1 });
     expect(arm(policy, 'code', 'a').quality).toBeCloseTo(gamma ** 10, 12);
-    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo((1 - gamma ** 11) / (1 - gamma), 12);
-    expect(arm(policy, 'code', 'a').rated).toBe(11);
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(gamma ** 10, 12);
+    // The quality of its successful answers is that of one thumbs up: Beta(2, 1).
+    expect(policy.snapshot().classes[0]!.arms[0]!.estimate).toBeCloseTo(2 / 3, 12);
+    // Reliability forgets per trace: 21 traces, the successes 0, 2, …, 20 traces old, the failures in between.
+    const sums = reliabilityOf(policy, 'code', 'a')!;
+    const successes = (1 - gamma ** 22) / (1 - gamma ** 2);
+    const weight = (1 - gamma ** 21) / (1 - gamma);
+    expect(sums.successes).toBeCloseTo(successes, 12);
+    expect(sums.weight).toBeCloseTo(weight, 12);
+    // 10 pseudo-attempts at 0.98 besides: about 0.75, against 0.98 before any trace.
+    expect(sums.reliability).toBeCloseTo((9.8 + successes) / (10 + weight), 12);
+    expect(sums.reliability).toBeLessThan(0.76);
   });
 
   it('a rebuild from the store forgets the same way', async () => {
     const store = new FakeEvidenceSource();
-    const add = (outcome: Outcome, feedback: number | null) =>
-      store.add({ id: `f${++seq}`, time: seq, queryClass: 'code', model: 'a', outcome, feedback, costUsd: null, latencyMs: 100 });
+    const online = new AdaptivePolicy(options([free('a')], { halfLife: 10 }));
+    const add = (outcome: Outcome, feedback: number | null) => {
+      const id = `f${++seq}`;
+      store.add({ id, time: seq, queryClass: 'code', model: 'a', outcome, feedback, costUsd: null, latencyMs: 100 });
+      online.observe(observation('code', 'a', outcome, { traceId: id, feedback }));
+    };
     add('success', 1);
     for (let i = 0; i < 1000; i++) add('success', null);
     add('success', 0);
@@ -216,8 +272,59 @@ describe('AdaptivePolicy: forgetting counts quality observations, not traces', (
     const policy = new AdaptivePolicy(options([free('a')], { halfLife: 10, source: store }));
     await policy.updateFromTraces();
     const gamma = discountFactor(10);
-    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(1 + gamma + gamma ** 2, 12);
+    // Newest first: the failure (nothing added), the 0 one piece of evidence old, the 1 two.
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(gamma + gamma ** 2, 12);
     expect(arm(policy, 'code', 'a').quality).toBeCloseTo(gamma ** 2, 12);
-    expect(arm(policy, 'code', 'a')).toMatchObject({ count: 1003, rated: 3 });
+    expect(arm(policy, 'code', 'a')).toMatchObject({ count: 1003, rated: 2, record: 1, recordWeight: 2 });
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(arm(online, 'code', 'a').qualityWeight, 12);
+    expect(arm(policy, 'code', 'a').quality).toBeCloseTo(arm(online, 'code', 'a').quality, 12);
+    expect(arm(online, 'code', 'a')).toMatchObject({ rated: 2, record: 1, recordWeight: 2 });
+    // And the next rating discounts both alike: three pieces of evidence before it.
+    for (const p of [online, policy]) p.observe(rated('code', 'a', 1));
+    expect(arm(policy, 'code', 'a').qualityWeight).toBeCloseTo(1 + gamma ** 2 + gamma ** 3, 12);
+    expect(arm(online, 'code', 'a').qualityWeight).toBeCloseTo(1 + gamma ** 2 + gamma ** 3, 12);
+  });
+});
+
+describe('AdaptivePolicy: reliability, the share of attempts that succeed', () => {
+  it('a rebuild from the store gives the successes and attempts online observation gave, and both go on alike', async () => {
+    const store = new FakeEvidenceSource();
+    const online = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 10 }));
+    const rebuilt = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 10, source: store }));
+    const outcomes: Outcome[] = ['success', 'success', 'error', 'success', 'timeout', 'success', 'cancelled', 'success', 'success'];
+    /** Traces of two classes × two models in an interleaved order, each model failing at its own rate. */
+    const traffic = (n: number, from: number, ...policies: AdaptivePolicy[]) => {
+      for (let i = from; i < from + n; i++) {
+        const queryClass = i % 3 === 0 ? 'math' : 'code';
+        const model = i % 5 < 2 ? 'a' : 'b';
+        const outcome = model === 'a' ? (outcomes[i % outcomes.length] as Outcome) : i % 7 === 0 ? 'error' : 'success';
+        const o = observation(queryClass, model, outcome, { feedback: i % 4 === 0 ? 0.5 : null });
+        store.add({ id: o.traceId, time: ++seq, queryClass, model, outcome, feedback: o.feedback, costUsd: null, latencyMs: 100 });
+        for (const p of policies) p.observe(o);
+      }
+    };
+    const expectSame = () => {
+      for (const queryClass of ['code', 'math']) {
+        for (const model of ['a', 'b']) {
+          const want = reliabilityOf(online, queryClass, model)!;
+          const got = reliabilityOf(rebuilt, queryClass, model)!;
+          expect(got.successes, `${queryClass}/${model}`).toBeCloseTo(want.successes, 9);
+          expect(got.weight, `${queryClass}/${model}`).toBeCloseTo(want.weight, 9);
+          expect(got.reliability, `${queryClass}/${model}`).toBeCloseTo(want.reliability, 12);
+        }
+      }
+    };
+    traffic(400, 0, online);
+    await rebuilt.updateFromTraces();
+    expectSame();
+    // The store's sums, discounted γ per newer trace of the arm.
+    for (const row of await store.evidence({ decay: discountFactor(10), source: 'live' })) {
+      expect(reliabilityOf(rebuilt, row.queryClass, row.model)!.successes).toBeCloseTo(row.successes, 12);
+    }
+    // a fails about 3 times in 9, b once in 7: 0.79 and 0.92 here.
+    expect(reliabilityOf(online, 'code', 'a')!.reliability).toBeLessThan(0.82);
+    expect(reliabilityOf(online, 'code', 'b')!.reliability).toBeGreaterThan(0.88);
+    traffic(100, 400, online, rebuilt);
+    expectSame();
   });
 });

@@ -1,3 +1,5 @@
+import type { AdaptivePolicy } from '../../src/routing/adaptive.js';
+import { reliability, type Arm } from '../../src/routing/adaptive-state.js';
 import type { QualityEvidence, QualityEvidenceQuery } from '../../src/traces/quality-evidence.js';
 import type { EvidenceSource } from '../../src/routing/types.js';
 import type { ArmEvidence, EvidenceQuery, FeedbackSource, Outcome, RecentArmTrace } from '../../src/traces/types.js';
@@ -182,4 +184,16 @@ export class FakeEvidenceSource implements EvidenceSource {
     }
     return out;
   }
+}
+
+/**
+ * An adaptive arm's reliability sums (its successes and attempts, discounted per trace of the arm, as
+ * ArmEvidence's `successes` and `weight`) and the reliability the policy weighs it by. armState()
+ * does not report successes, so they are read from the policy's state.
+ */
+export function reliabilityOf(policy: AdaptivePolicy, queryClass: string, model: string): { successes: number; weight: number; reliability: number } | undefined {
+  const classes = (policy as unknown as { classes: Map<string, { arms: Map<string, Arm> }> }).classes;
+  const arm = classes.get(queryClass)?.arms.get(model);
+  if (arm === undefined) return undefined;
+  return { successes: arm.successes, weight: arm.weight, reliability: reliability(arm) };
 }

@@ -4,7 +4,7 @@ import { TraceDrivenPolicy } from '../../src/routing/learned.js';
 import type { ModelInfo, PolicyOptions } from '../../src/routing/types.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { makeTrace } from '../helpers/trace.js';
-import { FakeEvidenceSource, type FakeTrace } from './fake-evidence.js';
+import { FakeEvidenceSource, reliabilityOf, type FakeTrace } from './fake-evidence.js';
 
 const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
 
@@ -52,6 +52,22 @@ describe('offline evidence as a prior', () => {
     // And online, each new live trace discounts the prior with the rest of the arm.
     policy.observe({ traceId: 'new', query: '', queryClass: 'code', model: 'a', outcome: 'success', latencyMs: 1, costUsd: null, feedback: 0 });
     expect(policy.armState('code', 'a')!.quality).toBeCloseTo(50 * Math.pow(g, 31), 9);
+  });
+
+  it('adaptive: offline evidence lends reliability as it lends quality: scaled to priorWeight, older than every live trace', async () => {
+    const source = new FakeEvidenceSource();
+    // 100 offline traces, one in four failed; then 10 live successes.
+    for (let i = 0; i < 100; i++) source.add({ ...trace('a', 1, 'offline'), outcome: i % 4 === 0 ? 'error' : 'success' });
+    for (let i = 0; i < 10; i++) source.add(trace('a', 1, 'live'));
+    const policy = new AdaptivePolicy(options({ priorWeight: 20, source }));
+    await policy.updateFromTraces();
+    const g = discountFactor(50);
+    const live = (1 - Math.pow(g, 10)) / (1 - g);
+    const f = (20 / 100) * Math.pow(g, 10);
+    expect(reliabilityOf(policy, 'code', 'a')).toMatchObject({ weight: expect.closeTo(live + f * 100, 9), successes: expect.closeTo(live + f * 75, 9) });
+    // The live successes come after it, so the offline failures weigh less with each of them.
+    policy.observe({ traceId: 'next', query: '', queryClass: 'code', model: 'a', outcome: 'success', latencyMs: 1, costUsd: null, feedback: null });
+    expect(reliabilityOf(policy, 'code', 'a')).toMatchObject({ weight: expect.closeTo((live + f * 100) * g + 1, 9), successes: expect.closeTo((live + f * 75) * g + 1, 9) });
   });
 
   it('adaptive: priorWeight 0 ignores offline evidence', async () => {
