@@ -85,3 +85,45 @@ describe('AdaptivePolicy remembers 2,000 traces per arm for late feedback, whate
     expect(store.recentCalls).toEqual([2000, 2000, 2000, 2000, 1666]);
   });
 });
+
+describe('AdaptivePolicy at the overall bound of 100,000 remembered traces', () => {
+  it('an arm at its fill still remembers its newest trace (its oldest goes)', () => {
+    // Ten models in the five built-in classes: 50 arms of 2,000 traces make 100,000. A new trace of
+    // an arm at its fill leaves the number remembered as it was.
+    const ten = Array.from({ length: 10 }, (_, i) => free(`m${i}`));
+    const classes = ['code', 'math', 'short', 'long', 'general'];
+    const policy = new AdaptivePolicy(options({ models: ten }));
+    for (const queryClass of classes) for (const { key } of ten) for (let i = 0; i < 2000; i++) observe(policy, `${queryClass}/${key}/${i}`, queryClass, key);
+    observe(policy, 'newest', 'code', 'm0');
+    rate(policy, 'newest', 1, null, 'code', 'm0');
+    expect(policy.armState('code', 'm0')).toMatchObject({ rated: 1, recordWeight: 1 });
+    rate(policy, 'code/m0/0', 1, null, 'code', 'm0');
+    expect(policy.armState('code', 'm0')).toMatchObject({ rated: 1, recordWeight: 1 });
+    // Its oldest trace went; the others are still there.
+    rate(policy, 'code/m0/1', 1, null, 'code', 'm0');
+    expect(policy.armState('code', 'm0')).toMatchObject({ rated: 2, recordWeight: 2 });
+  });
+
+  it('goes on remembering new traces after a rebuild that read back close to 100,000', async () => {
+    // Twelve models in the five built-in classes: 60 arms; the rebuild reads back 1,666 traces of
+    // each (99,960), and an arm's newest traces come after them.
+    const twelve = Array.from({ length: 12 }, (_, i) => free(`m${i}`));
+    const classes = ['code', 'math', 'short', 'long', 'general'];
+    const store = new FakeEvidenceSource();
+    let time = 0;
+    for (const queryClass of classes) {
+      for (const { key } of twelve) {
+        for (let i = 0; i < 1700; i++) {
+          time += 1;
+          store.add({ id: `${queryClass}/${key}/${i}`, time, queryClass, model: key, outcome: 'success', feedback: null, costUsd: null, latencyMs: 1 });
+        }
+      }
+    }
+    const policy = new AdaptivePolicy(options({ models: twelve, source: store }));
+    await policy.updateFromTraces();
+    expect(store.recentCalls).toEqual([1666]);
+    for (let i = 0; i < 100; i++) observe(policy, `new${i}`, 'code', 'm0');
+    rate(policy, 'new99', 1, null, 'code', 'm0');
+    expect(policy.armState('code', 'm0')).toMatchObject({ rated: 1, recordWeight: 1 });
+  });
+});
