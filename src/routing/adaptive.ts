@@ -109,6 +109,8 @@ export class AdaptivePolicy implements RouterPolicy {
   /** The model the price prior is anchored to (undefined: no prices, no anchor). */
   private readonly anchor: ModelState | undefined;
   private pending: PendingTraces;
+  /** Traces remembered per arm: PENDING_PER_ARM, or MAX_PENDING shared among the arms when there are many. */
+  private perArm: number;
   /** Live traces and quality observations counted (raw): their ratio is how often evidence comes back. */
   private traces = 0;
   private evidence = 0;
@@ -130,6 +132,7 @@ export class AdaptivePolicy implements RouterPolicy {
     this.source = options.source;
     this.random = new Random(options.seed);
     this.pending = this.newPending();
+    this.perArm = this.recentPerArm();
     for (const model of options.models) {
       this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
     }
@@ -269,17 +272,18 @@ export class AdaptivePolicy implements RouterPolicy {
 
   /** Keeps a trace for late feedback; the arm's oldest one goes when the arm has its fill. */
   private remember(traceId: string, entry: PendingTrace): void {
-    const limit = PENDING_PER_ARM;
-    // Past the overall bound (only with very many arms) a new trace is not remembered: its late
-    // feedback then waits for the next rebuild.
-    if (this.pending.size >= MAX_PENDING && !this.pending.has(traceId)) return;
-    this.pending.set(traceId, entry);
     const arm = entry.arm;
-    const ring = (arm.recent ??= new Array<string | undefined>(limit));
+    const ring = (arm.recent ??= new Array<string | undefined>(this.perArm));
     const old = ring[arm.recentNext];
-    if (old !== undefined && this.pending.get(old)?.arm === arm) this.pending.delete(old);
+    const swaps = old !== undefined && this.pending.get(old)?.arm === arm;
+    // An arm that has its fill swaps its oldest trace out, so it always takes new ones. Past the
+    // overall bound (only with more arms than the capacity was shared among) a trace that would grow
+    // the map is not remembered: its late feedback then waits for the next rebuild.
+    if (!swaps && this.pending.size >= MAX_PENDING && !this.pending.has(traceId)) return;
+    if (swaps) this.pending.delete(old);
+    this.pending.set(traceId, entry);
     ring[arm.recentNext] = traceId;
-    arm.recentNext = (arm.recentNext + 1) % limit;
+    arm.recentNext = (arm.recentNext + 1) % ring.length;
   }
 
   /**
@@ -461,6 +465,7 @@ export class AdaptivePolicy implements RouterPolicy {
     for (const model of this.models.values()) refreshTotals(model);
 
     this.pending = this.newPending();
+    this.perArm = this.recentPerArm();
     // Oldest first, so that eviction drops the oldest. A rated trace's rating counts as the arm's
     // newest (its place among the arm's ratings is not read back).
     const ordered = [...recent].sort((a, b) => b.age - a.age);
