@@ -5,7 +5,7 @@ import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
 import { JUDGE_CLASS } from './judge-class.js';
 import { DailySpend, MinuteWindow } from './limits.js';
-import { GatewayClosing, sideCall } from './side-call.js';
+import { settleOrAbort, sideCall } from './side-call.js';
 import { judgeRequestBody, verdictOfCompletion, type GradedExchange, type Verdict } from './verdict.js';
 
 export { JUDGE_CLASS };
@@ -121,16 +121,7 @@ export class Judge {
   async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closed = true;
     this.queue.length = 0;
-    if (this.running.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-      timer.unref();
-    });
-    await Promise.race([Promise.allSettled([...this.running]), grace]);
-    clearTimeout(timer);
-    this.stop.abort(new GatewayClosing('gateway closing'));
-    await Promise.allSettled([...this.running]);
+    await settleOrAbort(this.running, this.stop, graceMs);
   }
 
   private drop(reason: DropReason): false {

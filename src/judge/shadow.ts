@@ -7,7 +7,7 @@ import { AttemptAbort } from '../upstream/attempt.js';
 import { wholeAnswerText } from './answer-text.js';
 import type { Judge } from './judge.js';
 import { DailySpend } from './limits.js';
-import { GatewayClosing, sideCall } from './side-call.js';
+import { settleOrAbort, sideCall } from './side-call.js';
 
 /** Shadow calls in flight at once; a sampled request beyond them gets none (`busy`). */
 const MAX_IN_FLIGHT = 4;
@@ -102,16 +102,7 @@ export class Shadow {
 
   async close(graceMs = CLOSE_GRACE_MS): Promise<void> {
     this.closed = true;
-    if (this.running.size === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-      timer.unref();
-    });
-    await Promise.race([Promise.allSettled([...this.running]), grace]);
-    clearTimeout(timer);
-    this.stop.abort(new GatewayClosing('gateway closing'));
-    await Promise.allSettled([...this.running]);
+    await settleOrAbort(this.running, this.stop, graceMs);
   }
 
   private skip(reason: SkipReason): void {

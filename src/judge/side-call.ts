@@ -90,3 +90,20 @@ export async function sideCall(gw: Gateway, upstream: Upstream, body: string, o:
   }
   return { traceId, payload, failure, costUsd: upstream.cost(promptTokens, completionTokens) };
 }
+
+/**
+ * Closing with the gateway: the background calls in flight get `graceMs` to finish, then are aborted
+ * (their traces are still recorded, as cancelled).
+ */
+export async function settleOrAbort(running: ReadonlySet<Promise<unknown>>, stop: AttemptAbort, graceMs: number): Promise<void> {
+  if (running.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const grace = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, graceMs);
+    timer.unref();
+  });
+  await Promise.race([Promise.allSettled([...running]), grace]);
+  clearTimeout(timer);
+  stop.abort(new GatewayClosing('gateway closing'));
+  await Promise.allSettled([...running]);
+}
