@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './run-demo.js';
+import { DEMO_CONCURRENCY, DEMO_REQUESTS, JUDGE_SAMPLE_RATE, SHADOW_RATE, USER_RATING_RATE } from './scenario.js';
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -7,14 +8,36 @@ function positiveInt(value: string): number {
   return n;
 }
 
-async function demoCommand(flags: { requests: number; concurrency: number; port: number; db?: string; seed?: number; exit?: boolean }) {
+function share(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return n;
+}
+
+interface DemoFlags {
+  requests: number;
+  concurrency: number;
+  port: number;
+  db?: string;
+  seed?: number;
+  ratingRate: number;
+  judgeRate: number;
+  shadowRate: number;
+  every?: number;
+  exit?: boolean;
+}
+
+async function demoCommand(flags: DemoFlags) {
   const demo = await runDemo({
     requests: flags.requests,
     concurrency: Math.max(1, flags.concurrency),
     port: flags.port,
     db: flags.db,
     seed: flags.seed,
-    every: Math.max(50, Math.round(flags.requests / 6)),
+    ratingRate: flags.ratingRate,
+    judgeRate: flags.judgeRate,
+    shadowRate: flags.shadowRate,
+    every: flags.every || Math.max(50, Math.round(flags.requests / 5)),
     out: process.stdout,
   });
   if (flags.exit) {
@@ -31,16 +54,20 @@ async function demoCommand(flags: { requests: number; concurrency: number; port:
   process.once('SIGTERM', stop);
 }
 
-/** `tracegate demo`: simulated models, the gateway on them, and traffic with feedback — no API key needed. */
+/** `tracegate demo`: simulated models and a judge, the gateway on them, and traffic with a little feedback — no API key needed. */
 export function withDemoCommand(program: Command): Command {
   program
     .command('demo')
-    .description('run the gateway on simulated models with simulated users, and watch routing converge (no API keys)')
-    .option('-n, --requests <n>', 'requests to send', positiveInt, 1200)
-    .option('--concurrency <n>', 'requests in flight at once', positiveInt, 4)
+    .description('run the gateway on simulated models with simulated users, a judge and shadow calls, and watch routing converge (no API keys)')
+    .option('-n, --requests <n>', 'requests to send', positiveInt, DEMO_REQUESTS)
+    .option('--concurrency <n>', 'requests in flight at once', positiveInt, DEMO_CONCURRENCY)
     .option('-p, --port <port>', 'gateway port (0: any free port)', positiveInt, 8080)
     .option('--db <path>', 'SQLite file for the traces (default: a new temporary file)')
-    .option('--seed <n>', 'seed for the routing policy', positiveInt)
+    .option('--seed <n>', 'seed for the routing policy, the simulated users, the judge and the models', positiveInt)
+    .option('--rating-rate <share>', 'share of the answers the simulated users rate', share, USER_RATING_RATE)
+    .option('--judge-rate <share>', "the judge's sample rate (router.judge.sampleRate)", share, JUDGE_SAMPLE_RATE)
+    .option('--shadow-rate <share>', 'share of the requests also sent to another model (router.shadow.rate; 0: none)', share, SHADOW_RATE)
+    .option('--every <n>', 'print the routing table every n requests (default: a fifth of the requests)', positiveInt)
     .option('--exit', 'stop when the traffic is done instead of keeping the gateway running')
     .action(demoCommand);
   return program;

@@ -1,6 +1,10 @@
 import type { SimulatedModel } from './simulated-upstream.js';
 
-/** The demo's made-up world: four models, each good at different kinds of queries, one of them flaky. */
+/**
+ * The demo's made-up world: four models, each good at different kinds of queries, one of them flaky;
+ * a judge model that grades a sample of their answers (and of shadow calls' answers); and users who
+ * rate a few of them.
+ */
 
 export interface DemoModel extends SimulatedModel {
   /** Dollars per million prompt / completion tokens, as a real config would give. */
@@ -14,6 +18,29 @@ export const DEMO_MODELS: Record<string, DemoModel> = {
   'deep-thinker': { failureRate: 0, latencyMs: 35, inputCostPerMTok: 5, outputCostPerMTok: 20 },
   'budget-flaky': { failureRate: 0.35, latencyMs: 12, inputCostPerMTok: 0.05, outputCostPerMTok: 0.2 },
 };
+
+/** The judge: not routed (`auto` never reaches it), priced like a large general model. */
+export const DEMO_JUDGE_KEY = 'judge';
+export const DEMO_JUDGE: DemoModel = { failureRate: 0, latencyMs: 5, inputCostPerMTok: 2.5, outputCostPerMTok: 10 };
+
+/** `tracegate demo`'s defaults: requests sent, and how many are in flight at once. */
+export const DEMO_REQUESTS = 3000;
+export const DEMO_CONCURRENCY = 8;
+
+/** Share of answers a simulated user rates (thumbs up or down). */
+export const USER_RATING_RATE = 0.05;
+/** router.judge.sampleRate: the share of answers the judge grades. */
+export const JUDGE_SAMPLE_RATE = 0.25;
+/**
+ * router.judge.weight: how much one judge score counts against one user's rating. The demo's judge
+ * is wrong 10% of the time and otherwise within 0.05 of the truth, less noisy than one thumbs up or
+ * down, so its score counts as much.
+ */
+export const JUDGE_WEIGHT = 1;
+/** router.shadow.rate: the share of requests also sent, in the background, to another model. */
+export const SHADOW_RATE = 0.3;
+/** How often the simulated judge gives the wrong verdict. */
+export const JUDGE_NOISE = 0.1;
 
 /** Probability that the simulated user gives a thumbs-up, per query class and model. */
 export const DEMO_QUALITY: Record<string, Record<string, number>> = {

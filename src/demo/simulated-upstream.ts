@@ -1,12 +1,23 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Random } from '../routing/random.js';
 
-/** A simulated model: how often it answers, how fast, and nothing else (quality is judged by the simulated user). */
+/**
+ * A simulated model: how often it answers, how fast, and what it says. A plain model's answer names
+ * it (`(code-pro) Here is my answer to: …`), so whoever reads the answer knows who wrote it.
+ */
 export interface SimulatedModel {
   /** Probability that a request fails with a 503. */
   failureRate: number;
   /** Typical latency in milliseconds. */
   latencyMs: number;
+  /** The answer's text for a request's messages (absent: the plain answer naming the model). */
+  reply?: (messages: readonly ChatMessage[]) => string;
+}
+
+export interface ChatMessage {
+  role?: unknown;
+  content?: unknown;
 }
 
 export interface SimulatedUpstream {
@@ -14,8 +25,12 @@ export interface SimulatedUpstream {
   close(): Promise<void>;
 }
 
-function completion(model: string, prompt: string, stream: boolean): string | string[] {
-  const content = `(${model}) Here is my answer to: ${prompt.slice(0, 60)}`;
+export interface SimulatedUpstreamOptions {
+  /** Seed of the latency and failure draws (unset = random). */
+  seed?: number;
+}
+
+function completion(model: string, prompt: string, content: string, stream: boolean): string | string[] {
   const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4) };
   const id = `chatcmpl-demo-${Math.random().toString(36).slice(2, 10)}`;
   const created = Math.floor(Date.now() / 1000);
@@ -39,13 +54,22 @@ function completion(model: string, prompt: string, stream: boolean): string | st
   ];
 }
 
+/** The text of every message, as the prompt's token count is estimated from it. */
+function promptText(messages: readonly ChatMessage[]): string {
+  return messages.map((m) => (typeof m.content === 'string' ? m.content : '')).join('\n');
+}
+
 /** One HTTP server on 127.0.0.1 that answers as any of the simulated models (chosen by `model`). */
-export async function startSimulatedUpstream(models: Record<string, SimulatedModel>): Promise<SimulatedUpstream> {
+export async function startSimulatedUpstream(
+  models: Record<string, SimulatedModel>,
+  options: SimulatedUpstreamOptions = {},
+): Promise<SimulatedUpstream> {
+  const random = new Random(options.seed);
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      let body: { model?: string; stream?: boolean; messages?: Array<{ content?: unknown }> };
+      let body: { model?: string; stream?: boolean; messages?: ChatMessage[] };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
@@ -60,17 +84,19 @@ export async function startSimulatedUpstream(models: Record<string, SimulatedMod
         );
         return;
       }
-      const last = body.messages?.at(-1)?.content;
-      const prompt = typeof last === 'string' ? last : '';
-      const delay = sim.latencyMs * (0.5 + Math.random());
+      const messages = Array.isArray(body.messages) ? body.messages : [];
+      const last = messages.at(-1)?.content;
+      const delay = sim.latencyMs * (0.5 + random.uniform());
+      const fails = random.uniform() < sim.failureRate;
       setTimeout(() => {
-        if (Math.random() < sim.failureRate) {
+        if (fails) {
           res.writeHead(503, { 'content-type': 'application/json' }).end(
             JSON.stringify({ error: { message: `${model} is overloaded`, type: 'server_error', param: null, code: 'overloaded' } }),
           );
           return;
         }
-        const answer = completion(model, prompt, body.stream === true);
+        const content = sim.reply ? sim.reply(messages) : `(${model}) Here is my answer to: ${(typeof last === 'string' ? last : '').slice(0, 60)}`;
+        const answer = completion(model, promptText(messages), content, body.stream === true);
         if (typeof answer === 'string') {
           res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
         } else {

@@ -4,6 +4,9 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { runDemo } from '../../src/demo/run-demo.js';
+import { DEMO_CONCURRENCY, DEMO_QUALITY, DEMO_REQUESTS } from '../../src/demo/scenario.js';
+import { simulatedJudge } from '../../src/demo/simulated-judge.js';
+import { judgeRequestBody, verdictOfCompletion } from '../../src/judge/verdict.js';
 import { CLI } from '../helpers/process.js';
 
 const run = promisify(execFile);
@@ -19,32 +22,88 @@ function sink() {
   return { out, text: () => text };
 }
 
+interface StatsBody {
+  total_traces: number;
+  feedback_by_source: Record<string, number>;
+  judge: { scored: number; calls: number };
+}
+
 describe('tracegate demo', () => {
-  it('routing converges on the simulated models, every request is answered, and the gateway stays up', async () => {
-    const { out, text } = sink();
-    // 1,500 requests: with 900, an unlucky start (the best model of `code` judged on a few thumbs
-    // down while the runner-up had its luck) left the last quarter short of 70% in about 1 run of 10.
-    // With 1,500, `code`'s best model took 87–100% of its last quarter in the 9 runs alone whose
-    // shares I printed (3 of them with both cores busy), but 68% in one of two full suite runs
-    // (deep-thinker, its runner-up at 0.75 thumbs-up against 0.93, took the rest; why the suite
-    // makes this likelier is not known). So each class's best model must take ≥ 60% of the class's
-    // last quarter (uniform routing would give it 25%).
-    const demo = await runDemo({ requests: 1500, concurrency: 4, port: 0, seed: 3, every: 300, out });
-    try {
-      expect(demo.answered).toBe(1500);
-      expect(demo.failed).toBe(0);
-      for (const [cls, share] of Object.entries(demo.bestShare)) expect(share, `${cls}: ${text()}`).toBeGreaterThanOrEqual(0.6);
-      expect(text()).toMatch(/after 30\d requests/);
-      const stats = (await (await request(`${demo.running.url}/stats`)).body.json()) as { total_traces: number };
-      expect(stats.total_traces).toBeGreaterThanOrEqual(1500);
-    } finally {
-      await demo.close();
-    }
+  it("the simulated judge reads the gateway's grading request and scores from the truth table", () => {
+    const judge = simulatedJudge(DEMO_QUALITY, 0, 1);
+    const grade = (query: string, answer: string) => {
+      const body = JSON.parse(judgeRequestBody('judge', { system: 'You are the assistant of a demo app.', query, answer }, undefined, true)) as {
+        messages: { role: string; content: string }[];
+      };
+      const content = judge.reply(body.messages);
+      const payload = JSON.stringify({ choices: [{ index: 0, message: { role: 'assistant', content } }] });
+      return verdictOfCompletion(Buffer.from(payload))!.score;
+    };
+    const query = 'Why does this throw? ```js\nconst xs = [1, 2, 3];\n```';
+    expect(Math.abs(grade(query, `(code-pro) Here is my answer to: ${query}`) - DEMO_QUALITY.code!['code-pro']!)).toBeLessThanOrEqual(0.05);
+    expect(Math.abs(grade(query, `(mini-chat) Here is my answer to: ${query}`) - DEMO_QUALITY.code!['mini-chat']!)).toBeLessThanOrEqual(0.05);
+    expect(Math.abs(grade('hi!', '(mini-chat) Here is my answer to: hi!') - DEMO_QUALITY.short!['mini-chat']!)).toBeLessThanOrEqual(0.05);
+    // An answer that names no demo model gets a middling score.
+    expect(grade('hi!', 'Hello there')).toBe(0.5);
+    // With noise 1 the judge is always wrong: it turns the score over.
+    const wrong = simulatedJudge(DEMO_QUALITY, 1, 1);
+    const body = JSON.parse(judgeRequestBody('judge', { system: '', query: 'hi!', answer: '(mini-chat) ok' }, undefined, true)) as {
+      messages: { role: string; content: string }[];
+    };
+    const score = (JSON.parse(wrong.reply(body.messages)) as { score: number }).score;
+    expect(Math.abs(score - (1 - DEMO_QUALITY.short!['mini-chat']!))).toBeLessThanOrEqual(0.05);
   });
+
+  it(
+    'routing converges on each class best model with users rating 5% of the answers and a judge grading a sample',
+    async () => {
+      const { out, text } = sink();
+      // Users rate 5% of the answers, a judge grades 25% (and both answers of the 30% of requests
+      // that get a shadow call). Over 28 runs of the defaults (12 of `tracegate demo --port 0 --exit`,
+      // 16 with seeds 71–86), every class sent 100% of its last 300 requests to its best model, all
+      // of them by request 1,500 (most by 750). With the judge alone (`--shadow-rate 0`), `code` stayed
+      // on its runner-up in 6 runs of 10: hence the shadow calls. The bound leaves room for a slow run.
+      const demo = await runDemo({ requests: DEMO_REQUESTS, concurrency: DEMO_CONCURRENCY, port: 0, seed: 3, every: 600, out });
+      try {
+        expect(demo.answered).toBe(DEMO_REQUESTS);
+        expect(demo.failed).toBe(0);
+        for (const [cls, share] of Object.entries(demo.bestShare)) expect(share, `${cls}: ${text()}`).toBeGreaterThanOrEqual(0.8);
+        expect(text()).toMatch(/after 600 requests/);
+
+        // Users rated about 5% of the answers; the judge scored more (its sample, and the served answers
+        // of shadow calls), and the shadow answers; nothing looked like a regenerated answer.
+        expect(demo.rated / DEMO_REQUESTS).toBeGreaterThan(0.03);
+        expect(demo.rated / DEMO_REQUESTS).toBeLessThan(0.07);
+        expect(demo.served.feedback.human).toBe(demo.rated);
+        expect(demo.served.feedback.judge! / DEMO_REQUESTS).toBeGreaterThan(0.3);
+        expect(demo.served.feedback.judge! / DEMO_REQUESTS).toBeLessThan(0.5);
+        expect(demo.served.feedback.implicit ?? 0).toBe(0);
+        expect(demo.shadow!.answered).toBeGreaterThan(DEMO_REQUESTS * 0.1);
+        expect(demo.shadowed.traces).toBe(demo.shadow!.calls);
+        expect(demo.shadowed.feedback.judge).toBeGreaterThan(demo.shadow!.answered * 0.9);
+        expect(demo.judge.unparsed + demo.judge.failed).toBe(0);
+        expect(demo.judge.scored).toBe((demo.served.feedback.judge ?? 0) + (demo.shadowed.feedback.judge ?? 0) + demo.judge.refused);
+        expect(demo.dollars.judge).toBeGreaterThan(0);
+        expect(demo.dollars.shadow).toBeGreaterThan(0);
+        expect(text()).toMatch(new RegExp(`users rated ${demo.rated} answers \\(\\d+%\\); the judge scored ${demo.served.feedback.judge} answers`));
+
+        const stats = (await (await request(`${demo.running.url}/stats`)).body.json()) as StatsBody;
+        expect(stats.total_traces).toBeGreaterThanOrEqual(DEMO_REQUESTS + demo.shadow!.calls + demo.judge.calls);
+        expect(stats.judge.scored).toBe(demo.judge.scored);
+        expect(stats.feedback_by_source.human).toBe(demo.rated);
+        expect(stats.feedback_by_source.judge).toBe((demo.served.feedback.judge ?? 0) + (demo.shadowed.feedback.judge ?? 0));
+      } finally {
+        await demo.close();
+      }
+    },
+    180_000,
+  );
 
   it('runs from the command line', async () => {
     const { stdout } = await run(process.execPath, [CLI, 'demo', '--requests', '120', '--port', '0', '--exit']);
     expect(stdout).toContain('tracegate demo:');
     expect(stdout).toMatch(/done: 120 answered, 0 failed/);
+    expect(stdout).toMatch(/signals: users rated \d+ answers \(\d+%\); the judge scored \d+ answers \(\d+%\) and \d+ shadow answers/);
+    expect(stdout).toMatch(/\$\d+\.\d{4} on \d+ judge calls/);
   });
 });
