@@ -102,6 +102,8 @@ export class AdaptivePolicy implements RouterPolicy {
   private readonly priorWeight: number;
   private readonly weights: SourceWeights;
   private readonly configuredKeys: readonly string[];
+  /** The configured models `auto` may route to (not `routed: false`): what the snapshot and its choice list. */
+  private readonly routedKeys: readonly string[];
   private readonly source: EvidenceSource | undefined;
   private readonly random: Random;
   private readonly models = new Map<string, ModelState>();
@@ -137,6 +139,7 @@ export class AdaptivePolicy implements RouterPolicy {
       this.models.set(model.key, newModel(model.key, priorCostUsd(model), true));
     }
     const unrouted = new Set(options.models.filter((m) => m.routed === false).map((m) => m.key));
+    this.routedKeys = this.configuredKeys.filter((key) => !unrouted.has(key));
     this.anchor = anchorOf(this.models, options.defaultModel, (key) => !unrouted.has(key));
   }
 
@@ -523,10 +526,12 @@ export class AdaptivePolicy implements RouterPolicy {
     return { queryClass, choice: this.greedyChoice(queryClass), confidence, arms };
   }
 
-  /** The configured models (in config order), then any other model seen in the class. */
+  /** The routed configured models (in config order), then any other model seen in the class but an unrouted one. */
   private candidates(state: ClassState | undefined): string[] {
-    const keys = [...this.configuredKeys];
-    if (state !== undefined) for (const key of state.arms.keys()) if (!keys.includes(key)) keys.push(key);
+    const keys = [...this.routedKeys];
+    if (state !== undefined) {
+      for (const key of state.arms.keys()) if (!keys.includes(key) && !this.configuredKeys.includes(key)) keys.push(key);
+    }
     return keys;
   }
 

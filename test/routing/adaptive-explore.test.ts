@@ -104,20 +104,19 @@ describe('AdaptivePolicy: the anchored price prior', () => {
     const judge: ModelInfo = { key: 'judge', inputCostPerMTok: 100, outputCostPerMTok: 300, routed: false };
     const models = [...PRICED, judge];
     const routed = PRICED.map((m) => m.key);
-    // The priciest routed model anchors: cheap and mid are shifted under premium; the judge, pricier
-    // than the anchor, is not assumed better. (Anchored to the judge, premium would be shifted too.)
+    // The priciest routed model anchors: cheap and mid are shifted under premium (anchored to the
+    // judge, premium would be shifted too). The judge is not listed: it is not a choice for `auto`.
     const anchored = {
       cheap: expect.closeTo(priorOnly(0.2), 12),
       mid: expect.closeTo(priorOnly(0.35), 12),
       premium: expect.closeTo(0.5, 12),
       gratis: expect.closeTo(0.5, 12),
-      judge: expect.closeTo(0.5, 12),
     };
     for (const defaultModel of [undefined, 'judge']) {
       const policy = new AdaptivePolicy(options(models, { defaultModel }));
       for (const key of routed) policy.observe(observation('code', key));
       expect(estimates(policy, 'code'), `defaultModel ${defaultModel}`).toEqual(anchored);
-      // The anchor wins the tie with the judge and with the model without a price.
+      // The anchor wins the tie with the model without a price.
       expect(classOf(policy, 'code').choice, `defaultModel ${defaultModel}`).toBe('premium');
       for (let i = 0; i < 50; i++) expect(policy.select({ query: '', queryClass: 'code', available: ['gratis', 'cheap', 'mid', 'premium'], exploit: true }).model).toBe('premium');
     }
