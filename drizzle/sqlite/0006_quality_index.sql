@@ -1,1 +1,80 @@
-CREATE INDEX `traces_quality_idx` ON `traces` (`query_class`,`model_key`) WHERE ("traces"."outcome" <> 'success' OR "traces"."feedback" IS NOT NULL);
+CREATE TABLE `quality_record` (
+	`query_class` text NOT NULL,
+	`model_key` text NOT NULL,
+	`source` text NOT NULL,
+	`observations` integer NOT NULL,
+	`failures` integer NOT NULL,
+	`rated_count` integer NOT NULL,
+	`rated_sum` real NOT NULL,
+	`judge_count` integer NOT NULL,
+	`judge_sum` real NOT NULL,
+	`implicit_count` integer NOT NULL,
+	`implicit_sum` real NOT NULL,
+	PRIMARY KEY(`query_class`, `model_key`, `source`)
+);
+--> statement-breakpoint
+-- Whatever index of this name a store has gives way to this one, whose fourth column is
+-- EVIDENCE_TIME (src/traces/quality-evidence.ts) as the reads write it.
+DROP INDEX IF EXISTS `traces_quality_idx`;
+--> statement-breakpoint
+CREATE INDEX `traces_quality_idx` ON `traces` (`query_class`, `model_key`, `source`,
+	(CASE WHEN outcome = 'success' THEN COALESCE(feedback_time, time) ELSE time END), `seq`, `outcome`, `feedback`, `feedback_source`)
+	WHERE ("traces"."outcome" <> 'success' OR "traces"."feedback" IS NOT NULL);
+--> statement-breakpoint
+-- quality_record holds the quality evidence (failures and successes with feedback) of the traces up
+-- to the fill mark of trace_arms, as trace_stats does: the store adds each fill's traces to it (no
+-- trigger on the insert of a trace). These keep it right when a trace it counts changes its feedback
+-- or outcome, or is deleted. Inside them a row is quality evidence, so a success has feedback. A count
+-- back at 0 has its sum set to exactly 0.
+CREATE TRIGGER `quality_record_update` AFTER UPDATE OF `feedback`, `feedback_source`, `outcome`, `query_class`, `model_key`, `source` ON `traces`
+WHEN ((old.outcome <> 'success' OR old.feedback IS NOT NULL) OR (new.outcome <> 'success' OR new.feedback IS NOT NULL)) AND old.`seq` <= (SELECT `seq` FROM `trace_arms_filled` WHERE `id` = 1)
+BEGIN
+	UPDATE quality_record SET
+		observations = observations - 1,
+		failures = failures - (old.outcome <> 'success'),
+		rated_count = rated_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline')),
+		rated_sum = CASE WHEN rated_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline')) = 0 THEN 0 ELSE rated_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline') THEN old.feedback ELSE 0 END END,
+		judge_count = judge_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge'),
+		judge_sum = CASE WHEN judge_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge') = 0 THEN 0 ELSE judge_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge' THEN old.feedback ELSE 0 END END,
+		implicit_count = implicit_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit'),
+		implicit_sum = CASE WHEN implicit_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit') = 0 THEN 0 ELSE implicit_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit' THEN old.feedback ELSE 0 END END
+	WHERE query_class = old.query_class AND model_key = old.model_key AND source = old.source AND (old.outcome <> 'success' OR old.feedback IS NOT NULL);
+	INSERT INTO quality_record (query_class, model_key, source, observations, failures, rated_count, rated_sum, judge_count, judge_sum, implicit_count, implicit_sum)
+	SELECT
+		new.query_class, new.model_key, new.source, 1, new.outcome <> 'success',
+		new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') IN ('human', 'offline'),
+		CASE WHEN new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') IN ('human', 'offline') THEN new.feedback ELSE 0 END,
+		new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') = 'judge',
+		CASE WHEN new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') = 'judge' THEN new.feedback ELSE 0 END,
+		new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') = 'implicit',
+		CASE WHEN new.outcome = 'success' AND COALESCE(new.feedback_source, 'human') = 'implicit' THEN new.feedback ELSE 0 END
+	WHERE (new.outcome <> 'success' OR new.feedback IS NOT NULL)
+	ON CONFLICT (query_class, model_key, source) DO UPDATE SET
+		observations = observations + 1, failures = failures + excluded.failures,
+		rated_count = rated_count + excluded.rated_count, rated_sum = rated_sum + excluded.rated_sum,
+		judge_count = judge_count + excluded.judge_count, judge_sum = judge_sum + excluded.judge_sum,
+		implicit_count = implicit_count + excluded.implicit_count, implicit_sum = implicit_sum + excluded.implicit_sum;
+END;
+--> statement-breakpoint
+CREATE TRIGGER `quality_record_delete` AFTER DELETE ON `traces`
+WHEN (old.outcome <> 'success' OR old.feedback IS NOT NULL) AND old.`seq` <= (SELECT `seq` FROM `trace_arms_filled` WHERE `id` = 1)
+BEGIN
+	UPDATE quality_record SET
+		observations = observations - 1,
+		failures = failures - (old.outcome <> 'success'),
+		rated_count = rated_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline')),
+		rated_sum = CASE WHEN rated_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline')) = 0 THEN 0 ELSE rated_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') IN ('human', 'offline') THEN old.feedback ELSE 0 END END,
+		judge_count = judge_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge'),
+		judge_sum = CASE WHEN judge_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge') = 0 THEN 0 ELSE judge_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'judge' THEN old.feedback ELSE 0 END END,
+		implicit_count = implicit_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit'),
+		implicit_sum = CASE WHEN implicit_count - (old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit') = 0 THEN 0 ELSE implicit_sum - CASE WHEN old.outcome = 'success' AND COALESCE(old.feedback_source, 'human') = 'implicit' THEN old.feedback ELSE 0 END END
+	WHERE query_class = old.query_class AND model_key = old.model_key AND source = old.source;
+END;
+--> statement-breakpoint
+INSERT INTO quality_record (query_class, model_key, source, observations, failures, rated_count, rated_sum, judge_count, judge_sum, implicit_count, implicit_sum)
+SELECT query_class, model_key, source, COUNT(*), SUM(outcome <> 'success'),
+	SUM(outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')), TOTAL(CASE WHEN outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline') THEN feedback END),
+	SUM(outcome = 'success' AND COALESCE(feedback_source, 'human') = 'judge'), TOTAL(CASE WHEN outcome = 'success' AND COALESCE(feedback_source, 'human') = 'judge' THEN feedback END),
+	SUM(outcome = 'success' AND COALESCE(feedback_source, 'human') = 'implicit'), TOTAL(CASE WHEN outcome = 'success' AND COALESCE(feedback_source, 'human') = 'implicit' THEN feedback END)
+FROM traces WHERE (outcome <> 'success' OR feedback IS NOT NULL) AND seq <= COALESCE((SELECT `seq` FROM `trace_arms_filled` WHERE `id` = 1), 0)
+GROUP BY query_class, model_key, source;

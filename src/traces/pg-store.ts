@@ -7,8 +7,9 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
-import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
-import { withPurged, withPurgedQuality, type PurgedRow } from './sqlite-reads.js';
+import { QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
+import { discount, pgQualityEvidence } from './pg-quality.js';
+import { withPurged, type PurgedRow } from './sqlite-reads.js';
 import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
 import { PURGED_PER_SOURCE, replaceableBy, WEIGHTED_PER_SOURCE } from './feedback-source.js';
 import type {
@@ -518,34 +519,10 @@ export class PgTraceStore implements TraceStore {
     return withPurged(live, purged, decay);
   }
 
-  /**
-   * The quality evidence per arm (QualityEvidence), off the partial index of failures and rated
-   * traces: each weighed γ^(the arm's pieces of evidence that arrived after it).
-   */
+  /** The quality evidence per arm (QualityEvidence): src/traces/pg-quality.ts. */
   async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
     await this.caughtUp();
-    const decay = query.decay ?? 1;
-    const r = new Range(query);
-    const weight =
-      decay === 1
-        ? '1.0::float8'
-        : `power(${r.param(decay)}::float8, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${EVIDENCE_TIME} DESC, seq DESC) - 1)`;
-    const person = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
-    const from = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
-    const sums = (name: string, when: string) =>
-      `SUM(CASE WHEN ${when} THEN w ELSE 0 END) AS "${name}Count", SUM(CASE WHEN ${when} THEN w * feedback ELSE 0 END) AS "${name}Sum"`;
-    const rows = await this.query<QualityEvidence>(
-      `SELECT query_class ${C} AS "queryClass", model_key ${C} AS model, COUNT(*) AS observations,
-         SUM(CASE WHEN outcome <> 'success' THEN w ELSE 0 END) AS failures,
-         ${sums('rated', person)}, ${sums('judge', from('judge'))}, ${sums('implicit', from('implicit'))}
-       FROM (SELECT query_class, model_key, outcome, feedback, feedback_source, ${weight} AS w
-             FROM traces ${r.where(QUALITY_EVIDENCE_ROW, "model_key <> ''")}) q
-       GROUP BY query_class ${C}, model_key ${C} ORDER BY query_class ${C}, model_key ${C}`,
-      r.params,
-    );
-    if (query.since !== undefined || query.until !== undefined || query.source === 'offline') return rows;
-    const purged = await this.query<PurgedRow>('SELECT * FROM purged_evidence');
-    return withPurgedQuality(rows, purged, decay);
+    return pgQualityEvidence((text, params) => this.query(text, params), query);
   }
 
   /** Evidence over every trace in the range: one window over the table (what SQLite does). */
@@ -856,14 +833,6 @@ const SUMS = `SUM(w) AS weight,
   SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS "costSum",
   SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS "costCount",
   SUM(w * latency_ms) AS "latencySumMs"`;
-
-/**
- * γ^k in SQL. PostgreSQL raises an error where a power underflows (SQLite gives 0): a weight under
- * e^-700 (far below anything that counts) is 0 here.
- */
-function discount(gamma: string, k: string): string {
-  return `CASE WHEN (${k})::float8 * ln(${gamma}) < -700 THEN 0::float8 ELSE power(${gamma}, (${k})::float8) END`;
-}
 
 function newPool(options: PgStoreOptions, max: number): pg.Pool {
   const pool = new pg.Pool({

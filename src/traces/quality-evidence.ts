@@ -42,3 +42,15 @@ export interface QualityEvidenceQuery extends TimeRange {
 export const QUALITY_EVIDENCE_ROW = "(outcome <> 'success' OR feedback IS NOT NULL)";
 /** When a piece of quality evidence arrived (either engine): a rating when it was given, a failure when it happened. */
 export const EVIDENCE_TIME = "CASE WHEN outcome = 'success' THEN COALESCE(feedback_time, time) ELSE time END";
+
+const PERSON = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
+const FROM_SOURCE = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
+/**
+ * The sums `quality_record` keeps, over a group of `traces` rows that are all quality evidence (either
+ * engine's SQL), named and ordered as its columns from `observations` on.
+ */
+export const QUALITY_RECORD_SUMS = `COUNT(*) AS observations, SUM(CASE WHEN outcome <> 'success' THEN 1 ELSE 0 END) AS failures,
+  SUM(CASE WHEN ${PERSON} THEN 1 ELSE 0 END) AS rated_count, SUM(CASE WHEN ${PERSON} THEN feedback ELSE 0 END) AS rated_sum,
+  SUM(CASE WHEN ${FROM_SOURCE('judge')} THEN 1 ELSE 0 END) AS judge_count, SUM(CASE WHEN ${FROM_SOURCE('judge')} THEN feedback ELSE 0 END) AS judge_sum,
+  SUM(CASE WHEN ${FROM_SOURCE('implicit')} THEN 1 ELSE 0 END) AS implicit_count,
+  SUM(CASE WHEN ${FROM_SOURCE('implicit')} THEN feedback ELSE 0 END) AS implicit_sum`;

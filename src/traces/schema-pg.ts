@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { EVIDENCE_TIME } from './quality-evidence.js';
 
 /**
  * The PostgreSQL trace table, mirroring `schema.ts` (SQLite) column for column. Times are epoch
@@ -49,8 +50,13 @@ export const traces = pgTable(
     index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
     // Offline evidence (imported evaluation results) is read on every sync: its few rows, not the table.
     index('traces_offline_idx').on(t.queryClass, t.modelKey, t.seq).where(sql`${t.source} = 'offline'`),
-    /** The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW), a small share of the traces. */
-    index('traces_quality_idx').on(t.queryClass, t.modelKey).where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
+    // The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW) per arm and source in the
+    // order it arrived (EVIDENCE_TIME, then seq): an arm's newest pieces are one index range read
+    // backwards. Its migration makes it cover what `qualityEvidence` reads (INCLUDE), so that read is an
+    // index-only scan. Unrated successful traces are not in it.
+    index('traces_quality_idx')
+      .on(t.queryClass, t.modelKey, t.source, sql`(${sql.raw(EVIDENCE_TIME)})`, t.seq)
+      .where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
   ],
 );
 
@@ -95,6 +101,34 @@ export const armCounts = pgTable(
     modelKey: text('model_key').notNull(),
     source: text('source').notNull(),
     count: bigint('count', { mode: 'number' }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
+);
+
+/**
+ * Each arm's whole quality record per trace source: the sums of `qualityEvidence` without forgetting
+ * over the stored traces (what `purge` deleted is in `purged_evidence`). Triggers on `traces` (in the
+ * migration) keep it, as they keep `arm_counts`: an insert statement adds its quality evidence, a
+ * change of a trace's feedback or outcome moves the trace's share, a delete takes it out, a truncate
+ * empties it. Read in the same snapshot as the traces.
+ */
+export const qualityRecord = pgTable(
+  'quality_record',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    /** The traces' source: `live` or `offline`. */
+    source: text('source').notNull(),
+    /** Failures and rated successes. */
+    observations: bigint('observations', { mode: 'number' }).notNull(),
+    failures: bigint('failures', { mode: 'number' }).notNull(),
+    /** Successes rated by a person (`human`, `offline`, or no source recorded), and the sum of their scores. */
+    ratedCount: bigint('rated_count', { mode: 'number' }).notNull(),
+    ratedSum: doublePrecision('rated_sum').notNull(),
+    judgeCount: bigint('judge_count', { mode: 'number' }).notNull(),
+    judgeSum: doublePrecision('judge_sum').notNull(),
+    implicitCount: bigint('implicit_count', { mode: 'number' }).notNull(),
+    implicitSum: doublePrecision('implicit_sum').notNull(),
   },
   (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
 );

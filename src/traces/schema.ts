@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { EVIDENCE_TIME } from './quality-evidence.js';
 
 /**
  * One row per upstream attempt. Times are epoch milliseconds.
@@ -44,8 +45,14 @@ export const traces = sqliteTable(
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
-    /** The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW), a small share of the traces. */
-    index('traces_quality_idx').on(t.queryClass, t.modelKey).where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
+    /**
+     * The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW) per arm and source in
+     * the order it arrived (EVIDENCE_TIME, then `seq`), covering what `qualityEvidence` reads of it:
+     * an arm's newest pieces are one index range read backwards. Unrated successful traces are not in it.
+     */
+    index('traces_quality_idx')
+      .on(t.queryClass, t.modelKey, t.source, sql`(${sql.raw(EVIDENCE_TIME)})`, t.seq, t.outcome, t.feedback, t.feedbackSource)
+      .where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
   ],
 );
 
@@ -126,3 +133,32 @@ export const purgedEvidence = sqliteTable('purged_evidence', {
   implicitCount: real('implicit_count').notNull().default(0),
   implicitSum: real('implicit_sum').notNull().default(0),
 }, (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)]);
+
+/**
+ * Each arm's whole quality record per trace source: the sums of `qualityEvidence` without forgetting
+ * over the stored traces up to the fill mark of `trace_arms` (what `purge` deleted is in
+ * `purged_evidence`; `qualityEvidence` reads the traces past the mark itself). Like `trace_stats`, each
+ * fill adds its traces, so recording a trace costs nothing more; triggers on `traces` (in the
+ * migration) move a counted trace's share when its feedback or outcome changes, and take it out when
+ * it is deleted.
+ */
+export const qualityRecord = sqliteTable(
+  'quality_record',
+  {
+    queryClass: text('query_class').notNull(),
+    modelKey: text('model_key').notNull(),
+    /** The traces' source: `live` or `offline`. */
+    source: text('source').notNull(),
+    /** Failures and rated successes. */
+    observations: integer('observations').notNull(),
+    failures: integer('failures').notNull(),
+    /** Successes rated by a person (`human`, `offline`, or no source recorded), and the sum of their scores. */
+    ratedCount: integer('rated_count').notNull(),
+    ratedSum: real('rated_sum').notNull(),
+    judgeCount: integer('judge_count').notNull(),
+    judgeSum: real('judge_sum').notNull(),
+    implicitCount: integer('implicit_count').notNull(),
+    implicitSum: real('implicit_sum').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
+);

@@ -24,6 +24,8 @@ export interface ReadStatements {
   /** Whether a row is quality evidence (QUALITY_EVIDENCE_ROW), and when it arrived (EVIDENCE_TIME). */
   qualityRow: string;
   evidenceTime: string;
+  /** `quality_record`'s sums over a group of rows that are quality evidence (QUALITY_RECORD_SUMS). */
+  qualitySums: string;
 }
 
 /**
@@ -39,7 +41,10 @@ export interface TraceReads {
   evidence(query: EvidenceQuery): ArmEvidence[];
   /** Each arm's newest live traces, oldest first. */
   recentByArm(perArm: number): RecentArmTrace[];
-  /** Quality evidence per arm, with what `purge` folded away (unless a range or `source: 'offline'` narrows it). */
+  /**
+   * Quality evidence per arm, with what `purge` folded away (unless a range or `source: 'offline'`
+   * narrows it): src/traces/sqlite-quality.ts.
+   */
   qualityEvidence(query: QualityEvidenceQuery): QualityEvidence[];
 }
 
@@ -157,7 +162,7 @@ export function withPurgedQuality(live: QualityEvidence[], purged: PurgedRow[], 
  * million traces never hold the gateway's event loop; it must stand alone: no imports, no names
  * from outside but `rangeWhere` and `withPurged` (sent with it), only its arguments and JavaScript's globals.
  */
-export function prepareReads(db: Database.Database, sql: ReadStatements): TraceReads {
+export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<TraceReads, 'qualityEvidence'> {
   const statements = new Map<string, Database.Statement>();
   function stmt(text: string): Database.Statement {
     let s = statements.get(text);
@@ -482,39 +487,5 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): TraceR
     return found.map(({ firstSeq: _, ...arm }) => arm);
   }
 
-  /**
-   * The quality evidence per arm (QualityEvidence): off the partial index of failures and rated
-   * traces, each weighed γ^(the arm's pieces of evidence that arrived after it).
-   */
-  function qualityEvidence(query: QualityEvidenceQuery): QualityEvidence[] {
-    const params: unknown[] = [];
-    const decay = query.decay ?? 1;
-    const weight =
-      decay === 1
-        ? '1.0'
-        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${sql.evidenceTime} DESC, seq DESC) - 1)`;
-    const range = rangeWhere(query, params);
-    let where = `WHERE ${sql.qualityRow} AND model_key <> ''${range ? ` AND ${range.slice('WHERE '.length)}` : ''}`;
-    if (query.source !== undefined) {
-      if (query.source !== 'live' && query.source !== 'offline') throw new Error(`unknown trace source ${String(query.source)}`);
-      where += ` AND source = '${query.source}'`;
-    }
-    const person = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
-    const from = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
-    const rows = db
-      .prepare(`
-      SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS observations,
-        SUM(CASE WHEN outcome <> 'success' THEN w ELSE 0 END) AS failures,
-        SUM(CASE WHEN ${person} THEN w ELSE 0 END) AS ratedCount, SUM(CASE WHEN ${person} THEN w * feedback ELSE 0 END) AS ratedSum,
-        SUM(CASE WHEN ${from('judge')} THEN w ELSE 0 END) AS judgeCount, SUM(CASE WHEN ${from('judge')} THEN w * feedback ELSE 0 END) AS judgeSum,
-        SUM(CASE WHEN ${from('implicit')} THEN w ELSE 0 END) AS implicitCount,
-        SUM(CASE WHEN ${from('implicit')} THEN w * feedback ELSE 0 END) AS implicitSum
-      FROM (SELECT query_class, model_key, outcome, feedback, feedback_source, ${weight} AS w FROM traces ${where})
-      GROUP BY query_class, model_key ORDER BY query_class, model_key`)
-      .all(...params) as QualityEvidence[];
-    if (query.since !== undefined || query.until !== undefined || query.source === 'offline') return rows;
-    return withPurgedQuality(rows, stmt('SELECT * FROM purged_evidence').all() as PurgedRow[], decay);
-  }
-
-  return { stats, traffic, list, evidence, recentByArm, qualityEvidence };
+  return { stats, traffic, list, evidence, recentByArm };
 }

@@ -5,11 +5,18 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
-import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
+import {
+  EVIDENCE_TIME,
+  QUALITY_EVIDENCE_ROW,
+  QUALITY_RECORD_SUMS,
+  type QualityEvidence,
+  type QualityEvidenceQuery,
+} from './quality-evidence.js';
 import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
-import { prepareReads, readNow, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareReads, rangeWhere, readNow, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareQualityReads } from './sqlite-quality.js';
 import type {
   ArmEvidence,
   EvidenceQuery,
@@ -109,7 +116,16 @@ export const READ_STATEMENTS: ReadStatements = {
   quality: QUALITY,
   qualityRow: QUALITY_EVIDENCE_ROW,
   evidenceTime: EVIDENCE_TIME,
+  qualitySums: QUALITY_RECORD_SUMS,
 };
+
+/** The big reads on one connection (src/traces/sqlite-reads.ts and sqlite-quality.ts), as the background thread runs them. */
+export function prepareStoreReads(db: Database.Database): TraceReads {
+  return {
+    ...prepareReads(db, READ_STATEMENTS),
+    ...prepareQualityReads(db, READ_STATEMENTS, { rangeWhere, withPurgedQuality }),
+  };
+}
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -204,6 +220,7 @@ export class SqliteTraceStore implements TraceStore {
         SELECT query_class, model_key, seq, source = 'live', latency_ms FROM traces WHERE seq > ? AND seq <= ?
         ORDER BY query_class, model_key, seq`).run(from, to);
       this.addStats(from, to);
+      this.addQuality(from, to);
       this.stmt('INSERT INTO trace_arms_filled (id, seq) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET seq = excluded.seq').run(to);
     }
     this.armsFilledUpTo = Math.max(from, to);
@@ -223,6 +240,24 @@ export class SqliteTraceStore implements TraceStore {
     for (const group of groups) {
       if (add.run(...group.slice(3), ...group.slice(0, 3)).changes === 0) insert.run(...group);
     }
+  }
+
+  /**
+   * Adds the quality evidence among the traces in (from, to] to `quality_record` (a few rows), read
+   * by rowid (NOT INDEXED: never the whole quality index). Its triggers then follow a counted trace's
+   * feedback, outcome and deletion; a trace past the mark is read from `traces` (sqlite-quality.ts).
+   */
+  private addQuality(from: number, to: number): void {
+    this.stmt(`
+      INSERT INTO quality_record (query_class, model_key, source, observations, failures, rated_count, rated_sum,
+                                  judge_count, judge_sum, implicit_count, implicit_sum)
+      SELECT query_class, model_key, source, ${QUALITY_RECORD_SUMS}
+      FROM traces NOT INDEXED WHERE seq > ? AND seq <= ? AND ${QUALITY_EVIDENCE_ROW} GROUP BY query_class, model_key, source
+      ON CONFLICT (query_class, model_key, source) DO UPDATE SET
+        observations = observations + excluded.observations, failures = failures + excluded.failures,
+        rated_count = rated_count + excluded.rated_count, rated_sum = rated_sum + excluded.rated_sum,
+        judge_count = judge_count + excluded.judge_count, judge_sum = judge_sum + excluded.judge_sum,
+        implicit_count = implicit_count + excluded.implicit_count, implicit_sum = implicit_sum + excluded.implicit_sum`).run(from, to);
   }
 
   /** Counts `trace_stats` again from the traces up to the fill mark (after `purgeOffline`). */
@@ -384,6 +419,8 @@ export class SqliteTraceStore implements TraceStore {
 
   async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
     await this.writer.flushed();
+    // `quality_record` holds the traces up to the fill mark; the read does those past it itself.
+    this.fillArms();
     return this.bigRead('qualityEvidence', query);
   }
 
@@ -413,7 +450,7 @@ export class SqliteTraceStore implements TraceStore {
 
   /** The reads on this connection (an in-memory store's, or after the thread failed). */
   private reads(): TraceReads {
-    return (this.inlineReads ??= prepareReads(this.db, READ_STATEMENTS));
+    return (this.inlineReads ??= prepareStoreReads(this.db));
   }
 
   /** A read over many traces: in the background thread when there is one, so the event loop goes on. */

@@ -1,12 +1,13 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { prepareReads, rangeWhere, readNow, withPurged, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
+import { prepareQualityReads } from './sqlite-quality.js';
 
 /**
  * The SQLite store's background thread, on a connection of its own: it checkpoints the file's
  * write-ahead log, and it runs the reads that go over many traces (`stats`, `traffic`, `list`, and
- * the policy's rebuild: `evidence`, `recentByArm`), so that a dashboard polling a store of a million
- * traces, or a rebuild, does not hold the gateway's event loop for up to a second.
+ * the policy's rebuild: `evidence`, `recentByArm`, `qualityEvidence`), so that a dashboard polling a
+ * store of a million traces, or a rebuild, does not hold the gateway's event loop for up to a second.
  *
  * SQLite's automatic checkpoint runs inside the commit that crosses 1000 WAL pages, on the
  * committing thread, and it syncs the database file: on the gateway's event loop that is a pause of
@@ -40,7 +41,10 @@ db.pragma('threads = 2');
 ${rangeWhere.toString()}
 ${withPurged.toString()}
 ${withPurgedQuality.toString()}
-const reads = (${prepareReads.toString()})(db, workerData.readStatements);
+const reads = Object.assign(
+  (${prepareReads.toString()})(db, workerData.readStatements),
+  (${prepareQualityReads.toString()})(db, workerData.readStatements, { rangeWhere, withPurgedQuality }),
+);
 let failed = false;
 const checkpoint = () => {
   try {

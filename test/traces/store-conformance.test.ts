@@ -8,6 +8,7 @@ import type { ArmEvidence, FeedbackSource, TraceRecord, TraceStore } from '../..
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
 import { makeTrace } from '../helpers/trace.js';
+import { qualityConformance } from './quality-conformance.js';
 
 /**
  * One behaviour, two engines: every test here runs against a SQLite file and against a real
@@ -110,6 +111,8 @@ function conformance(name: string, backend: Backend, shared: boolean) {
   });
 
   describe(name, () => {
+    qualityConformance(backend, store);
+
     it('round-trips a trace (nulls, booleans, fractions, unicode) and keeps it across a reopen', async () => {
       await backend.reset();
       const s = await store();
