@@ -1,5 +1,6 @@
-// What one policy sync costs on a large PostgreSQL trace table: the two reads of a rebuild
-// (evidence with forgetting, and the newest traces per arm), as `router.syncIntervalMs` runs them.
+// What one policy sync costs on a large PostgreSQL trace table: the reads of a rebuild (evidence with
+// forgetting, the newest traces per arm, the quality evidence with forgetting and its whole record),
+// as `router.syncIntervalMs` runs them.
 //
 //   npm run build && node bench/pg-sync.mjs [--traces 1000000] [--recent 100000] [--reps 5] [--keep]
 //
@@ -90,6 +91,8 @@ try {
   await time(`evidence({ decay, source: 'live' })`, () => store.evidence({ decay: gamma, source: 'live' }));
   await time(`recentByArm(${perArm})`, () => store.recentByArm(perArm));
   await time(`evidence({ source: 'offline' })`, () => store.evidence({ source: 'offline' }));
+  await time(`qualityEvidence({ decay, source: 'live' })`, () => store.qualityEvidence({ decay: gamma, source: 'live' }));
+  await time(`qualityEvidence({ source: 'live' })`, () => store.qualityEvidence({ source: 'live' }));
   // What a sync runs: the default policy's rebuild from the store, reads and all.
   const model = { baseURL: 'http://127.0.0.1:9/v1', model: 'm' };
   const config = parseConfig({
