@@ -190,3 +190,36 @@ const RELIABILITY_PRIOR_WEIGHT = 10;
 export function reliability(arm: Arm | undefined): number {
   return (RELIABILITY_PRIOR_WEIGHT * RELIABILITY_PRIOR + (arm?.successes ?? 0)) / (RELIABILITY_PRIOR_WEIGHT + (arm?.weight ?? 0));
 }
+
+/** Pseudo-observations given to the price-based cost prior. */
+const COST_PRIOR_WEIGHT = 1;
+
+/** Mean of known costs blended with the price-based prior as COST_PRIOR_WEIGHT pseudo-observations. */
+export function expectedCost(model: ModelState, arm: Arm | undefined): number {
+  const priorWeight = model.priced ? COST_PRIOR_WEIGHT : 0;
+  const count = priorWeight + (arm?.costCount ?? 0);
+  if (count === 0) return 0;
+  return (priorWeight * model.priorCost + (arm?.costSum ?? 0)) / count;
+}
+
+/** The arm's mean latency; for an untried arm the model's mean in other classes, else 0 (optimistic). */
+export function expectedSeconds(model: ModelState, arm: Arm | undefined): number {
+  if (arm !== undefined && arm.weight > 0) return arm.latencySumMs / arm.weight / 1000;
+  if (model.weight > 0.5) return model.latencySumMs / model.weight / 1000;
+  return 0;
+}
+
+/** One arm's raw sums (AdaptivePolicy.armState, for tests and diagnostics). */
+export interface ArmDiagnostics {
+  count: number;
+  weight: number;
+  /** The recent window's quality sums, and the whole record's. */
+  quality: number;
+  qualityWeight: number;
+  record: number;
+  recordWeight: number;
+  rated: number;
+  costSum: number;
+  costCount: number;
+  latencySumMs: number;
+}

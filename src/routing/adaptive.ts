@@ -5,6 +5,8 @@ import {
   anchorOf,
   armKey,
   clamp01,
+  expectedCost,
+  expectedSeconds,
   judgedSums,
   newArm,
   newModel,
@@ -12,6 +14,7 @@ import {
   reliability,
   temper,
   type Arm,
+  type ArmDiagnostics,
   type ClassState,
   type ModelState,
   type PendingTrace,
@@ -56,13 +59,12 @@ import type {
  *   its constant);
  * - exploration fades by itself as the posteriors narrow, and comes back when forgetting widens them.
  *
- * Quality evidence is what says something about quality: failures (0) and ratings (a human's, the
- * judge's, an implicit signal's, offline evidence), each weighed by its source. An answer that
- * succeeded and was never rated is evidence about availability, cost and latency only: silence is not
- * praise. Forgetting is counted in pieces of evidence of each kind: the quality sums forget per quality
- * observation of the arm (so a model that breaks, whose failures all count, is left within tens of
- * requests, while ratings that come once in fifty answers are remembered over thousands), the cost
- * and latency sums per trace.
+ * An arm's value is its reliability (the share of attempts that succeed, from every trace) times the
+ * quality of its successful answers, learned from ratings only (a human's, the judge's, an implicit
+ * signal's, offline evidence), each weighed by its source: an answer that succeeded and was never
+ * rated is evidence about availability, cost and latency only. Silence is not praise. The ratings
+ * are kept twice, the whole record and a recent window forgetting per piece of evidence (ratings and
+ * failures, not requests), and the record is used unless the window says the model changed.
  *
  * With few ratings the prior decides: the anchor (router.defaultModel, else the priciest model) and
  * the price prior (src/routing/prior.ts), plus pooling across classes. Traffic leaves the anchor as
@@ -71,8 +73,6 @@ import type {
 
 /** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
 const POOL_PSEUDO_COUNT = 2;
-/** Pseudo-observations given to the price-based cost prior. */
-const COST_PRIOR_WEIGHT = 1;
 /** Most traces remembered for late feedback. */
 const MAX_PENDING = 100_000;
 /**
@@ -89,8 +89,8 @@ export { discountFactor, priorCostUsd };
 
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility
- * quality − costWeight × dollars − latencyWeight × seconds, with quality learned from ratings and
- * failures only, an anchored price prior, and exploration in proportion to the evidence that comes back.
+ * reliability × quality − costWeight × dollars − latencyWeight × seconds, with quality learned from
+ * ratings only, an anchored price prior, and exploration in proportion to the ratings that come back.
  */
 export class AdaptivePolicy implements RouterPolicy {
   readonly name = 'adaptive';
@@ -517,7 +517,7 @@ export class AdaptivePolicy implements RouterPolicy {
         model: key,
         estimate: this.alpha / sum,
         uncertainty: Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1))),
-        costUsd: known ? this.expectedCost(model, arm) : null,
+        costUsd: known ? expectedCost(model, arm) : null,
         samples: arm?.count ?? 0,
         rated: arm?.rated ?? 0,
         share: arm !== undefined && totalPicks > 0 ? this.picksNow(state, arm) / totalPicks : 0,
@@ -564,7 +564,7 @@ export class AdaptivePolicy implements RouterPolicy {
    * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior, plus
    * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus
    * PRICE_PRIOR_WEIGHT at the price prior's mean (relative to the anchor's estimate in this class),
-   * plus the arm's discounted quality evidence.
+   * plus the ratings the arm is judged on (its whole record, or its recent window: judgedSums).
    */
   private posterior(model: ModelState, arm: Arm | undefined, state: ClassState | undefined): void {
     let alpha = 1;
@@ -591,24 +591,9 @@ export class AdaptivePolicy implements RouterPolicy {
 
   private penalty(model: ModelState, arm: Arm | undefined): number {
     let penalty = 0;
-    if (this.costWeight > 0) penalty += this.costWeight * this.expectedCost(model, arm);
-    if (this.latencyWeight > 0) penalty += this.latencyWeight * this.expectedSeconds(model, arm);
+    if (this.costWeight > 0) penalty += this.costWeight * expectedCost(model, arm);
+    if (this.latencyWeight > 0) penalty += this.latencyWeight * expectedSeconds(model, arm);
     return penalty;
-  }
-
-  /** Mean of known costs blended with the price-based prior as COST_PRIOR_WEIGHT pseudo-observations. */
-  private expectedCost(model: ModelState, arm: Arm | undefined): number {
-    const priorWeight = model.priced ? COST_PRIOR_WEIGHT : 0;
-    const count = priorWeight + (arm?.costCount ?? 0);
-    if (count === 0) return 0;
-    return (priorWeight * model.priorCost + (arm?.costSum ?? 0)) / count;
-  }
-
-  /** The arm's mean latency; for an untried arm the model's mean in other classes, else 0 (optimistic). */
-  private expectedSeconds(model: ModelState, arm: Arm | undefined): number {
-    if (arm !== undefined && arm.weight > 0) return arm.latencySumMs / arm.weight / 1000;
-    if (model.weight > 0.5) return model.latencySumMs / model.weight / 1000;
-    return 0;
   }
 
   private picksNow(state: ClassState, arm: Arm): number {
@@ -650,24 +635,7 @@ export class AdaptivePolicy implements RouterPolicy {
   }
 
   /** Raw sums of one arm (for tests and diagnostics); undefined if the arm was never seen. */
-  armState(
-    queryClass: QueryClass,
-    model: string,
-  ):
-    | {
-        count: number;
-        weight: number;
-        /** The recent window's quality sums, and the whole record's. */
-        quality: number;
-        qualityWeight: number;
-        record: number;
-        recordWeight: number;
-        rated: number;
-        costSum: number;
-        costCount: number;
-        latencySumMs: number;
-      }
-    | undefined {
+  armState(queryClass: QueryClass, model: string): ArmDiagnostics | undefined {
     const arm = this.classes.get(queryClass)?.arms.get(model);
     if (arm === undefined) return undefined;
     const { count, weight, costSum, costCount, latencySumMs } = arm;
