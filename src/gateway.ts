@@ -124,6 +124,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const { judge, shadow, implicit } = config.router;
   if (implicit !== false) gw.implicit = new ImplicitFeedback(gw, implicit.windowSeconds);
   if (judge !== undefined) {
+    const priced = (key: string) => config.models[key]!.inputCostPerMTok > 0 || config.models[key]!.outputCostPerMTok > 0;
+    if (!priced(judge.model)) {
+      logger.warn(
+        { model: judge.model },
+        `router.judge.model "${judge.model}" has no price (models.${judge.model}.inputCostPerMTok / outputCostPerMTok): its calls cost $0 to router.judge.dailyBudgetUsd, so only maxPerMinute bounds them`,
+      );
+    }
     gw.judge = new Judge(gw, judge);
     if (shadow !== undefined) gw.shadow = new Shadow(gw, shadow, gw.judge);
   }

@@ -209,7 +209,7 @@ async function answer(
   // Sampled for the judge or the shadow as the request starts; they run after the answer is out.
   const followUp = info.routed ? FollowUp.plan(gw, stream) : null;
   // A resend of an answered conversation marks that answer as a regenerated one.
-  const conversation = gw.implicit?.seen(info.keyName, request.messages);
+  const conversation = gw.implicit?.seen(info.keyName, request.messages, raw.length);
   // The upstream whose concurrency slot this request holds (one attempt at a time).
   let holding: Upstream | null = null;
   const release = () => {

@@ -37,11 +37,12 @@ export interface AttemptResult {
   completionTokens: number | null;
 }
 
-function storedQuery(gw: Gateway, query: string): string | null {
+/** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
+export function storedText(gw: Gateway, text: string): string | null {
   const { storePrompts, truncateChars } = gw.config.traces;
   if (storePrompts === 'none') return null;
-  if (storePrompts === 'truncated' && query.length > truncateChars) return query.slice(0, truncateChars);
-  return query;
+  if (storePrompts === 'truncated' && text.length > truncateChars) return text.slice(0, truncateChars);
+  return text;
 }
 
 /**
@@ -56,7 +57,7 @@ export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, 
     id: id.traceId,
     time: request.time,
     requestId: request.requestId,
-    query: storedQuery(gw, request.query),
+    query: storedText(gw, request.query),
     queryLength: request.query.length,
     queryClass: request.queryClass,
     modelKey: id.modelKey,

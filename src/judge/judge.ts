@@ -1,6 +1,6 @@
 import type { JudgeConfig } from '../config.js';
 import type { Gateway } from '../gateway.js';
-import type { RequestInfo } from '../http/record-attempt.js';
+import { storedText, type RequestInfo } from '../http/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
 import { JUDGE_CLASS } from './judge-class.js';
@@ -207,7 +207,8 @@ export class Judge {
   private async apply(job: JudgeJob, verdict: Verdict): Promise<void> {
     const result = await this.gw.store.setFeedback(job.traceId, {
       score: verdict.score,
-      comment: verdict.reason,
+      // The reason may quote the exchange: it is kept as a prompt would be (traces.storePrompts).
+      comment: verdict.reason === null ? null : storedText(this.gw, verdict.reason),
       time: Date.now(),
       source: 'judge',
     });

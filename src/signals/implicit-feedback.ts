@@ -1,6 +1,9 @@
 import type { Gateway } from '../gateway.js';
 import { conversationFingerprint, RegenerationDetector, type AnsweredTurn } from './regeneration.js';
 
+/** Requests larger than this (images, long documents) are not checked for a regenerate. */
+export const MAX_FINGERPRINT_BYTES = 256 * 1024;
+
 /**
  * The regenerate signal on the request path: `seen` as a chat request starts (a resend within the
  * window marks the earlier answer with implicit feedback 0, in the background), `answered` once it
@@ -16,8 +19,12 @@ export class ImplicitFeedback {
     this.detector = new RegenerationDetector(windowSeconds * 1000);
   }
 
-  /** The request's conversation fingerprint (to hand to `answered`); marks the answer it regenerates. */
-  seen(keyName: string | null, messages: readonly unknown[]): string | undefined {
+  /**
+   * The request's conversation fingerprint (to hand to `answered`); marks the answer it regenerates.
+   * A body over MAX_FINGERPRINT_BYTES is not fingerprinted (hashing it would hold the event loop).
+   */
+  seen(keyName: string | null, messages: readonly unknown[], bodyBytes: number): string | undefined {
+    if (bodyBytes > MAX_FINGERPRINT_BYTES) return undefined;
     const fingerprint = conversationFingerprint(keyName, messages);
     if (fingerprint === undefined) return undefined;
     const earlier = this.detector.regenerated(fingerprint, Date.now());

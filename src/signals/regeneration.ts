@@ -3,8 +3,8 @@ import { BoundedMap } from '../routing/bounded-map.js';
 
 /**
  * The implicit signal "regenerate": the same caller sending the same conversation again (the same
- * messages up to and including the last user turn) within a short window is asking for another
- * answer because the first did not do. The earlier answer's trace then gets implicit feedback 0.
+ * messages, ending with the same user turn) within a short window is asking for another answer
+ * because the first did not do. The earlier answer's trace then gets implicit feedback 0.
  *
  * Only answers that succeeded are remembered, and each is marked at most once (a third try marks the
  * second answer, not the first again). What is remembered is a hash, never the text.
@@ -23,23 +23,18 @@ export interface AnsweredTurn {
 }
 
 /**
- * A conversation's fingerprint: the caller (client key name, '' without keys) and its messages up to
- * and including the last user message; undefined when there is no user message.
+ * A conversation's fingerprint: the caller (client key name, '' without keys) and its messages, when
+ * the last one is the user's (what a client sends to get an answer to that turn, again on a
+ * regenerate); undefined otherwise. A request that goes on past the user turn (a tool result, an
+ * assistant message to continue) is the next step of the same turn, not a regenerate.
  */
 export function conversationFingerprint(keyName: string | null, messages: readonly unknown[]): string | undefined {
-  let last = -1;
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i];
-    if (typeof m === 'object' && m !== null && (m as { role?: unknown }).role === 'user') {
-      last = i;
-      break;
-    }
-  }
-  if (last === -1) return undefined;
+  const last = messages[messages.length - 1];
+  if (typeof last !== 'object' || last === null || (last as { role?: unknown }).role !== 'user') return undefined;
   const hash = createHash('sha256');
   hash.update(keyName ?? '');
   hash.update('\u0000');
-  hash.update(JSON.stringify(messages.slice(0, last + 1)));
+  hash.update(JSON.stringify(messages));
   return hash.digest('base64url');
 }
 

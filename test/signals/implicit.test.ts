@@ -71,7 +71,7 @@ afterAll(async () => {
   await upstream.close();
 });
 
-type Message = { role: 'system' | 'user' | 'assistant'; content: string };
+type Message = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
 /** One answered request: its trace id, model key and query class. */
 async function chat(client: OpenAI, messages: Message[], stream = false) {
@@ -121,8 +121,8 @@ describe('router.implicit over HTTP', () => {
     const ratedBefore = rated(main, first.queryClass, first.model);
     expect(await feedbackOf(main, first.traceId)).toEqual(UNRATED);
 
-    // The client kept the first answer in its messages: the conversation up to the last user turn is the same.
-    const second = await chat(main.alice, [...convo, { role: 'assistant', content: 'Nile, Amazon, Danube.' }]);
+    // The same conversation, ending with the same user turn, again: a regenerate.
+    const second = await chat(main.alice, convo);
     expect(main.marks.map((m) => m.id)).toEqual([first.traceId]);
     await expect.poll(() => feedbackOf(main, first.traceId), poll).toEqual(REGENERATED);
     expect(await feedbackOf(main, second.traceId)).toEqual(UNRATED);
@@ -148,6 +148,12 @@ describe('router.implicit over HTTP', () => {
     await chat(main.alice, [{ role: 'system', content: 'answer in French' }, ...user('what is the capital of Peru?')]);
     // A new user turn after the first answer is a follow-up, not a resend.
     await chat(main.alice, [...user('what is the capital of Peru?'), { role: 'assistant', content: 'Lima.' }, ...user('and its population?')]);
+    // The next step of a tool loop (the same user turn, then the call and its result) is not a resend.
+    await chat(main.alice, [
+      ...user('what is the capital of Peru?'),
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'lookup', arguments: '{"country":"Peru"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'Lima' },
+    ]);
     const bobs = await chat(main.bob, user('what is the capital of Peru?'));
     expect(main.marks.length).toBe(marksBefore);
     expect(await feedbackOf(main, first.traceId)).toEqual(UNRATED);

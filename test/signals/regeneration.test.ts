@@ -9,9 +9,18 @@ describe('conversationFingerprint', () => {
     { role: 'user', content: 'hi' },
   ];
 
-  it('is the same for the same caller and messages up to the last user turn', () => {
-    const again = [...convo, { role: 'assistant', content: 'a draft the client kept' }];
-    expect(conversationFingerprint('team', convo)).toBe(conversationFingerprint('team', again));
+  it('is the same for the same caller and the same messages, ending with the user turn', () => {
+    expect(conversationFingerprint('team', [...convo])).toBe(conversationFingerprint('team', convo));
+  });
+
+  it('is undefined for a request that goes on past the user turn: a tool loop or a continuation is not a regenerate', () => {
+    const toolStep = [
+      ...convo,
+      { role: 'assistant', content: null, tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'c1', content: '42' },
+    ];
+    expect(conversationFingerprint('team', toolStep)).toBeUndefined();
+    expect(conversationFingerprint('team', [...convo, { role: 'assistant', content: 'a draft the client kept' }])).toBeUndefined();
   });
 
   it('differs by caller, by any message up to the last user turn, and by a new user turn', () => {
@@ -24,6 +33,7 @@ describe('conversationFingerprint', () => {
 
   it('is undefined without a user message', () => {
     expect(conversationFingerprint('team', [{ role: 'system', content: 'x' }])).toBeUndefined();
+    expect(conversationFingerprint('team', [])).toBeUndefined();
   });
 });
 
