@@ -3,10 +3,11 @@ import { promptContext } from '../../src/routing/context.js';
 import type { LinearBelief } from '../../src/routing/contextual-belief.js';
 import { ContextualPolicy } from '../../src/routing/contextual.js';
 import { Random } from '../../src/routing/random.js';
-import type { ModelInfo, PolicyOptions, QueryContext } from '../../src/routing/types.js';
+import type { QueryContext } from '../../src/routing/types.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 import { makeTrace } from '../helpers/trace.js';
+import { free, LEGAL, options, POEM, priced } from './contextual-fixtures.js';
 import { FakeEvidenceSource } from './fake-evidence.js';
 
 /*
@@ -14,17 +15,6 @@ import { FakeEvidenceSource } from './fake-evidence.js';
  * judged on, and the recent window (forgetting), which takes over on queries where it differs from
  * the record by more than 3 of its standard deviations.
  */
-
-const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
-const priced = (key: string, perMTok: number): ModelInfo => ({ key, inputCostPerMTok: perMTok, outputCostPerMTok: perMTok });
-
-function options(models: ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
-  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
-}
-
-const FILLER = ' Answer carefully and briefly, in plain words, without any heading.'.repeat(10);
-const LEGAL = (i: number) => `Review clause ${i} of this contract for liability and indemnification risk.${FILLER}`;
-const POEM = (i: number) => `Write a sonnet ${i} about the autumn moon and the falling leaves.${FILLER}`;
 
 type Beliefs = Map<string, { record: LinearBelief; window: LinearBelief }>;
 const beliefs = (policy: ContextualPolicy): Beliefs => (policy as unknown as { state: { models: Beliefs } }).state.models;

@@ -6,22 +6,12 @@ import { rewardVariance } from '../../src/routing/contextual-belief.js';
 import { ContextualPolicy, sampleWidth } from '../../src/routing/contextual.js';
 import { FEATURE_DIM, FeatureExtractor, featureTextChars } from '../../src/routing/features.js';
 import { Random } from '../../src/routing/random.js';
-import type { ModelInfo, PolicyOptions, QueryContext } from '../../src/routing/types.js';
+import type { QueryContext } from '../../src/routing/types.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 import { makeTrace } from '../helpers/trace.js';
+import { free, LEGAL, options, POEM, priced } from './contextual-fixtures.js';
 import { FakeEvidenceSource } from './fake-evidence.js';
-
-const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
-const priced = (key: string, perMTok: number): ModelInfo => ({ key, inputCostPerMTok: perMTok, outputCostPerMTok: perMTok });
-
-function options(models: ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
-  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
-}
-
-const FILLER = ' Answer carefully and briefly, in plain words, without any heading.'.repeat(10);
-const LEGAL = (i: number) => `Review clause ${i} of this contract for liability and indemnification risk.${FILLER}`;
-const POEM = (i: number) => `Write a sonnet ${i} about the autumn moon and the falling leaves.${FILLER}`;
 
 let seq = 0;
 /** One routed request of `kind` with bandit feedback from `quality`; returns the chosen model. */
