@@ -181,12 +181,12 @@ class ReplaySession {
   }
 
   /** What the policy is told of model `i`'s answer: a user's rating, a judge's score, or nothing (a failure tells by itself). */
-  private signal(query: EvalQuery, i: number, judged: boolean): { feedback: number | null; source: FeedbackSource } {
+  private signal(query: EvalQuery, i: number): { feedback: number | null; source: FeedbackSource } {
     if (this.broken(i)) return { feedback: null, source: 'human' };
     const score = this.score(query, i);
     const s = this.signals;
-    if (!judged && this.draw() < s.feedbackRate) return { feedback: score, source: 'human' };
-    if (judged || this.draw() < s.judgeRate) return { feedback: this.judge(query, score), source: 'judge' };
+    if (this.draw() < s.feedbackRate) return { feedback: score, source: 'human' };
+    if (this.draw() < s.judgeRate) return { feedback: this.judge(query, score), source: 'judge' };
     return { feedback: null, source: 'human' };
   }
 
@@ -218,7 +218,7 @@ class ReplaySession {
     // gateway does while router.shadow has budget left).
     const decision = this.policy.select(this.signals.shadowRate > 0 ? { ...ctx, exploit: true } : ctx);
     const i = this.modelIndex(decision.model);
-    const served = this.signal(query, i, false);
+    const served = this.signal(query, i);
     // A shadow call is judged together with the served answer: the pair is what the judge compares.
     const signal =
       shadow && served.feedback === null && !this.broken(i) ? { feedback: this.judge(query, this.score(query, i)), source: 'judge' as const } : served;

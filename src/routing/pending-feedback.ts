@@ -1,4 +1,3 @@
-import { traceQuality } from './prior.js';
 import type { FeedbackObservation, Observation } from './types.js';
 
 /*
@@ -12,24 +11,6 @@ export const MAX_REPLAY = 100_000;
 /** Whether a finished attempt counts as a failure (a failed-over attempt does). */
 export function attemptFailed(observation: Pick<Observation, 'outcome' | 'failedOver'>): boolean {
   return observation.outcome !== 'success' || observation.failedOver === true;
-}
-
-/** A trace remembered for late feedback: the quality it counts with now, and whether it failed. */
-export interface PendingQuality {
-  quality: number;
-  readonly failed: boolean;
-}
-
-/**
- * Late feedback on a remembered trace: its new quality replaces the old one (a second feedback
- * replaces the first, so nothing is counted twice). Returns the change (0: nothing to update).
- */
-export function replaceQuality(entry: PendingQuality, feedback: Pick<FeedbackObservation, 'outcome' | 'score'>): number {
-  const failed = entry.failed || feedback.outcome !== 'success';
-  const quality = traceQuality(failed, feedback.score);
-  const delta = quality - entry.quality;
-  if (delta !== 0) entry.quality = quality;
-  return delta;
 }
 
 type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };

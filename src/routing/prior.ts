@@ -25,17 +25,6 @@ export function priorCostUsd(model: Pick<ModelInfo, 'inputCostPerMTok' | 'output
 }
 
 /**
- * Quality of one trace as the original's port (`learned`) counts it: 0 for a failure, else the
- * feedback if any, else 1. The learning policies (adaptive, contextual) count only rated answers
- * and failures as quality evidence (see `ratingWeight` and QualityEvidence).
- */
-export function traceQuality(failed: boolean, feedback: number | null): number {
-  if (failed) return 0;
-  if (feedback === null || !Number.isFinite(feedback)) return 1;
-  return Math.min(1, Math.max(0, feedback));
-}
-
-/**
  * The weight of each of a class × model's `count` offline traces, so that together they count at
  * most `priorWeight` observations.
  */
