@@ -43,7 +43,7 @@ function modelStats(s: ClassModelStats | undefined, arm: ArmSnapshot | undefined
     cost_usd: s?.costUsd ?? 0,
     estimate: arm?.estimate ?? null,
     uncertainty: arm?.uncertainty ?? null,
-    /** Quality observations (ratings and failures) behind `estimate`; null for a policy that does not count them apart. */
+    /** The quality evidence behind `estimate` (see ArmSnapshot.rated); null for a policy that does not count it apart. */
     rated: arm?.rated ?? null,
     share: arm?.share ?? null,
   };

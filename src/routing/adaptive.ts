@@ -113,7 +113,7 @@ export class AdaptivePolicy implements RouterPolicy {
   private pending: PendingTraces;
   /** Traces remembered per arm: PENDING_PER_ARM, or MAX_PENDING shared among the arms when there are many. */
   private perArm: number;
-  /** Live traces and quality observations counted (raw): their ratio is how often evidence comes back. */
+  /** Served traces and their ratings counted (raw): their ratio is how often a rating comes back. */
   private traces = 0;
   private evidence = 0;
   /** Active while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
@@ -391,7 +391,8 @@ export class AdaptivePolicy implements RouterPolicy {
    * Replaces the learned numbers with the store's (selection shares are kept: the store has none).
    * Offline evidence is a prior: per arm, its sums are scaled to count at most `priorWeight`
    * observations, and it is older than every live piece of evidence, so it weighs γ^(live traces)
-   * in the cost sums and γ^(live quality observations) in the quality sums as forgetting goes on.
+   * in the cost sums and γ^(live pieces of quality evidence) in the window's quality sums, and counts
+   * whole in the record.
    */
   private load(
     rows: readonly ArmEvidence[],

@@ -98,7 +98,10 @@ export interface ArmSnapshot {
   costUsd: number | null;
   /** Traces seen (raw count). */
   samples: number;
-  /** Quality observations behind the estimate (ratings and failures, raw count); absent for policies that count every trace. */
+  /**
+   * The quality evidence behind the estimate, raw count: ratings (`adaptive`), or ratings and failures
+   * (`contextual`, which counts a failure as quality 0); absent for policies that count every trace.
+   */
   rated?: number;
   /** Share of the class's recent decisions that chose this model. */
   share: number;
