@@ -29,12 +29,12 @@ import {
   EXPLORE_FLOOR,
   offlineTraceWeight,
   PRICE_PRIOR_WEIGHT,
-  pricePriorMean,
   priorCostUsd,
   qualitySums,
   ratingWeight,
   type SourceWeights,
 } from './prior.js';
+import { PriceCurve } from './price-curve.js';
 import { Random } from './random.js';
 import type {
   ArmSnapshot,
@@ -66,10 +66,14 @@ import type {
  * are kept twice, the whole record and a recent window forgetting per piece of evidence (ratings and
  * failures, not requests), and the record is used unless the window says the model changed.
  *
- * With few ratings the prior decides: the anchor (router.defaultModel, else the priciest model) and
- * the price prior (src/routing/prior.ts), plus pooling across classes. Traffic leaves the anchor as
- * ratings say another model is as good for less.
+ * With few ratings the prior decides: the price prior (src/routing/price-curve.ts: a cheaper model
+ * is assumed a little worse than what the class's rated models say, a pricier one no better), with
+ * the anchor (router.defaultModel, else the priciest routed model) winning ties, plus pooling across
+ * classes. Traffic leaves the anchor as ratings say another model is as good for less.
  */
+
+/** Draws a shadow candidate may take to find a model that beats the served one (shadowCandidate). */
+const SHADOW_DRAWS = 10;
 
 /** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
 const POOL_PSEUDO_COUNT = 2;
@@ -110,6 +114,8 @@ export class AdaptivePolicy implements RouterPolicy {
   private readonly classes = new Map<QueryClass, ClassState>();
   /** The model the price prior is anchored to (undefined: no prices, no anchor). */
   private readonly anchor: ModelState | undefined;
+  /** The price prior's references in the class being decided (loaded before each posterior loop). */
+  private readonly curve: PriceCurve;
   private pending: PendingTraces;
   /** Traces remembered per arm: PENDING_PER_ARM, or MAX_PENDING shared among the arms when there are many. */
   private perArm: number;
@@ -141,12 +147,14 @@ export class AdaptivePolicy implements RouterPolicy {
     const unrouted = new Set(options.models.filter((m) => m.routed === false).map((m) => m.key));
     this.routedKeys = this.configuredKeys.filter((key) => !unrouted.has(key));
     this.anchor = anchorOf(this.models, options.defaultModel, (key) => !unrouted.has(key));
+    this.curve = new PriceCurve(this.anchor);
   }
 
   select(ctx: RoutingContext): Decision {
     const available = ctx.available;
     if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
     const state = this.classes.get(ctx.queryClass);
+    this.curve.load(state);
     const explore = ctx.exploit !== true && this.random.uniform() < this.exploreShare();
     let chosen = available[0] as string;
     let chosenScore = -Infinity;
@@ -156,7 +164,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const key = available[i] as string;
       const model = this.model(key);
       const arm = state?.arms.get(key);
-      this.posterior(model, arm, state);
+      this.posterior(model, arm);
       const penalty = this.penalty(model, arm);
       const reliable = reliability(arm);
       const mean = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
@@ -180,25 +188,38 @@ export class AdaptivePolicy implements RouterPolicy {
   }
 
   /**
-   * The model this policy most wants to learn about for this request besides the served one: a
-   * full-width Thompson draw over the others (a shadow call's target).
+   * The model this policy most wants to learn about for this request besides the served one (a
+   * shadow call's target): the model most likely to be better than the served one. Top-two Thompson
+   * sampling: full-width draws over every model, the served one included, until one is won by
+   * another model (at most SHADOW_DRAWS); if the served model wins them all, the best of the others
+   * in the last draw. A model whose estimate is close to the served one's but still uncertain is
+   * tried far more often than one known to be a little worse.
    */
   shadowCandidate(ctx: RoutingContext, served: string): string | undefined {
     const state = this.classes.get(ctx.queryClass);
-    let best: string | undefined;
-    let bestScore = -Infinity;
-    for (const key of ctx.available) {
-      if (key === served) continue;
-      const model = this.model(key);
-      const arm = state?.arms.get(key);
-      this.posterior(model, arm, state);
-      const sampled = reliability(arm) * this.random.beta(this.alpha, this.beta) - this.penalty(model, arm);
-      if (sampled > bestScore) {
-        best = key;
-        bestScore = sampled;
+    this.curve.load(state);
+    let other: string | undefined;
+    for (let draw = 0; draw < SHADOW_DRAWS; draw++) {
+      let best: string | undefined;
+      let bestScore = -Infinity;
+      let otherScore = -Infinity;
+      for (const key of ctx.available) {
+        const model = this.model(key);
+        const arm = state?.arms.get(key);
+        this.posterior(model, arm);
+        const sampled = reliability(arm) * this.random.beta(this.alpha, this.beta) - this.penalty(model, arm);
+        if (sampled > bestScore) {
+          best = key;
+          bestScore = sampled;
+        }
+        if (key !== served && sampled > otherScore) {
+          other = key;
+          otherScore = sampled;
+        }
       }
+      if (best !== served) return best;
     }
-    return best;
+    return other;
   }
 
   /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
@@ -508,10 +529,11 @@ export class AdaptivePolicy implements RouterPolicy {
       confidence += judgedSums(arm).weight;
     }
     const arms: ArmSnapshot[] = [];
+    this.curve.load(state);
     for (const key of this.candidates(state)) {
       const model = this.model(key);
       const arm = state.arms.get(key);
-      this.posterior(model, arm, state);
+      this.posterior(model, arm);
       const sum = this.alpha + this.beta;
       const known = model.priced || (arm !== undefined && arm.costCount > 0);
       arms.push({
@@ -539,12 +561,13 @@ export class AdaptivePolicy implements RouterPolicy {
   /** Argmax of posterior mean utility over the candidates: what the policy would pick without exploring. */
   private greedyChoice(queryClass: QueryClass): string {
     const state = this.classes.get(queryClass);
+    this.curve.load(state);
     let best = '';
     let bestScore = -Infinity;
     for (const key of this.candidates(state)) {
       const model = this.model(key);
       const arm = state?.arms.get(key);
-      this.posterior(model, arm, state);
+      this.posterior(model, arm);
       const score = reliability(arm) * (this.alpha / (this.alpha + this.beta)) - this.penalty(model, arm);
       if (score > bestScore || (score === bestScore && model === this.anchor)) {
         best = key;
@@ -564,10 +587,10 @@ export class AdaptivePolicy implements RouterPolicy {
   /**
    * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior, plus
    * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus
-   * PRICE_PRIOR_WEIGHT at the price prior's mean (relative to the anchor's estimate in this class),
+   * PRICE_PRIOR_WEIGHT at the price prior's mean (from the class's rated models: PriceCurve),
    * plus the ratings the arm is judged on (its whole record, or its recent window: judgedSums).
    */
-  private posterior(model: ModelState, arm: Arm | undefined, state: ClassState | undefined): void {
+  private posterior(model: ModelState, arm: Arm | undefined): void {
     let alpha = 1;
     let beta = 1;
     const judged = judgedSums(arm);
@@ -577,12 +600,8 @@ export class AdaptivePolicy implements RouterPolicy {
       alpha += POOL_PSEUDO_COUNT * mean;
       beta += POOL_PSEUDO_COUNT * (1 - mean);
     }
-    const anchor = this.anchor;
-    if (anchor !== undefined && model.priced) {
-      const anchorArm = anchor === model ? arm : state?.arms.get(anchor.key);
-      const anchorSums = judgedSums(anchorArm);
-      const anchorMean = (1 + anchorSums.sum) / (2 + anchorSums.weight);
-      const mean = pricePriorMean(anchorMean, anchor.priorCost, model.priorCost);
+    if (this.curve.active && model.priced) {
+      const mean = this.curve.mean(model);
       alpha += PRICE_PRIOR_WEIGHT * mean;
       beta += PRICE_PRIOR_WEIGHT * (1 - mean);
     }

@@ -65,23 +65,16 @@ export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weigh
 }
 
 /**
- * The price prior: before ratings say otherwise, a model k times cheaper than the anchor
- * (router.defaultModel, else the priciest configured model) is assumed PRICE_PRIOR_PER_DECADE × log10(k)
- * worse than the anchor is now estimated to be (a pricier one, or one without a price, as good), as
- * PRICE_PRIOR_WEIGHT pseudo-observations. It is what lets a router with almost no ratings stay on
- * the anchor where quality is what counts, and move to the cheap models most likely to be good
- * enough where cost counts too; ratings override it as they accumulate. See docs for the figures
- * that chose these values (`tracegate eval --feedback-rate`).
+ * The price prior: before ratings say otherwise, a model k times cheaper than a rated model is
+ * assumed PRICE_PRIOR_PER_DECADE × log10(k) worse than it (a pricier one, or one without a price, as
+ * good), as PRICE_PRIOR_WEIGHT pseudo-observations; every rated model of the class and the anchor
+ * (router.defaultModel, else the priciest routed model) are the references (PriceCurve). It is what
+ * lets a router with almost no ratings stay on the anchor where quality is what counts, and move to
+ * the cheap models most likely to be good enough where cost counts too; ratings override it as they
+ * accumulate. See docs for the figures that chose these values (`tracegate eval --feedback-rate`).
  */
 export const PRICE_PRIOR_WEIGHT = 10;
 export const PRICE_PRIOR_PER_DECADE = 0.15;
-
-/** The price prior's mean for a model of expected cost `cost`, the anchor's being `anchorCost` and its estimate `anchorMean`. */
-export function pricePriorMean(anchorMean: number, anchorCost: number, cost: number): number {
-  // A pricier model is not assumed better than the anchor: traffic leaves the anchor on evidence only.
-  const shift = anchorCost > 0 && cost > 0 ? Math.max(0, PRICE_PRIOR_PER_DECADE * Math.log10(anchorCost / cost)) : 0;
-  return Math.min(0.99, Math.max(0.01, anchorMean - shift));
-}
 
 /**
  * Exploration follows the evidence: a Thompson draw (which may try a model the estimates do not

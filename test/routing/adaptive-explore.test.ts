@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptivePolicy, priorCostUsd } from '../../src/routing/adaptive.js';
-import { pricePriorMean } from '../../src/routing/prior.js';
+import { AdaptivePolicy } from '../../src/routing/adaptive.js';
 import type { Decision, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
 
 /*
@@ -62,12 +61,21 @@ describe('AdaptivePolicy: the anchored price prior', () => {
     for (let i = 0; i < 10; i++) policy.observe(observation('code', 'premium', { feedback: 1 }));
     policy.observe(observation('math', 'cheap'));
     const anchorMean = 11 / 12;
-    const cost = (key: string) => priorCostUsd(PRICED.find((m) => m.key === key)!);
-    expect(pricePriorMean(anchorMean, cost('premium'), cost('mid'))).toBeCloseTo(anchorMean - 0.15, 12);
     expect(estimates(policy, 'code').mid).toBeCloseTo(priorOnly(anchorMean - 0.15), 12);
     expect(estimates(policy, 'code').cheap).toBeCloseTo(priorOnly(anchorMean - 0.3), 12);
     // Another class has its own anchor estimate (pooling lends the anchor's ratings to the anchor only).
     expect(estimates(policy, 'math').mid).toBeCloseTo(priorOnly(0.35), 12);
+  });
+
+  it('starts a model never tried near what the class’s rated models say, less its price gap', () => {
+    // With cost weighing, the anchor (premium) is seldom served: the cheap models' ratings, not its
+    // uniform pseudo-rating alone, must set where an untried cheap model starts.
+    const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    for (let i = 0; i < 20; i++) policy.observe(observation('code', 'mid', { feedback: 1 }));
+    // cheap is 10× cheaper than mid and 100× cheaper than premium: (2 × (1/2 − 0.3) + 20 × (1 − 0.15)) / 22.
+    expect(estimates(policy, 'code').cheap).toBeCloseTo(priorOnly((0.4 + 17) / 22), 12);
+    // premium, pricier than mid, is assumed as good: (1 + 20) / 22.
+    expect(estimates(policy, 'code').premium).toBeCloseTo(priorOnly(21 / 22), 12);
   });
 
   it('a cheap defaultModel becomes the anchor: with no ratings it is the greedy choice, and the others’ prior follows its estimate', () => {
@@ -93,11 +101,14 @@ describe('AdaptivePolicy: the anchored price prior', () => {
     expect(estimates(middle, 'code')).toMatchObject({ cheap: expect.closeTo(priorOnly(0.35), 12), premium: expect.closeTo(0.5, 12) });
     expect(classOf(middle, 'code').choice).toBe('mid');
 
-    // Without a defaultModel the priciest model is the anchor, and the cheap model's ratings move only its own estimate.
+    // Without a defaultModel the priciest model is the anchor; a cheaper model's ratings are references
+    // too, weighed by their number against the anchor's uniform pseudo-rating (weight 2), and a
+    // pricier model is assumed as good as a cheaper one: mid (10× cheaper than premium, 10× pricier
+    // than cheap) at (2 × (1/2 − 0.15) + 10 × 0) / 12.
     const plain = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
     for (let i = 0; i < 11; i++) plain.observe(observation('code', 'cheap', { feedback: i === 0 ? null : 0 }));
-    expect(estimates(plain, 'code').mid).toBeCloseTo(priorOnly(0.35), 12);
-    expect(estimates(plain, 'code').premium).toBeCloseTo(0.5, 12);
+    expect(estimates(plain, 'code').mid).toBeCloseTo(priorOnly(0.7 / 12), 12);
+    expect(estimates(plain, 'code').premium).toBeCloseTo(priorOnly(1 / 12), 12);
   });
 
   it('never anchors to a model kept out of auto (routed: false), however pricey, nor to such a defaultModel', () => {
@@ -228,5 +239,20 @@ describe('AdaptivePolicy.shadowCandidate', () => {
     const ctx = { query: '', queryClass: 'code', available: ['a', 'b', 'c'] };
     const picks = Array.from({ length: 500 }, () => policy.shadowCandidate(ctx, 'a'));
     expect(picks.filter((m) => m === 'b').length).toBeGreaterThan(490);
+  });
+
+  it('tries the model most likely to beat the served one: an uncertain contender before one known to be a little worse', () => {
+    const policy = new AdaptivePolicy(options([free('a'), free('b'), free('c')], { seed: 5 }));
+    // a (served): 400 ratings at 0.8; b: 400 at 0.7, almost surely worse than a; c: 1, 1, 0, unknown.
+    for (let i = 0; i < 400; i++) {
+      policy.observe(observation('code', 'a', { feedback: i % 5 === 0 ? 0 : 1 }));
+      policy.observe(observation('code', 'b', { feedback: i % 10 < 3 ? 0 : 1 }));
+    }
+    for (const feedback of [1, 1, 0]) policy.observe(observation('code', 'c', { feedback }));
+    const ctx = { query: '', queryClass: 'code', available: ['a', 'b', 'c'] };
+    const picks = Array.from({ length: 1000 }, () => policy.shadowCandidate(ctx, 'a'));
+    // c beats a in about one draw in five, b almost never: c is the candidate ~9 times in 10. (The best
+    // of the others in a single draw would be b about 2 times in 3: c's mean, 3/5, is under b's.)
+    expect(picks.filter((m) => m === 'c').length).toBeGreaterThan(800);
   });
 });

@@ -820,17 +820,19 @@ describe('AdaptivePolicy.snapshot', () => {
     // Two ratings: the failure and the unrated success are no quality evidence.
     expect(code?.confidence).toBe(2);
     expect(code?.arms.map((a) => a.model)).toEqual(['a', 'b']);
-    // b (the only model with a price) anchors the price prior: 10 pseudo-observations at 1/2, b's
-    // own mean in code, for b and for a (price 0: no shift). a: Beta(1 + 5 + 2, 1 + 5 + 0) → mean
-    // 8/14, std √(8·6 / (196·15)); b: Beta(6, 6).
+    // The price prior's references: b (the only model with a price, the anchor) at a uniform
+    // pseudo-rating (weight 2, mean 1/2) and a's two ratings; price 0 shifts nothing, so both models'
+    // prior is 10 pseudo-observations at (1 + 2) / (2 + 2) = 3/4. a: Beta(1 + 7.5 + 2, 1 + 2.5 + 0),
+    // b: Beta(1 + 7.5, 1 + 2.5).
     expect(code?.arms[0]).toMatchObject({ samples: 4, rated: 2, costUsd: 0, share: 0 });
-    expect(code?.arms[0]?.estimate).toBeCloseTo(8 / 14, 12);
-    expect(code?.arms[0]?.uncertainty).toBeCloseTo(Math.sqrt(48 / (196 * 15)), 12);
-    expect(code?.arms[1]).toMatchObject({ samples: 0, rated: 0, estimate: 0.5, share: 0 });
+    expect(code?.arms[0]?.estimate).toBeCloseTo(10.5 / 14, 12);
+    expect(code?.arms[0]?.uncertainty).toBeCloseTo(Math.sqrt((10.5 * 3.5) / (196 * 15)), 12);
+    expect(code?.arms[1]).toMatchObject({ samples: 0, rated: 0, share: 0 });
+    expect(code?.arms[1]?.estimate).toBeCloseTo(8.5 / 12, 12);
     expect(code?.arms[1]?.costUsd).toBeCloseTo(priorCostUsd({ inputCostPerMTok: 1, outputCostPerMTok: 1 }), 12);
-    expect(code?.arms[1]?.uncertainty).toBeCloseTo(Math.sqrt(36 / (144 * 13)), 12);
-    // a fails one attempt in four: (9.8 + 3) / (10 + 4) × 8/14 = 0.52 against b's 0.98 × 1/2.
-    expect(code?.choice).toBe('a');
+    expect(code?.arms[1]?.uncertainty).toBeCloseTo(Math.sqrt((8.5 * 3.5) / (144 * 13)), 12);
+    // a fails one attempt in four: (9.8 + 3) / (10 + 4) × 3/4 = 0.686 against b's 0.98 × 8.5/12 = 0.694.
+    expect(code?.choice).toBe('b');
     // A model outside the config has no price: its cost is unknown until traces tell.
     expect(snap.classes[1]?.arms.map((a) => [a.model, a.costUsd])).toEqual([
       ['a', 0],
