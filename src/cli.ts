@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, isLoopback, loadConfig, parseConfig, type Config } from './config.js';
+import { ConfigError, isLoopback, loadConfig, parseConfig, type Config } from './core/config.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
@@ -10,9 +10,9 @@ import { withExplainCommand } from './commands/explain.js';
 import { UsageError } from './commands/options.js';
 import { withStatsCommand } from './commands/stats.js';
 import { withEvalCommand } from './eval/command.js';
-import { createRouterPolicy } from './gateway.js';
-import { createLogger } from './logger.js';
-import { startGateway } from './server.js';
+import { createRouterPolicy } from './app/gateway.js';
+import { createLogger } from './core/logger.js';
+import { startGateway } from './app/server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
 import { StoreOpenError, StoreUnavailableError } from './traces/types.js';
 

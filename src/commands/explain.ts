@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { parseConfig, type Config } from '../config.js';
-import { createRouterPolicy } from '../gateway.js';
+import { parseConfig, type Config } from '../core/config.js';
+import { createRouterPolicy } from '../app/gateway.js';
 import { promptContext } from '../routing/context.js';
 import { ContextualPolicy, type Explanation } from '../routing/contextual.js';
 import type { TraceStore } from '../traces/types.js';

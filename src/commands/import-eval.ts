@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import { DatasetError, loadDataset, type Dataset } from '../eval/dataset.js';
 import { promptContext } from '../routing/context.js';
 import type { TraceRecord } from '../traces/types.js';

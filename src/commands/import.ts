@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { parseTraceLine, TraceLineError } from '../traces/interchange.js';
 import { describeStore } from '../traces/factory.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
-import { loadConfig } from '../config.js';
+import { loadConfig } from '../core/config.js';
 import { collectMap, readEvalImport } from './import-eval.js';
 import { databaseFrom, openDatabase, UsageError, withDbOptions, type DbFlags } from './options.js';
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
-import { sha256 } from '../http/auth.js';
+import { sha256 } from '../access/keys.js';
 
 export function newKey(): string {
   return `tg-${randomBytes(32).toString('base64url')}`;

@@ -1,8 +1,8 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../config.js';
+import { loadConfig, type Config } from '../core/config.js';
 import { createTraceStore, MissingDatabaseError } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
-import { parseTime } from '../stats.js';
+import { parseTime } from '../reports/stats.js';
 
 /** Options shared by the commands that read the trace database without a running server. */
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { createRouterPolicy } from '../gateway.js';
-import { statsJson, type StatsJson } from '../stats.js';
+import { createRouterPolicy } from '../app/gateway.js';
+import { statsJson, type StatsJson } from '../reports/stats.js';
 import { configFrom, openDatabase, openOrReport, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface StatsFlags extends DbFlags {

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { parseConfig } from '../config.js';
+import { parseConfig } from '../core/config.js';
 import { JUDGE_CLASS } from '../judge/judge-class.js';
 import type { JudgeSnapshot } from '../judge/judge.js';
 import type { ShadowSnapshot } from '../judge/shadow.js';
 import { Random } from '../routing/random.js';
-import { startGateway, type RunningGateway } from '../server.js';
+import { startGateway, type RunningGateway } from '../app/server.js';
 import type { FeedbackSource } from '../traces/types.js';
 import {
   DEMO_JUDGE,

@@ -1,5 +1,5 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, configSchema, loadConfig } from '../config.js';
+import { ConfigError, configSchema, loadConfig } from '../core/config.js';
 import { promptContext } from '../routing/context.js';
 import { policyNames } from '../routing/registry.js';
 import { DatasetError, loadDataset, type Dataset } from './dataset.js';

@@ -7,7 +7,7 @@ import { mulberry32 } from './shuffle.js';
 
 /**
  * One replay run: a fresh policy over a fresh in-memory trace store, fed as the gateway feeds it
- * (src/http/record-attempt.ts): build the trace, hand it to store.insert, then policy.observe at once.
+ * (src/pipeline/record-attempt.ts): build the trace, hand it to store.insert, then policy.observe at once.
  * Inserts are awaited in batches (before every periodic update and at the end), not per query.
  */
 

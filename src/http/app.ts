@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import { requestIdOf } from './chat-completions.js';
 import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import { FollowUp } from '../judge/follow-up.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
@@ -15,7 +15,7 @@ import { errorAnswer } from './error-answer.js';
 import { admitClient } from './guard.js';
 import { readBody } from './read-body.js';
 import { findModelValue, withModel, type ValueSpan } from './rewrite-model.js';
-import { newTraceId, recordAttempt, type AttemptId, type RequestInfo } from './record-attempt.js';
+import { newTraceId, recordAttempt, type AttemptId, type RequestInfo } from '../pipeline/record-attempt.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const CHAT_PATH = '/v1/chat/completions';

@@ -1,4 +1,4 @@
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import { StoreUnavailableError } from '../traces/types.js';
 import { errors, GatewayError, type OpenAIErrorBody } from './errors.js';
 

@@ -1,10 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { Gateway } from '../gateway.js';
-import { bearerToken } from './auth.js';
+import type { Gateway } from '../app/gateway.js';
+import { bearerToken } from '../access/keys.js';
 import { errors } from './errors.js';
-import type { RateDecision } from './rate-limit.js';
+import type { RateDecision } from '../access/rate-limit.js';
 
 export type GatewayEnv = {
   Bindings: HttpBindings;

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 
 /**
  * GET /health: `ok`; `degraded` (still 200: requests are answered, their traces wait in the local

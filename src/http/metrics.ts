@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 
 /** GET /metrics: Prometheus text format, from the gateway's own registry. */
 export function getMetrics(gw: Gateway) {

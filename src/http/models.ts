@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import { errors } from './errors.js';
 
 const CREATED = Math.floor(Date.now() / 1000);

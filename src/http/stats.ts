@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../gateway.js';
-import { parseTime, statsJson } from '../stats.js';
+import type { Gateway } from '../app/gateway.js';
+import { parseTime, statsJson } from '../reports/stats.js';
 
-export { buildStats } from '../stats.js';
+export { buildStats } from '../reports/stats.js';
 
 /** GET /stats?since=&until= (epoch ms or ISO dates). */
 export function getStats(gw: Gateway) {

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import type { ChatRequest } from '../http/chat-request.js';
-import type { RequestInfo } from '../http/record-attempt.js';
+import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { StreamText, wholeAnswerText } from './answer-text.js';
 
 /**

@@ -1,6 +1,6 @@
-import type { JudgeConfig } from '../config.js';
-import type { Gateway } from '../gateway.js';
-import { storedText, type RequestInfo } from '../http/record-attempt.js';
+import type { JudgeConfig } from '../core/config.js';
+import type { Gateway } from '../app/gateway.js';
+import { storedText, type RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
 import { JUDGE_CLASS } from './judge-class.js';

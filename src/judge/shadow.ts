@@ -1,7 +1,7 @@
-import type { ShadowConfig } from '../config.js';
-import type { Gateway } from '../gateway.js';
+import type { ShadowConfig } from '../core/config.js';
+import type { Gateway } from '../app/gateway.js';
 import type { ChatRequest } from '../http/chat-request.js';
-import type { RequestInfo } from '../http/record-attempt.js';
+import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
 import { wholeAnswerText } from './answer-text.js';

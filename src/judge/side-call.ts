@@ -1,5 +1,5 @@
-import type { Gateway } from '../gateway.js';
-import { recordAttempt, newTraceId, type RequestInfo } from '../http/record-attempt.js';
+import type { Gateway } from '../app/gateway.js';
+import { recordAttempt, newTraceId, type RequestInfo } from '../pipeline/record-attempt.js';
 import { AttemptAbort, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';

@@ -11,7 +11,7 @@ import type { ModelInfo } from './types.js';
 /** Token counts assumed for a request when only the configured prices are known. */
 export const PRIOR_PROMPT_TOKENS = 500;
 export const PRIOR_COMPLETION_TOKENS = 200;
-/** router.priorWeight's default (src/config.ts): offline evidence counts as at most this many observations per class × model. */
+/** router.priorWeight's default (src/core/config.ts): offline evidence counts as at most this many observations per class × model. */
 export const DEFAULT_PRIOR_WEIGHT = 1000;
 
 /** Per-observation discount γ = 2^(-1/halfLife); halfLife 0 = no forgetting. */

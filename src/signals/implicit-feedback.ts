@@ -1,4 +1,4 @@
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import { conversationFingerprint, RegenerationDetector, type AnsweredTurn } from './regeneration.js';
 
 /** Requests larger than this (images, long documents) are not checked for a regenerate. */

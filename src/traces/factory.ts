@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 import type { StoreLogger } from './pg-store.js';
 import { redactUrl } from './url.js';
 import { SqliteTraceStore } from './sqlite-store.js';

@@ -1,5 +1,5 @@
 import { Pool } from 'undici';
-import { resolveApiKey, type ModelConfig } from '../config.js';
+import { resolveApiKey, type ModelConfig } from '../core/config.js';
 
 /** One configured upstream model: where it lives, how to call it, what it costs. Knows nothing of routing. */
 export class Upstream {

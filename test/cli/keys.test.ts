@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { sha256 } from '../../src/http/auth.js';
+import { sha256 } from '../../src/access/keys.js';
 import { CLI } from '../helpers/process.js';
 
 const run = promisify(execFile);

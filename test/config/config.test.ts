@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, loadConfig, parseConfig, resolveApiKey } from '../../src/config.js';
+import { ConfigError, loadConfig, parseConfig, resolveApiKey } from '../../src/core/config.js';
 import { tempDir } from '../helpers/gateway.js';
 import { CLI } from '../helpers/process.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config.js';
+import { ConfigError, parseConfig } from '../../src/core/config.js';
 
 const model = (extra: Record<string, unknown> = {}) => ({ baseURL: 'http://127.0.0.1:9/v1', model: 'm', ...extra });
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { sha256 } from '../../src/http/auth.js';
+import { sha256 } from '../../src/access/keys.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tempDir } from '../helpers/gateway.js';
 import { freePort } from '../helpers/ports.js';

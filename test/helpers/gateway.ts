@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { pino } from 'pino';
-import { parseConfig, type Config } from '../../src/config.js';
-import { startGateway, type RunningGateway } from '../../src/server.js';
+import { parseConfig, type Config } from '../../src/core/config.js';
+import { startGateway, type RunningGateway } from '../../src/app/server.js';
 import type { FakeUpstream } from './fake-upstream.js';
 
 export interface TestGateway extends RunningGateway {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { ConfigError, parseConfig } from '../../src/config.js';
-import { sha256 } from '../../src/http/auth.js';
+import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { sha256 } from '../../src/access/keys.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { request } from 'undici';
-import { sha256 } from '../../src/http/auth.js';
-import { RateLimiter } from '../../src/http/rate-limit.js';
+import { sha256 } from '../../src/access/keys.js';
+import { RateLimiter } from '../../src/access/rate-limit.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 

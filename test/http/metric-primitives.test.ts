@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { FastCounter, FastHistogram } from '../../src/metric-primitives.js';
+import { FastCounter, FastHistogram } from '../../src/core/metric-primitives.js';
 
 describe('the cheap counters and histograms behind /metrics', () => {
   it('render as Prometheus counters and cumulative histograms, per label set', async () => {

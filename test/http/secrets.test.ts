@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { request } from 'undici';
-import { parseConfig } from '../../src/config.js';
-import { startGateway, type RunningGateway } from '../../src/server.js';
+import { parseConfig } from '../../src/core/config.js';
+import { startGateway, type RunningGateway } from '../../src/app/server.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tempDir } from '../helpers/gateway.js';
 

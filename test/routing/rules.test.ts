@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/config.js';
+import { ConfigError, parseConfig } from '../../src/core/config.js';
 import { promptContext, queryContext } from '../../src/routing/context.js';
 import { matchRule, type ClassRule } from '../../src/routing/rules.js';
 

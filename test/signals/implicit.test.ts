@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { sha256 } from '../../src/http/auth.js';
+import { sha256 } from '../../src/access/keys.js';
 import type { FeedbackObservation } from '../../src/routing/types.js';
 import type { FeedbackResult, FeedbackUpdate } from '../../src/traces/types.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../../gateway.js';
+import type { Gateway } from '../../app/gateway.js';
 import { toLine } from '../../traces/interchange.js';
 import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
 import { errors } from '../errors.js';

@@ -1,21 +1,21 @@
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
-import { featureTextChars } from './routing/features.js';
-import { DEFAULT_SOURCE_WEIGHTS } from './routing/prior.js';
-import { createPolicy } from './routing/registry.js';
-import type { ModelInfo, RouterPolicy } from './routing/types.js';
-import { createTraceStore } from './traces/factory.js';
-import type { TraceStore } from './traces/types.js';
-import { KeyRing } from './http/auth.js';
-import { RateLimiter } from './http/rate-limit.js';
-import type { Limiter } from './http/shared-rate-limit.js';
-import { UpstreamHealth } from './upstream/health.js';
-import { createUpstreams, type Upstream } from './upstream/upstream.js';
-import { createLogger } from './logger.js';
-import { GatewayMetrics } from './metrics.js';
-import { Judge } from './judge/judge.js';
-import { Shadow } from './judge/shadow.js';
-import { ImplicitFeedback } from './signals/implicit-feedback.js';
+import type { Config } from '../core/config.js';
+import { featureTextChars } from '../routing/features.js';
+import { DEFAULT_SOURCE_WEIGHTS } from '../routing/prior.js';
+import { createPolicy } from '../routing/registry.js';
+import type { ModelInfo, RouterPolicy } from '../routing/types.js';
+import { createTraceStore } from '../traces/factory.js';
+import type { TraceStore } from '../traces/types.js';
+import { KeyRing } from '../access/keys.js';
+import { RateLimiter } from '../access/rate-limit.js';
+import type { Limiter } from '../access/shared-rate-limit.js';
+import { UpstreamHealth } from '../upstream/health.js';
+import { createUpstreams, type Upstream } from '../upstream/upstream.js';
+import { createLogger } from '../core/logger.js';
+import { GatewayMetrics } from '../core/metrics.js';
+import { Judge } from '../judge/judge.js';
+import { Shadow } from '../judge/shadow.js';
+import { ImplicitFeedback } from '../signals/implicit-feedback.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
 export interface Gateway {
@@ -97,7 +97,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const { redisUrl, redisTimeoutMs, redisKeyPrefix } = config.limits;
   // ioredis is loaded only when configured.
   const limiter: Limiter = redisUrl
-    ? new (await import('./http/shared-rate-limit.js')).RedisRateLimiter({ url: redisUrl, timeoutMs: redisTimeoutMs, keyPrefix: redisKeyPrefix, logger })
+    ? new (await import('../access/shared-rate-limit.js')).RedisRateLimiter({ url: redisUrl, timeoutMs: redisTimeoutMs, keyPrefix: redisKeyPrefix, logger })
     : new RateLimiter();
   // The fleet's limits from the first request: Redis gets a moment to connect (it is not waited for longer).
   await limiter.ready?.(1000);

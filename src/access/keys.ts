@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Config } from '../config.js';
+import type { Config } from '../core/config.js';
 
 export function sha256(key: string): Buffer {
   return createHash('sha256').update(key, 'utf8').digest();

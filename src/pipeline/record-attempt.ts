@@ -1,4 +1,4 @@
-import type { Gateway } from '../gateway.js';
+import type { Gateway } from '../app/gateway.js';
 import type { QueryContext } from '../routing/types.js';
 import type { Outcome, TraceRecord } from '../traces/types.js';
 import { monotonicUlidFactory } from '../traces/ulid.js';

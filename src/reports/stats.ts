@@ -1,5 +1,5 @@
-import type { ArmSnapshot, ClassSnapshot, PolicySnapshot } from './routing/types.js';
-import type { ClassModelStats, FeedbackSource, FeedbackSourceCount, InstanceStats, StatsSummary } from './traces/types.js';
+import type { ArmSnapshot, ClassSnapshot, PolicySnapshot } from '../routing/types.js';
+import type { ClassModelStats, FeedbackSource, FeedbackSourceCount, InstanceStats, StatsSummary } from '../traces/types.js';
 
 /**
  * The JSON of GET /stats, built from plain data (the store's stats, the policy's snapshot, the

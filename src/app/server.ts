@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { getRequestListener } from '@hono/node-server';
-import type { Config } from './config.js';
+import type { Config } from '../core/config.js';
 import { closeGateway, createGateway, type Gateway, type GatewayOptions } from './gateway.js';
-import { createApp } from './http/app.js';
-import { chatCompletionsListener, isChatCompletion } from './http/chat-completions.js';
+import { createApp } from '../http/app.js';
+import { chatCompletionsListener, isChatCompletion } from '../http/chat-completions.js';
 
 export interface RunningGateway {
   gateway: Gateway;

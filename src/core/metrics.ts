@@ -1,4 +1,4 @@
-import type { FeedbackSource } from './traces/types.js';
+import type { FeedbackSource } from '../traces/types.js';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './metric-primitives.js';
 
