@@ -3,7 +3,7 @@ import type { Gateway } from '../app/gateway.js';
 import { requestIdOf } from './chat-completions.js';
 import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';
-import { errors } from './errors.js';
+import { errors } from '../core/errors.js';
 import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { errors, type GatewayError } from './errors.js';
+import { errors, type GatewayError } from '../core/errors.js';
+import type { ChatRequest } from '../pipeline/types.js';
 
 /** Only what the gateway needs is checked; every other field passes through untouched. */
 const messageSchema = z.looseObject({ role: z.string().min(1) });
@@ -9,7 +10,6 @@ const chatRequestSchema = z.looseObject({
   stream: z.boolean().nullish(),
 });
 
-export type ChatRequest = z.infer<typeof chatRequestSchema> & Record<string, unknown>;
 
 /**
  * The schema's check by hand, for the hot path: true exactly when `chatRequestSchema` accepts the

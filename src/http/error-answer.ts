@@ -1,6 +1,6 @@
 import type { Gateway } from '../app/gateway.js';
 import { StoreUnavailableError } from '../traces/types.js';
-import { errors, GatewayError, type OpenAIErrorBody } from './errors.js';
+import { errors, GatewayError, type OpenAIErrorBody } from '../core/errors.js';
 
 export interface ErrorAnswer {
   status: number;

@@ -1,7 +1,7 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
 import type { Gateway } from '../app/gateway.js';
-import { errors } from './errors.js';
+import { errors } from '../core/errors.js';
 import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
 

@@ -3,7 +3,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Gateway } from '../app/gateway.js';
 import { bearerToken } from '../access/keys.js';
-import { errors } from './errors.js';
+import { errors } from '../core/errors.js';
 import type { RateDecision } from '../access/rate-limit.js';
 
 export type GatewayEnv = {

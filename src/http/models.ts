@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import type { Gateway } from '../app/gateway.js';
-import { errors } from './errors.js';
+import { errors } from '../core/errors.js';
 
 const CREATED = Math.floor(Date.now() / 1000);
 

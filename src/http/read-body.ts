@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { errors } from './errors.js';
+import { errors } from '../core/errors.js';
 
 /** Reads a request body into one Buffer, refusing it (413) as soon as it passes `limit` bytes. */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

@@ -1,6 +1,5 @@
-import type { ServerResponse } from 'node:http';
 import type { Gateway } from '../app/gateway.js';
-import type { ChatRequest } from '../http/chat-request.js';
+import type { ChatReply, ChatRequest } from '../pipeline/types.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { StreamText, wholeAnswerText } from './answer-text.js';
 
@@ -33,7 +32,7 @@ export class FollowUp {
    * connection), the answer is queued for the judge and the shadow call starts. `payload` is a whole
    * answer's body; a stream's text was gathered as it was relayed.
    */
-  answered(gw: Gateway, res: ServerResponse, request: ChatRequest, info: RequestInfo, served: string, traceId: string, payload: Buffer | null): void {
+  answered(gw: Gateway, reply: Pick<ChatReply, 'afterSent'>, request: ChatRequest, info: RequestInfo, served: string, traceId: string, payload: Buffer | null): void {
     const run = () => {
       const answer = payload !== null ? wholeAnswerText(payload) : (this.streamText?.text() ?? null);
       if (this.judged && answer !== null) {
@@ -43,7 +42,6 @@ export class FollowUp {
         gw.shadow!.run({ request, info, served, servedTraceId: traceId, servedAnswer: answer, servedJudged: this.judged });
       }
     };
-    if (res.writableFinished) setImmediate(run);
-    else res.once('finish', run);
+    reply.afterSent(run);
   }
 }

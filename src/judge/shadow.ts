@@ -1,6 +1,6 @@
 import type { ShadowConfig } from '../core/config.js';
 import type { Gateway } from '../app/gateway.js';
-import type { ChatRequest } from '../http/chat-request.js';
+import type { ChatRequest } from '../pipeline/types.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';

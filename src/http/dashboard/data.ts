@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Gateway } from '../../app/gateway.js';
 import { toLine } from '../../traces/interchange.js';
 import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
-import { errors } from '../errors.js';
+import { errors } from '../../core/errors.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;

@@ -1,7 +1,7 @@
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import type { Gateway } from '../../app/gateway.js';
-import { errors } from '../errors.js';
+import { errors } from '../../core/errors.js';
 import { ASSETS, PAGE, load, type Asset } from './assets.js';
 import { getDashboardData } from './data.js';
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findModelValue, withModel } from '../../src/http/rewrite-model.js';
+import { findModelValue, withModel } from '../../src/pipeline/rewrite-model.js';
 
 const at = (text: string) => {
   const body = Buffer.from(text);

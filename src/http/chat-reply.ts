@@ -1,0 +1,105 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { errors, GatewayError } from '../core/errors.js';
+import type { ChatReply, RoutingHeaders } from '../pipeline/types.js';
+import type { AttemptAbort, AttemptFailure, AttemptResponse } from '../upstream/attempt.js';
+import { relayStream, type StreamOutcome } from '../upstream/relay-stream.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/** Upstream response headers that describe the upstream connection, not the answer. */
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'proxy-connection',
+  'upgrade', 'trailer', 'te', 'x-request-id', 'date', 'server', 'set-cookie',
+]);
+
+/** Writes a JSON answer, unless the response has started or the client is gone. */
+export function sendJson(res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer): void {
+  if (res.headersSent || res.destroyed) return;
+  // The caller's own object (no spread: one allocation fewer per answer).
+  headers['content-type'] = 'application/json';
+  headers['content-length'] = String(Buffer.byteLength(body));
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+/** The upstream's headers a client gets (without those of the connection), and the gateway's. */
+function relayedHeaders(upstream: IncomingHttpHeaders, routing: RoutingHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  const upstreamRequestId = upstream['x-request-id'];
+  if (typeof upstreamRequestId === 'string') out['x-upstream-request-id'] = upstreamRequestId;
+  return Object.assign(out, routing);
+}
+
+/** An upstream error passes through when it is already in OpenAI's shape; otherwise it is wrapped. */
+function upstreamErrorBody(failure: AttemptFailure): string | Buffer {
+  const raw = failure.body;
+  if (raw && raw.length > 0) {
+    try {
+      const parsed = JSON.parse(raw.toString('utf8')) as { error?: unknown };
+      if (parsed && typeof parsed.error === 'object' && parsed.error !== null) return raw;
+    } catch {
+      // not JSON: wrapped below
+    }
+  }
+  const text = raw ? raw.toString('utf8').slice(0, 500) : '';
+  return JSON.stringify(
+    new GatewayError(failure.status ?? 502, 'upstream_error', `Upstream answered ${failure.status}${text ? `: ${text}` : ''}`, 'upstream_error').toBody(),
+  );
+}
+
+/** The gateway's error for a failed attempt that brought no answer of its own. */
+function failureError(failure: AttemptFailure, upstream: Upstream): GatewayError {
+  if (failure.kind === 'timeout') return errors.upstreamTimeout(upstream.key, upstream.timeoutMs);
+  if (failure.kind === 'malformed') return errors.upstreamBadResponse(upstream.key);
+  return errors.upstreamUnreachable(upstream.key);
+}
+
+/** The pipeline's answers, written on Node's response. */
+export class ServerChatReply implements ChatReply {
+  constructor(private readonly res: ServerResponse) {}
+
+  refuse(err: GatewayError, headers: Record<string, string>): void {
+    sendJson(this.res, err.status, headers, JSON.stringify(err.toBody()));
+  }
+
+  upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void {
+    if (failure.kind === 'status') {
+      sendJson(this.res, failure.status!, headers, upstreamErrorBody(failure));
+      return;
+    }
+    const err = failureError(failure, upstream);
+    sendJson(this.res, err.status, headers, JSON.stringify(err.toBody()));
+  }
+
+  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean {
+    const res = this.res;
+    if (res.headersSent || res.destroyed) return false;
+    const out = relayedHeaders(upstreamHeaders, headers);
+    out['content-length'] = String(payload.length);
+    res.writeHead(status, out);
+    res.end(payload);
+    return true;
+  }
+
+  stream(
+    sent: AttemptResponse,
+    headers: RoutingHeaders,
+    signal: AttemptAbort,
+    startedAt: number,
+    beforeEnd: (result: StreamOutcome) => Promise<void>,
+    tap?: (chunk: Buffer) => void,
+  ): Promise<StreamOutcome> {
+    const res = this.res;
+    res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
+    res.flushHeaders();
+    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap);
+  }
+
+  afterSent(task: () => void): void {
+    if (this.res.writableFinished) setImmediate(task);
+    else this.res.once('finish', task);
+  }
+}

@@ -1,0 +1,241 @@
+import type { Gateway } from '../app/gateway.js';
+import { errors } from '../core/errors.js';
+import { FollowUp } from '../judge/follow-up.js';
+import type { Decision } from '../routing/types.js';
+import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { readAnswer, type AnswerRead } from './read-answer.js';
+import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
+import { findModelValue, withModel, type ValueSpan } from './rewrite-model.js';
+import { routableModels } from './routable-models.js';
+import { settleDurably } from './settle.js';
+import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
+
+/**
+ * A chat request's life once it is parsed: choose a model, send it the request, record the
+ * attempt's trace and let the policy observe it, and on a retryable failure before the first byte
+ * reached the client, fail over to the next model. The client's answer goes out through `reply`
+ * only once its trace is committed. Never rejects for an upstream's failure: every outcome is
+ * answered.
+ */
+export async function answerChat(
+  gw: Gateway,
+  request: ChatRequest,
+  raw: Buffer,
+  info: RequestInfo,
+  reply: ChatReply,
+  setController: (ac: AttemptAbort) => void,
+): Promise<void> {
+  const life = new RequestLife(gw, request, raw, info, reply);
+  try {
+    await life.run(setController);
+  } finally {
+    life.releaseSlot();
+  }
+}
+
+/** What one request carries from attempt to attempt. */
+class RequestLife {
+  private readonly stream: boolean;
+  private readonly maxAttempts: number;
+  private readonly tried: string[] = [];
+  /** Traces being recorded (one per attempt); the answer waits for them. */
+  private readonly pending: Promise<void>[] = [];
+  private readonly modelAt: ValueSpan | null;
+  /** Sampled for the judge or the shadow as the request starts; they run after the answer is out. */
+  private readonly followUp: FollowUp | null;
+  /** The conversation, as the implicit signal knows it: a resend marks the earlier answer. */
+  private readonly conversation: ReturnType<NonNullable<Gateway['implicit']>['seen']> | undefined;
+  /** The upstream whose concurrency slot this request holds (one attempt at a time). */
+  private holding: Upstream | null = null;
+
+  constructor(
+    private readonly gw: Gateway,
+    private readonly request: ChatRequest,
+    private readonly raw: Buffer,
+    private readonly info: RequestInfo,
+    private readonly reply: ChatReply,
+  ) {
+    this.stream = request.stream === true;
+    this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
+    this.modelAt = findModelValue(raw);
+    this.followUp = info.routed ? FollowUp.plan(gw, this.stream) : null;
+    this.conversation = gw.implicit?.seen(info.keyName, request.messages, raw.length);
+  }
+
+  async run(setController: (ac: AttemptAbort) => void): Promise<void> {
+    const { gw, info } = this;
+    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+      this.releaseSlot();
+      const chosen = this.choose();
+      const upstream = gw.upstreams.get(chosen.model);
+      if (!upstream) {
+        await Promise.allSettled(this.pending);
+        this.reply.refuse(errors.noModelAvailable(), { 'x-request-id': info.requestId, 'x-router-class': info.queryClass });
+        return;
+      }
+      if (!upstream.hasCapacity()) {
+        // Only a pinned request gets here: routing skips full models.
+        await Promise.allSettled(this.pending);
+        const busy = errors.modelBusy(upstream.key, upstream.maxConcurrent!);
+        this.reply.refuse(busy, { 'x-request-id': info.requestId, 'x-router-class': info.queryClass, 'retry-after': '1' });
+        return;
+      }
+      this.takeSlot(upstream);
+      const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
+      if (attempt > 1) gw.metrics.failover(this.tried[this.tried.length - 1]!, decision.model);
+      this.tried.push(decision.model);
+
+      const traceId = newTraceId();
+      // The attempt's identity and its result go to recordAttempt as two objects, not merged with a
+      // spread, which in Node 20's V8 allocates on a slow path whose garbage reaches the old generation.
+      const id: AttemptId = { traceId, modelKey: decision.model, reason: decision.reason, attempt };
+      const headers = routingHeaders(info, traceId, decision);
+      const ac = new AttemptAbort();
+      setController(ac);
+      const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
+      const started = performance.now();
+      const read = await readAnswer(upstream, this.body(upstream.model), ac, this.stream);
+
+      if (!read.ok) {
+        clearTimeout(timer);
+        const next = this.failed(read, id, started, attempt);
+        if (next === 'retry') continue;
+        if (next === 'stop') break;
+        await Promise.allSettled(this.pending);
+        this.reply.upstreamFailed(read, upstream, headers);
+        return;
+      }
+      gw.health.success(decision.model);
+      clearTimeout(timer);
+      if (read.kind === 'whole') await this.deliverWhole(read, id, headers, started, decision.model);
+      else await this.deliverStream(read, id, headers, ac, started, decision.model);
+      return;
+    }
+    await Promise.allSettled(this.pending);
+  }
+
+  releaseSlot(): void {
+    if (this.holding) this.holding.inflight--;
+    this.holding = null;
+  }
+
+  /** The policy's choice among the models this request may still use, or the pinned model. */
+  private choose(): Decision {
+    const { gw, info } = this;
+    if (!info.routed) return { model: this.request.model, reason: 'pinned' };
+    const available = routableModels(gw, this.tried);
+    return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
+  }
+
+  private takeSlot(upstream: Upstream): void {
+    upstream.inflight++;
+    this.holding = upstream;
+  }
+
+  /**
+   * What one attempt sends: the client's bytes with `model`'s value replaced, or, when the bytes
+   * alone cannot say where that value is (see findModelValue), the request serialized again with the
+   * upstream's model swapped in place (no copy of the request; key order kept).
+   */
+  private body(model: string): Buffer | string {
+    if (this.modelAt !== null) return withModel(this.raw, this.modelAt, model);
+    const request = this.request;
+    const requested = request.model;
+    request.model = model;
+    const body = JSON.stringify(request);
+    request.model = requested;
+    return body;
+  }
+
+  /** Records a failed attempt; says whether to try another model, stop (the client left), or answer the failure. */
+  private failed(failure: AttemptFailure, id: AttemptId, started: number, attempt: number): 'retry' | 'stop' | 'answer' {
+    const { gw, info } = this;
+    if (failure.retryable) gw.health.failure(id.modelKey);
+    this.record(id, {
+      outcome: outcomeOf(failure),
+      status: failure.status,
+      error: failure.message,
+      latencyMs: performance.now() - started,
+      ttfbMs: null,
+      promptTokens: null,
+      completionTokens: null,
+    });
+    if (failure.kind === 'cancelled') return 'stop';
+    const canRetry = info.routed && failure.retryable && attempt < this.maxAttempts && this.tried.length < gw.routedKeys.length;
+    return canRetry ? 'retry' : 'answer';
+  }
+
+  /** A whole answer: recorded, committed, then sent; the follow-ups start once it is out. */
+  private async deliverWhole(read: Extract<AnswerRead, { kind: 'whole' }>, id: AttemptId, headers: RoutingHeaders, started: number, model: string): Promise<void> {
+    this.record(id, {
+      outcome: 'success',
+      status: read.status,
+      error: null,
+      latencyMs: performance.now() - started,
+      ttfbMs: read.headersMs,
+      promptTokens: read.usage?.promptTokens ?? null,
+      completionTokens: read.usage?.completionTokens ?? null,
+    });
+    await settleDurably(this.pending, this.gw.logger);
+    if (!this.reply.whole(read.status, read.headers, headers, read.payload)) return;
+    this.answered(id.traceId, model, read.payload);
+  }
+
+  /** A stream: relayed as it comes (no failover from here on), recorded before its last event goes out. */
+  private async deliverStream(
+    read: Extract<AnswerRead, { kind: 'stream' }>,
+    id: AttemptId,
+    headers: RoutingHeaders,
+    ac: AttemptAbort,
+    started: number,
+    model: string,
+  ): Promise<void> {
+    const sent = read.response;
+    const relayed = await this.reply.stream(
+      sent,
+      headers,
+      ac,
+      started,
+      async (result) => {
+        this.record(id, {
+          outcome: result.outcome,
+          status: sent.status,
+          error: result.error,
+          latencyMs: performance.now() - started,
+          ttfbMs: result.firstChunkMs,
+          promptTokens: result.usage?.promptTokens ?? null,
+          completionTokens: result.usage?.completionTokens ?? null,
+        });
+        await settleDurably(this.pending, this.gw.logger);
+      },
+      this.followUp?.streamText?.feed,
+    );
+    if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
+  }
+
+  /** After a successful answer reached the client: the judge and shadow follow-ups, and the implicit signal. */
+  private answered(traceId: string, model: string, payload: Buffer | null): void {
+    const { gw, info } = this;
+    this.followUp?.answered(gw, this.reply, this.request, info, model, traceId, payload);
+    gw.implicit?.answered(this.conversation, { traceId, queryClass: info.queryClass, model });
+  }
+
+  private record(id: AttemptId, result: AttemptResult): void {
+    this.pending.push(recordAttempt(this.gw, this.info, id, result));
+  }
+}
+
+function routingHeaders(info: RequestInfo, traceId: string, decision: Decision): RoutingHeaders {
+  return {
+    'x-trace-id': traceId,
+    'x-request-id': info.requestId,
+    'x-router-model': decision.model,
+    'x-router-class': info.queryClass,
+    'x-router-reason': decision.reason,
+  };
+}
+
+function outcomeOf(failure: AttemptFailure): AttemptResult['outcome'] {
+  return failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
+}

@@ -1,0 +1,52 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { describeError, sendStreamAttempt, sendWholeAttempt, type AttemptAbort, type AttemptFailure, type AttemptResponse } from '../upstream/attempt.js';
+import { looksLikeJsonObject, usageFromBody, type Usage } from '../upstream/usage.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/** An attempt's answer, read as far as the gateway needs before anything reaches the client. */
+export type AnswerRead =
+  | AttemptFailure
+  | {
+      ok: true;
+      kind: 'whole';
+      status: number;
+      headers: IncomingHttpHeaders;
+      payload: Buffer;
+      /** Tokens as the upstream counted them, when it said. */
+      usage: Usage | null;
+      /** Milliseconds from the start of the attempt to the response headers. */
+      headersMs: number;
+    }
+  | { ok: true; kind: 'stream'; response: AttemptResponse };
+
+/**
+ * Sends one attempt and reads its answer: a request without a stream gets its answer whole; a
+ * stream request gets the body as it comes, unless the upstream answers it with plain JSON, which
+ * is then read whole. A whole body that is not one JSON object (cut short, HTML…) is a malformed
+ * answer; `usage` is read from its tail without parsing the rest.
+ */
+export async function readAnswer(upstream: Upstream, body: Buffer | string, signal: AttemptAbort, stream: boolean): Promise<AnswerRead> {
+  const sent = stream ? await sendStreamAttempt(upstream, body, signal) : await sendWholeAttempt(upstream, body, signal);
+  if (!sent.ok) return sent;
+  let payload: Buffer;
+  if ('payload' in sent) {
+    payload = sent.payload;
+  } else if (isEventStream(sent.headers)) {
+    return { ok: true, kind: 'stream', response: sent };
+  } else {
+    try {
+      payload = await sent.body.readAll();
+    } catch (err) {
+      return describeError(err, signal, upstream);
+    }
+  }
+  if (!looksLikeJsonObject(payload)) {
+    return { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
+  }
+  return { ok: true, kind: 'whole', status: sent.status, headers: sent.headers, payload, usage: usageFromBody(payload), headersMs: sent.headersMs };
+}
+
+function isEventStream(headers: IncomingHttpHeaders): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.includes('text/event-stream');
+}

@@ -1,0 +1,47 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { GatewayError } from '../core/errors.js';
+import type { AttemptAbort, AttemptFailure, AttemptResponse } from '../upstream/attempt.js';
+import type { StreamOutcome } from '../upstream/relay-stream.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/** One message of a chat request: only `role` is checked; every other field passes through. */
+export interface ChatMessage extends Record<string, unknown> {
+  role: string;
+}
+
+/** A chat completion request as parsed: `model`, `messages` and `stream` checked, the rest untouched. */
+export type ChatRequest = {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean | null;
+} & Record<string, unknown>;
+
+/** Headers the gateway adds to an answer (trace id, request id, routing decision). */
+export type RoutingHeaders = Record<string, string>;
+
+/**
+ * How the pipeline answers the client. The HTTP layer writes the bytes; the pipeline decides what
+ * is answered and when (after the trace is committed).
+ */
+export interface ChatReply {
+  /** The gateway's own refusal: no model could take the request, or the pinned one is full. */
+  refuse(err: GatewayError, headers: Record<string, string>): void;
+  /** The last attempt failed: the upstream's error answer, or the gateway's for a failure without one. */
+  upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void;
+  /** A whole answer, unless the client is gone; says whether it went out. */
+  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean;
+  /**
+   * Relays a streamed answer event by event. `beforeEnd` runs before the stream's last event goes
+   * out; `tap` sees every chunk relayed.
+   */
+  stream(
+    sent: AttemptResponse,
+    headers: RoutingHeaders,
+    signal: AttemptAbort,
+    startedAt: number,
+    beforeEnd: (result: StreamOutcome) => Promise<void>,
+    tap?: (chunk: Buffer) => void,
+  ): Promise<StreamOutcome>;
+  /** Runs `task` once the client has the answer's last byte. */
+  afterSent(task: () => void): void;
+}
