@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Services } from '../pipeline/services.js';
 import type { Config } from '../core/config.js';
 import { featureTextChars } from '../routing/features.js';
 import { DEFAULT_SOURCE_WEIGHTS } from '../routing/prior.js';
@@ -18,32 +19,7 @@ import { Shadow } from '../judge/shadow.js';
 import { ImplicitFeedback } from '../signals/implicit-feedback.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
-export interface Gateway {
-  config: Config;
-  store: TraceStore;
-  policy: RouterPolicy;
-  upstreams: Map<string, Upstream>;
-  health: UpstreamHealth;
-  /** Client and admin keys (hashed), and the per-caller request limits. */
-  keys: KeyRing;
-  /** In memory, or shared by the fleet through Redis (`limits.redisUrl`). */
-  limiter: Limiter;
-  /** Model keys in config order. */
-  modelKeys: string[];
-  /** The keys of the models `auto` may use (`routed` not false), in config order. */
-  routedKeys: string[];
-  /** Grades sampled answers in the background (`router.judge`; null without one). */
-  judge: Judge | null;
-  /** Sends sampled routed requests to another model in the background (`router.shadow`; null without it). */
-  shadow: Shadow | null;
-  /** Marks a regenerated answer with implicit feedback 0 (`router.implicit`; null when off). */
-  implicit: ImplicitFeedback | null;
-  logger: Logger;
-  /** Requests being answered now (for a graceful shutdown). */
-  inflight: number;
-  /** Prometheus metrics (GET /metrics), this gateway's own registry. */
-  metrics: GatewayMetrics;
-}
+export type Gateway = Services;
 
 export interface GatewayOptions {
   store?: TraceStore;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { JUDGE_CLASS } from '../judge/judge-class.js';
-import { classRulesSchema } from '../routing/rules.js';
+import { JUDGE_CLASS } from './judge-class.js';
+import { classRulesSchema } from './class-rules.js';
 
 /** The zod schema is the one source of the config's types and defaults. */
 

@@ -1,4 +1,3 @@
-import type { FeedbackSource } from '../traces/types.js';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { FastCounter, FastHistogram, type CounterChild, type HistogramChild } from './metric-primitives.js';
 
@@ -191,7 +190,7 @@ export class GatewayMetrics {
     child.inc();
   }
 
-  feedback(model: string, source: FeedbackSource = 'human'): void {
+  feedback(model: string, source = 'human'): void {
     const key = `${model}\u0000${source}`;
     let child = this.feedbackChildren.get(key);
     if (!child) {

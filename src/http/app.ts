@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { requestIdOf } from './chat-completions.js';
 import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';
@@ -12,7 +12,7 @@ import { getModel, listModels } from './models.js';
 import { getStats } from './stats.js';
 
 /** The gateway's HTTP surface. Every error leaves in OpenAI's shape. */
-export function createApp(gw: Gateway) {
+export function createApp(gw: Services) {
   const app = new Hono<GatewayEnv>();
 
   const client = clientGuard(gw);

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { errors, GatewayError } from '../core/errors.js';
 import { answerChat } from '../pipeline/answer-chat.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
@@ -23,7 +23,7 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
 }
 
 /** Resolves which models a request may use, or throws the client's error. */
-function resolveTarget(gw: Gateway, request: ChatRequest): { routed: boolean } {
+function resolveTarget(gw: Services, request: ChatRequest): { routed: boolean } {
   if (request.model === gw.config.router.autoModel) return { routed: true };
   if (gw.upstreams.has(request.model)) return { routed: false };
   throw errors.modelNotFound(request.model);
@@ -45,7 +45,7 @@ export function isChatCompletion(req: IncomingMessage): boolean {
  * not pay for a web Request/Response pair (Hono serves every other route). Never rejects: every
  * error is answered in OpenAI's shape.
  */
-export function chatCompletionsListener(gw: Gateway) {
+export function chatCompletionsListener(gw: Services) {
   return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;

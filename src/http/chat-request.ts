@@ -50,25 +50,3 @@ export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
   }
   return result.data as ChatRequest;
 }
-
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  const parts: string[] = [];
-  for (const part of content) {
-    if (part && typeof part === 'object' && (part as { type?: unknown }).type === 'text') {
-      const text = (part as { text?: unknown }).text;
-      if (typeof text === 'string') parts.push(text);
-    }
-  }
-  return parts.join('\n');
-}
-
-/** The text of the last user message (text parts joined), or '' when there is none. */
-export function lastUserText(messages: readonly Record<string, unknown>[]): string {
-  for (let i = messages.length - 1; i >= 0; i--) {
-    const m = messages[i]!;
-    if (m.role === 'user') return textOf(m.content);
-  }
-  return '';
-}

@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { StoreUnavailableError } from '../traces/types.js';
 import { errors, GatewayError, type OpenAIErrorBody } from '../core/errors.js';
 
@@ -12,7 +12,7 @@ export interface ErrorAnswer {
  * What the client gets for an error thrown while answering: a GatewayError as it is; a shared trace
  * store that is away, 503 with retry-after; anything else, logged, 500. Every answer is in OpenAI's shape.
  */
-export function errorAnswer(gw: Gateway, err: unknown, requestId: string): ErrorAnswer {
+export function errorAnswer(gw: Pick<Services, 'logger'>, err: unknown, requestId: string): ErrorAnswer {
   if (err instanceof GatewayError) return { status: err.status, headers: { ...err.headers }, body: err.toBody() };
   if (err instanceof StoreUnavailableError) {
     // A shared database that is away (chat requests are still answered; reads and some feedback wait for it).

@@ -1,6 +1,6 @@
 import type { Context } from 'hono';
 import { z } from 'zod';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { errors } from '../core/errors.js';
 import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
@@ -39,7 +39,7 @@ function parseFeedback(raw: Buffer) {
 }
 
 /** POST /feedback: a person's score (0..1) or thumbs for a trace (source `human`); the policy learns from it at once. */
-export function postFeedback(gw: Gateway) {
+export function postFeedback(gw: Pick<Services, 'keys' | 'metrics' | 'policy' | 'store'>) {
   return async function handleFeedback(c: Context<GatewayEnv>) {
     const body = parseFeedback(await readBody(c.env.incoming, FEEDBACK_BODY_LIMIT));
     const score = body.feedback ?? (body.thumbs === 'up' ? 1 : 0);

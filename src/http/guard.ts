@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { bearerToken } from '../access/keys.js';
 import { errors } from '../core/errors.js';
 import type { RateDecision } from '../access/rate-limit.js';
@@ -37,7 +37,7 @@ function admitted(caller: Caller, decision: RateDecision, perMinute: number): Ca
  * per-caller request limit (429 with retry-after). The admin key also passes, as the caller "admin".
  * Throws the client's error; a promise only when the limit is shared (Redis answers after a round trip).
  */
-export function admitClient(gw: Gateway, incoming: IncomingMessage): Caller | Promise<Caller> {
+export function admitClient(gw: Pick<Services, 'config' | 'keys' | 'limiter'>, incoming: IncomingMessage): Caller | Promise<Caller> {
   const token = tokenOf(incoming.headers);
   const admin = gw.keys.isAdmin(token);
   let keyName: string | null = null;
@@ -55,7 +55,7 @@ export function admitClient(gw: Gateway, incoming: IncomingMessage): Caller | Pr
 }
 
 /** `admitClient` as Hono middleware. */
-export function clientGuard(gw: Gateway): MiddlewareHandler<GatewayEnv> {
+export function clientGuard(gw: Pick<Services, 'config' | 'keys' | 'limiter'>): MiddlewareHandler<GatewayEnv> {
   return async function guardClient(c, next) {
     const admission = admitClient(gw, c.env.incoming);
     const caller = admission instanceof Promise ? await admission : admission;
@@ -66,7 +66,7 @@ export function clientGuard(gw: Gateway): MiddlewareHandler<GatewayEnv> {
 }
 
 /** For /stats, /metrics and the dashboard's data: the admin key, when one is configured. */
-export function adminGuard(gw: Gateway): MiddlewareHandler<GatewayEnv> {
+export function adminGuard(gw: Pick<Services, 'config' | 'keys' | 'limiter'>): MiddlewareHandler<GatewayEnv> {
   return async function guardAdmin(c, next) {
     if (gw.keys.requiresAdminKey) {
       const token = tokenOf(c.env.incoming.headers);

@@ -1,12 +1,12 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 
 /**
  * GET /health: `ok`; `degraded` (still 200: requests are answered, their traces wait in the local
  * spool) while a shared database cannot be reached or the spool is being written back to it;
  * `unavailable` (503) when the store cannot be used at all.
  */
-export function health(gw: Gateway) {
+export function health(gw: Pick<Services, 'config' | 'modelKeys' | 'policy' | 'store'>) {
   return async function handleHealth(c: Context) {
     try {
       const store = await gw.store.health();

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { errors } from '../core/errors.js';
 
 const CREATED = Math.floor(Date.now() / 1000);
@@ -9,7 +9,7 @@ function modelObject(id: string) {
 }
 
 /** The auto model first, then every configured key, in OpenAI's list shape. */
-export function listModels(gw: Gateway) {
+export function listModels(gw: Pick<Services, 'config' | 'modelKeys' | 'upstreams'>) {
   const body = {
     object: 'list',
     data: [gw.config.router.autoModel, ...gw.modelKeys].map(modelObject),
@@ -19,7 +19,7 @@ export function listModels(gw: Gateway) {
   };
 }
 
-export function getModel(gw: Gateway) {
+export function getModel(gw: Pick<Services, 'config' | 'modelKeys' | 'upstreams'>) {
   return function handleGetModel(c: Context) {
     const id = c.req.param('id') ?? '';
     if (id !== gw.config.router.autoModel && !gw.upstreams.has(id)) throw errors.modelNotFound(id);

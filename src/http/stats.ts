@@ -1,11 +1,9 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { parseTime, statsJson } from '../reports/stats.js';
 
-export { buildStats } from '../reports/stats.js';
-
 /** GET /stats?since=&until= (epoch ms or ISO dates). */
-export function getStats(gw: Gateway) {
+export function getStats(gw: Pick<Services, 'health' | 'judge' | 'modelKeys' | 'policy' | 'shadow' | 'store'>) {
   return async function handleStats(c: Context) {
     const range = { since: parseTime(c.req.query('since')), until: parseTime(c.req.query('until')) };
     const summary = await gw.store.stats(range);

@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import type { ChatReply, ChatRequest } from '../pipeline/types.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { StreamText, wholeAnswerText } from './answer-text.js';
@@ -20,7 +20,7 @@ export class FollowUp {
   }
 
   /** The follow-up of a routed request starting now, or null when it is sampled for neither. */
-  static plan(gw: Gateway, stream: boolean): FollowUp | null {
+  static plan(gw: Pick<Services, 'judge' | 'shadow'>, stream: boolean): FollowUp | null {
     if (gw.judge === null) return null;
     const judged = gw.judge.sample();
     const shadowed = gw.shadow !== null && gw.shadow.sample();
@@ -32,7 +32,7 @@ export class FollowUp {
    * connection), the answer is queued for the judge and the shadow call starts. `payload` is a whole
    * answer's body; a stream's text was gathered as it was relayed.
    */
-  answered(gw: Gateway, reply: Pick<ChatReply, 'afterSent'>, request: ChatRequest, info: RequestInfo, served: string, traceId: string, payload: Buffer | null): void {
+  answered(gw: Pick<Services, 'judge' | 'shadow'>, reply: Pick<ChatReply, 'afterSent'>, request: ChatRequest, info: RequestInfo, served: string, traceId: string, payload: Buffer | null): void {
     const run = () => {
       const answer = payload !== null ? wholeAnswerText(payload) : (this.streamText?.text() ?? null);
       if (this.judged && answer !== null) {

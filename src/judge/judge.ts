@@ -1,9 +1,9 @@
 import type { JudgeConfig } from '../core/config.js';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { storedText, type RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
-import { JUDGE_CLASS } from './judge-class.js';
+import { JUDGE_CLASS } from '../core/judge-class.js';
 import { DailySpend, MinuteWindow } from './limits.js';
 import { settleOrAbort, sideCall } from './side-call.js';
 import { judgeRequestBody, verdictOfCompletion, type GradedExchange, type Verdict } from './verdict.js';
@@ -69,7 +69,7 @@ export class Judge {
   private readonly dropped: Record<DropReason, number> = { queue_full: 0, rate_limited: 0, budget: 0 };
 
   constructor(
-    private readonly gw: Gateway,
+    private readonly gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>,
     private readonly config: JudgeConfig,
     options: JudgeOptions = {},
   ) {

@@ -1,5 +1,5 @@
 import type { ShadowConfig } from '../core/config.js';
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import type { ChatRequest } from '../pipeline/types.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
@@ -54,7 +54,7 @@ export class Shadow {
   private readonly skipped: Record<SkipReason, number> = { budget: 0, no_candidate: 0, busy: 0 };
 
   constructor(
-    private readonly gw: Gateway,
+    private readonly gw: Pick<Services, 'config' | 'health' | 'logger' | 'metrics' | 'policy' | 'routedKeys' | 'store' | 'upstreams'>,
     private readonly config: ShadowConfig,
     private readonly judge: Judge,
     options: { now?: () => number } = {},

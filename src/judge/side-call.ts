@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { recordAttempt, newTraceId, type RequestInfo } from '../pipeline/record-attempt.js';
 import { AttemptAbort, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -35,7 +35,7 @@ export interface SideCallResult {
  * one of the model's concurrency slots while it runs. Resolves once the trace is committed (a store
  * failure is logged); never rejects.
  */
-export async function sideCall(gw: Gateway, upstream: Upstream, body: string, o: SideCallOptions): Promise<SideCallResult> {
+export async function sideCall(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>, upstream: Upstream, body: string, o: SideCallOptions): Promise<SideCallResult> {
   const traceId = newTraceId();
   const ac = new AttemptAbort();
   const forward = (reason: unknown) => ac.abort(reason);

@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from './services.js';
 import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
@@ -19,7 +19,7 @@ import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
  * answered.
  */
 export async function answerChat(
-  gw: Gateway,
+  gw: Services,
   request: ChatRequest,
   raw: Buffer,
   info: RequestInfo,
@@ -45,12 +45,12 @@ class RequestLife {
   /** Sampled for the judge or the shadow as the request starts; they run after the answer is out. */
   private readonly followUp: FollowUp | null;
   /** The conversation, as the implicit signal knows it: a resend marks the earlier answer. */
-  private readonly conversation: ReturnType<NonNullable<Gateway['implicit']>['seen']> | undefined;
+  private readonly conversation: ReturnType<NonNullable<Services['implicit']>['seen']> | undefined;
   /** The upstream whose concurrency slot this request holds (one attempt at a time). */
   private holding: Upstream | null = null;
 
   constructor(
-    private readonly gw: Gateway,
+    private readonly gw: Services,
     private readonly request: ChatRequest,
     private readonly raw: Buffer,
     private readonly info: RequestInfo,

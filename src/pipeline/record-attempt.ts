@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from './services.js';
 import type { QueryContext } from '../routing/types.js';
 import type { Outcome, TraceRecord } from '../traces/types.js';
 import { monotonicUlidFactory } from '../traces/ulid.js';
@@ -38,7 +38,7 @@ export interface AttemptResult {
 }
 
 /** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
-export function storedText(gw: Gateway, text: string): string | null {
+export function storedText(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>, text: string): string | null {
   const { storePrompts, truncateChars } = gw.config.traces;
   if (storePrompts === 'none') return null;
   if (storePrompts === 'truncated' && text.length > truncateChars) return text.slice(0, truncateChars);
@@ -50,7 +50,7 @@ export function storedText(gw: Gateway, text: string): string | null {
  * committed) and lets the policy learn from it right away, in the same order as the store
  * (`observe` false: the policy does not see it — a judge's call is no routing evidence).
  */
-export function recordAttempt(gw: Gateway, request: RequestInfo, id: AttemptId, a: AttemptResult, observe = true): Promise<void> {
+export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>, request: RequestInfo, id: AttemptId, a: AttemptResult, observe = true): Promise<void> {
   const upstream = gw.upstreams.get(id.modelKey)!;
   const costUsd = upstream.cost(a.promptTokens, a.completionTokens);
   const trace: TraceRecord = {

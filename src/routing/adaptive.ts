@@ -21,6 +21,7 @@ import {
   type PendingTraces,
   type Rating,
 } from './adaptive-state.js';
+import { JUDGE_CLASS } from '../core/judge-class.js';
 import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
 import {
   DEFAULT_PRIOR_WEIGHT,
@@ -85,11 +86,6 @@ const MAX_PENDING = 100_000;
  * that far back waits for the next rebuild.
  */
 const PENDING_PER_ARM = 2000;
-/** Traces of this class are the judge's own calls: never routing evidence. */
-export const JUDGE_CLASS = 'judge';
-
-// Shared with the contextual policy (src/routing/prior.ts); re-exported for existing importers.
-export { discountFactor, priorCostUsd };
 
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility

@@ -1,5 +1,6 @@
 import { classifyQuery } from './classify.js';
-import { matchRule, type ClassRule } from './rules.js';
+import type { ClassRule } from '../core/class-rules.js';
+import { matchRule } from './rules.js';
 import type { QueryContext } from './types.js';
 
 /**

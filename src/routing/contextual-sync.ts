@@ -1,5 +1,5 @@
 import type { ArmEvidence, FeedbackSource, TraceRecord } from '../traces/types.js';
-import { JUDGE_CLASS } from './adaptive.js';
+import { JUDGE_CLASS } from '../core/judge-class.js';
 import { classInput, clamp01, traceInput, type Learner, type PendingTrace, type State } from './contextual-state.js';
 import { ReplayBuffer } from './pending-feedback.js';
 import { offlineTraceWeight, ratingWeight } from './prior.js';

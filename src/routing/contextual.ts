@@ -1,7 +1,7 @@
 import { fullWidth, rewardVariance, sampleWidth, squaredNorm, type ModelBelief } from './contextual-belief.js';
 import { bareInput, classInput, contextInput, Learner, State } from './contextual-state.js';
 import { NAME_EVERY, StoreSync } from './contextual-sync.js';
-import { JUDGE_CLASS } from './adaptive.js';
+import { JUDGE_CLASS } from '../core/judge-class.js';
 import { QUERY_CLASSES } from './classify.js';
 import { BIAS_SLOT, FEATURE_DIM, FeatureExtractor, type FeatureVector, type NamedFeature } from './features.js';
 import { attemptFailed } from './pending-feedback.js';

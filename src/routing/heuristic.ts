@@ -10,13 +10,12 @@ import type {
   UpdateSummary,
 } from './types.js';
 
-const URGENT_ABOVE = 0.8;
 const SHORT_BELOW = 50;
 const LONG_ABOVE = 500;
 
 /**
  * The original's HeuristicRouter: static rules over the query and model sizes (`sizeB`).
- * In order: urgency > 0.8 → smallest; code → a "code"/"coder" model, else largest; math → largest;
+ * In order: code → a "code"/"coder" model, else largest; math → largest;
  * under 50 characters → smallest; over 500 or reasoning words → largest; else default → fallback → first.
  */
 export class HeuristicPolicy implements RouterPolicy {
@@ -55,7 +54,6 @@ export class HeuristicPolicy implements RouterPolicy {
       return { model: '', reason: 'default' };
     }
     const query = ctx.query;
-    if ((ctx.urgency ?? 0.5) > URGENT_ABOVE) return this.rule(this.smallest(available));
     if (hasCode(query)) {
       return this.rule(findByTag(available, 'code') ?? findByTag(available, 'coder') ?? this.largest(available));
     }

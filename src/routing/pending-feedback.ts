@@ -8,9 +8,9 @@ import type { FeedbackObservation, Observation } from './types.js';
 /** Most observations buffered while an update reads the store. */
 export const MAX_REPLAY = 100_000;
 
-/** Whether a finished attempt counts as a failure (a failed-over attempt does). */
-export function attemptFailed(observation: Pick<Observation, 'outcome' | 'failedOver'>): boolean {
-  return observation.outcome !== 'success' || observation.failedOver === true;
+/** Whether a finished attempt counts as a failure (a failed-over attempt is recorded as one). */
+export function attemptFailed(observation: Pick<Observation, 'outcome'>): boolean {
+  return observation.outcome !== 'success';
 }
 
 type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };

@@ -43,8 +43,6 @@ export interface RoutingContext {
   queryClass: QueryClass;
   /** Model keys the policy may choose from, in config order (already without the ones that failed). */
   available: readonly string[];
-  /** 0..1, how urgent the caller says the request is (default 0.5). */
-  urgency?: number;
   /** The whole request's context (the same object for every attempt); without it, only `query` is known. */
   context?: QueryContext;
   /** Serve the best estimate, no exploration: a shadow call explores for this request. */
@@ -63,8 +61,6 @@ export interface Observation {
   queryClass: QueryClass;
   model: string;
   outcome: Outcome;
-  /** True when this attempt failed and another model answered instead. */
-  failedOver?: boolean;
   latencyMs: number;
   costUsd: number | null;
   feedback: number | null;

@@ -1,4 +1,4 @@
-import type { Gateway } from '../app/gateway.js';
+import type { Services } from '../pipeline/services.js';
 import { conversationFingerprint, RegenerationDetector, type AnsweredTurn } from './regeneration.js';
 
 /** Requests larger than this (images, long documents) are not checked for a regenerate. */
@@ -13,7 +13,7 @@ export class ImplicitFeedback {
   private readonly detector: RegenerationDetector;
 
   constructor(
-    private readonly gw: Gateway,
+    private readonly gw: Pick<Services, 'logger' | 'metrics' | 'policy' | 'store'>,
     windowSeconds: number,
   ) {
     this.detector = new RegenerationDetector(windowSeconds * 1000);

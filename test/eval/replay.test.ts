@@ -3,7 +3,7 @@ import { parseDataset } from '../../src/eval/dataset.js';
 import { runEval, type EvalSettings } from '../../src/eval/evaluate.js';
 import { pricedModels } from '../../src/eval/prices.js';
 import { buildReport } from '../../src/eval/report.js';
-import { priorCostUsd } from '../../src/routing/adaptive.js';
+import { priorCostUsd } from '../../src/routing/prior.js';
 import { registerPolicy } from '../../src/routing/registry.js';
 import type { Observation, PolicyOptions, RouterPolicy } from '../../src/routing/types.js';
 import { syntheticRows, toJsonl } from './synthetic.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptivePolicy, discountFactor } from '../../src/routing/adaptive.js';
+import { AdaptivePolicy } from '../../src/routing/adaptive.js';
+import { discountFactor } from '../../src/routing/prior.js';
 import type { ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
 import type { FeedbackSource, Outcome } from '../../src/traces/types.js';
 import { FakeEvidenceSource, reliabilityOf } from './fake-evidence.js';

@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { AdaptivePolicy, discountFactor, priorCostUsd } from '../../src/routing/adaptive.js';
+import { AdaptivePolicy } from '../../src/routing/adaptive.js';
+import { discountFactor, priorCostUsd } from '../../src/routing/prior.js';
 import { classifyQuery } from '../../src/routing/classify.js';
 import { Random } from '../../src/routing/random.js';
 import type { EvidenceSource, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
@@ -197,7 +198,7 @@ describe('AdaptivePolicy learning', () => {
           const { model } = policy.select({ query: '', queryClass: cls, available: models.filter((m) => !tried.includes(m)) });
           tried.push(model);
           if (model === 'flaky' && flakyCalls++ % 2 === 0) {
-            policy.observe(observation(cls, model, 'success', { failedOver: true }));
+            policy.observe(observation(cls, model, 'error'));
             continue;
           }
           policy.observe(observation(cls, model, 'success', { feedback: env.uniform() < (quality[cls]?.[model] ?? 0) ? 1 : 0 }));
@@ -338,12 +339,12 @@ describe('AdaptivePolicy learning', () => {
     expect(share(0, 60, 0.1)).toBeGreaterThan(0.07);
   });
 
-  it('treats errors, timeouts, cancellations and failed-over attempts as failures (reliability, no quality), and an unrated success as no quality evidence', () => {
+  it('treats errors, timeouts and cancellations as failures (reliability, no quality), and an unrated success as no quality evidence', () => {
     const policy = new AdaptivePolicy(options([free('a')], { halfLife: 0 }));
     policy.observe(observation('code', 'a', 'error'));
     policy.observe(observation('code', 'a', 'timeout'));
     policy.observe(observation('code', 'a', 'cancelled', { feedback: 1 }));
-    policy.observe(observation('code', 'a', 'success', { failedOver: true, feedback: 1 }));
+    policy.observe(observation('code', 'a', 'error', { feedback: 1 }));
     policy.observe(observation('code', 'a', 'success', { feedback: 0.25 }));
     policy.observe(observation('code', 'a', 'success'));
     expect(policy.armState('code', 'a')).toMatchObject({ count: 6, weight: 6, quality: 0.25, qualityWeight: 1, record: 0.25, recordWeight: 1, rated: 1 });
@@ -415,19 +416,19 @@ describe('AdaptivePolicy late feedback', () => {
     const { policy, fb } = withTraces();
     const failed = observation('code', 'a', 'timeout');
     policy.observe(failed);
-    const failedOver = observation('code', 'a', 'success', { failedOver: true });
-    policy.observe(failedOver);
+    const errored = observation('code', 'a', 'error');
+    policy.observe(errored);
     const before = policy.armState('code', 'a');
     fb(1, null, 'timeout', failed.traceId);
-    // A failed-over attempt stays a failure whatever is said of it.
-    fb(1, null, 'success', failedOver.traceId);
+    // A failed attempt stays a failure whatever feedback says of its outcome.
+    fb(1, null, 'success', errored.traceId);
     fb(0, null, 'success', 'never-seen');
     expect(policy.armState('code', 'a')).toEqual(before);
   });
 });
 
 /** One event of a simulated history, in arrival order: a finished attempt, or a rating given after it. */
-type HistoryEvent = { kind: 'trace'; trace: FakeTrace; failedOver: boolean } | { kind: 'feedback'; id: string; time: number; score: number; source: FeedbackSource };
+type HistoryEvent = { kind: 'trace'; trace: FakeTrace } | { kind: 'feedback'; id: string; time: number; score: number; source: FeedbackSource };
 
 /**
  * Random trace-like records: about one answer in ten rated when observed and one in five rated later
@@ -459,7 +460,7 @@ function history(n: number, env: Random, replace: boolean): HistoryEvent[] {
       costUsd: env.uniform() < 0.2 ? null : env.uniform() * 0.01,
       latencyMs: Math.round(env.uniform() * 2000),
     };
-    events.push({ kind: 'trace', trace, failedOver: outcome === 'error' && env.uniform() < 0.5 });
+    events.push({ kind: 'trace', trace });
     traces.push(trace);
     if (feedback !== null) rated.add(trace.id);
     if (env.uniform() < 0.2) {
@@ -479,7 +480,7 @@ function history(n: number, env: Random, replace: boolean): HistoryEvent[] {
 function apply(events: readonly HistoryEvent[], store: FakeEvidenceSource, ...policies: AdaptivePolicy[]): void {
   for (const event of events) {
     if (event.kind === 'trace') {
-      const { trace, failedOver } = event;
+      const { trace } = event;
       store.add({ ...trace });
       for (const policy of policies) {
         policy.observe({
@@ -488,7 +489,6 @@ function apply(events: readonly HistoryEvent[], store: FakeEvidenceSource, ...po
           queryClass: trace.queryClass,
           model: trace.model,
           outcome: trace.outcome,
-          failedOver,
           latencyMs: trace.latencyMs,
           costUsd: trace.costUsd,
           feedback: trace.feedback,
@@ -691,7 +691,7 @@ describe('AdaptivePolicy.updateFromTraces', () => {
       seq += 1;
       const failed = i % 2 === 1;
       const trace: FakeTrace = { id: `r${seq}`, time: seq, queryClass: 'code', model: 'a', outcome: failed ? 'error' : 'success', feedback: failed ? null : 1, costUsd: null, latencyMs: 10 };
-      events.push({ kind: 'trace', trace, failedOver: false });
+      events.push({ kind: 'trace', trace });
     }
     apply(events, store, online);
     const restarted = new AdaptivePolicy(options(models, { source: store }));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { priorCostUsd } from '../../src/routing/adaptive.js';
+import { priorCostUsd } from '../../src/routing/prior.js';
 import { DEFAULT_SOURCE_WEIGHTS } from '../../src/routing/prior.js';
 import { promptContext } from '../../src/routing/context.js';
 import { rewardVariance } from '../../src/routing/contextual-belief.js';
@@ -262,10 +262,6 @@ describe('ContextualPolicy', () => {
     const fb = { traceId: 'f', queryClass: context.queryClass, model: 'a', outcome: 'success' as const, score: 1, previous: null, source: 'human' as const };
     failed.observeFeedback(fb);
     expect(p().reward).toBeCloseTo(zero.explain(context).predictions[0]!.reward, 12);
-    // A failed-over attempt is a failure too.
-    const over = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
-    over.observe({ ...base, traceId: 'o', outcome: 'success', failedOver: true, feedback: null });
-    expect(over.explain(context).predictions[0]!.reward).toBeCloseTo(zero.explain(context).predictions[0]!.reward, 12);
     // Feedback that says the attempt did not succeed is not a rating of a success.
     const unrated = new ContextualPolicy(options([free('a')], { halfLife: 0 }));
     unrated.observe({ ...base, traceId: 'u', outcome: 'success', feedback: null });

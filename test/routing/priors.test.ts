@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AdaptivePolicy, discountFactor } from '../../src/routing/adaptive.js';
+import { AdaptivePolicy } from '../../src/routing/adaptive.js';
+import { discountFactor } from '../../src/routing/prior.js';
 import { TraceDrivenPolicy } from '../../src/routing/learned.js';
 import type { ModelInfo, PolicyOptions } from '../../src/routing/types.js';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { Gateway } from '../../app/gateway.js';
+import type { Services } from '../../pipeline/services.js';
 import { toLine } from '../../traces/interchange.js';
 import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
 import { errors } from '../../core/errors.js';
@@ -74,7 +74,7 @@ function recentTrace(t: TraceRecord) {
  * GET /dashboard/data?window=auto|SECONDS&bucket=SECONDS&limit=N: traffic per time bucket × class ×
  * model over the window (counted in SQL), and the newest N traces. The page takes everything else from /stats.
  */
-export function getDashboardData(gw: Gateway) {
+export function getDashboardData(gw: Pick<Services, 'store'>) {
   return async function handleDashboardData(c: Context) {
     const now = Date.now();
     const windowParam = c.req.query('window') ?? 'auto';

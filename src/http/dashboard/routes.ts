@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import type { Gateway } from '../../app/gateway.js';
+import type { Services } from '../../pipeline/services.js';
 import { errors } from '../../core/errors.js';
 import { ASSETS, PAGE, load, type Asset } from './assets.js';
 import { getDashboardData } from './data.js';
@@ -27,7 +27,7 @@ async function send(c: Context, asset: Asset, cacheControl: string) {
 }
 
 /** GET /dashboard (the page), /dashboard/data (its JSON) and /dashboard/assets/{file}; mounted by app.ts. */
-export function dashboardRoutes(gw: Gateway) {
+export function dashboardRoutes(gw: Services) {
   const app = new Hono<{ Bindings: HttpBindings }>();
   app.get('/', async (c) => {
     c.header('content-security-policy', CSP);

@@ -1,0 +1,43 @@
+import type { Logger } from 'pino';
+import type { KeyRing } from '../access/keys.js';
+import type { Limiter } from '../access/shared-rate-limit.js';
+import type { Config } from '../core/config.js';
+import type { GatewayMetrics } from '../core/metrics.js';
+import type { Judge } from '../judge/judge.js';
+import type { Shadow } from '../judge/shadow.js';
+import type { RouterPolicy } from '../routing/types.js';
+import type { ImplicitFeedback } from '../signals/implicit-feedback.js';
+import type { TraceStore } from '../traces/types.js';
+import type { UpstreamHealth } from '../upstream/health.js';
+import type { Upstream } from '../upstream/upstream.js';
+
+/**
+ * What the gateway is made of, built once at start from the config (src/app/gateway.ts). A
+ * handler or step takes the few it uses: `Pick<Services, 'store' | 'policy'>`.
+ */
+export interface Services {
+  config: Config;
+  store: TraceStore;
+  policy: RouterPolicy;
+  upstreams: Map<string, Upstream>;
+  health: UpstreamHealth;
+  /** Client and admin keys (hashed), and the per-caller request limits. */
+  keys: KeyRing;
+  /** In memory, or shared by the fleet through Redis (`limits.redisUrl`). */
+  limiter: Limiter;
+  /** Model keys in config order. */
+  modelKeys: string[];
+  /** The keys of the models `auto` may use (`routed` not false), in config order. */
+  routedKeys: string[];
+  /** Grades sampled answers in the background (`router.judge`; null without one). */
+  judge: Judge | null;
+  /** Sends sampled routed requests to another model in the background (`router.shadow`; null without it). */
+  shadow: Shadow | null;
+  /** Marks a regenerated answer with implicit feedback 0 (`router.implicit`; null when off). */
+  implicit: ImplicitFeedback | null;
+  logger: Logger;
+  /** Requests being answered now (for a graceful shutdown). */
+  inflight: number;
+  /** Prometheus metrics (GET /metrics), this gateway's own registry. */
+  metrics: GatewayMetrics;
+}
