@@ -11,7 +11,7 @@ import { KeyRing } from '../access/keys.js';
 import { RateLimiter } from '../access/rate-limit.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
 import { UpstreamHealth } from '../upstream/health.js';
-import { createUpstreams, type Upstream } from '../upstream/upstream.js';
+import { createUpstreams } from '../upstream/upstream.js';
 import { createLogger } from '../core/logger.js';
 import { GatewayMetrics } from '../core/metrics.js';
 import { Judge } from '../judge/judge.js';

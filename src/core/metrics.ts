@@ -59,7 +59,6 @@ export class GatewayMetrics {
   private readonly feedbackCounter: Counter<'model' | 'source'>;
   private readonly policyUpdates: Counter;
   private readonly fleetFeedbacks: Counter;
-  private readonly spool: Gauge;
   private readonly judgeCalls: Counter<'outcome'>;
   private readonly judgeDrops: Counter<'reason'>;
   private readonly judgeCost: Counter;
@@ -122,7 +121,8 @@ export class GatewayMetrics {
       registers,
     });
     const metrics = this;
-    this.spool = new Gauge({
+    // Registered with the registry, which reads it at scrape time through collect().
+    new Gauge({
       name: 'tracegate_spool_depth',
       help: 'Traces waiting in the local spool for the database (PostgreSQL) to be reachable again; 0 when all are in the database.',
       registers,

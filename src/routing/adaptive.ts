@@ -1,9 +1,7 @@
-import type { QualityEvidence } from '../traces/quality-evidence.js';
-import type { ArmEvidence, RecentArmTrace } from '../traces/types.js';
+import type { RecentArmTrace } from '../traces/types.js';
 import { QUERY_CLASSES } from './classify.js';
 import {
   anchorOf,
-  armKey,
   clamp01,
   expectedCost,
   expectedSeconds,
@@ -22,16 +20,15 @@ import {
   type Rating,
 } from './adaptive-state.js';
 import { JUDGE_CLASS } from '../core/judge-class.js';
+import { loadEvidence, type StoreSums } from './adaptive-load.js';
 import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
 import {
   DEFAULT_PRIOR_WEIGHT,
   DEFAULT_SOURCE_WEIGHTS,
   discountFactor,
   EXPLORE_FLOOR,
-  offlineTraceWeight,
   PRICE_PRIOR_WEIGHT,
   priorCostUsd,
-  qualitySums,
   ratingWeight,
   type SourceWeights,
 } from './prior.js';
@@ -373,12 +370,14 @@ export class AdaptivePolicy implements RouterPolicy {
       }
       const usable = <T extends { queryClass: string; model: string }>(row: T) => row.model !== '' && row.queryClass !== JUDGE_CLASS;
       this.load(
-        rows.filter((row) => row.count > 0 && usable(row)),
-        quality.filter(usable),
-        (record ?? quality).filter(usable),
+        {
+          rows: rows.filter((row) => row.count > 0 && usable(row)),
+          quality: quality.filter(usable),
+          record: (record ?? quality).filter(usable),
+          offline: offline.filter((row) => row.count > 0 && usable(row)),
+          offlineQuality: offlineQuality.filter(usable),
+        },
         recent.filter(usable),
-        offline.filter((row) => row.count > 0 && usable(row)),
-        offlineQuality.filter(usable),
       );
       const changes: Record<string, { old: string; new: string }> = {};
       for (const queryClass of seenClasses) {
@@ -404,86 +403,14 @@ export class AdaptivePolicy implements RouterPolicy {
     return Math.min(byCapacity, PENDING_PER_ARM);
   }
 
-  /**
-   * Replaces the learned numbers with the store's (selection shares are kept: the store has none).
-   * Offline evidence is a prior: per arm, its sums are scaled to count at most `priorWeight`
-   * observations, and it is older than every live piece of evidence, so it weighs γ^(live traces)
-   * in the cost sums and γ^(live pieces of quality evidence) in the window's quality sums, and counts
-   * whole in the record.
-   */
-  private load(
-    rows: readonly ArmEvidence[],
-    quality: readonly QualityEvidence[],
-    record: readonly QualityEvidence[],
-    recent: readonly RecentArmTrace[],
-    offline: readonly ArmEvidence[],
-    offlineQuality: readonly QualityEvidence[],
-  ): void {
-    for (const state of this.classes.values()) {
-      for (const arm of state.arms.values()) {
-        arm.count = arm.weight = arm.successes = arm.costSum = arm.costCount = arm.latencySumMs = arm.tick = 0;
-        arm.qWeight = arm.qSum = arm.lWeight = arm.lSum = arm.qTick = arm.rated = 0;
-        arm.recent = null;
-        arm.recentNext = 0;
-      }
-    }
-    this.traces = 0;
-    this.evidence = 0;
-    for (const row of rows) {
-      const arm = this.arm(row.queryClass, row.model);
-      arm.count = row.count;
-      arm.weight = row.weight;
-      arm.successes = row.successes;
-      arm.costSum = row.costSum;
-      arm.costCount = row.costCount;
-      arm.latencySumMs = row.latencySumMs;
-      arm.tick = row.count;
-      this.traces += row.count;
-    }
-    for (const row of quality) {
-      const arm = this.arm(row.queryClass, row.model);
-      const sums = qualitySums(row, this.weights);
-      arm.qWeight = sums.weight;
-      arm.qSum = Math.min(sums.weight, Math.max(0, sums.sum));
-      arm.qTick = row.observations;
-    }
-    for (const row of record) {
-      const arm = this.arm(row.queryClass, row.model);
-      const sums = qualitySums(row, this.weights);
-      arm.lWeight = sums.weight;
-      arm.lSum = Math.min(sums.weight, Math.max(0, sums.sum));
-      // Without decay, `failures` is their raw count: the rest are the rated answers.
-      arm.rated = Math.max(0, Math.round(row.observations - row.failures));
-      this.evidence += arm.rated;
-    }
-    const offlineCounts = new Map<string, number>();
-    for (const row of offline) {
-      const arm = this.arm(row.queryClass, row.model);
-      offlineCounts.set(armKey(row.queryClass, row.model), row.count);
-      const f = (offlineTraceWeight(this.priorWeight, row.count) * Math.pow(this.gamma, arm.count)) || 0;
-      if (f === 0) continue;
-      // Offline latencies are not the upstream's: the prior keeps the arm's live mean latency.
-      const latency = arm.weight > 0 ? arm.latencySumMs / arm.weight : 0;
-      arm.weight += f * row.weight;
-      arm.successes += f * row.successes;
-      arm.costSum += f * row.costSum;
-      arm.costCount += f * row.costCount;
-      arm.latencySumMs += f * row.weight * latency;
-    }
-    for (const row of offlineQuality) {
-      const arm = this.arm(row.queryClass, row.model);
-      const count = offlineCounts.get(armKey(row.queryClass, row.model)) ?? row.observations;
-      const base = offlineTraceWeight(this.priorWeight, count) || 0;
-      if (base === 0) continue;
-      const sums = qualitySums(row, this.weights);
-      // Older than every live piece of evidence: whole in the record, faded in the recent window.
-      arm.lWeight += base * sums.weight;
-      arm.lSum = Math.min(arm.lWeight, Math.max(0, arm.lSum + base * sums.sum));
-      const f = base * Math.pow(this.gamma, arm.qTick);
-      arm.qWeight += f * sums.weight;
-      arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum + f * sums.sum));
-    }
-    for (const model of this.models.values()) refreshTotals(model);
+  /** Loads the store's sums into the arms (loadEvidence), and remembers the recent traces for late feedback. */
+  private load(sums: StoreSums, recent: readonly RecentArmTrace[]): void {
+    const loaded = loadEvidence(
+      { classes: this.classes, models: this.models, arm: (queryClass, key) => this.arm(queryClass, key), gamma: this.gamma, priorWeight: this.priorWeight, weights: this.weights },
+      sums,
+    );
+    this.traces = loaded.traces;
+    this.evidence = loaded.evidence;
 
     this.pending = this.newPending();
     this.perArm = this.recentPerArm();
