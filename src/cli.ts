@@ -1,20 +1,19 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, isLoopback, loadConfig, parseConfig, type Config } from './core/config.js';
+import { isLoopback, loadConfig, parseConfig, type Config } from './core/config.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
 import { withKeysCommand } from './commands/keys.js';
 import { withPurgeCommand } from './commands/purge.js';
 import { withExplainCommand } from './commands/explain.js';
-import { UsageError } from './commands/options.js';
 import { withStatsCommand } from './commands/stats.js';
 import { withEvalCommand } from './eval/command.js';
 import { createRouterPolicy } from './app/gateway.js';
 import { createLogger } from './core/logger.js';
 import { startGateway } from './app/server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
-import { StoreOpenError, StoreUnavailableError } from './traces/types.js';
+import { TracegateError } from './core/errors.js';
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -130,8 +129,11 @@ export function buildCli(): Command {
 buildCli()
   .parseAsync(process.argv)
   .catch((err: unknown) => {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof StoreOpenError || err instanceof StoreUnavailableError) {
+    // A user's error is its message; anything else is a bug, printed whole.
+    if (err instanceof TracegateError) {
       process.stderr.write(`tracegate: ${err.message}\n`);
-    } else process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(err.exitCode);
+    }
+    process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);
   });

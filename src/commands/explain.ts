@@ -4,7 +4,8 @@ import { createRouterPolicy } from '../app/gateway.js';
 import { promptContext } from '../routing/context.js';
 import { ContextualPolicy, type Explanation } from '../routing/contextual.js';
 import type { TraceStore } from '../traces/types.js';
-import { configFrom, openDatabase, UsageError, withDbOptions, type DbFlags } from './options.js';
+import { configFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
+import { UsageError } from '../core/errors.js';
 
 interface ExplainFlags extends DbFlags {
   config: string;

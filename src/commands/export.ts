@@ -3,7 +3,8 @@ import type { Writable } from 'node:stream';
 import { Option, type Command } from 'commander';
 import { CSV_HEADER, toCsvRow, toJsonLine } from '../traces/interchange.js';
 import type { TimeRange, TraceRecord, TraceStore } from '../traces/types.js';
-import { openOrReport, openStore, UsageError, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { openOrReport, openStore, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { UsageError } from '../core/errors.js';
 
 interface ExportFlags extends DbFlags {
   format: 'jsonl' | 'csv';

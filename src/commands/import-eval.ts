@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Config } from '../core/config.js';
-import { DatasetError, loadDataset, type Dataset } from '../eval/dataset.js';
+import { loadDataset, type Dataset } from '../eval/dataset.js';
 import { promptContext } from '../routing/context.js';
 import type { TraceRecord } from '../traces/types.js';
-import { UsageError } from './options.js';
+import { UsageError, DatasetError } from '../core/errors.js';
 
 /**
  * `tracegate import --eval FILE.jsonl`: offline evaluation results (the format of `tracegate eval`'s

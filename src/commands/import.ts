@@ -7,7 +7,8 @@ import { describeStore } from '../traces/factory.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
 import { loadConfig } from '../core/config.js';
 import { collectMap, readEvalImport } from './import-eval.js';
-import { databaseFrom, openDatabase, UsageError, withDbOptions, type DbFlags } from './options.js';
+import { databaseFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
+import { UsageError } from '../core/errors.js';
 
 interface ImportFlags extends DbFlags {
   /** The file is offline evaluation results (tracegate eval's data format), imported as offline evidence. */

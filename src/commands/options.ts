@@ -1,21 +1,15 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../core/config.js';
-import { createTraceStore, MissingDatabaseError } from '../traces/factory.js';
+import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
 import { parseTime } from '../reports/stats.js';
+import { UsageError, MissingDatabaseError } from '../core/errors.js';
 
 /** Options shared by the commands that read the trace database without a running server. */
 
 export interface DbFlags {
   config?: string;
   db?: string;
-}
-
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
 }
 
 /** `--since` / `--until`: epoch milliseconds or an ISO date. */

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { JUDGE_CLASS } from './judge-class.js';
 import { classRulesSchema } from './class-rules.js';
+import { ConfigError } from './errors.js';
 
 /** The zod schema is the one source of the config's types and defaults. */
 
@@ -296,14 +297,6 @@ export type ModelConfig = z.infer<typeof modelSchema>;
 export type RouterConfig = z.infer<typeof routerSchema>;
 export type JudgeConfig = z.infer<typeof judgeSchema>;
 export type ShadowConfig = z.infer<typeof shadowSchema>;
-
-export class ConfigError extends Error {
-  readonly code = 'TRACEGATE_CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
 
 function describeIssues(error: z.ZodError): string {
   return error.issues

@@ -1,4 +1,74 @@
-/** The one factory for errors the gateway answers with, in OpenAI's shape. */
+/**
+ * The errors a user can meet. Each has a stable code; the CLI prints a TracegateError's message
+ * (no stack) and exits with its exit status. Any other error reaching the CLI is a bug, printed whole.
+ * The HTTP API answers with GatewayError, in OpenAI's shape (its code is OpenAI's `error.code`).
+ */
+
+/** The stable codes of the errors the CLI reports. */
+export const ERROR_CODES = {
+  config: 'TRACEGATE_CONFIG_INVALID',
+  usage: 'TRACEGATE_USAGE',
+  evalData: 'TRACEGATE_EVAL_DATA',
+  unknownPolicy: 'TRACEGATE_UNKNOWN_POLICY',
+  noDatabase: 'TRACEGATE_NO_DATABASE',
+  storeOpen: 'TRACEGATE_STORE_OPEN',
+  storeUnavailable: 'TRACEGATE_STORE_UNAVAILABLE',
+  traceLine: 'TRACEGATE_TRACE_LINE',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/** An error a user can act on: its message says what to fix. */
+export class TracegateError extends Error {
+  /** The CLI's exit status when this error ends a command. */
+  readonly exitCode: number = 1;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The config file is missing, not JSON, or fails validation (each problem named). */
+export class ConfigError extends TracegateError {
+  constructor(message: string) {
+    super(ERROR_CODES.config, message);
+  }
+}
+
+/** A command line that cannot be carried out (a bad flag value, a file that cannot be read, …). */
+export class UsageError extends TracegateError {
+  constructor(message: string) {
+    super(ERROR_CODES.usage, message);
+  }
+}
+
+/** An evaluation data file that cannot be used (the line and the problem named). */
+export class DatasetError extends TracegateError {
+  constructor(message: string) {
+    super(ERROR_CODES.evalData, message);
+  }
+}
+
+/** `router.policy` names no known policy. */
+export class UnknownPolicyError extends TracegateError {
+  constructor(name: string, known: readonly string[]) {
+    super(ERROR_CODES.unknownPolicy, `unknown router policy "${name}" (known: ${known.join(', ')})`);
+  }
+}
+
+/** A command that reads traces was pointed at a database file that does not exist. */
+export class MissingDatabaseError extends TracegateError {
+  constructor(readonly path: string) {
+    super(ERROR_CODES.noDatabase, `no database at ${path}`);
+  }
+}
+
+/** The answers of the HTTP API, in OpenAI's shape. */
 
 export type ErrorType =
   | 'invalid_request_error'

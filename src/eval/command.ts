@@ -1,11 +1,12 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { ConfigError, configSchema, loadConfig } from '../core/config.js';
+import { configSchema, loadConfig } from '../core/config.js';
 import { promptContext } from '../routing/context.js';
 import { policyNames } from '../routing/registry.js';
-import { DatasetError, loadDataset, type Dataset } from './dataset.js';
+import { loadDataset, type Dataset } from './dataset.js';
 import { runEval, type EvalSettings } from './evaluate.js';
 import { progressBar } from './progress.js';
 import { buildReport, formatReport } from './report.js';
+import { TracegateError, UsageError } from '../core/errors.js';
 
 /** Policies run when --policy is not given (those of them that are registered). */
 const DEFAULT_POLICIES = ['adaptive', 'contextual', 'learned'];
@@ -13,13 +14,6 @@ const DEFAULT_POLICIES = ['adaptive', 'contextual', 'learned'];
 export const DEFAULT_LAMBDAS = [0, 10, 50, 200, 1000];
 const HEURISTIC_NOTE =
   'heuristic chooses by model size (sizeB), which the data does not give: without sizes its smallest/largest rules all pick the first model';
-
-export class EvalUsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'EvalUsageError';
-  }
-}
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -116,10 +110,10 @@ export function withConfigClasses(dataset: Dataset, file: string): { dataset: Da
 export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes: string[] } {
   const notes: string[] = [];
   if (flags.costWeight !== undefined && flags.lambdas !== undefined) {
-    throw new EvalUsageError('give either --cost-weight or --lambdas, not both');
+    throw new UsageError('give either --cost-weight or --lambdas, not both');
   }
   if ((flags.splitTrain === undefined) !== (flags.splitTest === undefined)) {
-    throw new EvalUsageError('--split-train and --split-test go together');
+    throw new UsageError('--split-train and --split-test go together');
   }
   // Warm start needs a split: train and test unless named.
   const splitTrain = flags.splitTrain ?? (flags.warmStart ? 'train' : undefined);
@@ -130,7 +124,7 @@ export function settingsFrom(flags: EvalFlags): { settings: EvalSettings; notes:
     policies = flags.policy;
     const unknown = policies.filter((p) => !known.includes(p));
     if (unknown.length > 0) {
-      throw new EvalUsageError(`unknown policy ${unknown.map((p) => `"${p}"`).join(', ')} (known: ${known.join(', ')})`);
+      throw new UsageError(`unknown policy ${unknown.map((p) => `"${p}"`).join(', ')} (known: ${known.join(', ')})`);
     }
     if (policies.includes('heuristic')) notes.push(HEURISTIC_NOTE);
   } else {
@@ -181,9 +175,9 @@ export async function evalCommand(flags: EvalFlags): Promise<void> {
     const report = buildReport(outcome, flags.data, notes);
     process.stdout.write(flags.json ? `${JSON.stringify(report)}\n` : formatReport(report));
   } catch (err) {
-    if (err instanceof DatasetError || err instanceof EvalUsageError || err instanceof ConfigError) {
+    if (err instanceof TracegateError) {
       process.stderr.write(`tracegate eval: ${err.message}\n`);
-      process.exitCode = 1;
+      process.exitCode = err.exitCode;
       return;
     }
     throw err;

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { classifyQuery } from '../routing/classify.js';
+import { DatasetError } from '../core/errors.js';
 
 /**
  * An evaluation data set: one JSON object per line,
@@ -25,14 +26,6 @@ export interface Dataset {
   /** Model keys in the order of the first line's `scores`. */
   models: string[];
   queries: EvalQuery[];
-}
-
-export class DatasetError extends Error {
-  readonly code = 'TRACEGATE_EVAL_DATA';
-  constructor(message: string) {
-    super(message);
-    this.name = 'DatasetError';
-  }
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

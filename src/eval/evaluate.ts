@@ -1,8 +1,9 @@
 import { computeBaselines, type Baselines } from './baselines.js';
-import { DatasetError, splitOf, type Dataset, type EvalQuery } from './dataset.js';
+import { splitOf, type Dataset, type EvalQuery } from './dataset.js';
 import { pricedModels } from './prices.js';
 import { FULL_FEEDBACK, replayOnline, replayTrainTest, type DriftKind, type ReplayResult, type SignalOptions } from './replay.js';
 import { shuffled } from './shuffle.js';
+import { DatasetError } from '../core/errors.js';
 
 export interface EvalSettings {
   policies: readonly string[];

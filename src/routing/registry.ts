@@ -3,16 +3,9 @@ import { ContextualPolicy } from './contextual.js';
 import { HeuristicPolicy } from './heuristic.js';
 import { TraceDrivenPolicy } from './learned.js';
 import type { PolicyOptions, RouterPolicy } from './types.js';
+import { UnknownPolicyError } from '../core/errors.js';
 
 export type PolicyFactory = (options: PolicyOptions) => RouterPolicy;
-
-export class UnknownPolicyError extends Error {
-  readonly code = 'TRACEGATE_UNKNOWN_POLICY';
-  constructor(name: string, known: readonly string[]) {
-    super(`unknown router policy "${name}" (known: ${known.join(', ')})`);
-    this.name = 'UnknownPolicyError';
-  }
-}
 
 const factories = new Map<string, PolicyFactory>();
 

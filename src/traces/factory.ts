@@ -4,6 +4,7 @@ import type { StoreLogger } from './pg-store.js';
 import { redactUrl } from './url.js';
 import { SqliteTraceStore } from './sqlite-store.js';
 import type { TraceStore } from './types.js';
+import { MissingDatabaseError } from '../core/errors.js';
 
 /**
  * The one place that knows which database holds the traces: `database.url` (or `DATABASE_URL`,
@@ -22,13 +23,6 @@ export interface OpenStoreOptions {
    * instance owns it); a write the database refuses fails instead of waiting in a spool.
    */
   tool?: boolean;
-}
-
-export class MissingDatabaseError extends Error {
-  constructor(readonly path: string) {
-    super(`no database at ${path}`);
-    this.name = 'MissingDatabaseError';
-  }
 }
 
 export async function createTraceStore(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FEEDBACK_SOURCES } from './feedback-source.js';
 import type { FeedbackSource, TraceRecord } from './types.js';
+import { ERROR_CODES, TracegateError } from '../core/errors.js';
 
 /**
  * The traces' file format for `tracegate export` / `tracegate import`: one JSON object per line
@@ -114,13 +115,12 @@ function importedFeedbackSource(r: { feedback: number | null; feedback_source: F
   return r.feedback_source ?? (r.source === 'offline' ? 'offline' : 'human');
 }
 
-export class TraceLineError extends Error {
+export class TraceLineError extends TracegateError {
   constructor(
     readonly line: number,
     message: string,
   ) {
-    super(`line ${line}: ${message}`);
-    this.name = 'TraceLineError';
+    super(ERROR_CODES.traceLine, `line ${line}: ${message}`);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
+import { ERROR_CODES, TracegateError } from '../core/errors.js';
 
 /** What the rest of tracegate knows of the trace store: plain records and one asynchronous interface. */
 
@@ -227,10 +228,9 @@ export interface ImportResult {
 }
 
 /** A read or write that failed because the database cannot be reached now (HTTP: 503, try again later). */
-export class StoreUnavailableError extends Error {
+export class StoreUnavailableError extends TracegateError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreUnavailableError';
+    super(ERROR_CODES.storeUnavailable, message, options);
   }
 }
 
@@ -303,9 +303,8 @@ export interface TraceStore {
 }
 
 /** The store could not be opened (database unreachable, refused, spool in use): a message for the operator, no stack. */
-export class StoreOpenError extends Error {
+export class StoreOpenError extends TracegateError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StoreOpenError';
+    super(ERROR_CODES.storeOpen, message, options);
   }
 }

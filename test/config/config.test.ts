@@ -3,9 +3,10 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { ConfigError, loadConfig, parseConfig, resolveApiKey } from '../../src/core/config.js';
+import { loadConfig, parseConfig, resolveApiKey } from '../../src/core/config.js';
 import { tempDir } from '../helpers/gateway.js';
 import { CLI } from '../helpers/process.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const run = promisify(execFile);
 const minimal = { models: { a: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' } } };

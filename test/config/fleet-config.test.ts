@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, parseConfig } from '../../src/core/config.js';
+import { loadConfig, parseConfig } from '../../src/core/config.js';
 import { describeStore } from '../../src/traces/factory.js';
 import { tempDir } from '../helpers/gateway.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const minimal = { models: { a: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' } } };
 const dir = tempDir();

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { parseConfig } from '../../src/core/config.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const model = (extra: Record<string, unknown> = {}) => ({ baseURL: 'http://127.0.0.1:9/v1', model: 'm', ...extra });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { DatasetError, loadDataset, parseDataset, splitOf } from '../../src/eval/dataset.js';
+import { loadDataset, parseDataset, splitOf } from '../../src/eval/dataset.js';
 import { codePrompt, longPrompt, syntheticRows, toJsonl, writeTemp } from './synthetic.js';
+import { DatasetError } from '../../src/core/errors.js';
 
 const good = (prompt = 'hello there') =>
   JSON.stringify({ prompt, scores: { a: 1, b: 0.5 }, costs: { a: 0.01, b: 0.002 } });

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { request } from 'undici';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { parseConfig } from '../../src/core/config.js';
 import { sha256 } from '../../src/access/keys.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const ALICE = 'tg-alice-key-0123456789';
 const BOB = 'tg-bob-key-9876543210';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { parseConfig } from '../../src/core/config.js';
 import { promptContext, queryContext } from '../../src/routing/context.js';
 import type { ClassRule } from '../../src/core/class-rules.js';
 import { matchRule } from '../../src/routing/rules.js';
+import { ConfigError } from '../../src/core/errors.js';
 
 const models = { a: { baseURL: 'http://127.0.0.1:1/v1', model: 'a' } };
 
