@@ -2,7 +2,7 @@ import type { Metric } from 'prom-client';
 
 /**
  * Counters and histograms whose hot path only adds to numbers. prom-client's own `inc`/`observe`
- * validate and hash the label values on every call (about 2 µs each, six per request); these
+ * validate and hash the label values on every call (six calls per request); these
  * resolve a label set to its child once, and prom-client reads them only when /metrics is scraped
  * (a registry takes any object with a name and `get()`).
  */

@@ -1,9 +1,9 @@
 /**
  * The body an upstream receives: the client's own bytes with only the value of the top-level
  * `model` member replaced. Parsing and serializing the request again would change what the client
- * sent: integers past 2^53 are rounded (a `seed` of 9007199254740993 became ...992), `1.0` became
- * `1`, `\u00e9` became `é`, integer-like keys were reordered. Splicing also skips a JSON.stringify
- * per attempt (about 2 µs of a 0.7 KB request's).
+ * sent: integers past 2^53 are rounded (a `seed` of 9007199254740993 becomes ...992), `1.0`
+ * becomes `1`, `\u00e9` becomes `é`, integer-like keys are reordered. Splicing also skips a JSON.stringify
+ * per attempt.
  */
 
 /** Where a member's value lies in the body: bytes `start` (included) to `end` (excluded). */

@@ -1,7 +1,7 @@
 /**
  * A Map that holds at most `capacity` keys and forgets the oldest inserted first. Eviction walks a
- * ring of keys: evicting through `map.keys().next()` is O(deleted entries) in V8 and cost ~35 µs
- * per insert at 100k entries.
+ * ring of keys: evicting through `map.keys().next()` is O(deleted entries) in V8, which grows with
+ * every eviction.
  */
 export class BoundedMap<K, V> {
   private readonly map = new Map<K, V>();

@@ -255,8 +255,7 @@ export interface WholeResponse {
 /**
  * Sends one chat request and reads its whole answer, for a request that did not ask for a stream.
  * It goes through undici's dispatch with a handler that keeps the chunks, not `request()`: no body
- * stream, no consume promise per answer (16% fewer instructions per request in the gateway under
- * callgrind; BENCHMARKS.md).
+ * stream, no consume promise per answer (fewer instructions per request: BENCHMARKS.md).
  * The same pool, timeouts and abort signal as `sendStreamAttempt`; a failure is described the same way.
  */
 export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
