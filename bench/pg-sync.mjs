@@ -16,8 +16,8 @@ import pg from 'pg';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const { PgTraceStore } = await import(join(ROOT, 'dist', 'traces', 'pg-store.js'));
-const { createRouterPolicy } = await import(join(ROOT, 'dist', 'gateway.js'));
-const { parseConfig } = await import(join(ROOT, 'dist', 'config.js'));
+const { createRouterPolicy } = await import(join(ROOT, 'dist', 'app', 'gateway.js'));
+const { parseConfig } = await import(join(ROOT, 'dist', 'core', 'config.js'));
 
 const { values: args } = parseArgs({
   options: {
