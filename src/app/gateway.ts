@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { Services } from '../pipeline/services.js';
-import type { Config } from '../core/config.js';
+import { DEFAULT_SOURCE_WEIGHTS, type Config } from '../core/config.js';
 import { featureTextChars } from '../routing/features.js';
-import { DEFAULT_SOURCE_WEIGHTS } from '../routing/prior.js';
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, RouterPolicy } from '../routing/types.js';
 import { createTraceStore } from '../traces/factory.js';

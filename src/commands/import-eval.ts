@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Config } from '../core/config.js';
+import { configSchema, type Config } from '../core/config.js';
 import { loadDataset, type Dataset } from '../eval/dataset.js';
 import { promptContext } from '../routing/context.js';
 import type { TraceRecord } from '../traces/types.js';
@@ -39,8 +39,7 @@ export function collectMap(value: string, previous: Record<string, string> = {})
 }
 
 function storedQuery(prompt: string, config: Config | undefined): string | null {
-  const storePrompts = config?.traces.storePrompts ?? 'truncated';
-  const chars = config?.traces.truncateChars ?? 200;
+  const { storePrompts, truncateChars: chars } = (config ?? configSchema.parse({})).traces;
   if (storePrompts === 'none') return null;
   if (storePrompts === 'truncated' && prompt.length > chars) return prompt.slice(0, chars);
   return prompt;

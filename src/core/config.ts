@@ -5,6 +5,17 @@ import { JUDGE_CLASS } from './judge-class.js';
 import { classRulesSchema } from './class-rules.js';
 import { ConfigError } from './errors.js';
 
+/** router.priorWeight's default: offline evidence counts as at most this many observations per class × model. */
+export const DEFAULT_PRIOR_WEIGHT = 1000;
+/** traces.truncateChars' default: the characters of a prompt kept when prompts are stored truncated. */
+export const DEFAULT_TRUNCATE_CHARS = 200;
+/**
+ * What a judge's and an implicit signal's ratings count against a person's, by default
+ * (router.judge.weight, router.implicit.weight). A judge is wrong more often than the person who
+ * asked, so its score counts half; a regenerated answer is the user's own verdict and counts whole.
+ */
+export const DEFAULT_SOURCE_WEIGHTS = { judge: 0.5, implicit: 1 } as const;
+
 /** The zod schema is the one source of the config's types and defaults. */
 
 const modelSchema = z
@@ -75,7 +86,7 @@ const judgeSchema = z
     /** The grading rubric (the judge's system prompt); the reply format is always appended. */
     prompt: z.string().min(1).optional(),
     /** How much one judge score counts in the policy against one person's rating (1 = as much). */
-    weight: z.number().nonnegative().default(0.5),
+    weight: z.number().nonnegative().default(DEFAULT_SOURCE_WEIGHTS.judge),
     /** A judge call without its whole answer within this fails (or is retried once). */
     timeoutMs: z.number().int().positive().default(30_000),
     /** Answers waiting to be graded; when full, new ones are dropped. */
@@ -128,7 +139,7 @@ const routerSchema = z
     /** Named query classes: rules tried in order before the built-in classifier (src/routing/rules.ts). */
     classes: classRulesSchema.default([]),
     /** Offline evidence (tracegate import --eval) counts as at most this many observations per query class × model. */
-    priorWeight: z.number().nonnegative().default(1000),
+    priorWeight: z.number().nonnegative().default(DEFAULT_PRIOR_WEIGHT),
     /** A model that grades sampled answers (absent: no judge). */
     judge: judgeSchema.optional(),
     /** Shadow calls to another model on sampled routed requests, graded by the judge (needs `judge`). */
@@ -144,11 +155,11 @@ const routerSchema = z
         z
           .object({
             windowSeconds: z.number().positive().default(120),
-            weight: z.number().nonnegative().default(1),
+            weight: z.number().nonnegative().default(DEFAULT_SOURCE_WEIGHTS.implicit),
           })
           .strict(),
       ])
-      .default({ windowSeconds: 120, weight: 1 }),
+      .default({ windowSeconds: 120, weight: DEFAULT_SOURCE_WEIGHTS.implicit }),
   })
   .strict();
 
@@ -156,7 +167,7 @@ const tracesSchema = z
   .object({
     /** How much of the last user message a trace keeps. */
     storePrompts: z.enum(['full', 'truncated', 'none']).default('truncated'),
-    truncateChars: z.number().int().positive().default(200),
+    truncateChars: z.number().int().positive().default(DEFAULT_TRUNCATE_CHARS),
   })
   .strict();
 

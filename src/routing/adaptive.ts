@@ -19,12 +19,11 @@ import {
   type PendingTraces,
   type Rating,
 } from './adaptive-state.js';
+import { DEFAULT_PRIOR_WEIGHT, DEFAULT_SOURCE_WEIGHTS } from '../core/config.js';
 import { JUDGE_CLASS } from '../core/judge-class.js';
 import { loadEvidence, type StoreSums } from './adaptive-load.js';
 import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
 import {
-  DEFAULT_PRIOR_WEIGHT,
-  DEFAULT_SOURCE_WEIGHTS,
   discountFactor,
   EXPLORE_FLOOR,
   PRICE_PRIOR_WEIGHT,

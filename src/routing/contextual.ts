@@ -5,7 +5,8 @@ import { JUDGE_CLASS } from '../core/judge-class.js';
 import { QUERY_CLASSES } from './classify.js';
 import { BIAS_SLOT, FEATURE_DIM, FeatureExtractor, type FeatureVector, type NamedFeature } from './features.js';
 import { attemptFailed } from './pending-feedback.js';
-import { DEFAULT_PRIOR_WEIGHT, DEFAULT_SOURCE_WEIGHTS, discountFactor, EXPLORE_FLOOR, priorCostUsd } from './prior.js';
+import { DEFAULT_PRIOR_WEIGHT, DEFAULT_SOURCE_WEIGHTS, DEFAULT_TRUNCATE_CHARS } from '../core/config.js';
+import { discountFactor, EXPLORE_FLOOR, priorCostUsd } from './prior.js';
 import { Random } from './random.js';
 import type {
   ArmSnapshot,
@@ -131,7 +132,7 @@ export class ContextualPolicy implements RouterPolicy {
     this.defaultModel = options.defaultModel;
     this.configured = options.models;
     this.random = new Random(options.seed);
-    this.extractor = new FeatureExtractor(options.textChars ?? 200);
+    this.extractor = new FeatureExtractor(options.textChars ?? DEFAULT_TRUNCATE_CHARS);
     this.learner = new Learner(discountFactor(options.halfLife), options.sourceWeights ?? DEFAULT_SOURCE_WEIGHTS, this.extractor);
     const priced = options.models.map(priorCostUsd).filter((c) => c > 0);
     this.fallbackUnit = priced.length > 0 ? priced.reduce((a, b) => a + b, 0) / priced.length : FALLBACK_COST_UNIT;

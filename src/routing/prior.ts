@@ -11,8 +11,6 @@ import type { ModelInfo } from './types.js';
 /** Token counts assumed for a request when only the configured prices are known. */
 export const PRIOR_PROMPT_TOKENS = 500;
 export const PRIOR_COMPLETION_TOKENS = 200;
-/** router.priorWeight's default (src/core/config.ts): offline evidence counts as at most this many observations per class × model. */
-export const DEFAULT_PRIOR_WEIGHT = 1000;
 
 /** Per-observation discount γ = 2^(-1/halfLife); halfLife 0 = no forgetting. */
 export function discountFactor(halfLife: number): number {
@@ -32,19 +30,13 @@ export function offlineTraceWeight(priorWeight: number, count: number): number {
   return Math.min(1, priorWeight / Math.max(1, count));
 }
 
-/** How much one rating counts, by who gave it (a human's counts 1). */
+/** How much one rating counts, by who gave it (a human's counts 1; defaults: DEFAULT_SOURCE_WEIGHTS in src/core/config.ts). */
 export interface SourceWeights {
   /** router.judge.weight. */
   judge: number;
   /** router.implicit.weight. */
   implicit: number;
 }
-
-/**
- * A judge is wrong more often than the person who asked, so its score counts half a human rating
- * by default; a regenerated answer is the user's own verdict and counts as one.
- */
-export const DEFAULT_SOURCE_WEIGHTS: SourceWeights = { judge: 0.5, implicit: 1 };
 
 /** What one rating from `source` counts for: human and offline ratings 1, the others as configured. */
 export function ratingWeight(source: FeedbackSource | null | undefined, weights: SourceWeights): number {

@@ -4,7 +4,8 @@ import { discountFactor, priorCostUsd } from '../../src/routing/prior.js';
 import { classifyQuery } from '../../src/routing/classify.js';
 import { Random } from '../../src/routing/random.js';
 import type { EvidenceSource, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
-import { DEFAULT_SOURCE_WEIGHTS, qualitySums, ratingWeight } from '../../src/routing/prior.js';
+import { DEFAULT_SOURCE_WEIGHTS } from '../../src/core/config.js';
+import { qualitySums, ratingWeight } from '../../src/routing/prior.js';
 import type { FeedbackSource, Outcome } from '../../src/traces/types.js';
 import { FakeEvidenceSource, reliabilityOf, type FakeTrace } from './fake-evidence.js';
 

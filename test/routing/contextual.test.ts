@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { priorCostUsd } from '../../src/routing/prior.js';
-import { DEFAULT_SOURCE_WEIGHTS } from '../../src/routing/prior.js';
+import { DEFAULT_SOURCE_WEIGHTS } from '../../src/core/config.js';
 import { promptContext } from '../../src/routing/context.js';
 import { rewardVariance } from '../../src/routing/contextual-belief.js';
 import { ContextualPolicy, sampleWidth } from '../../src/routing/contextual.js';
