@@ -4,7 +4,7 @@ import OpenAI from 'openai';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
-import { getJson, postJson, sleep, startMember, stopMember, type FleetMember } from './fleet.js';
+import { getJson, postJson, startMember, stopMember, synced, type FleetMember } from './fleet.js';
 
 /**
  * Two `tracegate serve` processes on one PostgreSQL database learn as one: traffic is spread over
@@ -146,7 +146,7 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     // best model.
     const warmup = await traffic(1500);
     expect(warmup.length).toBe(1500);
-    await sleep(2 * SYNC_MS + 200);
+    await synced(members);
     const measured = await traffic(300);
     const fleet = shareToBest(measured);
     for (const cls of Object.keys(QUALITY)) expect(fleet[cls], `fleet ${cls}: ${JSON.stringify(fleet)}`).toBeGreaterThanOrEqual(0.8);
@@ -178,7 +178,7 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     for (;;) {
       for (let i = 0; i < 20; i++) await turn('code', a, b);
       sent += 20;
-      await sleep(2 * SYNC_MS + 200);
+      await synced(members);
       const [onA, onB] = await decisions();
       if (onA !== 'coder' && onB !== 'coder') break;
       // About 20 failures outweigh coder's record; give it a bounded number of requests.
@@ -186,7 +186,7 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     }
     // The outage goes on for a while on gw-a's traffic.
     for (let i = 0; i < 20; i++) await turn('code', a, b);
-    await sleep(2 * SYNC_MS + 200);
+    await synced(members);
     const coderOnB = b.upstream.received.filter((r) => r.model === 'coder').length;
     // gw-b, which never saw coder fail, has left it: it sent ≥ 80% of code there before, and without
     // gw-a's failures it would go on doing so. What is left is exploration, and Thompson sampling
@@ -203,7 +203,7 @@ describe.skipIf(pgSkip !== null)(`a fleet of two gateways on one PostgreSQL${pgS
     // another model that failed (flaky does, every other time).
     expect(b.upstream.received.filter((r) => r.model === 'coder').length - coderOnB).toBe(coder(after.flatMap((t) => t.tried)));
     // Both rebuild from the same store: after a sync they agree.
-    await sleep(2 * SYNC_MS + 200);
+    await synced(members);
     const [onA, onB] = await decisions();
     expect(onA).toBe(onB);
   }, 120_000);
