@@ -100,7 +100,7 @@ describe('tracegate demo', () => {
   );
 
   it('runs from the command line', async () => {
-    const { stdout } = await run(process.execPath, [CLI, 'demo', '--requests', '120', '--port', '0', '--exit']);
+    const { stdout } = await run(process.execPath, [CLI, 'demo', '--requests', '120', '--port', '0', '--seed', '3', '--exit']);
     expect(stdout).toContain('tracegate demo:');
     expect(stdout).toMatch(/done: 120 answered, 0 failed/);
     expect(stdout).toMatch(/signals: users rated \d+ answers \(\d+%\); the judge scored \d+ answers \(\d+%\) and \d+ shadow answers/);

@@ -9,9 +9,11 @@ export interface FleetMember extends GatewayProcess {
   id: string;
 }
 
+/** A member's config file: its own spool, and its policy seeded (`router.seed` 1 unless `config` gives one). */
 export function fleetConfig(dir: string, id: string, config: Record<string, unknown>): string {
   const file = join(dir, `${id}.json`);
   const database = (config.database ?? {}) as Record<string, unknown>;
+  const router = (config.router ?? {}) as Record<string, unknown>;
   writeFileSync(
     file,
     JSON.stringify({
@@ -20,6 +22,7 @@ export function fleetConfig(dir: string, id: string, config: Record<string, unkn
       instanceId: id,
       ...config,
       database: { spoolPath: join(dir, `${id}-spool.db`), ...database },
+      router: { seed: 1, ...router },
     }),
   );
   return file;
