@@ -5,7 +5,7 @@ import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { tempDir } from '../helpers/gateway.js';
 import { createTestDatabase, pgUnavailable, type TestDatabase } from '../helpers/services.js';
-import { getJson, postJson, sleep, startMember, stopMember, type FleetMember } from './fleet.js';
+import { getJson, postJson, startMember, stopMember, type FleetMember } from './fleet.js';
 
 /**
  * Feedback posted to one instance reaches the policy of the instance that answered as it commits
@@ -74,8 +74,18 @@ describe.skipIf(pgSkip !== null)(`feedback across a fleet on PostgreSQL${pgSkip 
   it('an instance that does not sync with the fleet does not hear it either', async () => {
     const { traceId, model } = await answer(b);
     expect(await estimate(b, model)).toBeCloseTo(1 / 2, 6);
+    // gw-b does not listen: gw-a holds the database's only feedback connection.
+    const listeners = await db.query<{ n: number }>(
+      `SELECT COUNT(*)::int AS n FROM pg_stat_activity WHERE application_name = 'tracegate-feedback' AND datname = current_database()`,
+    );
+    expect(listeners[0]!.n).toBe(1);
     expect(await postJson(`${a.url}/feedback`, { trace_id: traceId, thumbs: 'down' })).toBe(200);
-    await sleep(500);
+    // Feedback committed after it reaches gw-a: PostgreSQL delivers notifications in commit order,
+    // so by then the first one had been delivered to whoever listened.
+    const heard = await fleetFeedbackCount(a);
+    const later = await answer(a);
+    expect(await postJson(`${b.url}/feedback`, { trace_id: later.traceId, thumbs: 'up' })).toBe(200);
+    await expect.poll(() => fleetFeedbackCount(a), { timeout: 5000 }).toBe(heard + 1);
     expect(await estimate(b, model)).toBeCloseTo(1 / 2, 6);
     expect(await fleetFeedbackCount(b)).toBe(0);
   });

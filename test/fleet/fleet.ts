@@ -9,9 +9,11 @@ export interface FleetMember extends GatewayProcess {
   id: string;
 }
 
+/** A member's config file: its own spool, and its policy seeded (`router.seed` 1 unless `config` gives one). */
 export function fleetConfig(dir: string, id: string, config: Record<string, unknown>): string {
   const file = join(dir, `${id}.json`);
   const database = (config.database ?? {}) as Record<string, unknown>;
+  const router = (config.router ?? {}) as Record<string, unknown>;
   writeFileSync(
     file,
     JSON.stringify({
@@ -20,6 +22,7 @@ export function fleetConfig(dir: string, id: string, config: Record<string, unkn
       instanceId: id,
       ...config,
       database: { spoolPath: join(dir, `${id}-spool.db`), ...database },
+      router: { seed: 1, ...router },
     }),
   );
   return file;
@@ -48,12 +51,27 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   return res.statusCode;
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
+/** Polls `check` every 50 ms until it holds; fails after `timeoutMs`. */
 export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 15_000, what = 'condition'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await sleep(50);
+    await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** How many times the member rebuilt its policy from the store (at boot, then at each sync). */
+export async function policyUpdates(m: GatewayProcess): Promise<number> {
+  const text = await (await request(`${m.url}/metrics`)).body.text();
+  const line = text.split('\n').find((l) => l.startsWith('tracegate_policy_updates_total '));
+  return line === undefined ? 0 : Number(line.split(' ')[1]);
+}
+
+/**
+ * Resolves once every member has finished two syncs after this call: the second started after the
+ * call, so it read everything committed before it.
+ */
+export async function synced(members: readonly GatewayProcess[], timeoutMs = 20_000): Promise<void> {
+  const from = await Promise.all(members.map(policyUpdates));
+  await until(async () => (await Promise.all(members.map(policyUpdates))).every((n, i) => n >= from[i]! + 2), timeoutMs, 'two syncs on each instance');
 }

@@ -20,7 +20,10 @@ export function tempDir(prefix = 'tracegate-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-/** A config with models small/large (and any extra) all served by one fake upstream. */
+/**
+ * A config with models small/large (and any extra) all served by one fake upstream. The policy's
+ * exploration is seeded (`router.seed` 1 unless the test gives one), so a test routes alike on every run.
+ */
 export function testConfig(upstream: FakeUpstream, overrides: Record<string, unknown> = {}, dbPath = ':memory:'): Config {
   const { models, router, ...rest } = overrides as { models?: Record<string, unknown>; router?: Record<string, unknown> };
   return parseConfig({
@@ -30,7 +33,7 @@ export function testConfig(upstream: FakeUpstream, overrides: Record<string, unk
       small: { baseURL: upstream.baseURL, model: 'small-model', inputCostPerMTok: 0.1, outputCostPerMTok: 0.2, timeoutMs: 2000 },
       large: { baseURL: upstream.baseURL, model: 'large-model', inputCostPerMTok: 2.5, outputCostPerMTok: 10, timeoutMs: 2000 },
     },
-    router: models ? router : { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', ...router },
+    router: { seed: 1, ...(models ? router : { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', ...router }) },
     logging: { level: 'silent' },
     ...rest,
   });

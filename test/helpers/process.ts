@@ -8,7 +8,7 @@ export const CLI = resolve(import.meta.dirname, '../../dist/cli.js');
 
 const run = promisify(execFile);
 
-/** Runs the built CLI (`npm run build` first) to its end: its exit code and output, whether it failed or not. */
+/** Runs the built CLI (test/global-setup.ts builds it when src/ is newer) to its end: its exit code and output, whether it failed or not. */
 export async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { maxBuffer: 64 * 1024 * 1024 });
@@ -25,8 +25,10 @@ export interface GatewayProcess {
   output: () => string;
 }
 
+/** A config file for `tracegate serve`: models small/large on `upstream`, the policy seeded (`router.seed` 1 unless `extra` gives one). */
 export function writeConfig(dir: string, upstream: FakeUpstream, extra: Record<string, unknown> = {}): string {
   const file = join(dir, 'config.json');
+  const router = (extra.router as Record<string, unknown> | undefined) ?? { policy: 'learned', defaultModel: 'small', fallbackModel: 'large' };
   writeFileSync(
     file,
     JSON.stringify({
@@ -36,9 +38,9 @@ export function writeConfig(dir: string, upstream: FakeUpstream, extra: Record<s
         small: { baseURL: upstream.baseURL, model: 'small-model', timeoutMs: 5000 },
         large: { baseURL: upstream.baseURL, model: 'large-model', timeoutMs: 5000 },
       },
-      router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large' },
       logging: { level: 'info' },
       ...extra,
+      router: { seed: 1, ...router },
     }),
   );
   return file;

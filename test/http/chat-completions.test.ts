@@ -175,6 +175,7 @@ describe('POST /v1/chat/completions', () => {
       let reads = 0;
       for await (const chunk of res.body) {
         raw += (chunk as Buffer).toString('utf8');
+        // The slow client: a pause now and then (what it simulates, not a wait for something).
         if (++reads % 50 === 0) await new Promise((r) => setTimeout(r, 5));
       }
       const events = raw.split('\n\n').filter((e) => e.startsWith('data: '));

@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { sha256 } from '../../src/access/keys.js';
 import { RateLimiter } from '../../src/access/rate-limit.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { Gate } from '../helpers/judge.js';
 
 const hash = (key: string) => sha256(key).toString('hex');
 let upstream: FakeUpstream;
@@ -74,19 +75,23 @@ describe('maximum concurrent requests per model', () => {
       },
       router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large' },
     });
-    upstream.script('slow-small', { kind: 'answer', delayMs: 300 });
   });
   afterAll(() => gw.stop());
 
   it('a pinned request to a full model gets 429 model_busy; a routed one goes to another model', async () => {
+    // small's one slot is taken by a request its upstream holds until the gate opens.
+    const gate = new Gate();
+    upstream.script('slow-small', { kind: 'answer', wait: gate.promise });
+    onTestFinished(() => gate.open());
     const first = chat(gw, undefined, 'small');
-    await new Promise((r) => setTimeout(r, 50));
+    await expect.poll(() => upstream.received.filter((r) => r.model === 'slow-small').length).toBe(1);
     const pinned = await chat(gw, undefined, 'small');
     expect(pinned.status).toBe(429);
     expect(pinned.json.error.code).toBe('model_busy');
     const routed = await chat(gw, undefined, 'auto');
     expect(routed.status).toBe(200);
     expect(routed.headers['x-router-model']).toBe('large');
+    gate.open();
     expect((await first).status).toBe(200);
     // The slot is free again.
     expect((await chat(gw, undefined, 'small')).status).toBe(200);

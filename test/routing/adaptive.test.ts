@@ -748,11 +748,15 @@ describe('AdaptivePolicy.updateFromTraces', () => {
     const store = new FakeEvidenceSource();
     let open: () => void = () => {};
     const gate = new Promise<void>((resolve) => (open = resolve));
+    let readDone: () => void = () => {};
+    // The update issues all its reads in one turn; once this one has its rows, every read has.
+    const read = new Promise<void>((resolve) => (readDone = resolve));
     const gated: EvidenceSource = {
       evidence: (query) => store.evidence(query),
       qualityEvidence: (query) => store.qualityEvidence(query),
       recentByArm: async (perArm) => {
         const rows = await store.recentByArm(perArm);
+        readDone();
         await gate;
         return rows;
       },
@@ -768,7 +772,7 @@ describe('AdaptivePolicy.updateFromTraces', () => {
     }
     store.add(record('committed-before-read'));
     const update = policy.updateFromTraces();
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    await read;
     // Already in what the update read: must not count twice.
     observe(policy, 'committed-before-read');
     // Committed after the read: must survive the swap.

@@ -11,6 +11,8 @@ import { startTestGateway, tempDir, type TestGateway } from '../helpers/gateway.
  *    poems are both `long`, and need different models — from the thumbs, each a rating that arrives
  *    after its answer; answers nobody rates teach it nothing about quality — and keeps it across a
  *    restart (it rebuilds from the stored text of the traces and their ratings).
+ * One request at a time, with the policies (router.seed) and the users (mulberry32) seeded, every run
+ * routes alike: 5 runs of this file sent the same requests to the same models.
  */
 
 /** A small seeded PRNG, so the simulated users are the same on every run. */

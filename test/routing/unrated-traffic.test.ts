@@ -95,7 +95,9 @@ describe('adaptive with traffic nobody rates (silence is not praise)', () => {
     const before = await stats();
     const unrated = await traffic(UNRATED, false);
     const share = shareToBest(unrated);
-    // Measured: 1 for both classes here; 0.967–1 with router seeds 1–8 (and the rater's seed alike).
+    // One request at a time, the policy and the rater seeded: every run routes alike (5 runs of this
+    // file sent the same requests to the same models). The share is 1 for both classes here, and
+    // 0.967–1 with router seeds 1–8 (and the rater's seed alike).
     for (const cls of CLASSES) expect(share[cls], JSON.stringify(share)).toBeGreaterThanOrEqual(BOUND);
 
     const after = await stats();

@@ -3,6 +3,44 @@ import { AsyncBatchWriter } from '../../src/traces/group-commit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A promise the test settles when it chooses. */
+function deferred() {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/**
+ * A commit the test drives: each call records its batch as started, and ends when the test calls
+ * `finish(i)` for it (the i-th commit); `started(n)` resolves once n commits have started.
+ */
+function heldCommit() {
+  const batches: number[][] = [];
+  const finished: number[][] = [];
+  const ends: (() => void)[] = [];
+  const waiting: { n: number; resolve: () => void }[] = [];
+  let running = 0;
+  let most = 0;
+  const commit = async (batch: number[]) => {
+    running++;
+    most = Math.max(most, running);
+    batches.push(batch);
+    const end = deferred();
+    ends.push(end.resolve);
+    for (const w of waiting.filter((w) => batches.length >= w.n)) w.resolve();
+    await end.promise;
+    finished.push(batch);
+    running--;
+  };
+  const started = (n: number) => {
+    if (batches.length >= n) return Promise.resolve();
+    const d = deferred();
+    waiting.push({ n, resolve: d.resolve });
+    return d.promise;
+  };
+  return { commit, batches, finished, started, finish: (i: number) => ends[i]!(), most: () => most };
+}
+
 /** A commit that takes `ms` and records its batches (and how many ran at once). */
 function slowCommit(ms: number) {
   const batches: number[][] = [];
@@ -29,43 +67,40 @@ describe('AsyncBatchWriter (group commit with an asynchronous commit)', () => {
   });
 
   it('runs one commit at a time, in order; what arrives meanwhile is the next batch', async () => {
-    const c = slowCommit(20);
+    const c = heldCommit();
     const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 1 });
     const first = writer.write(0);
-    await sleep(5); // the first batch is committing now
+    await c.started(1); // the first batch is committing now
     const rest = Array.from({ length: 30 }, (_, i) => writer.write(i + 1));
+    c.finish(0);
+    await c.started(2);
+    c.finish(1);
     await Promise.all([first, ...rest]);
     expect(c.most()).toBe(1);
     expect(c.batches).toEqual([[0], Array.from({ length: 30 }, (_, i) => i + 1)]);
   });
 
   it('with maxInFlight, commits overlap; flushed() still waits for every write handed over before it', async () => {
-    const order: number[][] = [];
-    let running = 0;
-    let most = 0;
-    // The first batch is slow, the next ones fast: they finish first.
-    const writer = new AsyncBatchWriter<number>(
-      async (batch) => {
-        running++;
-        most = Math.max(most, running);
-        await sleep(batch[0] === 0 ? 60 : 5);
-        order.push(batch);
-        running--;
-      },
-      { delayMs: 1, maxInFlight: 3 },
-    );
+    const c = heldCommit();
+    const writer = new AsyncBatchWriter<number>(c.commit, { delayMs: 1, maxInFlight: 3 });
+    // Each write is its own batch: the next is handed over once the one before is committing.
     const first = writer.write(0);
-    await sleep(5);
+    await c.started(1);
     const second = writer.write(1);
-    await sleep(5);
+    await c.started(2);
     const third = writer.write(2);
-    const flushed = writer.flushed().then(() => order.length);
+    await c.started(3);
+    expect(c.most()).toBe(3);
+    const flushed = writer.flushed().then(() => [...c.finished]);
+    // The first batch is slow, the next ones fast: they finish first.
+    c.finish(1);
+    c.finish(2);
     await Promise.all([second, third]);
-    expect(order).toEqual([[1], [2]]);
+    expect(c.finished).toEqual([[1], [2]]);
     // Not before the slow first batch: it was handed over before.
-    expect(await flushed).toBe(3);
+    c.finish(0);
+    expect(await flushed).toEqual([[1], [2], [0]]);
     await first;
-    expect(most).toBe(3);
   });
 
   it('commits at once at maxBatch rows', async () => {

@@ -13,15 +13,7 @@ import { startTcpProxy, viaProxy, type TcpProxy } from '../helpers/tcp-proxy.js'
 import { makeTrace } from '../helpers/trace.js';
 
 const pgSkip = await pgUnavailable();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(25);
-  }
-}
+const poll = { timeout: 10_000, interval: 25 };
 
 let n = 0;
 function trace(over: Partial<TraceRecord> = {}): TraceRecord {
@@ -147,7 +139,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       proxy.restore();
       const after = Array.from({ length: 10 }, () => trace());
       await Promise.all(after.map((t) => store.insert(t)));
-      await until(async () => (await store.health()).status === 'ok');
+      await expect.poll(async () => (await store.health()).status, poll).toBe('ok');
       expect(store.spoolDepth()).toBe(0);
       const ids = (await store.list({})).map((t) => t.id);
       expect(ids).toEqual([...before, ...during, ...after].map((t) => t.id));
@@ -179,7 +171,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(Date.now() - t1).toBeLessThan(100);
       expect((await store.health()).status).toBe('degraded');
       proxy.restore();
-      await until(() => store.spoolDepth() === 0);
+      await expect.poll(() => store.spoolDepth(), poll).toBe(0);
       expect((await store.list({})).map((t) => t.id)).toEqual([...before, ...first, ...next].map((t) => t.id));
     } finally {
       await proxy.close();
@@ -198,7 +190,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       await Promise.all(spooled.map((t) => store.insert(t)));
       await store.close(); // PostgreSQL still away: the traces stay in the spool file
       const next = await open(db.url, spoolPath);
-      await until(() => next.spoolDepth() === 0);
+      await expect.poll(() => next.spoolDepth(), poll).toBe(0);
       expect((await next.list({})).map((t) => t.id)).toEqual(spooled.map((t) => t.id));
     } finally {
       await proxy.close();
@@ -213,7 +205,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     const good = [trace(), trace()];
     const bad = trace({ promptTokens: 2 ** 40 });
     await Promise.all([store.insert(good[0]!), store.insert(bad), store.insert(good[1]!)]);
-    await until(() => store.spoolDepth() === 0);
+    await expect.poll(() => store.spoolDepth(), poll).toBe(0);
     expect((await store.list({})).map((t) => t.id)).toEqual(good.map((t) => t.id));
     await store.close();
     const spool = new Database(join(dir, 'spool.db'));
@@ -251,14 +243,24 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
     dir = tempDir();
     await empty();
     const store = await open();
-    const before = await db.query<{ n: number }>(`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`);
-    await Promise.all(Array.from({ length: 400 }, () => store.insert(trace())));
-    // Statistics reach pg_stat_database shortly after.
-    await sleep(600);
-    const after = await db.query<{ n: number }>(`SELECT xact_commit::int AS n FROM pg_stat_database WHERE datname = current_database()`);
-    expect(await store.count()).toBe(400);
-    // 400 writes of one turn: one batch (plus this test's own few statements), far from 400 commits.
-    expect(after[0]!.n - before[0]!.n).toBeLessThan(20);
+    // A statement-level trigger counts the INSERT statements into traces, and their transactions.
+    await db.query('CREATE TABLE insert_statements (xid xid8 NOT NULL)');
+    await db.query(`CREATE FUNCTION count_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN INSERT INTO insert_statements VALUES (pg_current_xact_id()); RETURN NULL; END $$`);
+    await db.query('CREATE TRIGGER count_insert AFTER INSERT ON traces FOR EACH STATEMENT EXECUTE FUNCTION count_insert()');
+    try {
+      await Promise.all(Array.from({ length: 400 }, () => store.insert(trace())));
+      expect(await store.count()).toBe(400);
+      const [counted] = await db.query<{ statements: number; commits: number }>(
+        'SELECT COUNT(*)::int AS statements, COUNT(DISTINCT xid::text)::int AS commits FROM insert_statements',
+      );
+      // 400 writes of one turn: one batch, one INSERT, one commit.
+      expect(counted).toEqual({ statements: 1, commits: 1 });
+    } finally {
+      await db.query('DROP TRIGGER count_insert ON traces');
+      await db.query('DROP FUNCTION count_insert()');
+      await db.query('DROP TABLE insert_statements');
+    }
   });
 
   describe('feedback pushed between instances', () => {
@@ -303,9 +305,12 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(await b.setFeedback('no-such-trace', { score: 0, comment: null, time: Date.now(), source: 'human' })).toBeUndefined();
       await a.setFeedback(failed.id, { score: 0.5, comment: null, time: Date.now(), source: 'human' });
       await expect.poll(() => heardByB.length).toBe(3);
-      await sleep(100);
-      expect(heardByA).toHaveLength(1);
       expect(heardByB.at(-1)).toMatchObject({ traceId: failed.id, score: 0.5, previous: 0 });
+      // gw-a heard none of its own: what b commits after them reaches a (PostgreSQL delivers
+      // notifications in commit order), and alone.
+      await b.setFeedback(answered.id, { score: 0.75, comment: null, time: Date.now(), source: 'human' });
+      await expect.poll(() => heardByA.some((e) => e.score === 0.75)).toBe(true);
+      expect(heardByA.map((e) => e.score)).toEqual([0.25, 0.75]);
     });
 
     it('carries the feedback\'s source; feedback refused for its source is not heard', async () => {
@@ -320,8 +325,8 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(heardByA[1]).toMatchObject({ score: 1, previous: 0.5, source: 'human' });
       expect(await b.setFeedback(judged.id, { score: 0, comment: null, time: Date.now(), source: 'implicit' })).toMatchObject({ applied: false, previous: 1 });
       await b.setFeedback(judged.id, { score: 0.75, comment: null, time: Date.now(), source: 'offline' });
-      await expect.poll(() => heardByA.length).toBe(3);
-      await sleep(100);
+      // Notifications come in commit order: once the offline one is heard, the refused one would have been.
+      await expect.poll(() => heardByA.some((e) => e.source === 'offline')).toBe(true);
       expect(heardByA.map((e) => e.source)).toEqual(['judge', 'human', 'offline']);
     });
 
@@ -335,17 +340,18 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       );
       expect(cut[0]!.n).toBe(2);
       // What is posted while it is away arrives with the next sync instead; once it listens again,
-      // feedback is heard at once.
-      let score = 0;
+      // feedback is heard at once. Each try posts a new score, until one of them is heard.
+      const posted: number[] = [];
       await expect
         .poll(
           async () => {
-            score = score === 0 ? 1 : 0;
+            if (heardByA.some((e) => e.traceId === answered.id && posted.includes(e.score))) return true;
+            const score = (posted.length + 1) / 1000;
+            posted.push(score);
             await b.setFeedback(answered.id, { score, comment: null, time: Date.now(), source: 'human' });
-            await sleep(50);
-            return heardByA.some((e) => e.traceId === answered.id && e.score === score);
+            return false;
           },
-          { timeout: 10_000, interval: 100 },
+          { timeout: 10_000, interval: 50 },
         )
         .toBe(true);
     });
@@ -359,8 +365,9 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       await expect.poll(() => heardByA.length).toBe(2);
       stop();
       await b.setFeedback(answered.id, { score: 0, comment: null, time: Date.now(), source: 'human' });
-      await expect.poll(() => heardByA.length).toBe(3);
-      await sleep(100);
+      // A notification reaches every listener of the store in the same turn: once the first listener
+      // has the second feedback, the one unsubscribed would have had it too.
+      await expect.poll(() => heardByA.filter((e) => !e.model.startsWith('second:')).length).toBe(2);
       expect(heardByA.filter((e) => e.model.startsWith('second:'))).toHaveLength(1);
       await Promise.all([a.close(), b.close()]);
       const listening = await db.query<{ n: number }>(

@@ -1,7 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { request } from 'undici';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { Gate } from '../helpers/judge.js';
 import { freePort } from '../helpers/ports.js';
 
 let upstream: FakeUpstream;
@@ -211,13 +212,19 @@ describe('client disconnect', () => {
   });
 
   it('aborts a non-stream upstream call too', async () => {
-    upstream.script('small-model', { kind: 'answer', delayMs: 300 });
+    // The upstream holds the answer until the test ends (the gateway's timeout is 400 ms).
+    const held = new Gate();
+    upstream.script('small-model', { kind: 'answer', wait: held.promise });
+    onTestFinished(() => held.open());
     const ac = new AbortController();
+    const sent = upstream.received.length;
     const pending = gw.client.chat.completions.create(
       { model: 'small', messages: [{ role: 'user', content: 'slow one' }] },
       { signal: ac.signal },
     );
-    setTimeout(() => ac.abort(), 50);
+    // The client leaves while the upstream holds its request.
+    await expect.poll(() => upstream.received.slice(sent).some((r) => r.raw.includes('slow one')), { interval: 5 }).toBe(true);
+    ac.abort();
     await expect(pending).rejects.toThrow();
     await expect
       .poll(async () => (await gw.gateway.store.recent(1))[0]?.outcome, { timeout: 3000 })

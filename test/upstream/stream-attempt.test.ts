@@ -1,13 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AttemptAbort, ClientGone, sendStreamAttempt, type BodySink, type UpstreamBody } from '../../src/upstream/attempt.js';
+import { AttemptAbort, ClientGone, sendStreamAttempt, UpstreamBody, type BodySink } from '../../src/upstream/attempt.js';
 import { Upstream } from '../../src/upstream/upstream.js';
 
 // A real upstream whose behaviour each test picks by path.
 let server: Server;
 let origin: string;
 const event = (i: number) => `data: {"n":${i}}\n\n`;
+/** Events the `slow` upstream has written so far (its responses together). */
+let slowWrites = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -26,7 +28,10 @@ beforeAll(async () => {
       } else if (req.url === '/slow/v1/chat/completions') {
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(event(0));
-        const timer = setInterval(() => res.write(event(1)), 20);
+        const timer = setInterval(() => {
+          slowWrites++;
+          res.write(event(1));
+        }, 20);
         res.on('close', () => clearInterval(timer));
       }
     });
@@ -61,11 +66,15 @@ function collect(body: UpstreamBody): Promise<{ text: string; error: Error | nul
 
 describe('sendStreamAttempt', () => {
   it('resolves at the headers; hands on the chunks that came before the body was taken, then the rest, in order', async () => {
+    const push = vi.spyOn(UpstreamBody.prototype, 'push');
     const sent = await sendStreamAttempt(upstream('events'), '{}', new AttemptAbort());
     if (!sent.ok) throw new Error(sent.message);
     expect(sent.status).toBe(200);
     expect(sent.headers['x-accept']).toBe('text/event-stream');
-    await new Promise((r) => setTimeout(r, 30)); // events 0–2 arrive with nobody taking them
+    // Events 0–2 arrive with nobody taking them: wait until event 2 has been handed to the body.
+    const early = () => push.mock.calls.filter((_, i) => push.mock.contexts[i] === sent.body).map(([chunk]) => chunk.toString('utf8')).join('');
+    await expect.poll(early).toContain(event(2));
+    push.mockRestore();
     expect(await collect(sent.body)).toEqual({ text: [0, 1, 2, 3].map(event).join(''), error: null });
     expect(() => sent.body.take({ data: () => true, end: () => {}, error: () => {} })).toThrow(/already taken/);
   });
@@ -87,9 +96,19 @@ describe('sendStreamAttempt', () => {
     const ac = new AttemptAbort();
     const sent = await sendStreamAttempt(upstream('slow'), '{}', ac);
     if (!sent.ok) throw new Error(sent.message);
-    const collected = collect(sent.body);
-    setTimeout(() => ac.abort(new ClientGone('client disconnected')), 70);
-    const { text, error } = await collected;
+    // The client leaves once the second event has reached the sink.
+    const { text, error } = await new Promise<{ text: string; error: Error | null }>((resolve) => {
+      let text = '';
+      sent.body.take({
+        data: (chunk) => {
+          text += chunk.toString('utf8');
+          if (text.startsWith(event(0) + event(1))) ac.abort(new ClientGone('client disconnected'));
+          return true;
+        },
+        end: () => resolve({ text, error: null }),
+        error: (error) => resolve({ text, error }),
+      });
+    });
     expect(error).toBeInstanceOf(ClientGone);
     expect(text.startsWith(event(0) + event(1))).toBe(true);
   });
@@ -101,14 +120,14 @@ describe('sendStreamAttempt', () => {
     let chunks = 0;
     // Room for three chunks, then a pause.
     body.take({ data: () => ++chunks < 3, end: () => {}, error: () => {} });
-    await new Promise((r) => setTimeout(r, 200));
-    // What the upstream wrote since (a chunk every 20 ms) waits in the sockets.
-    expect(chunks).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => chunks).toBeGreaterThanOrEqual(3);
+    // What the upstream writes from now on (a chunk every 20 ms) waits in the sockets: ten more.
+    const written = slowWrites;
+    await expect.poll(() => slowWrites, { timeout: 5000 }).toBeGreaterThanOrEqual(written + 10);
     expect(chunks).toBeLessThanOrEqual(4);
     const paused = chunks;
     body.resume();
-    await new Promise((r) => setTimeout(r, 100));
-    expect(chunks).toBeGreaterThan(paused);
+    await expect.poll(() => chunks).toBeGreaterThan(paused);
     body.controller?.abort(new Error('done'));
   });
 });

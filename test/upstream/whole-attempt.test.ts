@@ -7,6 +7,8 @@ import { Upstream } from '../../src/upstream/upstream.js';
 // A real upstream whose behaviour each test picks by path.
 let server: Server;
 let origin: string;
+/** Requests the `silent` upstream has received (it never answers them). */
+let silentRequests = 0;
 const answer = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', choices: [], usage: { prompt_tokens: 3, completion_tokens: 4 } });
 
 beforeAll(async () => {
@@ -29,7 +31,7 @@ beforeAll(async () => {
         res.write(answer.slice(0, 10));
         setTimeout(() => res.end(answer.slice(10)), 10);
       } else if (req.url === '/silent/v1/chat/completions') {
-        // never answers
+        silentRequests++; // and never answers
       }
     });
   });
@@ -97,8 +99,11 @@ describe('sendWholeAttempt', () => {
     expect(await sendWholeAttempt(up, '{}', early)).toMatchObject({ ok: false, kind: 'cancelled', retryable: false });
 
     const late = new AttemptAbort();
+    const before = silentRequests;
     const pending = sendWholeAttempt(up, '{}', late);
-    setTimeout(() => late.abort(new UpstreamTimeout('upstream timeout')), 50);
+    // In flight: the upstream has the request.
+    await expect.poll(() => silentRequests).toBe(before + 1);
+    late.abort(new UpstreamTimeout('upstream timeout'));
     expect(await pending).toMatchObject({ ok: false, kind: 'timeout', retryable: true });
     expect(late.listenerCount('abort')).toBe(0);
     await up.close();
