@@ -22,7 +22,7 @@ const { queryContext } = await dist('routing/context.js');
 const { AdaptivePolicy } = await dist('routing/adaptive.js');
 const { ContextualPolicy } = await dist('routing/contextual.js');
 const { SqliteTraceStore } = await dist('traces/sqlite-store.js');
-const { newTraceId } = await dist('http/record-attempt.js');
+const { newTraceId } = await dist('pipeline/record-attempt.js');
 const { findModelValue, withModel } = await dist('http/rewrite-model.js');
 
 const { values: args } = parseArgs({
