@@ -5,6 +5,7 @@ import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
+import { TRACE_COLUMNS, type TraceColumnSpec } from './trace-columns.js';
 import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
@@ -40,22 +41,15 @@ const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizz
 /** pg_advisory_lock key held while migrating, so instances starting together do not race. */
 const MIGRATION_LOCK = 7_346_290_113_372_001n;
 
-/** Column name and PostgreSQL type, in the order of the interchange format (and `toArrays`). */
-const COLUMNS: readonly (readonly [string, string])[] = [
-  ['id', 'text'], ['time', 'int8'], ['request_id', 'text'], ['query', 'text'], ['query_length', 'int4'],
-  ['query_class', 'text'], ['model_key', 'text'], ['upstream_model', 'text'], ['routed', 'bool'], ['reason', 'text'],
-  ['attempt', 'int4'], ['outcome', 'text'], ['status', 'int4'], ['error', 'text'], ['latency_ms', 'float8'],
-  ['ttfb_ms', 'float8'], ['prompt_tokens', 'int4'], ['completion_tokens', 'int4'], ['cost_usd', 'float8'],
-  ['feedback', 'float8'], ['feedback_time', 'int8'], ['feedback_comment', 'text'], ['key_name', 'text'],
-  ['source', 'text'], ['instance_id', 'text'], ['feedback_source', 'text'],
-];
-const NAMES = COLUMNS.map(([name]) => name);
+/** The trace's columns (src/traces/trace-columns.ts), in order: the order of `toArrays`. */
+const COLUMNS: readonly TraceColumnSpec[] = TRACE_COLUMNS;
+const NAMES = COLUMNS.map((c) => c.column);
 const COLUMN_LIST = NAMES.join(', ');
 const SELECT_TRACE = `SELECT ${COLUMN_LIST} FROM traces`;
 
 /** One statement for any number of rows: each column is one array parameter, so the text never changes (prepared once per connection). */
 const UNNEST = `SELECT ${NAMES.map((n) => `u.${n}`).join(', ')}
-  FROM unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')}) WITH ORDINALITY AS u(${COLUMN_LIST}, ord)
+  FROM unnest(${COLUMNS.map((c, i) => `$${i + 1}::${c.pg}[]`).join(', ')}) WITH ORDINALITY AS u(${COLUMN_LIST}, ord)
   ORDER BY u.ord`;
 const INSERT = {
   name: 'tracegate_insert_traces_v2',
@@ -123,18 +117,19 @@ function text(value: string | null): string | null {
   return value !== null && value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
 }
 
+/** Where each column's array takes its values from: a field of the trace, and whether it is text. */
+const ARRAYS = COLUMNS.map((c) => ({ field: c.field, text: c.pg === 'text' }));
+
 /** The traces as one array per column, for the unnest statements. */
 function toArrays(batch: readonly TraceRecord[]): unknown[][] {
-  const cols: unknown[][] = COLUMNS.map(() => new Array<unknown>(batch.length));
+  const cols: unknown[][] = ARRAYS.map(() => new Array<unknown>(batch.length));
   for (let i = 0; i < batch.length; i++) {
-    const t = batch[i]!;
-    const row = [
-      text(t.id), t.time, text(t.requestId), text(t.query), t.queryLength, text(t.queryClass), text(t.modelKey),
-      text(t.upstreamModel), t.routed, text(t.reason), t.attempt, t.outcome, t.status, text(t.error), t.latencyMs,
-      t.ttfbMs, t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, text(t.feedbackComment),
-      text(t.keyName), t.source, text(t.instanceId), t.feedbackSource,
-    ];
-    for (let c = 0; c < row.length; c++) cols[c]![i] = row[c];
+    const t = batch[i]! as unknown as Record<string, unknown>;
+    for (let c = 0; c < ARRAYS.length; c++) {
+      const { field, text: isText } = ARRAYS[c]!;
+      const value = t[field];
+      cols[c]![i] = isText ? text(value as string | null) : value;
+    }
   }
   return cols;
 }
@@ -747,7 +742,7 @@ export class PgTraceStore implements TraceStore {
       await client.query('BEGIN');
       try {
         await client.query(
-          `CREATE TEMP TABLE tracegate_import (n bigserial PRIMARY KEY, ${COLUMNS.map(([name, type]) => `${name} ${type}${name === 'id' ? ' UNIQUE' : ''}`).join(', ')}) ON COMMIT DROP`,
+          `CREATE TEMP TABLE tracegate_import (n bigserial PRIMARY KEY, ${COLUMNS.map((c) => `${c.column} ${c.pg}${c.column === 'id' ? ' UNIQUE' : ''}`).join(', ')}) ON COMMIT DROP`,
         );
         const stage = `INSERT INTO tracegate_import (${COLUMN_LIST}) ${UNNEST} ON CONFLICT (id) DO NOTHING`;
         let read = 0;
