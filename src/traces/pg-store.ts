@@ -10,7 +10,7 @@ import { AsyncBatchWriter } from './group-commit.js';
 import { Spool, type SpooledTrace } from './spool.js';
 import { QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
 import { discount, pgQualityEvidence } from './pg-quality.js';
-import { withPurged, type PurgedRow } from './sqlite-reads.js';
+import { withPurged, type PurgedRow } from './purged-evidence.js';
 import { FEEDBACK_CHANNEL, FeedbackChannel, feedbackPayloadSql } from './pg-feedback-channel.js';
 import { PURGED_PER_SOURCE, replaceableBy, WEIGHTED_PER_SOURCE } from './feedback-source.js';
 import type {
