@@ -5,7 +5,20 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
-import { isBooleanColumn, TRACE_COLUMNS, type TraceColumnSpec, type TraceField } from './trace-columns.js';
+import {
+  COLUMN_LIST,
+  COLUMNS,
+  fillLiveParams,
+  fillParams,
+  INSERT,
+  INSERT_LIVE,
+  isFreshLive,
+  LIVE_PARAMS,
+  QUALITY,
+  SELECT_TRACE,
+  STATS_SUMS,
+  toParams,
+} from './sqlite-statements.js';
 import {
   EVIDENCE_TIME,
   QUALITY_EVIDENCE_ROW,
@@ -16,8 +29,7 @@ import {
 import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
-import { prepareReads, rangeWhere, readNow, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
-import { prepareQualityReads } from './sqlite-quality.js';
+import { prepareReads, readNow, type TraceReads } from './sqlite-reads.js';
 import type {
   ArmEvidence,
   EvidenceQuery,
@@ -37,74 +49,9 @@ import type {
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle/sqlite');
 
-/** The trace's columns (src/traces/trace-columns.ts), in order. */
-const TRACE_SPECS: readonly TraceColumnSpec[] = TRACE_COLUMNS;
-const COLUMNS = TRACE_SPECS.map((c) => c.column);
-const COLUMN_LIST = COLUMNS.join(', ');
-
-const SELECT_TRACE = `SELECT ${COLUMN_LIST} FROM traces`;
-const INSERT = `INSERT INTO traces (${COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
-
 /** Rows per page of `exportTraces`, and per staging transaction of `importTraces`. */
 const PAGE = 500;
 let importTables = 0;
-
-/** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
-const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
-
-/**
- * What a live trace recorded on the request path has in these columns: no feedback yet, source
- * 'live'. Its statement writes them as constants and takes the other columns as arguments, which
- * costs fewer instructions per trace than binding every column (BENCHMARKS.md).
- */
-const FRESH_LIVE: Partial<Record<TraceField, string | null>> = {
-  feedback: null, feedbackTime: null, feedbackComment: null, feedbackSource: null, source: 'live',
-};
-const LIVE_CONSTANTS = TRACE_SPECS.filter((c) => c.field in FRESH_LIVE);
-const LIVE_ARGUMENTS = TRACE_SPECS.filter((c) => !(c.field in FRESH_LIVE));
-const INSERT_LIVE = `INSERT INTO traces (${[...LIVE_ARGUMENTS, ...LIVE_CONSTANTS].map((c) => c.column).join(', ')})
-  VALUES (${[...LIVE_ARGUMENTS.map(() => '?'), ...LIVE_CONSTANTS.map((c) => sqlLiteral(FRESH_LIVE[c.field as TraceField]!))].join(', ')})`;
-const FRESH_LIVE_VALUES = LIVE_CONSTANTS.map((c) => [c.field, FRESH_LIVE[c.field as TraceField]] as const);
-
-/** A constant of INSERT_LIVE as SQL. */
-function sqlLiteral(value: string | null): string {
-  return value === null ? 'NULL' : `'${value.replaceAll("'", "''")}'`;
-}
-
-function isFreshLive(t: TraceRecord): boolean {
-  const record = t as unknown as Record<string, unknown>;
-  for (const [field, value] of FRESH_LIVE_VALUES) if (record[field] !== value) return false;
-  return true;
-}
-
-/** Where a statement's argument comes from: a field of the trace, and whether it is a bool (0 or 1 in SQLite). */
-interface Argument {
-  field: string;
-  boolean: boolean;
-}
-
-function argumentsOf(columns: readonly TraceColumnSpec[]): Argument[] {
-  return columns.map((c) => ({ field: c.field, boolean: isBooleanColumn(c) }));
-}
-
-const ALL_ARGUMENTS = argumentsOf(TRACE_SPECS);
-const FRESH_LIVE_ARGUMENTS = argumentsOf(LIVE_ARGUMENTS);
-
-/** Fills `params` with the trace's values of `args`, in order. */
-function fillParams(params: unknown[], args: readonly Argument[], t: TraceRecord): unknown[] {
-  const record = t as unknown as Record<string, unknown>;
-  for (let i = 0; i < args.length; i++) {
-    const { field, boolean } = args[i]!;
-    const value = record[field];
-    params[i] = boolean ? (value ? 1 : 0) : value;
-  }
-  return params;
-}
-
-/** The trace's values in COLUMNS order. */
-function toParams(t: TraceRecord): unknown[] {
-  return fillParams(new Array<unknown>(ALL_ARGUMENTS.length), ALL_ARGUMENTS, t);
-}
 
 /**
  * Traces `purge` deletes per transaction (about 16 ms of work for 2,000 over a 1 M-trace file here),
@@ -119,33 +66,6 @@ const ARMS_FILL_EVERY = 2000;
 
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
-
-/**
- * The sums of a `stats` group, named as the fields of a group in sqlite-reads.ts and in
- * `trace_stats`'s column order (so an `INSERT INTO trace_stats SELECT` takes them as they are).
- */
-const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
-  SUM(outcome = 'success') AS successes, SUM(feedback IS NOT NULL) AS feedbackCount,
-  COALESCE(SUM(feedback), 0) AS feedbackSum, COALESCE(SUM(prompt_tokens), 0) AS promptTokens,
-  COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
-
-/** The SQL the big reads run (src/traces/sqlite-reads.ts). */
-export const READ_STATEMENTS: ReadStatements = {
-  statsSums: STATS_SUMS,
-  selectTrace: SELECT_TRACE,
-  quality: QUALITY,
-  qualityRow: QUALITY_EVIDENCE_ROW,
-  evidenceTime: EVIDENCE_TIME,
-  qualitySums: QUALITY_RECORD_SUMS,
-};
-
-/** The big reads on one connection (src/traces/sqlite-reads.ts and sqlite-quality.ts), as the background thread runs them. */
-export function prepareStoreReads(db: Database.Database): TraceReads {
-  return {
-    ...prepareReads(db, READ_STATEMENTS),
-    ...prepareQualityReads(db, READ_STATEMENTS, { rangeWhere, withPurgedQuality }),
-  };
-}
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -191,7 +111,6 @@ export class SqliteTraceStore implements TraceStore {
       // log growing without end: SQLite's own checkpoint takes over, stalls and all.
       this.thread = new StoreThread({
         path: options.path,
-        readStatements: READ_STATEMENTS,
         fallback: () => this.reads(),
         onError: () => {
           if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
@@ -208,14 +127,14 @@ export class SqliteTraceStore implements TraceStore {
     this.insertStmt = this.db.prepare(INSERT);
     const insertLiveStmt = this.db.prepare(INSERT_LIVE);
     // One array of arguments per statement, filled anew for each trace (a run binds it at once).
-    const liveParams = new Array<unknown>(LIVE_ARGUMENTS.length);
-    const params = new Array<unknown>(TRACE_SPECS.length);
+    const liveParams = new Array<unknown>(LIVE_PARAMS);
+    const params = new Array<unknown>(COLUMNS.length);
     const insertMany = this.db.transaction((batch: TraceRecord[]) => {
       let last = 0;
       for (const t of batch) {
         const result = isFreshLive(t)
-          ? insertLiveStmt.run(fillParams(liveParams, FRESH_LIVE_ARGUMENTS, t))
-          : this.insertStmt.run(fillParams(params, ALL_ARGUMENTS, t));
+          ? insertLiveStmt.run(fillLiveParams(liveParams, t))
+          : this.insertStmt.run(fillParams(params, t));
         last = Number(result.lastInsertRowid);
       }
       if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
@@ -473,7 +392,7 @@ export class SqliteTraceStore implements TraceStore {
 
   /** The reads on this connection (an in-memory store's, or after the thread failed). */
   private reads(): TraceReads {
-    return (this.inlineReads ??= prepareStoreReads(this.db));
+    return (this.inlineReads ??= prepareReads(this.db));
   }
 
   /** A read over many traces: in the background thread when there is one, so the event loop goes on. */
