@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { compileObject } from './compiled.js';
 import { TRACE_COLUMNS, type TraceColumnSpec } from './trace-columns.js';
 import type { FeedbackSource, TraceRecord } from './types.js';
 
@@ -15,12 +16,8 @@ export const TRACE_FIELDS = TRACE_COLUMNS.map((c) => c.json);
 
 export type TraceLine = { [K in (typeof TRACE_COLUMNS)[number]['json']]: unknown };
 
-export function toLine(t: TraceRecord): TraceLine {
-  const record = t as unknown as Record<string, unknown>;
-  const line: Record<string, unknown> = {};
-  for (const { json, field } of KEYS) line[json] = record[field];
-  return line as TraceLine;
-}
+/** A trace as an exported object: the columns' keys, in column order. */
+export const toLine = compileObject<TraceRecord, TraceLine>(KEYS.map(({ json, field }) => ({ from: field, to: json })));
 
 /** One JSONL line (with its newline). */
 export function toJsonLine(t: TraceRecord): string {

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { compileTuple } from './compiled.js';
 import { withClient } from './pg-connection.js';
 import { FEEDBACK_CHANNEL, feedbackPayloadSql } from './pg-feedback-channel.js';
 import { discount, type PgQuery } from './pg-quality.js';
@@ -74,19 +75,15 @@ function text(value: string | null): string | null {
   return value !== null && value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
 }
 
-/** Where each column's array takes its values from: a field of the trace, and whether it is text. */
-const ARRAYS = COLUMNS.map((c) => ({ field: c.field, text: c.pg === 'text' }));
+/** A trace's values in column order, its text through `text`. */
+const rowOf = compileTuple<TraceRecord>(COLUMNS.map((c) => ({ from: c.field, convert: c.pg === 'text' })));
 
 /** The traces as one array per column, for the unnest statements. */
 function toArrays(batch: readonly TraceRecord[]): unknown[][] {
-  const cols: unknown[][] = ARRAYS.map(() => new Array<unknown>(batch.length));
+  const cols: unknown[][] = COLUMNS.map(() => new Array<unknown>(batch.length));
   for (let i = 0; i < batch.length; i++) {
-    const t = batch[i]! as unknown as Record<string, unknown>;
-    for (let c = 0; c < ARRAYS.length; c++) {
-      const { field, text: isText } = ARRAYS[c]!;
-      const value = t[field];
-      cols[c]![i] = isText ? text(value as string | null) : value;
-    }
+    const row = rowOf(batch[i]!, text);
+    for (let c = 0; c < row.length; c++) cols[c]![i] = row[c];
   }
   return cols;
 }

@@ -1,3 +1,5 @@
+import type Database from 'better-sqlite3';
+import { compileEquals, compileRun } from './compiled.js';
 import { isBooleanColumn, TRACE_COLUMNS, type TraceColumnSpec, type TraceField, type TraceRecord } from './trace-columns.js';
 import type { TimeRange } from './types.js';
 
@@ -13,7 +15,7 @@ export const COLUMNS = SPECS.map((c) => c.column);
 export const COLUMN_LIST = COLUMNS.join(', ');
 
 export const SELECT_TRACE = `SELECT ${COLUMN_LIST} FROM traces`;
-/** Takes a trace's every column (fillParams). */
+/** Takes a trace's every column (runInsert). */
 export const INSERT = `INSERT INTO traces (${COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`;
 
 /**
@@ -33,56 +35,22 @@ function sqlLiteral(value: string | null): string {
   return value === null ? 'NULL' : `'${value.replaceAll("'", "''")}'`;
 }
 
-/** Takes a fresh live trace's other columns (fillLiveParams). */
+/** Takes a fresh live trace's other columns (runInsertLive). */
 export const INSERT_LIVE = `INSERT INTO traces (${[...LIVE_ARGUMENTS, ...LIVE_CONSTANTS].map((c) => c.column).join(', ')})
   VALUES (${[...LIVE_ARGUMENTS.map(() => '?'), ...FRESH_LIVE_VALUES.map(([, value]) => sqlLiteral(value))].join(', ')})`;
-/** The number of INSERT_LIVE's arguments. */
-export const LIVE_PARAMS = LIVE_ARGUMENTS.length;
 
 /** Whether INSERT_LIVE records the trace as it is. */
-export function isFreshLive(t: TraceRecord): boolean {
-  const record = t as unknown as Record<string, unknown>;
-  for (const [field, value] of FRESH_LIVE_VALUES) if (record[field] !== value) return false;
-  return true;
+export const isFreshLive = compileEquals<TraceRecord>(FRESH_LIVE_VALUES.map(([field, equals]) => ({ from: field, equals })));
+
+/** Runs a statement whose arguments are these columns, in order, with a trace's values (a bool as 0 or 1). */
+function runner(columns: readonly TraceColumnSpec[]): (statement: Database.Statement, t: TraceRecord) => Database.RunResult {
+  return compileRun(columns.map((c) => ({ from: c.field, boolean: isBooleanColumn(c) ? 'toNumber' : undefined })));
 }
 
-/** Where a statement's argument comes from: a field of the trace, and whether it is a bool (0 or 1 in SQLite). */
-interface Argument {
-  field: string;
-  boolean: boolean;
-}
-
-function argumentsOf(columns: readonly TraceColumnSpec[]): Argument[] {
-  return columns.map((c) => ({ field: c.field, boolean: isBooleanColumn(c) }));
-}
-
-const ALL_ARGUMENTS = argumentsOf(SPECS);
-const FRESH_LIVE_ARGUMENTS = argumentsOf(LIVE_ARGUMENTS);
-
-function fill(params: unknown[], args: readonly Argument[], t: TraceRecord): unknown[] {
-  const record = t as unknown as Record<string, unknown>;
-  for (let i = 0; i < args.length; i++) {
-    const { field, boolean } = args[i]!;
-    const value = record[field];
-    params[i] = boolean ? (value ? 1 : 0) : value;
-  }
-  return params;
-}
-
-/** Puts the trace's values of every column, in order, into `params` (INSERT's arguments). */
-export function fillParams(params: unknown[], t: TraceRecord): unknown[] {
-  return fill(params, ALL_ARGUMENTS, t);
-}
-
-/** Puts the trace's values of INSERT_LIVE's argument columns, in order, into `params`. */
-export function fillLiveParams(params: unknown[], t: TraceRecord): unknown[] {
-  return fill(params, FRESH_LIVE_ARGUMENTS, t);
-}
-
-/** The trace's values of every column, in order, in a new array. */
-export function toParams(t: TraceRecord): unknown[] {
-  return fill(new Array<unknown>(ALL_ARGUMENTS.length), ALL_ARGUMENTS, t);
-}
+/** Runs INSERT (or a statement with its arguments) for a trace. */
+export const runInsert = runner(SPECS);
+/** Runs INSERT_LIVE for a fresh live trace. */
+export const runInsertLive = runner(LIVE_ARGUMENTS);
 
 /** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
 export const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;

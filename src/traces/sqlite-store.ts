@@ -8,16 +8,14 @@ import { traceFromRow, type TraceRow } from './row.js';
 import {
   COLUMN_LIST,
   COLUMNS,
-  fillLiveParams,
-  fillParams,
   INSERT,
   INSERT_LIVE,
   isFreshLive,
-  LIVE_PARAMS,
   QUALITY,
   SELECT_TRACE,
   STATS_SUMS,
-  toParams,
+  runInsert,
+  runInsertLive,
 } from './sqlite-statements.js';
 import {
   EVIDENCE_TIME,
@@ -126,15 +124,10 @@ export class SqliteTraceStore implements TraceStore {
     );
     this.insertStmt = this.db.prepare(INSERT);
     const insertLiveStmt = this.db.prepare(INSERT_LIVE);
-    // One array of arguments per statement, filled anew for each trace (a run binds it at once).
-    const liveParams = new Array<unknown>(LIVE_PARAMS);
-    const params = new Array<unknown>(COLUMNS.length);
     const insertMany = this.db.transaction((batch: TraceRecord[]) => {
       let last = 0;
       for (const t of batch) {
-        const result = isFreshLive(t)
-          ? insertLiveStmt.run(fillLiveParams(liveParams, t))
-          : this.insertStmt.run(fillParams(params, t));
+        const result = isFreshLive(t) ? runInsertLive(insertLiveStmt, t) : runInsert(this.insertStmt, t);
         last = Number(result.lastInsertRowid);
       }
       if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
@@ -450,7 +443,7 @@ export class SqliteTraceStore implements TraceStore {
         `INSERT OR IGNORE INTO ${staging} (${COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
       );
       const stageMany = this.db.transaction((batch: TraceRecord[]) => {
-        for (const t of batch) stage.run(toParams(t));
+        for (const t of batch) runInsert(stage, t);
       });
       let read = 0;
       let batch: TraceRecord[] = [];
