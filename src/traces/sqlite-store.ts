@@ -17,13 +17,7 @@ import {
   runInsert,
   runInsertLive,
 } from './sqlite-statements.js';
-import {
-  EVIDENCE_TIME,
-  QUALITY_EVIDENCE_ROW,
-  QUALITY_RECORD_SUMS,
-  type QualityEvidence,
-  type QualityEvidenceQuery,
-} from './quality-evidence.js';
+import { QUALITY_EVIDENCE_ROW, QUALITY_RECORD_SUMS, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
 import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';

@@ -35,8 +35,8 @@ function column<const C extends TraceColumnSpec>(spec: C): C {
   return spec;
 }
 
-export const OUTCOMES = ['success', 'error', 'timeout', 'cancelled'] as const;
-export const TRACE_SOURCES = ['live', 'offline'] as const;
+const OUTCOMES = ['success', 'error', 'timeout', 'cancelled'] as const;
+const TRACE_SOURCES = ['live', 'offline'] as const;
 /** Who may give feedback (their ranking is src/traces/feedback-source.ts's). */
 const FEEDBACK_SOURCE_NAMES = ['human', 'judge', 'implicit', 'offline'] as const;
 
