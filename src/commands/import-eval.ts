@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { configSchema, type Config } from '../core/config.js';
 import { loadDataset, type Dataset } from '../eval/dataset.js';
 import { promptContext } from '../routing/context.js';
+import { newTrace } from '../traces/trace-columns.js';
 import type { TraceRecord } from '../traces/types.js';
 import { UsageError, DatasetError } from '../core/errors.js';
 
@@ -77,34 +78,29 @@ export function planEvalImport(dataset: Dataset, options: EvalImportOptions): Ev
       const key = models[name];
       if (key === undefined) return;
       const id = `offline-${createHash('sha256').update(`${key}\u0000${q.line}\u0000${q.prompt}`).digest('hex').slice(0, 32)}`;
-      traces.push({
-        id,
-        time,
-        requestId: `eval-line-${q.line}`,
-        query,
-        queryLength: q.prompt.length,
-        queryClass,
-        modelKey: key,
-        upstreamModel: config?.models[key]?.model ?? name,
-        routed: false,
-        reason: 'offline',
-        attempt: 1,
-        outcome: 'success',
-        status: null,
-        error: null,
-        latencyMs: 0,
-        ttfbMs: null,
-        promptTokens: null,
-        completionTokens: null,
-        costUsd: q.costs[i] as number,
-        feedback: q.scores[i] as number,
-        feedbackTime: time,
-        feedbackComment: null,
-        feedbackSource: 'offline',
-        keyName: null,
-        source: 'offline',
-        instanceId: config?.instanceId ?? null,
-      });
+      traces.push(
+        newTrace({
+          id,
+          time,
+          requestId: `eval-line-${q.line}`,
+          query,
+          queryLength: q.prompt.length,
+          queryClass,
+          modelKey: key,
+          upstreamModel: config?.models[key]?.model ?? name,
+          routed: false,
+          reason: 'offline',
+          attempt: 1,
+          outcome: 'success',
+          latencyMs: 0,
+          costUsd: q.costs[i] as number,
+          feedback: q.scores[i] as number,
+          feedbackTime: time,
+          feedbackSource: 'offline',
+          source: 'offline',
+          instanceId: config?.instanceId ?? null,
+        }),
+      );
     });
   }
   return { traces, prompts: dataset.queries.length, models, skipped };

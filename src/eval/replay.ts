@@ -1,7 +1,8 @@
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, QueryContext, RouterPolicy } from '../routing/types.js';
 import { SqliteTraceStore } from '../traces/sqlite-store.js';
-import type { FeedbackSource, Outcome, TraceRecord, TraceSource } from '../traces/types.js';
+import { newTrace } from '../traces/trace-columns.js';
+import type { FeedbackSource, Outcome, TraceSource } from '../traces/types.js';
 import type { EvalQuery } from './dataset.js';
 import { mulberry32 } from './shuffle.js';
 
@@ -130,7 +131,7 @@ class ReplaySession {
     const model = this.keys[i] as string;
     const cost = outcome === 'success' ? (query.costs[i] as number) : 0;
     const time = START_TIME + seq;
-    const trace: TraceRecord = {
+    const trace = newTrace({
       id: `replay-${seq}`,
       time,
       requestId: `line-${query.line}`,
@@ -144,20 +145,13 @@ class ReplaySession {
       attempt: 1,
       outcome,
       status: outcome === 'success' ? 200 : 500,
-      error: null,
       latencyMs: 0,
-      ttfbMs: null,
-      promptTokens: null,
-      completionTokens: null,
       costUsd: cost,
       feedback,
       feedbackTime: feedback === null ? null : time,
-      feedbackComment: null,
       feedbackSource: feedback === null ? null : feedbackSource,
-      keyName: null,
       source,
-      instanceId: null,
-    };
+    });
     // A rejection is kept and rethrown at the next flush (never left unhandled meanwhile).
     this.pending.push(
       this.store.insert(trace).catch((err: unknown) => {

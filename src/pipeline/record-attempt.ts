@@ -1,6 +1,7 @@
 import type { Services } from './services.js';
 import type { QueryContext } from '../routing/types.js';
-import type { Outcome, TraceRecord } from '../traces/types.js';
+import { newTrace } from '../traces/trace-columns.js';
+import type { Outcome } from '../traces/types.js';
 import { monotonicUlidFactory } from '../traces/ulid.js';
 
 export const newTraceId = monotonicUlidFactory();
@@ -53,7 +54,7 @@ export function storedText(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 
 export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>, request: RequestInfo, id: AttemptId, a: AttemptResult, observe = true): Promise<void> {
   const upstream = gw.upstreams.get(id.modelKey)!;
   const costUsd = upstream.cost(a.promptTokens, a.completionTokens);
-  const trace: TraceRecord = {
+  const trace = newTrace({
     id: id.traceId,
     time: request.time,
     requestId: request.requestId,
@@ -73,14 +74,9 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
     promptTokens: a.promptTokens,
     completionTokens: a.completionTokens,
     costUsd,
-    feedback: null,
-    feedbackTime: null,
-    feedbackComment: null,
-    feedbackSource: null,
     keyName: request.keyName,
-    source: 'live',
     instanceId: gw.config.instanceId,
-  };
+  });
   const committed = gw.store.insert(trace);
   if (observe) {
     gw.policy.observe({

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Config } from '../core/config.js';
-import type { StoreLogger } from './pg-store.js';
+import type { StoreLogger } from './pg-connection.js';
 import { redactUrl } from './url.js';
 import { SqliteTraceStore } from './sqlite-store.js';
 import type { TraceStore } from './types.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { FEEDBACK_SOURCES } from './feedback-source.js';
+import { compileObject } from './compiled.js';
+import { TRACE_COLUMNS, type TraceColumnSpec } from './trace-columns.js';
 import type { FeedbackSource, TraceRecord } from './types.js';
 import { ERROR_CODES, TracegateError } from '../core/errors.js';
 
@@ -8,46 +9,16 @@ import { ERROR_CODES, TracegateError } from '../core/errors.js';
  * (or one CSV row), with the database's column names. Times are epoch milliseconds.
  */
 
-/** The fields of an exported trace, in column order (the CSV header). */
-export const TRACE_FIELDS = [
-  'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
-  'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
-  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
-  'source', 'instance_id', 'feedback_source',
-] as const;
+/** Each column's key in an exported trace and its field in the record. */
+const KEYS = (TRACE_COLUMNS as readonly TraceColumnSpec[]).map((c) => ({ json: c.json, field: c.field }));
 
-export type TraceLine = { [K in (typeof TRACE_FIELDS)[number]]: unknown };
+/** The keys of an exported trace, in column order (the CSV header). */
+export const TRACE_FIELDS = TRACE_COLUMNS.map((c) => c.json);
 
-export function toLine(t: TraceRecord): TraceLine {
-  return {
-    id: t.id,
-    time: t.time,
-    request_id: t.requestId,
-    query: t.query,
-    query_length: t.queryLength,
-    query_class: t.queryClass,
-    model_key: t.modelKey,
-    upstream_model: t.upstreamModel,
-    routed: t.routed,
-    reason: t.reason,
-    attempt: t.attempt,
-    outcome: t.outcome,
-    status: t.status,
-    error: t.error,
-    latency_ms: t.latencyMs,
-    ttfb_ms: t.ttfbMs,
-    prompt_tokens: t.promptTokens,
-    completion_tokens: t.completionTokens,
-    cost_usd: t.costUsd,
-    feedback: t.feedback,
-    feedback_time: t.feedbackTime,
-    feedback_comment: t.feedbackComment,
-    key_name: t.keyName,
-    source: t.source,
-    instance_id: t.instanceId,
-    feedback_source: t.feedbackSource,
-  };
-}
+export type TraceLine = { [K in (typeof TRACE_COLUMNS)[number]['json']]: unknown };
+
+/** A trace as an exported object: the columns' keys, in column order. */
+export const toLine = compileObject<TraceRecord, TraceLine>(KEYS.map(({ json, field }) => ({ from: field, to: json })));
 
 /** One JSONL line (with its newline). */
 export function toJsonLine(t: TraceRecord): string {
@@ -69,40 +40,19 @@ export function toCsvRow(t: TraceRecord): string {
   return `${TRACE_FIELDS.map((f) => csvField(line[f])).join(',')}\r\n`;
 }
 
-const count = z.number().int().nonnegative();
-/** Absent and null are the same for the optional columns. */
-const nullable = <T extends z.ZodType>(schema: T) => schema.nullable().optional().transform((v) => v ?? null);
+/**
+ * What an imported line's value may be, per column: the column's `value`; absent and null are the
+ * same for a nullable column, and an absent value takes the column's default.
+ */
+function lineValue(c: TraceColumnSpec): z.ZodType {
+  if (c.nullable) return c.value.nullable().optional().transform((v) => v ?? null);
+  if (c.default !== undefined) return c.value.optional().default(c.default);
+  return c.value;
+}
 
+/** An exported trace as import reads it: the columns' keys and none other (a nullable column, or one with a default, may be absent). */
 export const traceLineSchema = z
-  .object({
-    id: z.string().min(1).max(128),
-    time: count,
-    request_id: z.string().max(256),
-    query: nullable(z.string()),
-    query_length: count,
-    query_class: z.string().min(1),
-    model_key: z.string().min(1),
-    upstream_model: z.string(),
-    routed: z.boolean(),
-    reason: z.string().min(1),
-    attempt: z.number().int().min(1),
-    outcome: z.enum(['success', 'error', 'timeout', 'cancelled']),
-    status: nullable(z.number().int().min(100).max(599)),
-    error: nullable(z.string()),
-    latency_ms: z.number().nonnegative(),
-    ttfb_ms: nullable(z.number().nonnegative()),
-    prompt_tokens: nullable(count),
-    completion_tokens: nullable(count),
-    cost_usd: nullable(z.number().nonnegative()),
-    feedback: nullable(z.number().min(0).max(1)),
-    feedback_time: nullable(count),
-    feedback_comment: nullable(z.string()),
-    key_name: nullable(z.string()),
-    source: z.enum(['live', 'offline']).optional().default('live'),
-    instance_id: nullable(z.string()),
-    /** Absent (files exported before it existed): see `importedFeedbackSource`. */
-    feedback_source: nullable(z.enum(FEEDBACK_SOURCES as [FeedbackSource, ...FeedbackSource[]])),
-  })
+  .object(Object.fromEntries((TRACE_COLUMNS as readonly TraceColumnSpec[]).map((c) => [c.json, lineValue(c)])))
   .strict();
 
 /**
@@ -110,9 +60,9 @@ export const traceLineSchema = z
  * exported before sources were recorded, `offline` for evaluation results and `human` otherwise
  * (the only feedback there was then).
  */
-function importedFeedbackSource(r: { feedback: number | null; feedback_source: FeedbackSource | null; source: TraceRecord['source'] }) {
-  if (r.feedback === null) return null;
-  return r.feedback_source ?? (r.source === 'offline' ? 'offline' : 'human');
+function importedFeedbackSource(t: TraceRecord): FeedbackSource | null {
+  if (t.feedback === null) return null;
+  return t.feedbackSource ?? (t.source === 'offline' ? 'offline' : 'human');
 }
 
 export class TraceLineError extends TracegateError {
@@ -143,33 +93,10 @@ export function parseTraceLine(text: string, line: number): TraceRecord {
     const more = issues.length > 3 ? `; and ${issues.length - 3} more` : '';
     throw new TraceLineError(line, issues.slice(0, 3).join('; ') + more);
   }
-  const r = result.data;
-  return {
-    id: r.id,
-    time: r.time,
-    requestId: r.request_id,
-    query: r.query,
-    queryLength: r.query_length,
-    queryClass: r.query_class,
-    modelKey: r.model_key,
-    upstreamModel: r.upstream_model,
-    routed: r.routed,
-    reason: r.reason,
-    attempt: r.attempt,
-    outcome: r.outcome,
-    status: r.status,
-    error: r.error,
-    latencyMs: r.latency_ms,
-    ttfbMs: r.ttfb_ms,
-    promptTokens: r.prompt_tokens,
-    completionTokens: r.completion_tokens,
-    costUsd: r.cost_usd,
-    feedback: r.feedback,
-    feedbackTime: r.feedback_time,
-    feedbackComment: r.feedback_comment,
-    feedbackSource: importedFeedbackSource(r),
-    keyName: r.key_name,
-    source: r.source,
-    instanceId: r.instance_id,
-  };
+  const r = result.data as Record<string, unknown>;
+  const trace = {} as Record<string, unknown>;
+  for (const { json, field } of KEYS) trace[field] = r[json];
+  const imported = trace as TraceRecord;
+  imported.feedbackSource = importedFeedbackSource(imported);
+  return imported;
 }

@@ -1,5 +1,5 @@
 import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
-import { withPurgedQuality, type PurgedRow } from './sqlite-reads.js';
+import { withPurgedQuality, type PurgedRow } from './purged-evidence.js';
 
 /** A query on the store's pool: its rows. */
 export type PgQuery = <R extends object>(text: string, params?: unknown[]) => Promise<R[]>;

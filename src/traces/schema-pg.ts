@@ -1,9 +1,44 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, doublePrecision, index, integer, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  doublePrecision,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  uniqueIndex,
+  type PgColumnBuilderBase,
+} from 'drizzle-orm/pg-core';
+import { TRACE_COLUMNS, type TraceColumnSpec, type TraceField } from './trace-columns.js';
 import { EVIDENCE_TIME } from './quality-evidence.js';
 
+/** A trace column as drizzle declares it for PostgreSQL: its name, type, NOT NULL and default from the description. */
+function traceColumn(c: TraceColumnSpec): PgColumnBuilderBase {
+  const types = {
+    text: () => text(c.column),
+    int4: () => integer(c.column),
+    int8: () => bigint(c.column, { mode: 'number' }),
+    float8: () => doublePrecision(c.column),
+    bool: () => boolean(c.column),
+  } as const;
+  let column = types[c.pg]();
+  if (!c.nullable) column = column.notNull() as typeof column;
+  // Every column's builder takes a text default; the union of their signatures cannot say so.
+  if (c.default !== undefined) column = (column as unknown as { default(value: string): typeof column }).default(c.default);
+  return column;
+}
+
+/** The trace's columns (src/traces/trace-columns.ts), by field. */
+const traceColumns = Object.fromEntries((TRACE_COLUMNS as readonly TraceColumnSpec[]).map((c) => [c.field, traceColumn(c)])) as Record<
+  TraceField,
+  PgColumnBuilderBase
+>;
+
 /**
- * The PostgreSQL trace table, mirroring `schema.ts` (SQLite) column for column. Times are epoch
+ * The PostgreSQL trace table: `seq`, then the trace's columns, as in `schema.ts` (SQLite). Times are epoch
  * milliseconds. `seq` (bigserial) is the fleet-wide order in which traces were committed, which is
  * what per-arm forgetting counts in; `time` is when the request arrived.
  */
@@ -11,36 +46,7 @@ export const traces = pgTable(
   'traces',
   {
     seq: bigserial('seq', { mode: 'number' }).primaryKey(),
-    id: text('id').notNull(),
-    time: bigint('time', { mode: 'number' }).notNull(),
-    requestId: text('request_id').notNull(),
-    query: text('query'),
-    queryLength: integer('query_length').notNull(),
-    queryClass: text('query_class').notNull(),
-    modelKey: text('model_key').notNull(),
-    upstreamModel: text('upstream_model').notNull(),
-    routed: boolean('routed').notNull(),
-    reason: text('reason').notNull(),
-    attempt: integer('attempt').notNull(),
-    outcome: text('outcome', { enum: ['success', 'error', 'timeout', 'cancelled'] }).notNull(),
-    status: integer('status'),
-    error: text('error'),
-    latencyMs: doublePrecision('latency_ms').notNull(),
-    ttfbMs: doublePrecision('ttfb_ms'),
-    promptTokens: integer('prompt_tokens'),
-    completionTokens: integer('completion_tokens'),
-    costUsd: doublePrecision('cost_usd'),
-    feedback: doublePrecision('feedback'),
-    feedbackTime: bigint('feedback_time', { mode: 'number' }),
-    feedbackComment: text('feedback_comment'),
-    /** The name of the client key that made the request (never the key). */
-    keyName: text('key_name'),
-    /** `live` for traffic, `offline` for evaluation results imported as prior evidence. */
-    source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
-    /** The gateway instance that recorded the trace (config `instanceId`). */
-    instanceId: text('instance_id'),
-    /** Who gave the feedback (null without feedback; feedback from before this column counts as `human`). */
-    feedbackSource: text('feedback_source', { enum: ['human', 'judge', 'implicit', 'offline'] }),
+    ...traceColumns,
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),

@@ -1,9 +1,31 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex, type SQLiteColumnBuilderBase } from 'drizzle-orm/sqlite-core';
+import { isBooleanColumn, TRACE_COLUMNS, type TraceColumnSpec, type TraceField } from './trace-columns.js';
 import { EVIDENCE_TIME } from './quality-evidence.js';
 
+/** A trace column as drizzle declares it for SQLite: its name, type, NOT NULL and default from the description. */
+function traceColumn(c: TraceColumnSpec): SQLiteColumnBuilderBase {
+  let column = isBooleanColumn(c)
+    ? integer(c.column, { mode: 'boolean' })
+    : c.sqlite === 'text'
+      ? text(c.column)
+      : c.sqlite === 'integer'
+        ? integer(c.column)
+        : real(c.column);
+  if (!c.nullable) column = column.notNull() as typeof column;
+  // Every column's builder takes a text default; the union of their signatures cannot say so.
+  if (c.default !== undefined) column = (column as unknown as { default(value: string): typeof column }).default(c.default);
+  return column;
+}
+
+/** The trace's columns (src/traces/trace-columns.ts), by field. */
+const traceColumns = Object.fromEntries((TRACE_COLUMNS as readonly TraceColumnSpec[]).map((c) => [c.field, traceColumn(c)])) as Record<
+  TraceField,
+  SQLiteColumnBuilderBase
+>;
+
 /**
- * One row per upstream attempt. Times are epoch milliseconds.
+ * One row per upstream attempt: `seq`, then the trace's columns. Times are epoch milliseconds.
  * `seq` is the order in which traces were recorded (and observed by the policy), which is what
  * per-arm forgetting counts in; `time` is when the request arrived.
  */
@@ -11,36 +33,7 @@ export const traces = sqliteTable(
   'traces',
   {
     seq: integer('seq').primaryKey({ autoIncrement: true }),
-    id: text('id').notNull(),
-    time: integer('time').notNull(),
-    requestId: text('request_id').notNull(),
-    query: text('query'),
-    queryLength: integer('query_length').notNull(),
-    queryClass: text('query_class').notNull(),
-    modelKey: text('model_key').notNull(),
-    upstreamModel: text('upstream_model').notNull(),
-    routed: integer('routed', { mode: 'boolean' }).notNull(),
-    reason: text('reason').notNull(),
-    attempt: integer('attempt').notNull(),
-    outcome: text('outcome', { enum: ['success', 'error', 'timeout', 'cancelled'] }).notNull(),
-    status: integer('status'),
-    error: text('error'),
-    latencyMs: real('latency_ms').notNull(),
-    ttfbMs: real('ttfb_ms'),
-    promptTokens: integer('prompt_tokens'),
-    completionTokens: integer('completion_tokens'),
-    costUsd: real('cost_usd'),
-    feedback: real('feedback'),
-    feedbackTime: integer('feedback_time'),
-    feedbackComment: text('feedback_comment'),
-    /** The name of the client key that made the request (never the key). */
-    keyName: text('key_name'),
-    /** `live` for traffic, `offline` for evaluation results imported as prior evidence. */
-    source: text('source', { enum: ['live', 'offline'] }).notNull().default('live'),
-    /** The gateway instance that recorded the trace (config `instanceId`). */
-    instanceId: text('instance_id'),
-    /** Who gave the feedback (null without feedback; feedback from before this column counts as `human`). */
-    feedbackSource: text('feedback_source', { enum: ['human', 'judge', 'implicit', 'offline'] }),
+    ...traceColumns,
   },
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),

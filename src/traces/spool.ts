@@ -2,13 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { feedbackReplaces, storedFeedbackSource } from './feedback-source.js';
+import { TRACE_DEFAULTS } from './trace-columns.js';
 import type { FeedbackResult, FeedbackUpdate, TraceRecord } from './types.js';
 
-/** A spooled trace; one spooled by a version before feedback sources has none (null). */
+/** A spooled trace; a column it was spooled without (by a version before the column) has its default. */
 function parseTrace(text: string): TraceRecord {
-  const trace = JSON.parse(text) as TraceRecord;
-  trace.feedbackSource ??= null;
-  return trace;
+  return { ...TRACE_DEFAULTS, ...(JSON.parse(text) as Partial<TraceRecord>) } as TraceRecord;
 }
 
 export interface SpooledTrace {

@@ -1,17 +1,16 @@
 import type Database from 'better-sqlite3';
-import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
-import type { PurgedRow, rangeWhere, ReadStatements, TraceReads, withPurgedQuality } from './sqlite-reads.js';
-
-/** What prepareQualityReads takes from sqlite-reads.ts: an argument, so that its text names nothing outside it. */
-export interface QualityReadHelpers {
-  rangeWhere: typeof rangeWhere;
-  withPurgedQuality: typeof withPurgedQuality;
-}
+import {
+  EVIDENCE_TIME,
+  QUALITY_EVIDENCE_ROW,
+  QUALITY_RECORD_SUMS,
+  type QualityEvidence,
+  type QualityEvidenceQuery,
+} from './quality-evidence.js';
+import { withPurgedQuality, type PurgedRow } from './purged-evidence.js';
+import { rangeWhere } from './sqlite-statements.js';
 
 /**
- * `qualityEvidence` of the SQLite store on one connection. The store's background thread runs this
- * very function from its source text, as it runs prepareReads (src/traces/store-thread.ts); it must
- * stand alone: no imports, no names from outside, only its arguments and JavaScript's globals.
+ * `qualityEvidence` of the SQLite store on one connection (one of its big reads: src/traces/sqlite-reads.ts).
  *
  * Three reads, by what is asked:
  * - the whole record (no decay, no range): the sums `quality_record` keeps for the traces up to the
@@ -25,11 +24,7 @@ export interface QualityReadHelpers {
  * - a time range (or another decay): one pass over the range's quality evidence.
  * The record and the newest evidence are read in one transaction, so they agree.
  */
-export function prepareQualityReads(
-  db: Database.Database,
-  sql: ReadStatements,
-  { rangeWhere, withPurgedQuality }: QualityReadHelpers,
-): Pick<TraceReads, 'qualityEvidence'> {
+export function prepareQualityReads(db: Database.Database): (query: QualityEvidenceQuery) => QualityEvidence[] {
   const statements = new Map<string, Database.Statement>();
   function stmt(text: string): Database.Statement {
     let s = statements.get(text);
@@ -65,8 +60,8 @@ export function prepareQualityReads(
       FROM (SELECT query_class, model_key, observations, failures, rated_count, rated_sum, judge_count, judge_sum,
                    implicit_count, implicit_sum FROM quality_record WHERE ${of}
             UNION ALL
-            SELECT query_class, model_key, ${sql.qualitySums} FROM traces NOT INDEXED
-            WHERE seq > COALESCE((SELECT seq FROM trace_arms_filled WHERE id = 1), 0) AND ${of} AND ${sql.qualityRow}
+            SELECT query_class, model_key, ${QUALITY_RECORD_SUMS} FROM traces NOT INDEXED
+            WHERE seq > COALESCE((SELECT seq FROM trace_arms_filled WHERE id = 1), 0) AND ${of} AND ${QUALITY_EVIDENCE_ROW}
             GROUP BY query_class, model_key)
       WHERE model_key <> '' GROUP BY query_class, model_key HAVING SUM(observations) > 0 ORDER BY query_class, model_key`).all() as QualityEvidence[];
   }
@@ -77,9 +72,9 @@ export function prepareQualityReads(
    */
   function newestSums(sources: Source[]): Database.Statement {
     const newestOf = (source: Source) => `
-      SELECT * FROM (SELECT outcome, feedback, feedback_source, ${sql.evidenceTime} AS at, seq FROM traces
-        WHERE query_class = @queryClass AND model_key = @model AND source = '${source}' AND ${sql.qualityRow}
-        ORDER BY ${sql.evidenceTime} DESC, seq DESC LIMIT @keep)`;
+      SELECT * FROM (SELECT outcome, feedback, feedback_source, ${EVIDENCE_TIME} AS at, seq FROM traces
+        WHERE query_class = @queryClass AND model_key = @model AND source = '${source}' AND ${QUALITY_EVIDENCE_ROW}
+        ORDER BY ${EVIDENCE_TIME} DESC, seq DESC LIMIT @keep)`;
     return stmt(`
       SELECT ${weightedSums}
       FROM (SELECT outcome, feedback, feedback_source, power(@decay, ROW_NUMBER() OVER (ORDER BY at DESC, seq DESC) - 1) AS w
@@ -103,9 +98,9 @@ export function prepareQualityReads(
     const weight =
       decay === 1
         ? '1.0'
-        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${sql.evidenceTime} DESC, seq DESC) - 1)`;
+        : `power(${Number(decay)}, ROW_NUMBER() OVER (PARTITION BY query_class, model_key ORDER BY ${EVIDENCE_TIME} DESC, seq DESC) - 1)`;
     const range = rangeWhere(query, params);
-    let where = `WHERE ${sql.qualityRow} AND model_key <> ''${range ? ` AND ${range.slice('WHERE '.length)}` : ''}`;
+    let where = `WHERE ${QUALITY_EVIDENCE_ROW} AND model_key <> ''${range ? ` AND ${range.slice('WHERE '.length)}` : ''}`;
     if (query.source !== undefined) where += ` AND source = '${query.source}'`;
     return db
       .prepare(`
@@ -130,5 +125,5 @@ export function prepareQualityReads(
     })();
   }
 
-  return { qualityEvidence };
+  return qualityEvidence;
 }

@@ -1,6 +1,10 @@
 import type Database from 'better-sqlite3';
-import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
+import { WEIGHTED_PER_SOURCE } from './feedback-source.js';
+import { QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
+import { withPurged, type PurgedRow } from './purged-evidence.js';
 import type { TraceRow } from './row.js';
+import { prepareQualityReads } from './sqlite-quality.js';
+import { QUALITY, rangeWhere, SELECT_TRACE, STATS_SUMS } from './sqlite-statements.js';
 import type {
   ArmEvidence,
   ClassModelStats,
@@ -12,21 +16,6 @@ import type {
   TrafficBucket,
   TrafficQuery,
 } from './types.js';
-
-/** The SQL of the reads, built by the store from its column lists. */
-export interface ReadStatements {
-  /** The sums of a `stats` group, named as StatsGroup's fields (the store's STATS_SUMS). */
-  statsSums: string;
-  /** `SELECT` of a trace's columns `FROM traces`. */
-  selectTrace: string;
-  /** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
-  quality: string;
-  /** Whether a row is quality evidence (QUALITY_EVIDENCE_ROW), and when it arrived (EVIDENCE_TIME). */
-  qualityRow: string;
-  evidenceTime: string;
-  /** `quality_record`'s sums over a group of rows that are quality evidence (QUALITY_RECORD_SUMS). */
-  qualitySums: string;
-}
 
 /**
  * The reads that may go over many traces: the store runs them in its background thread when it has
@@ -57,112 +46,14 @@ export function readNow<K extends keyof TraceReads>(reads: () => TraceReads, op:
   }
 }
 
-/**
- * `WHERE` for a time range (or '' for none); pushes its values onto `params`. Stands alone, like
- * prepareReads, which the background thread takes from source text with it.
- */
-export function rangeWhere(range: TimeRange, params: unknown[]): string {
-  const clauses: string[] = [];
-  if (range.since !== undefined) {
-    clauses.push('time >= ?');
-    params.push(range.since);
-  }
-  if (range.until !== undefined) {
-    clauses.push('time < ?');
-    params.push(range.until);
-  }
-  return clauses.length > 0 ? `WHERE ${clauses.join(' AND ')}` : '';
-}
-
-export interface PurgedRow {
-  query_class: string; model_key: string; count: number; successes: number; quality: number;
-  feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
-  latency_sum_ms: number; last_time: number; rated_count: number; rated_sum: number;
-  judge_count: number; judge_sum: number; implicit_count: number; implicit_sum: number;
-}
 
 /**
- * Adds what `purge` folded away. Stands alone, like prepareReads, which the background thread takes
- * from source text with it. Purged traces are older than every stored one, so with forgetting
- * they weigh γ^(stored traces of the arm) and down from there; their outcomes are taken as evenly
- * spread (the sums are kept without order), which makes their weight (1 − γ^n)/(1 − γ) in all.
+ * The big reads of the SQLite store on one connection. The store's background thread runs them on
+ * a connection of its own (src/traces/sqlite-read-worker.ts), so a dashboard's reads over a million
+ * traces never hold the gateway's event loop; the store runs them on its own connection when it has
+ * no thread.
  */
-export function withPurged(live: ArmEvidence[], purged: PurgedRow[], decay: number): ArmEvidence[] {
-  const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
-  const out = [...live];
-  for (const p of purged) {
-    const key = `${p.query_class}\u0000${p.model_key}`;
-    let arm = byArm.get(key);
-    if (!arm) {
-      arm = { queryClass: p.query_class, model: p.model_key, count: 0, weight: 0, successes: 0, quality: 0, feedbackCount: 0,
-        feedbackSum: 0, ratedCount: 0, ratedSum: 0, judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0,
-        costSum: 0, costCount: 0, latencySumMs: 0, lastTime: p.last_time };
-      byArm.set(key, arm);
-      out.push(arm);
-    }
-    const total = decay === 1 ? p.count : (Math.pow(decay, arm.count) * (1 - Math.pow(decay, p.count))) / (1 - decay);
-    const scale = p.count > 0 ? total / p.count : 0;
-    arm.count += p.count;
-    arm.weight += total;
-    arm.successes += p.successes * scale;
-    arm.quality += p.quality * scale;
-    arm.feedbackCount += p.feedback_count * scale;
-    arm.feedbackSum += p.feedback_sum * scale;
-    arm.ratedCount += p.rated_count * scale;
-    arm.ratedSum += p.rated_sum * scale;
-    arm.judgeCount += p.judge_count * scale;
-    arm.judgeSum += p.judge_sum * scale;
-    arm.implicitCount += p.implicit_count * scale;
-    arm.implicitSum += p.implicit_sum * scale;
-    arm.costSum += p.cost_sum * scale;
-    arm.costCount += p.cost_count * scale;
-    arm.latencySumMs += p.latency_sum_ms * scale;
-    arm.lastTime = Math.max(arm.lastTime, p.last_time);
-  }
-  return out;
-}
-
-/**
- * Adds the quality evidence `purge` folded away. Stands alone, like prepareReads. Purged evidence is
- * older than every stored piece, so with forgetting it weighs γ^(the arm's stored observations) and
- * down from there, taken as evenly spread, as in withPurged.
- */
-export function withPurgedQuality(live: QualityEvidence[], purged: PurgedRow[], decay: number): QualityEvidence[] {
-  const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
-  const out = [...live];
-  for (const p of purged) {
-    const failures = p.count - p.successes;
-    const n = failures + p.rated_count + p.judge_count + p.implicit_count;
-    if (!(n > 0)) continue;
-    const key = `${p.query_class}\u0000${p.model_key}`;
-    let arm = byArm.get(key);
-    if (!arm) {
-      arm = { queryClass: p.query_class, model: p.model_key, observations: 0, failures: 0, ratedCount: 0, ratedSum: 0,
-        judgeCount: 0, judgeSum: 0, implicitCount: 0, implicitSum: 0 };
-      byArm.set(key, arm);
-      out.push(arm);
-    }
-    const total = decay === 1 ? n : (Math.pow(decay, arm.observations) * (1 - Math.pow(decay, n))) / (1 - decay);
-    const scale = total / n;
-    arm.observations += n;
-    arm.failures += failures * scale;
-    arm.ratedCount += p.rated_count * scale;
-    arm.ratedSum += p.rated_sum * scale;
-    arm.judgeCount += p.judge_count * scale;
-    arm.judgeSum += p.judge_sum * scale;
-    arm.implicitCount += p.implicit_count * scale;
-    arm.implicitSum += p.implicit_sum * scale;
-  }
-  return out;
-}
-
-/**
- * The big reads of the SQLite store on one connection. The store's background thread runs this
- * very function from its source text (src/traces/store-thread.ts), so a dashboard's reads over a
- * million traces never hold the gateway's event loop; it must stand alone: no imports, no names
- * from outside but `rangeWhere` and `withPurged` (sent with it), only its arguments and JavaScript's globals.
- */
-export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<TraceReads, 'qualityEvidence'> {
+export function prepareReads(db: Database.Database): TraceReads {
   const statements = new Map<string, Database.Statement>();
   function stmt(text: string): Database.Statement {
     let s = statements.get(text);
@@ -192,14 +83,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
   type ArmLatencies = { queryClass: string; model: string; latencies: string };
 
   /** A `stats` group read from the traces themselves (a time range, or those past the fill mark). */
-  const statsGroups = `SELECT ${sql.statsSums}, group_concat(latency_ms) AS latencies FROM traces`;
-  /**
-   * Whether a row is a successful trace with feedback from one of `sources` (feedback with no source
-   * counts as 'human'): `successWithFeedbackFrom` in src/traces/feedback-source.ts, written out here
-   * as this function stands alone.
-   */
-  const ratedBy = (sources: string) =>
-    `outcome = 'success' AND feedback IS NOT NULL AND COALESCE(feedback_source, 'human') IN (${sources})`;
+  const statsGroups = `SELECT ${STATS_SUMS}, group_concat(latency_ms) AS latencies FROM traces`;
   /**
    * An arm's evidence sums over rows with a weight `w` and a quality `q` (ArmEvidence's fields);
    * the rows need `outcome`, `feedback`, `feedback_source`, `cost_usd`, `latency_ms` and `time`.
@@ -207,12 +91,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
   const weightedSums = `SUM(w) AS weight, SUM(CASE WHEN outcome = 'success' THEN w ELSE 0 END) AS successes,
     SUM(w * q) AS quality, SUM(CASE WHEN feedback IS NOT NULL THEN w ELSE 0 END) AS feedbackCount,
     SUM(CASE WHEN feedback IS NOT NULL THEN w * feedback ELSE 0 END) AS feedbackSum,
-    SUM(CASE WHEN ${ratedBy("'human', 'offline'")} THEN w ELSE 0 END) AS ratedCount,
-    SUM(CASE WHEN ${ratedBy("'human', 'offline'")} THEN w * feedback ELSE 0 END) AS ratedSum,
-    SUM(CASE WHEN ${ratedBy("'judge'")} THEN w ELSE 0 END) AS judgeCount,
-    SUM(CASE WHEN ${ratedBy("'judge'")} THEN w * feedback ELSE 0 END) AS judgeSum,
-    SUM(CASE WHEN ${ratedBy("'implicit'")} THEN w ELSE 0 END) AS implicitCount,
-    SUM(CASE WHEN ${ratedBy("'implicit'")} THEN w * feedback ELSE 0 END) AS implicitSum,
+    ${WEIGHTED_PER_SOURCE},
     SUM(CASE WHEN cost_usd IS NOT NULL THEN w * cost_usd ELSE 0 END) AS costSum,
     SUM(CASE WHEN cost_usd IS NOT NULL THEN w ELSE 0 END) AS costCount, SUM(w * latency_ms) AS latencySumMs,
     MAX(time) AS lastTime`;
@@ -225,7 +104,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
   function feedbackBySource(where: string, params: unknown[]): FeedbackSourceCount[] {
     return stmt(`
       SELECT query_class AS queryClass, model_key AS model, COALESCE(feedback_source, 'human') AS source, COUNT(*) AS count
-      FROM traces ${where ? `${where} AND` : 'WHERE'} ${sql.qualityRow} AND feedback IS NOT NULL
+      FROM traces ${where ? `${where} AND` : 'WHERE'} ${QUALITY_EVIDENCE_ROW} AND feedback IS NOT NULL
       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`).all(...params) as FeedbackSourceCount[];
   }
 
@@ -354,7 +233,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
     const params: unknown[] = [];
     const where = rangeWhere(range, params);
     const limit = range.limit !== undefined ? `LIMIT ${Math.floor(range.limit)}` : '';
-    return db.prepare(`${sql.selectTrace} ${where} ORDER BY seq ${limit}`).all(...params) as TraceRow[];
+    return db.prepare(`${SELECT_TRACE} ${where} ORDER BY seq ${limit}`).all(...params) as TraceRow[];
   }
 
   function evidence(query: EvidenceQuery): ArmEvidence[] {
@@ -393,7 +272,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
       .prepare(`
       SELECT query_class AS queryClass, model_key AS model, COUNT(*) AS count, ${weightedSums}
       FROM (SELECT seq, query_class, model_key, outcome, feedback, feedback_source, cost_usd, latency_ms, time,
-                   ${sql.quality} AS q, ${weight} AS w
+                   ${QUALITY} AS q, ${weight} AS w
             FROM ${source} WHERE model_key <> '')
       GROUP BY query_class, model_key
       ORDER BY MIN(seq)`)
@@ -406,7 +285,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
     // Per arm, its newest live traces straight off `trace_arms`: the rows read are the rows
     // returned, however many traces the store holds.
     const newest = stmt(`
-      SELECT t.id, ${sql.quality} AS quality, t.outcome, t.feedback, t.feedback_source
+      SELECT t.id, ${QUALITY} AS quality, t.outcome, t.feedback, t.feedback_source
       FROM trace_arms a JOIN traces t ON t.seq = a.seq
       WHERE a.query_class = ? AND a.model_key = ? AND a.live = 1 ORDER BY a.seq DESC LIMIT ?`);
     type Row = { id: string; quality: number; outcome: string; feedback: number | null; feedback_source: RecentArmTrace['feedbackSource'] };
@@ -467,7 +346,7 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
     ).pluck();
     const sums = stmt(`
       SELECT ${weightedSums}
-      FROM (SELECT outcome, feedback, feedback_source, cost_usd, latency_ms, time, ${sql.quality} AS q,
+      FROM (SELECT outcome, feedback, feedback_source, cost_usd, latency_ms, time, ${QUALITY} AS q,
                    power(?, ROW_NUMBER() OVER (ORDER BY seq DESC) - 1) AS w
             FROM (SELECT t.seq, outcome, feedback, feedback_source, cost_usd, a.latency_ms, time
                   FROM trace_arms a JOIN traces t ON t.seq = a.seq
@@ -487,5 +366,5 @@ export function prepareReads(db: Database.Database, sql: ReadStatements): Omit<T
     return found.map(({ firstSeq: _, ...arm }) => arm);
   }
 
-  return { stats, traffic, list, evidence, recentByArm };
+  return { stats, traffic, list, evidence, recentByArm, qualityEvidence: prepareQualityReads(db) };
 }

@@ -6,17 +6,22 @@ import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { traceFromRow, type TraceRow } from './row.js';
 import {
-  EVIDENCE_TIME,
-  QUALITY_EVIDENCE_ROW,
-  QUALITY_RECORD_SUMS,
-  type QualityEvidence,
-  type QualityEvidenceQuery,
-} from './quality-evidence.js';
+  COLUMN_LIST,
+  COLUMNS,
+  INSERT,
+  INSERT_LIVE,
+  isFreshLive,
+  QUALITY,
+  SELECT_TRACE,
+  STATS_SUMS,
+  runInsert,
+  runInsertLive,
+} from './sqlite-statements.js';
+import { QUALITY_EVIDENCE_ROW, QUALITY_RECORD_SUMS, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
 import { feedbackReplaces, PURGED_PER_SOURCE, storedFeedbackSource } from './feedback-source.js';
 import { StoreThread } from './store-thread.js';
 import { BatchWriter } from './batch-writer.js';
-import { prepareReads, rangeWhere, readNow, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
-import { prepareQualityReads } from './sqlite-quality.js';
+import { prepareReads, readNow, type TraceReads } from './sqlite-reads.js';
 import type {
   ArmEvidence,
   EvidenceQuery,
@@ -36,55 +41,9 @@ import type {
 
 const MIGRATIONS = resolve(dirname(fileURLToPath(import.meta.url)), '../../drizzle/sqlite');
 
-const COLUMNS = [
-  'id', 'time', 'request_id', 'query', 'query_length', 'query_class', 'model_key', 'upstream_model',
-  'routed', 'reason', 'attempt', 'outcome', 'status', 'error', 'latency_ms', 'ttfb_ms',
-  'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_time', 'feedback_comment', 'key_name',
-  'source', 'instance_id', 'feedback_source',
-] as const;
-
-const SELECT_TRACE = `SELECT ${COLUMNS.join(', ')} FROM traces`;
-
 /** Rows per page of `exportTraces`, and per staging transaction of `importTraces`. */
 const PAGE = 500;
 let importTables = 0;
-
-/** q of the evidence: a failure is worth 0, a success its feedback when given, else 1. */
-const QUALITY = `CASE WHEN outcome = 'success' THEN COALESCE(feedback, 1.0) ELSE 0.0 END`;
-
-
-/**
- * A live trace as recorded on the request path: no feedback yet, source 'live'. Its statement writes
- * those five columns as constants and takes the rest as arguments, not as one array: about 14k
- * fewer instructions per trace (62.7k → 48.6k in batches of 32 under callgrind, BENCHMARKS.md).
- */
-const LIVE_CONSTANTS = ['feedback', 'feedback_time', 'feedback_comment', 'feedback_source', 'source'] as const;
-const LIVE_COLUMNS = COLUMNS.filter((c) => !(LIVE_CONSTANTS as readonly string[]).includes(c));
-const INSERT_LIVE = `INSERT INTO traces (${LIVE_COLUMNS.join(', ')}, ${LIVE_CONSTANTS.join(', ')}) VALUES (${LIVE_COLUMNS.map(() => '?').join(', ')}, NULL, NULL, NULL, NULL, 'live')`;
-
-function isFreshLive(t: TraceRecord): boolean {
-  return (
-    t.source === 'live' && t.feedback === null && t.feedbackTime === null && t.feedbackComment === null && t.feedbackSource === null
-  );
-}
-
-/** Runs the INSERT_LIVE statement for one trace (the arguments in LIVE_COLUMNS order). */
-function insertLive(stmt: Database.Statement, t: TraceRecord): Database.RunResult {
-  return stmt.run(
-    t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
-    t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
-    t.promptTokens, t.completionTokens, t.costUsd, t.keyName, t.instanceId,
-  );
-}
-
-function toParams(t: TraceRecord): unknown[] {
-  return [
-    t.id, t.time, t.requestId, t.query, t.queryLength, t.queryClass, t.modelKey, t.upstreamModel,
-    t.routed ? 1 : 0, t.reason, t.attempt, t.outcome, t.status, t.error, t.latencyMs, t.ttfbMs,
-    t.promptTokens, t.completionTokens, t.costUsd, t.feedback, t.feedbackTime, t.feedbackComment,
-    t.keyName, t.source, t.instanceId, t.feedbackSource,
-  ];
-}
 
 /**
  * Traces `purge` deletes per transaction (about 16 ms of work for 2,000 over a 1 M-trace file here),
@@ -99,33 +58,6 @@ const ARMS_FILL_EVERY = 2000;
 
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
-
-/**
- * The sums of a `stats` group, named as the fields of a group in sqlite-reads.ts and in
- * `trace_stats`'s column order (so an `INSERT INTO trace_stats SELECT` takes them as they are).
- */
-const STATS_SUMS = `query_class AS queryClass, model_key AS model, instance_id AS instanceId, COUNT(*) AS count,
-  SUM(outcome = 'success') AS successes, SUM(feedback IS NOT NULL) AS feedbackCount,
-  COALESCE(SUM(feedback), 0) AS feedbackSum, COALESCE(SUM(prompt_tokens), 0) AS promptTokens,
-  COALESCE(SUM(completion_tokens), 0) AS completionTokens, COALESCE(SUM(cost_usd), 0) AS costUsd, MAX(time) AS lastTime`;
-
-/** The SQL the big reads run (src/traces/sqlite-reads.ts). */
-export const READ_STATEMENTS: ReadStatements = {
-  statsSums: STATS_SUMS,
-  selectTrace: SELECT_TRACE,
-  quality: QUALITY,
-  qualityRow: QUALITY_EVIDENCE_ROW,
-  evidenceTime: EVIDENCE_TIME,
-  qualitySums: QUALITY_RECORD_SUMS,
-};
-
-/** The big reads on one connection (src/traces/sqlite-reads.ts and sqlite-quality.ts), as the background thread runs them. */
-export function prepareStoreReads(db: Database.Database): TraceReads {
-  return {
-    ...prepareReads(db, READ_STATEMENTS),
-    ...prepareQualityReads(db, READ_STATEMENTS, { rangeWhere, withPurgedQuality }),
-  };
-}
 
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
@@ -171,7 +103,6 @@ export class SqliteTraceStore implements TraceStore {
       // log growing without end: SQLite's own checkpoint takes over, stalls and all.
       this.thread = new StoreThread({
         path: options.path,
-        readStatements: READ_STATEMENTS,
         fallback: () => this.reads(),
         onError: () => {
           if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
@@ -185,14 +116,12 @@ export class SqliteTraceStore implements TraceStore {
     this.db.exec(
       `CREATE INDEX IF NOT EXISTS traces_offline_arm_idx ON traces (query_class, model_key) WHERE source = 'offline'`,
     );
-    this.insertStmt = this.db.prepare(
-      `INSERT INTO traces (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    );
+    this.insertStmt = this.db.prepare(INSERT);
     const insertLiveStmt = this.db.prepare(INSERT_LIVE);
     const insertMany = this.db.transaction((batch: TraceRecord[]) => {
       let last = 0;
       for (const t of batch) {
-        const result = isFreshLive(t) ? insertLive(insertLiveStmt, t) : this.insertStmt.run(toParams(t));
+        const result = isFreshLive(t) ? runInsertLive(insertLiveStmt, t) : runInsert(this.insertStmt, t);
         last = Number(result.lastInsertRowid);
       }
       if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
@@ -450,7 +379,7 @@ export class SqliteTraceStore implements TraceStore {
 
   /** The reads on this connection (an in-memory store's, or after the thread failed). */
   private reads(): TraceReads {
-    return (this.inlineReads ??= prepareStoreReads(this.db));
+    return (this.inlineReads ??= prepareReads(this.db));
   }
 
   /** A read over many traces: in the background thread when there is one, so the event loop goes on. */
@@ -476,7 +405,7 @@ export class SqliteTraceStore implements TraceStore {
     if (range.since !== undefined) clauses.push('time >= ?');
     if (range.until !== undefined) clauses.push('time < ?');
     if (range.source !== undefined) clauses.push('source = ?');
-    const page = this.stmt(`SELECT seq, ${COLUMNS.join(', ')} FROM traces WHERE ${clauses.join(' AND ')} ORDER BY seq LIMIT ${PAGE}`);
+    const page = this.stmt(`SELECT seq, ${COLUMN_LIST} FROM traces WHERE ${clauses.join(' AND ')} ORDER BY seq LIMIT ${PAGE}`);
     const bounds = [range.since, range.until, range.source].filter((v) => v !== undefined);
     // Keyset pages by seq: the connection is free between pages, so writes go on meanwhile.
     let after = 0;
@@ -505,10 +434,10 @@ export class SqliteTraceStore implements TraceStore {
     this.db.exec(`CREATE TABLE ${staging} (n INTEGER PRIMARY KEY, ${COLUMNS.map((c) => (c === 'id' ? 'id UNIQUE' : c)).join(', ')})`);
     try {
       const stage = this.db.prepare(
-        `INSERT OR IGNORE INTO ${staging} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
+        `INSERT OR IGNORE INTO ${staging} (${COLUMN_LIST}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
       );
       const stageMany = this.db.transaction((batch: TraceRecord[]) => {
-        for (const t of batch) stage.run(toParams(t));
+        for (const t of batch) runInsert(stage, t);
       });
       let read = 0;
       let batch: TraceRecord[] = [];
@@ -524,7 +453,7 @@ export class SqliteTraceStore implements TraceStore {
       await this.writer.flushed();
       const { changes } = this.db
         .prepare(
-          `INSERT INTO traces (${COLUMNS.join(', ')}) SELECT ${COLUMNS.join(', ')} FROM ${staging}
+          `INSERT INTO traces (${COLUMN_LIST}) SELECT ${COLUMN_LIST} FROM ${staging}
            WHERE id NOT IN (SELECT id FROM main.traces) ORDER BY n`,
         )
         .run();

@@ -1,7 +1,6 @@
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { prepareReads, rangeWhere, readNow, withPurged, withPurgedQuality, type ReadStatements, type TraceReads } from './sqlite-reads.js';
-import { prepareQualityReads } from './sqlite-quality.js';
+import { readNow, type TraceReads } from './sqlite-reads.js';
+import type { ReadRequest, ReadWorkerData, WorkerReply } from './sqlite-read-worker.js';
 
 /**
  * The SQLite store's background thread, on a connection of its own: it checkpoints the file's
@@ -22,62 +21,22 @@ import { prepareQualityReads } from './sqlite-quality.js';
  * connection (`onLongLog`), between two commits; the next commit then starts the log over.
  */
 
-// A script, not a module file: it runs the same from the TypeScript sources (tests) and from dist/.
-// It takes the reads from their source text, so both threads run one definition of them.
-const WORKER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const Database = require(workerData.driver);
-const db = new Database(workerData.path, { fileMustExist: true });
-// Below the event loop's priority (Linux: a thread's own nice value), so a big read takes the CPU
-// the gateway leaves, not the CPU it needs; elsewhere the thread keeps the process's priority.
-try {
-  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
-  require('node:os').setPriority(tid, 10);
-} catch {}
-db.pragma('busy_timeout = 1000');
-db.pragma('synchronous = NORMAL');
-db.pragma('cache_size = -2000');
-db.pragma('threads = 2');
-${rangeWhere.toString()}
-${withPurged.toString()}
-${withPurgedQuality.toString()}
-const reads = Object.assign(
-  (${prepareReads.toString()})(db, workerData.readStatements),
-  (${prepareQualityReads.toString()})(db, workerData.readStatements, { rangeWhere, withPurgedQuality }),
-);
-let failed = false;
-const checkpoint = () => {
-  try {
-    const [result] = db.pragma('wal_checkpoint(PASSIVE)');
-    failed = false;
-    if (result && result.log >= workerData.restartFrames) parentPort.postMessage({ log: result.log });
-  } catch (err) {
-    // Once per failing spell: a busy file is retried at the next tick.
-    if (!failed) parentPort.postMessage({ error: String(err && err.message) });
-    failed = true;
-  }
-};
-const timer = setInterval(checkpoint, workerData.intervalMs);
-parentPort.on('message', (message) => {
-  if (message === 'close') {
-    clearInterval(timer);
-    db.close();
-    parentPort.close();
-    return;
-  }
-  let reply;
-  try {
-    reply = { id: message.id, value: reads[message.op](...message.args) };
-  } catch (err) {
-    reply = { id: message.id, readError: String(err && err.message) };
-  }
-  parentPort.postMessage(reply);
-});
-`;
+/**
+ * Starts the thread's module, sqlite-read-worker, beside this one: the built `.js` in dist/, or, when
+ * this module runs from the TypeScript sources (the tests), the `.ts` with tsx's loader registered
+ * in the thread first, as Node runs no TypeScript of itself.
+ */
+function startWorker(workerData: ReadWorkerData): Worker {
+  const fromSource = import.meta.url.endsWith('.ts');
+  const entry = new URL(`./sqlite-read-worker.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  if (!fromSource) return new Worker(entry, { workerData });
+  const loader = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const boot = `import(${loader}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(boot, { eval: true, workerData });
+}
 
 export interface StoreThreadOptions {
   path: string;
-  readStatements: ReadStatements;
   /** The same reads on the store's own connection: they take over if the thread fails. */
   fallback: () => TraceReads;
   intervalMs?: number;
@@ -97,14 +56,6 @@ interface Read {
   reject: (err: Error) => void;
 }
 
-interface Reply {
-  id?: number;
-  value?: unknown;
-  readError?: string;
-  error?: string;
-  log?: number;
-}
-
 /** 8192 frames: 32 MB of log with SQLite's 4 KB pages. */
 export const RESTART_FRAMES = 8192;
 
@@ -120,18 +71,12 @@ export class StoreThread {
   private closing = false;
 
   constructor(private readonly options: StoreThreadOptions) {
-    const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER, {
-      eval: true,
-      workerData: {
-        path: options.path,
-        intervalMs: options.intervalMs ?? 500,
-        restartFrames: options.restartFrames ?? RESTART_FRAMES,
-        readStatements: options.readStatements,
-        driver,
-      },
+    this.worker = startWorker({
+      path: options.path,
+      intervalMs: options.intervalMs ?? 500,
+      restartFrames: options.restartFrames ?? RESTART_FRAMES,
     });
-    this.worker.on('message', (m: Reply) => {
+    this.worker.on('message', (m: WorkerReply) => {
       if (m.id !== undefined) this.settle(m);
       if (m.error !== undefined) options.onError?.(m.error);
       if (m.log !== undefined) options.onLongLog?.(m.log);
@@ -159,11 +104,11 @@ export class StoreThread {
       const id = this.nextId++;
       if (this.reads.size === 0) this.worker.ref();
       this.reads.set(id, { op, args, resolve: resolve as (value: unknown) => void, reject });
-      this.worker.postMessage({ id, op, args });
+      this.worker.postMessage({ id, op, args } satisfies ReadRequest);
     });
   }
 
-  private settle(reply: Reply): void {
+  private settle(reply: WorkerReply): void {
     const read = this.reads.get(reply.id!);
     if (read === undefined) return;
     this.reads.delete(reply.id!);

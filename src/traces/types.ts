@@ -1,58 +1,23 @@
 import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
 import { ERROR_CODES, TracegateError } from '../core/errors.js';
+import type { TraceRecord } from './trace-columns.js';
 
 /** What the rest of tracegate knows of the trace store: plain records and one asynchronous interface. */
 
-export type Outcome = 'success' | 'error' | 'timeout' | 'cancelled';
+/** A trace: one field per column of src/traces/trace-columns.ts, the description of a trace. */
+export type { TraceRecord } from './trace-columns.js';
+
+export type Outcome = TraceRecord['outcome'];
 
 /** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
-export type TraceSource = 'live' | 'offline';
+export type TraceSource = TraceRecord['source'];
 
 /**
  * Who gave a trace's feedback: `human` through `POST /feedback`, `offline` with imported evaluation
  * results, `judge` a model grading the answer, `implicit` a signal inferred from the client's
  * behaviour. Which may replace which: see `feedbackReplaces` (src/traces/feedback-source.ts).
  */
-export type FeedbackSource = 'human' | 'judge' | 'implicit' | 'offline';
-
-export interface TraceRecord {
-  /** ULID: sortable by time. */
-  id: string;
-  /** Epoch milliseconds when the request arrived. */
-  time: number;
-  requestId: string;
-  /** The last user message, as much as `traces.storePrompts` keeps (null for `none`). */
-  query: string | null;
-  queryLength: number;
-  queryClass: string;
-  modelKey: string;
-  upstreamModel: string;
-  routed: boolean;
-  reason: string;
-  attempt: number;
-  outcome: Outcome;
-  status: number | null;
-  error: string | null;
-  latencyMs: number;
-  ttfbMs: number | null;
-  promptTokens: number | null;
-  completionTokens: number | null;
-  costUsd: number | null;
-  feedback: number | null;
-  feedbackTime: number | null;
-  feedbackComment: string | null;
-  /**
-   * Who gave the feedback (null when there is none). Feedback stored before sources were recorded
-   * has none either, and counts as `human`.
-   */
-  feedbackSource: FeedbackSource | null;
-  /** The name of the client key that made the request (null without client keys). */
-  keyName: string | null;
-  /** `live` for traffic, `offline` for imported evaluation results (prior evidence). */
-  source: 'live' | 'offline';
-  /** The gateway instance that recorded it. */
-  instanceId: string | null;
-}
+export type FeedbackSource = NonNullable<TraceRecord['feedbackSource']>;
 
 export interface TimeRange {
   /** Epoch milliseconds, inclusive. */

@@ -1,11 +1,12 @@
+import { newTrace } from '../../src/traces/trace-columns.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 
 let n = 0;
 
-/** A complete, successful trace with unique id, request id and increasing time; override any field. */
+/** A complete, successful trace with unique id, request id and increasing time (other columns at their defaults); override any field. */
 export function makeTrace(over: Partial<TraceRecord> = {}): TraceRecord {
   n++;
-  return {
+  return newTrace({
     id: `T${String(n).padStart(25, '0')}`,
     time: 1_700_000_000_000 + n,
     requestId: `r${n}`,
@@ -19,19 +20,11 @@ export function makeTrace(over: Partial<TraceRecord> = {}): TraceRecord {
     attempt: 1,
     outcome: 'success',
     status: 200,
-    error: null,
     latencyMs: 10,
     ttfbMs: 5,
     promptTokens: 10,
     completionTokens: 5,
     costUsd: 0.001,
-    feedback: null,
-    feedbackTime: null,
-    feedbackComment: null,
-    feedbackSource: null,
-    keyName: null,
-    source: 'live',
-    instanceId: null,
     ...over,
-  };
+  });
 }

@@ -3,7 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { prepareStoreReads, READ_STATEMENTS, SqliteTraceStore } from '../../src/traces/sqlite-store.js';
+import { prepareReads } from '../../src/traces/sqlite-reads.js';
+import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
 import { StoreThread } from '../../src/traces/store-thread.js';
 
 const T0 = 1_700_000_000_000;
@@ -94,7 +95,7 @@ describe("the store's background thread", () => {
     await store.close();
     const db = new Database(path);
     const errors: string[] = [];
-    const thread = new StoreThread({ path, readStatements: READ_STATEMENTS, fallback: () => prepareStoreReads(db), onError: (m) => errors.push(m) });
+    const thread = new StoreThread({ path, fallback: () => prepareReads(db), onError: (m) => errors.push(m) });
     const before = await thread.read('stats', {});
     expect(before.totalTraces).toBe(5_000);
     const inFlight = thread.read('traffic', { bucketMs: 1_000_000 });

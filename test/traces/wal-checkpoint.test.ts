@@ -85,7 +85,6 @@ console.log('closed');`;
     const errors: string[] = [];
     const thread = new StoreThread({
       path: join(dir, 'missing.db'),
-      readStatements: { statsSums: '', selectTrace: '', quality: '', qualityRow: '', evidenceTime: '', qualitySums: '' },
       fallback: () => {
         throw new Error('no reads in this test');
       },
