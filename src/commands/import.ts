@@ -2,13 +2,13 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { Command } from 'commander';
-import { parseTraceLine, TraceLineError } from '../traces/interchange.js';
+import { parseTraceLine } from '../traces/interchange.js';
 import { describeStore } from '../traces/factory.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
 import { loadConfig } from '../core/config.js';
 import { collectMap, readEvalImport } from './import-eval.js';
 import { databaseFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
-import { UsageError } from '../core/errors.js';
+import { UsageError, TraceLineError } from '../core/errors.js';
 
 interface ImportFlags extends DbFlags {
   /** The file is offline evaluation results (tracegate eval's data format), imported as offline evidence. */

@@ -68,6 +68,30 @@ export class MissingDatabaseError extends TracegateError {
   }
 }
 
+/** A read or write that failed because the database cannot be reached now (HTTP: 503, try again later). */
+export class StoreUnavailableError extends TracegateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.storeUnavailable, message, options);
+  }
+}
+
+/** The store could not be opened (database unreachable, refused, spool in use): a message for the operator, no stack. */
+export class StoreOpenError extends TracegateError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ERROR_CODES.storeOpen, message, options);
+  }
+}
+
+/** A line of a trace import (JSONL) that cannot be used: nothing of the import is added. */
+export class TraceLineError extends TracegateError {
+  constructor(
+    readonly line: number,
+    message: string,
+  ) {
+    super(ERROR_CODES.traceLine, `line ${line}: ${message}`);
+  }
+}
+
 /** The answers of the HTTP API, in OpenAI's shape. */
 
 export type ErrorType =

@@ -1,6 +1,5 @@
 import type { Services } from '../pipeline/services.js';
-import { StoreUnavailableError } from '../traces/types.js';
-import { errors, GatewayError, type OpenAIErrorBody } from '../core/errors.js';
+import { errors, GatewayError, type OpenAIErrorBody, StoreUnavailableError } from '../core/errors.js';
 
 export interface ErrorAnswer {
   status: number;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { compileObject } from './compiled.js';
 import { TRACE_COLUMNS, type TraceColumnSpec } from './trace-columns.js';
 import type { FeedbackSource, TraceRecord } from './types.js';
-import { ERROR_CODES, TracegateError } from '../core/errors.js';
+import { TraceLineError } from '../core/errors.js';
 
 /**
  * The traces' file format for `tracegate export` / `tracegate import`: one JSON object per line
@@ -63,15 +63,6 @@ export const traceLineSchema = z
 function importedFeedbackSource(t: TraceRecord): FeedbackSource | null {
   if (t.feedback === null) return null;
   return t.feedbackSource ?? (t.source === 'offline' ? 'offline' : 'human');
-}
-
-export class TraceLineError extends TracegateError {
-  constructor(
-    readonly line: number,
-    message: string,
-  ) {
-    super(ERROR_CODES.traceLine, `line ${line}: ${message}`);
-  }
 }
 
 /** Parses and validates one JSONL line (1-based `line` for the message). */

@@ -1,7 +1,8 @@
 import { AsyncBatchWriter } from './group-commit.js';
 import { isUnreachable, type StoreLogger } from './pg-connection.js';
 import type { Spool, SpooledTrace } from './spool.js';
-import { StoreUnavailableError, type FeedbackResult, type FeedbackUpdate, type TraceRecord } from './types.js';
+import { type FeedbackResult, type FeedbackUpdate, type TraceRecord } from './types.js';
+import { StoreUnavailableError } from '../core/errors.js';
 
 /** Traces per drain step of the spool. */
 const DRAIN_STEP = 500;

@@ -25,8 +25,8 @@ import type {
   TrafficBucket,
   TrafficQuery,
 } from './types.js';
-import { StoreOpenError, StoreUnavailableError } from './types.js';
 import { redactUrl } from './url.js';
+import { StoreOpenError, StoreUnavailableError } from '../core/errors.js';
 
 
 /**

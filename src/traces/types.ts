@@ -1,5 +1,4 @@
 import type { QualityEvidence, QualityEvidenceQuery } from './quality-evidence.js';
-import { ERROR_CODES, TracegateError } from '../core/errors.js';
 import type { TraceRecord } from './trace-columns.js';
 
 /** What the rest of tracegate knows of the trace store: plain records and one asynchronous interface. */
@@ -192,13 +191,6 @@ export interface ImportResult {
   skipped: number;
 }
 
-/** A read or write that failed because the database cannot be reached now (HTTP: 503, try again later). */
-export class StoreUnavailableError extends TracegateError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ERROR_CODES.storeUnavailable, message, options);
-  }
-}
-
 /** What `/health` and `/metrics` say about the store. */
 export interface StoreHealth {
   /**
@@ -267,9 +259,3 @@ export interface TraceStore {
   close(): Promise<void>;
 }
 
-/** The store could not be opened (database unreachable, refused, spool in use): a message for the operator, no stack. */
-export class StoreOpenError extends TracegateError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(ERROR_CODES.storeOpen, message, options);
-  }
-}

@@ -1,7 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DatasetError, ERROR_CODES, MissingDatabaseError, TracegateError, UnknownPolicyError, UsageError } from '../../src/core/errors.js';
-import { TraceLineError } from '../../src/traces/interchange.js';
-import { StoreOpenError, StoreUnavailableError } from '../../src/traces/types.js';
+import {
+  ConfigError,
+  DatasetError,
+  ERROR_CODES,
+  MissingDatabaseError,
+  StoreOpenError,
+  StoreUnavailableError,
+  TraceLineError,
+  TracegateError,
+  UnknownPolicyError,
+  UsageError,
+} from '../../src/core/errors.js';
 
 describe('the errors a user can meet', () => {
   it('each has its own stable code, a name of its own and the CLI exit status', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SqliteTraceStore } from '../../src/traces/sqlite-store.js';
-import { csvField, parseTraceLine, toCsvRow, toJsonLine, TRACE_FIELDS, TraceLineError } from '../../src/traces/interchange.js';
+import { TraceLineError } from '../../src/core/errors.js';
+import { csvField, parseTraceLine, toCsvRow, toJsonLine, TRACE_FIELDS } from '../../src/traces/interchange.js';
 import type { TraceRecord } from '../../src/traces/types.js';
 import { makeTrace } from '../helpers/trace.js';
 
