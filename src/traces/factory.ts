@@ -30,7 +30,7 @@ export async function createTraceStore(
   options: OpenStoreOptions = {},
 ): Promise<TraceStore> {
   if (database.url !== undefined) {
-    // Loaded only when configured: the pg driver and its drizzle dialect weigh ~15 MB of heap.
+    // Loaded only when configured: the pg driver and its drizzle dialect take heap a SQLite gateway does not need.
     const { PgTraceStore } = await import('./pg-store.js');
     return PgTraceStore.open({
       url: database.url,

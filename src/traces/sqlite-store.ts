@@ -87,8 +87,8 @@ export class SqliteTraceStore implements TraceStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     // SQLite's own default page cache (2 MB; better-sqlite3 builds with 16 MB). Writes touch only the
-    // ends of the b-trees and the big reads scan, so a larger cache buys no speed here, while it
-    // cost about 40 MB of peak RSS under load.
+    // ends of the b-trees and the big reads scan, so a larger cache buys no speed here, only memory
+    // (BENCHMARKS.md, Memory).
     this.db.pragma('cache_size = -2000');
     // Big sorts (stats over a long time range, a fill of `trace_arms` far behind) may use two helper
     // threads: 0.9 s → 0.55 s for a GROUP BY over 1 M traces. Writes never sort much.

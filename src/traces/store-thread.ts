@@ -15,8 +15,8 @@ import type { ReadRequest, ReadWorkerData, WorkerReply } from './sqlite-read-wor
  * a writer or a reader).
  *
  * A log is started over from its beginning only by a write that finds every frame copied back, and
- * under steady writes the worker never catches up with the last few frames: the log grew without
- * end (2.8 GB after 8 s of trace writes, each write slower as it grew). So once the log passes
+ * under steady writes the worker never catches up with the last few frames: the log would grow
+ * without end, each write slower as it grows (BENCHMARKS.md). So once the log passes
  * `restartFrames` the worker says so, and the store copies back the few frames left on its own
  * connection (`onLongLog`), between two commits; the next commit then starts the log over.
  */

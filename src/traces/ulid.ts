@@ -4,8 +4,8 @@ import { randomFillSync } from 'node:crypto';
  * Monotonic ULIDs (https://github.com/ulid/spec), as `ulid`'s `monotonicFactory` makes them: within
  * one millisecond (or when the clock goes back) the 80-bit random part of the previous id is
  * incremented, so ids sort in the order they were made. Written for the hot path: the `ulid`
- * package draws each random character with its own `crypto.getRandomValues` call (about 5 µs per
- * new millisecond); this draws from a pooled buffer and keeps the random part as digits.
+ * package draws each random character with its own `crypto.getRandomValues` call whenever the
+ * millisecond changes; this draws from a pooled buffer and keeps the random part as digits.
  */
 
 const ENCODING = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
