@@ -62,6 +62,7 @@ const EXTERNAL = [
   'test/traces/quality-reads.test.ts',
   'test/traces/quality-record-migration.test.ts',
   'test/traces/store-conformance.test.ts',
+  'test/traces/trace-columns.test.ts',
 ];
 
 const LEARNING = ['test/demo/demo.test.ts', 'test/fleet/learning.test.ts', 'test/fleet/unrated-fleet.test.ts', 'test/judge/judge-learning.test.ts'];

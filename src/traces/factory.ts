@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import type { Config } from '../core/config.js';
+import { configSchema, type Config } from '../core/config.js';
 import type { StoreLogger } from './pg-connection.js';
 import { redactUrl } from './url.js';
 import { SqliteTraceStore } from './sqlite-store.js';
@@ -35,7 +35,7 @@ export async function createTraceStore(
     return PgTraceStore.open({
       url: database.url,
       poolSize: database.poolSize,
-      spoolPath: options.tool ? ':memory:' : (database.spoolPath ?? './data/spool.db'),
+      spoolPath: options.tool ? ':memory:' : (database.spoolPath ?? configSchema.shape.database.parse(undefined).spoolPath),
       connectTimeoutMs: database.connectTimeoutMs,
       writeTimeoutMs: database.writeTimeoutMs,
       synchronousCommit: database.synchronousCommit,

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { configSchema } from '../core/config.js';
 
 /**
  * The PostgreSQL store's connections: its options, its pools (how a connection is set up and how
@@ -40,6 +41,27 @@ export interface PgStoreOptions {
   logger?: StoreLogger;
 }
 
+/** Reads fail after this (not a config key: `database.*` has no read timeout). */
+const READ_TIMEOUT_MS = 30_000;
+
+/** The options, with the config's defaults (`database.*`, src/core/config.ts) for those not given. */
+export type ResolvedPgOptions = PgStoreOptions &
+  Required<Pick<PgStoreOptions, 'poolSize' | 'connectTimeoutMs' | 'writeTimeoutMs' | 'readTimeoutMs' | 'synchronousCommit' | 'groupCommitMs' | 'groupCommitMaxRows'>>;
+
+export function withPgDefaults(options: PgStoreOptions): ResolvedPgOptions {
+  const d = configSchema.shape.database.parse(undefined);
+  return {
+    ...options,
+    poolSize: options.poolSize ?? d.poolSize,
+    connectTimeoutMs: options.connectTimeoutMs ?? d.connectTimeoutMs,
+    writeTimeoutMs: options.writeTimeoutMs ?? d.writeTimeoutMs,
+    readTimeoutMs: options.readTimeoutMs ?? READ_TIMEOUT_MS,
+    synchronousCommit: options.synchronousCommit ?? d.synchronousCommit,
+    groupCommitMs: options.groupCommitMs ?? d.groupCommitMs,
+    groupCommitMaxRows: options.groupCommitMaxRows ?? d.groupCommitMaxRows,
+  };
+}
+
 /** int8 (counts, times, sums of integers) and numeric as JS numbers: every value here fits in 2^53. */
 const TYPES = {
   getTypeParser(oid: number, format?: 'text' | 'binary') {
@@ -49,18 +71,18 @@ const TYPES = {
 } as pg.CustomTypesConfig;
 
 /** A pool of this store's connections: `max` of them at most. */
-export function newPool(options: PgStoreOptions, max: number): pg.Pool {
+export function newPool(options: ResolvedPgOptions, max: number): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.url,
     max,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? 2000,
+    connectionTimeoutMillis: options.connectTimeoutMs,
     idleTimeoutMillis: 30_000,
-    query_timeout: options.readTimeoutMs ?? 30_000,
+    query_timeout: options.readTimeoutMs,
     keepAlive: true,
     application_name: 'tracegate',
     // The planner's cost estimates for the per-arm queries on a large table would start JIT
     // compilation, which costs far more (about 250 ms) than running them.
-    options: options.synchronousCommit === false ? '-c jit=off -c synchronous_commit=off' : '-c jit=off',
+    options: !options.synchronousCommit ? '-c jit=off -c synchronous_commit=off' : '-c jit=off',
     types: TYPES,
   });
   // An idle connection that breaks (the server restarts) is dropped by the pool; that is not an error here.

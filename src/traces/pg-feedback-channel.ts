@@ -15,7 +15,7 @@ interface ChannelLogger {
 
 export interface FeedbackChannelOptions {
   url: string;
-  connectTimeoutMs?: number;
+  connectTimeoutMs: number;
   /** This process's mark on what it notifies: its own notifications are not handed to listeners. */
   origin: string;
   logger: ChannelLogger;
@@ -88,7 +88,7 @@ export class FeedbackChannel {
   private listen(): void {
     const client = new pg.Client({
       connectionString: this.options.url,
-      connectionTimeoutMillis: this.options.connectTimeoutMs ?? 2000,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
       keepAlive: true,
       application_name: 'tracegate-feedback',
     });

@@ -20,8 +20,8 @@ export interface SpooledWriterOptions {
   /** How long a read waits for the spool to reach PostgreSQL. */
   readTimeoutMs: number;
   /** Group commit: how long a batch gathers (default 1 ms), and its most rows (default 500). */
-  groupCommitMs?: number;
-  groupCommitMaxRows?: number;
+  groupCommitMs: number;
+  groupCommitMaxRows: number;
 }
 
 /**
@@ -54,8 +54,8 @@ export class SpooledWriter {
     this.spool = options.spool;
     this.logger = options.logger;
     this.writer = new AsyncBatchWriter((batch) => this.commit(batch), {
-      delayMs: options.groupCommitMs ?? 1,
-      maxBatch: options.groupCommitMaxRows ?? 500,
+      delayMs: options.groupCommitMs,
+      maxBatch: options.groupCommitMaxRows,
       // One batch at a time: traces get their `seq` in the order they were handed over (overlapping
       // INSERTs would interleave it), which is the order forgetting counts in.
       maxInFlight: 1,

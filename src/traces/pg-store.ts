@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import { isUnreachable, newPool, silentLogger, withClient, type PgStoreOptions, type StoreLogger } from './pg-connection.js';
+import { isUnreachable, newPool, silentLogger, withClient, withPgDefaults, type PgStoreOptions, type ResolvedPgOptions, type StoreLogger } from './pg-connection.js';
 import { FeedbackChannel } from './pg-feedback-channel.js';
 import { migrateLocked } from './pg-migrations.js';
 import * as queries from './pg-queries.js';
@@ -49,23 +49,24 @@ export class PgTraceStore implements TraceStore {
     readonly pool: pg.Pool,
     private readonly writePool: pg.Pool,
     spool: Spool,
-    private readonly options: PgStoreOptions,
+    private readonly options: ResolvedPgOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
     this.writes = new SpooledWriter({
       spool,
       insert: (batch, timeoutMs) => withClient(this.writePool, (client) => queries.insertTraces(client, batch, timeoutMs)),
       logger: this.logger,
-      writeTimeoutMs: options.writeTimeoutMs ?? 5000,
-      readTimeoutMs: options.readTimeoutMs ?? 30_000,
+      writeTimeoutMs: options.writeTimeoutMs,
+      readTimeoutMs: options.readTimeoutMs,
       groupCommitMs: options.groupCommitMs,
       groupCommitMaxRows: options.groupCommitMaxRows,
     });
   }
 
   /** Connects, applies the migrations (under an advisory lock), opens the spool and drains what a previous run left in it. */
-  static async open(options: PgStoreOptions): Promise<PgTraceStore> {
-    const pool = newPool(options, options.poolSize ?? 10);
+  static async open(given: PgStoreOptions): Promise<PgTraceStore> {
+    const options = withPgDefaults(given);
+    const pool = newPool(options, options.poolSize);
     // Writes have connections of their own: reads (a dashboard's stats, a sync) never make a commit
     // wait for a connection, which would look like an outage.
     const writePool = newPool(options, 2);

@@ -10,10 +10,16 @@ import net from 'node:net';
 
 function refuse(what: string) {
   return function refused(): never {
-    throw new Error(
+    const err = new Error(
       `${what} in a unit test. Unit tests use no network, no child processes and no database beyond an in-memory one: ` +
         'list this file in INTEGRATION or EXTERNAL in vitest.config.ts (see test/README.md).',
     );
+    // Thrown to the caller, and again outside it: a library that catches the first (a database
+    // driver retrying its connection) would otherwise leave the test waiting instead of failing.
+    setImmediate(() => {
+      throw err;
+    });
+    throw err;
   };
 }
 
