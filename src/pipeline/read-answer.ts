@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describeError, sendStreamAttempt, sendWholeAttempt, type AttemptAbort, type AttemptFailure, type AttemptResponse } from '../upstream/attempt.js';
-import { looksLikeJsonObject, usageFromBody, type Usage } from '../upstream/usage.js';
+import { isJsonObject } from '../upstream/json-check.js';
+import { usageFromBody, type Usage } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
 
 /** An attempt's answer, read as far as the gateway needs before anything reaches the client. */
@@ -22,8 +23,9 @@ export type AnswerRead =
 /**
  * Sends one attempt and reads its answer: a request without a stream gets its answer whole; a
  * stream request gets the body as it comes, unless the upstream answers it with plain JSON, which
- * is then read whole. A whole body that is not one JSON object (cut short, HTML…) is a malformed
- * answer; `usage` is read from its tail without parsing the rest.
+ * is then read whole. A whole answer must be one JSON object (checked byte by byte, nothing built:
+ * isJsonObject); otherwise (cut short, HTML, invalid JSON…) it is a malformed answer. `usage` is
+ * read from its tail without parsing the rest.
  */
 export async function readAnswer(upstream: Upstream, body: Buffer | string, signal: AttemptAbort, stream: boolean): Promise<AnswerRead> {
   const sent = stream ? await sendStreamAttempt(upstream, body, signal) : await sendWholeAttempt(upstream, body, signal);
@@ -40,7 +42,7 @@ export async function readAnswer(upstream: Upstream, body: Buffer | string, sign
       return describeError(err, signal, upstream);
     }
   }
-  if (!looksLikeJsonObject(payload)) {
+  if (!isJsonObject(payload)) {
     return { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
   }
   return { ok: true, kind: 'whole', status: sent.status, headers: sent.headers, payload, usage: usageFromBody(payload), headersMs: sent.headersMs };

@@ -36,18 +36,6 @@ function isSpace(byte: number | undefined): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
 
-/**
- * Whether a body is shaped like one JSON object: `{` first and `}` last, whitespace aside. An empty,
- * cut-short or non-JSON (an HTML error page, say) answer fails; the body is not parsed.
- */
-export function looksLikeJsonObject(body: Buffer): boolean {
-  let first = 0;
-  while (first < body.length && isSpace(body[first])) first++;
-  let last = body.length - 1;
-  while (last > first && isSpace(body[last])) last--;
-  return last > first && body[first] === OPEN_BRACE && body[last] === CLOSE_BRACE;
-}
-
 /** Index of the `}` closing the object that opens at `start` (strings skipped), or -1. */
 function objectEnd(body: Buffer, start: number, end: number): number {
   let depth = 0;

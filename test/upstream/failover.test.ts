@@ -53,6 +53,7 @@ describe('failover for routed requests', () => {
     ['a 429', { kind: 'status', status: 429 }, 'error'],
     ['a timeout', { kind: 'hang' }, 'timeout'],
     ['a malformed body', { kind: 'malformed' }, 'error'],
+    ['a 200 whose body is not valid JSON', { kind: 'status', status: 200, body: '{"id": "chatcmpl-1", "choices": [}' }, 'error'],
     ['a dropped connection', { kind: 'destroy' }, 'error'],
   ] as const) {
     it(`moves to the next model after ${name}, tracing both attempts`, async () => {
@@ -137,6 +138,17 @@ describe('pinned requests do not fail over', () => {
     const res = await chat('small');
     expect(res.status).toBe(502);
     expect(JSON.parse(res.text).error.code).toBe('upstream_bad_response');
+  });
+
+  it('an upstream 200 whose body is not valid JSON is malformed, not a success → 502', async () => {
+    for (const body of ['{"id": "chatcmpl-1", "choices": [}', '{not json}', '{"a": 1,}', '{"a": 1}{"b": 2}']) {
+      upstream.script('small-model', { kind: 'status', status: 200, body });
+      const res = await chat('small');
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.text).error.code).toBe('upstream_bad_response');
+      const trace = await gw.gateway.store.get(String(res.headers['x-trace-id']));
+      expect(trace?.outcome).toBe('error');
+    }
   });
 });
 
