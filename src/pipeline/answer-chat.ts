@@ -2,7 +2,7 @@ import type { Services } from './services.js';
 import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
@@ -148,10 +148,15 @@ class RequestLife {
     return body;
   }
 
-  /** Records a failed attempt; says whether to try another model, stop (the client left), or answer the failure. */
+  /**
+   * Records a failed attempt; says whether to try another model, stop (the client left), or answer
+   * the failure. A routed attempt's retryable failure counts against the model's health; a pinned
+   * one's only when it is the upstream's own (isUpstreamFault), so that one caller's requests (a 4xx,
+   * a 429 on the team's key, a malformed answer) cannot take a model out of routing for everyone.
+   */
   private failed(failure: AttemptFailure, id: AttemptId, started: number, attempt: number): 'retry' | 'stop' | 'answer' {
     const { gw, info } = this;
-    if (failure.retryable) gw.health.failure(id.modelKey);
+    if (info.routed ? failure.retryable : isUpstreamFault(failure)) gw.health.failure(id.modelKey);
     this.record(id, {
       outcome: outcomeOf(failure),
       status: failure.status,

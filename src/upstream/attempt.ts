@@ -75,6 +75,16 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * Whether a failure is the upstream's own (a 5xx, a timeout, a connection error), as opposed to one a
+ * client's request can cause (a 4xx, a 429 on the team's key, an answer malformed for what was
+ * asked). Only the upstream's own failures of a pinned request count against its health.
+ */
+export function isUpstreamFault(failure: AttemptFailure): boolean {
+  if (failure.kind === 'timeout' || failure.kind === 'unreachable') return true;
+  return failure.kind === 'status' && failure.status !== null && failure.status >= 500;
+}
+
 /** The failure for an upstream's error status, with its body and headers (passed on to the client). */
 function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeaders): AttemptFailure {
   return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };

@@ -245,6 +245,41 @@ describe('client disconnect', () => {
 });
 
 describe('circuit breaker', () => {
+  it("pinned requests' 4xx (a 429 too) and malformed answers do not put a model in cooldown; their 5xx do", async () => {
+    const local = await startTestGateway(upstream, {
+      router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', circuitBreaker: { failures: 2, cooldownSeconds: 60 } },
+    });
+    try {
+      const ask = async (model: string) => {
+        const res = await request(`${local.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        await res.body.dump();
+        return { status: res.statusCode, reason: res.headers['x-router-reason'], model: res.headers['x-router-model'] };
+      };
+      for (const failing of [
+        { kind: 'status', status: 429 },
+        { kind: 'status', status: 400 },
+        { kind: 'malformed' },
+      ] as const) {
+        upstream.script('small-model', failing);
+        for (let i = 0; i < 3; i++) expect((await ask('small')).status).toBeGreaterThanOrEqual(400);
+      }
+      upstream.script('small-model', { kind: 'answer' });
+      const routed = await ask('auto');
+      expect(routed).toMatchObject({ status: 200, model: 'small' });
+      expect(routed.reason).not.toBe('fallback');
+      upstream.script('small-model', { kind: 'status', status: 503 });
+      for (let i = 0; i < 2; i++) expect((await ask('small')).status).toBe(503);
+      upstream.script('small-model', { kind: 'answer' });
+      expect(await ask('auto')).toMatchObject({ status: 200, reason: 'fallback', model: 'large' });
+    } finally {
+      await local.stop();
+    }
+  });
+
   it('takes a model that keeps failing out of routing for the cooldown; pinned requests still reach it', async () => {
     const local = await startTestGateway(upstream, {
       router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', circuitBreaker: { failures: 3, cooldownSeconds: 60 } },
