@@ -32,6 +32,7 @@ const INTEGRATION = [
   'test/http/periodic-update.test.ts',
   'test/http/privacy.test.ts',
   'test/http/secrets.test.ts',
+  'test/http/slow-clients.test.ts',
   'test/judge/judge.test.ts',
   'test/judge/shadow.test.ts',
   'test/routing/contextual-e2e.test.ts',

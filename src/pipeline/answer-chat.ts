@@ -93,6 +93,7 @@ class RequestLife {
       const headers = routingHeaders(info, traceId, decision);
       const ac = new AttemptAbort();
       setController(ac);
+      // From the start of the attempt to the answer's headers, a wait for a pool connection included.
       const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
       const started = performance.now();
       const read = await readAnswer(upstream, this.body(upstream.model), ac, this.stream);

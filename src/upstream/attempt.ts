@@ -90,20 +90,26 @@ function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeader
   return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };
 }
 
+const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+
 /**
- * Ties an attempt's abort signal to undici's controller while the response runs. Before the request
- * has a connection undici has no controller yet: `started` then aborts it at once.
+ * Ties an attempt's abort signal to undici's controller while the response runs. A request still
+ * waiting for a connection (the pool at its `connections`) has no controller yet: an abort then
+ * ends the attempt at once through `fail` (our timeout runs from the start of the attempt, the wait
+ * included), and when the request reaches a connection, `started` throws, which makes undici drop it
+ * before a byte is written and keep the connection for the next request.
  */
-function wireAbort(signal: AttemptAbort) {
+function wireAbort(signal: AttemptAbort, fail: (reason: unknown) => void) {
   let controller: Dispatcher.DispatchController | null = null;
   const onAbort = (reason: unknown) => {
-    controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+    if (controller === null) fail(reason);
+    else controller.abort(asError(reason));
   };
   signal.on('abort', onAbort);
   return {
     started(c: Dispatcher.DispatchController): void {
+      if (signal.aborted) throw asError(signal.reason);
       controller = c;
-      if (signal.aborted) onAbort(signal.reason);
     },
     done(): void {
       signal.off('abort', onAbort);
@@ -203,8 +209,11 @@ export interface AttemptResponse {
  */
 export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(describeError(signal.reason, signal, upstream));
+      return;
+    }
     const started = performance.now();
-    const abort = wireAbort(signal);
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     /** The body of a successful answer, once its headers are in. */
@@ -217,6 +226,10 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
       settled = true;
       resolve(result);
     };
+    const abort = wireAbort(signal, (reason) => {
+      abort.done();
+      settle(describeError(reason, signal, upstream));
+    });
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: abort.started,
       onResponseStart(c, statusCode, responseHeaders) {
@@ -270,8 +283,11 @@ export interface WholeResponse {
  */
 export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(describeError(signal.reason, signal, upstream));
+      return;
+    }
     const started = performance.now();
-    const abort = wireAbort(signal);
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     let headersMs = 0;
@@ -284,6 +300,7 @@ export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, sign
       abort.done();
       resolve(result);
     };
+    const abort = wireAbort(signal, (reason) => finish(describeError(reason, signal, upstream)));
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: abort.started,
       onResponseStart(_c, statusCode, responseHeaders) {
