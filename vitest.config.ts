@@ -27,6 +27,7 @@ const INTEGRATION = [
   'test/http/clients.test.ts',
   'test/http/feedback-stats.test.ts',
   'test/http/fuzz.test.ts',
+  'test/http/large-answers.test.ts',
   'test/http/limits.test.ts',
   'test/http/metrics.test.ts',
   'test/http/periodic-update.test.ts',

@@ -35,6 +35,8 @@ const modelSchema = z
     connections: z.number().int().positive().default(128),
     /** Most requests in flight to this model at once (unset = no limit): routing skips a full model, a pinned request gets a 429. */
     maxConcurrent: z.number().int().positive().optional(),
+    /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request); past it the attempt fails as malformed. */
+    maxResponseBytes: z.number().int().positive().default(32 * 1024 * 1024),
     /** false: `model: "auto"` never reaches this model (not chosen, not failed over to); a request that names it still does. */
     routed: z.boolean().default(true),
   })

@@ -153,7 +153,7 @@ class RequestLife {
    * Records a failed attempt; says whether to try another model, stop (the client left), or answer
    * the failure. A routed attempt's retryable failure counts against the model's health; a pinned
    * one's only when it is the upstream's own (isUpstreamFault), so that one caller's requests (a 4xx,
-   * a 429 on the team's key, a malformed answer) cannot take a model out of routing for everyone.
+   * a 429 on the team's key, an answer too large) cannot take a model out of routing for everyone.
    */
   private failed(failure: AttemptFailure, id: AttemptId, started: number, attempt: number): 'retry' | 'stop' | 'answer' {
     const { gw, info } = this;

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { describeError, sendStreamAttempt, sendWholeAttempt, type AttemptAbort, type AttemptFailure, type AttemptResponse } from '../upstream/attempt.js';
+import { describeError, ResponseTooLarge, sendStreamAttempt, sendWholeAttempt, tooLargeFailure, type AttemptAbort, type AttemptFailure, type AttemptResponse } from '../upstream/attempt.js';
 import { isJsonObject } from '../upstream/json-check.js';
 import { usageFromBody, type Usage } from '../upstream/usage.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -23,9 +23,9 @@ export type AnswerRead =
 /**
  * Sends one attempt and reads its answer: a request without a stream gets its answer whole; a
  * stream request gets the body as it comes, unless the upstream answers it with plain JSON, which
- * is then read whole. A whole answer must be one JSON object (checked byte by byte, nothing built:
- * isJsonObject); otherwise (cut short, HTML, invalid JSON…) it is a malformed answer. `usage` is
- * read from its tail without parsing the rest.
+ * is then read whole. A whole answer is read up to the model's `maxResponseBytes`, and must be one
+ * JSON object (checked byte by byte, nothing built: isJsonObject); otherwise (cut short, HTML, too
+ * large…) it is a malformed answer. `usage` is read from its tail without parsing the rest.
  */
 export async function readAnswer(upstream: Upstream, body: Buffer | string, signal: AttemptAbort, stream: boolean): Promise<AnswerRead> {
   const sent = stream ? await sendStreamAttempt(upstream, body, signal) : await sendWholeAttempt(upstream, body, signal);
@@ -37,8 +37,9 @@ export async function readAnswer(upstream: Upstream, body: Buffer | string, sign
     return { ok: true, kind: 'stream', response: sent };
   } else {
     try {
-      payload = await sent.body.readAll();
+      payload = await sent.body.readAll(upstream.maxResponseBytes);
     } catch (err) {
+      if (err instanceof ResponseTooLarge) return tooLargeFailure(sent.status, err.limit);
       return describeError(err, signal, upstream);
     }
   }

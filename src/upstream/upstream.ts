@@ -8,6 +8,8 @@ export class Upstream {
   readonly chatPath: string;
   readonly model: string;
   readonly timeoutMs: number;
+  /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request). */
+  readonly maxResponseBytes: number;
   /** Most requests in flight at once (undefined: no limit), and how many there are now. */
   readonly maxConcurrent: number | undefined;
   inflight = 0;
@@ -29,6 +31,7 @@ export class Upstream {
     this.chatPath = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
+    this.maxResponseBytes = config.maxResponseBytes;
     this.maxConcurrent = config.maxConcurrent;
     this.inputCostPerToken = config.inputCostPerMTok / 1e6;
     this.outputCostPerToken = config.outputCostPerMTok / 1e6;
