@@ -72,6 +72,13 @@ describe('StreamUsageReader: usage from server-sent events, however the bytes ar
     expect(read(ev({ choices: [] }) + 'data: [DONE]\n\n', 3)).toBeNull();
   });
 
+  it('skips an event longer than it keeps (256 KiB), however it is cut, and reads the usage after it', () => {
+    const long = ev({ choices: [{ delta: { content: 'x'.repeat(300 * 1024) } }], usage: { prompt_tokens: 9, completion_tokens: 9 } });
+    const last = ev({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 5 } });
+    for (const size of [1000, 4096, 65536]) expect(read(long + last + 'data: [DONE]\n\n', size)).toEqual({ promptTokens: 4, completionTokens: 5 });
+    expect(read(long, 4096)).toBeNull();
+  });
+
   it('ignores an unfinished event at the end of the stream, as an SSE parser does', () => {
     expect(read('data: {"usage":{"prompt_tokens":1,"completion_tokens":1}}', 8)).toBeNull();
   });
