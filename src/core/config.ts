@@ -202,6 +202,8 @@ const limitsSchema = z
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** A client whose socket has not drained for this long (it stopped reading an answer) is cut, and its upstream call freed. */
+    writeStallMs: z.number().int().positive().default(30_000),
     /** Redis (redis://host:port) holding the request limits, so they hold for the whole fleet; unset = each instance limits on its own. */
     redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
     /** Redis slower than this (or down) for a request: that request is limited by this instance alone. */

@@ -5,6 +5,9 @@ import type { AttemptAbort, AttemptFailure, AttemptResponse } from '../upstream/
 import { relayStream, type StreamOutcome } from '../upstream/relay-stream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
+/** Whole answers larger than this are watched until the client has taken them (smaller ones fit the socket's buffers). */
+const WATCHED_ANSWER_BYTES = 64 * 1024;
+
 /** Upstream response headers that describe the upstream connection, not the answer. */
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'proxy-connection',
@@ -57,6 +60,24 @@ function failureError(failure: AttemptFailure, upstream: Upstream): GatewayError
   return errors.upstreamUnreachable(upstream.key);
 }
 
+/**
+ * Cuts the connection of a client that does not take the rest of an answer already written: its
+ * socket's buffered bytes have not gone down for `ms`.
+ */
+function cutWhenStalled(res: ServerResponse, ms: number): void {
+  const socket = res.socket;
+  if (socket === null || res.writableFinished) return;
+  let left = socket.writableLength;
+  const timer = setInterval(() => {
+    const now = socket.writableLength;
+    if (now < left) left = now;
+    else res.destroy();
+  }, ms);
+  const stop = () => clearInterval(timer);
+  res.once('finish', stop);
+  res.once('close', stop);
+}
+
 /** The pipeline's answers, written on Node's response. */
 export class ServerChatReply implements ChatReply {
   constructor(private readonly res: ServerResponse) {}
@@ -74,13 +95,14 @@ export class ServerChatReply implements ChatReply {
     sendJson(this.res, err.status, headers, JSON.stringify(err.toBody()));
   }
 
-  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean {
+  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer, writeStallMs: number): boolean {
     const res = this.res;
     if (res.headersSent || res.destroyed) return false;
     const out = relayedHeaders(upstreamHeaders, headers);
     out['content-length'] = String(payload.length);
     res.writeHead(status, out);
     res.end(payload);
+    if (payload.length > WATCHED_ANSWER_BYTES) cutWhenStalled(res, writeStallMs);
     return true;
   }
 
@@ -90,12 +112,13 @@ export class ServerChatReply implements ChatReply {
     signal: AttemptAbort,
     startedAt: number,
     beforeEnd: (result: StreamOutcome) => Promise<void>,
-    tap?: (chunk: Buffer) => void,
+    tap: ((chunk: Buffer) => void) | undefined,
+    writeStallMs: number,
   ): Promise<StreamOutcome> {
     const res = this.res;
     res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
     res.flushHeaders();
-    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap);
+    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { writeStallMs });
   }
 
   afterSent(task: () => void): void {

@@ -184,7 +184,7 @@ class RequestLife {
       completionTokens: read.usage?.completionTokens ?? null,
     });
     await settleDurably(this.pending, this.gw.logger);
-    if (!this.reply.whole(read.status, read.headers, headers, read.payload)) return;
+    if (!this.reply.whole(read.status, read.headers, headers, read.payload, this.gw.config.limits.writeStallMs)) return;
     this.answered(id.traceId, model, read.payload);
   }
 
@@ -216,6 +216,7 @@ class RequestLife {
         await settleDurably(this.pending, this.gw.logger);
       },
       this.followUp?.streamText?.feed,
+      this.gw.config.limits.writeStallMs,
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }

@@ -28,11 +28,14 @@ export interface ChatReply {
   refuse(err: GatewayError, headers: Record<string, string>): void;
   /** The last attempt failed: the upstream's error answer, or the gateway's for a failure without one. */
   upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void;
-  /** A whole answer, unless the client is gone; says whether it went out. */
-  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean;
   /**
-   * Relays a streamed answer event by event. `beforeEnd` runs before the stream's last event goes
-   * out; `tap` sees every chunk relayed.
+   * A whole answer, unless the client is gone; says whether it went out. A client that stops taking
+   * a large one for `writeStallMs` is cut.
+   */
+  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer, writeStallMs: number): boolean;
+  /**
+   * Relays a streamed answer as it comes (relayStream). `beforeEnd` runs before the stream's end goes
+   * out; `tap` sees every byte relayed; a client that has not drained for `writeStallMs` is cut.
    */
   stream(
     sent: AttemptResponse,
@@ -40,7 +43,8 @@ export interface ChatReply {
     signal: AttemptAbort,
     startedAt: number,
     beforeEnd: (result: StreamOutcome) => Promise<void>,
-    tap?: (chunk: Buffer) => void,
+    tap: ((chunk: Buffer) => void) | undefined,
+    writeStallMs: number,
   ): Promise<StreamOutcome>;
   /** Runs `task` once the client has the answer's last byte. */
   afterSent(task: () => void): void;

@@ -25,6 +25,7 @@ export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 export class UpstreamTimeout extends Error {
   readonly code = 'TRACEGATE_UPSTREAM_TIMEOUT';
 }
+/** The client left, or stopped reading (the message says which). */
 export class ClientGone extends Error {
   readonly code = 'TRACEGATE_CLIENT_GONE';
 }

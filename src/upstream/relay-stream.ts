@@ -11,13 +11,21 @@ export interface StreamOutcome {
   error: string | null;
 }
 
+export interface RelayOptions {
+  /** A client whose socket has not drained for this long is cut, and the upstream call with it (`limits.writeStallMs`). */
+  writeStallMs: number;
+}
+
 /**
  * Relays an SSE body to the client as it comes, reading `usage` on the way without re-encoding (or
  * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's. The
  * stream's end (an event whose data is `[DONE]`, and the end of the response) is held back until
  * `beforeEnd` has run, so the trace is committed before a client can see the stream finish
- * (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not keep or change them).
- * A write the client's socket cannot take pauses the upstream until it drains.
+ * (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not
+ * keep or change them).
+ *
+ * A write the client's socket cannot take pauses the upstream until it drains; a client that has not
+ * drained for `writeStallMs` is cut (outcome `cancelled`, with the reason), which frees the upstream.
  */
 export async function relayStream(
   body: UpstreamBody,
@@ -25,7 +33,8 @@ export async function relayStream(
   signal: AttemptAbort,
   startedAt: number,
   beforeEnd: (result: StreamOutcome) => Promise<void>,
-  tap?: (chunk: Buffer) => void,
+  tap: ((chunk: Buffer) => void) | undefined,
+  options: RelayOptions,
 ): Promise<StreamOutcome> {
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
@@ -34,16 +43,21 @@ export async function relayStream(
     if (tap !== undefined && out.length > 0) tap(out);
     return out;
   };
-  // Backpressure pauses the upstream until the client's socket drains; an abort (client gone,
-  // timeout) or the upstream breaking off ends the body with an error, which ends this.
+  // Backpressure pauses the upstream until the client's socket drains; an abort (client gone or
+  // stalled, timeout) or the upstream breaking off ends the body with an error, which ends this.
   await new Promise<void>((resolve) => {
     let draining = false;
+    let stall: NodeJS.Timeout | null = null;
     const resume = () => {
       draining = false;
+      if (stall !== null) clearTimeout(stall);
+      stall = null;
       body.resume();
     };
+    const stalled = () => signal.abort(new ClientGone(`client stopped reading for ${options.writeStallMs} ms`));
     const finish = () => {
       res.off('drain', resume);
+      if (stall !== null) clearTimeout(stall);
       resolve();
     };
     body.take({
@@ -55,6 +69,7 @@ export async function relayStream(
         if (!draining) {
           draining = true;
           res.once('drain', resume);
+          stall = setTimeout(stalled, options.writeStallMs);
         }
         return false;
       },

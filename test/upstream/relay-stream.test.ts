@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttemptAbort, UpstreamBody } from '../../src/upstream/attempt.js';
+import { AttemptAbort, ClientGone, UpstreamBody } from '../../src/upstream/attempt.js';
 import { relayStream, type StreamOutcome } from '../../src/upstream/relay-stream.js';
 
 /** What relayStream writes on: records every write; `full` makes writes ask for a drain. */
@@ -63,6 +63,8 @@ async function relay(chunks: (string | Buffer)[]) {
     async () => {
       atCommit = res.text();
     },
+    undefined,
+    { writeStallMs: 30_000 },
   );
   for (const chunk of chunks) body.push(Buffer.from(chunk));
   body.finish();
@@ -92,7 +94,7 @@ describe('relayStream: the end of the stream', () => {
     const res = new FakeResponse();
     const body = new UpstreamBody();
     const signal = new AttemptAbort();
-    const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {});
+    const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {}, undefined, { writeStallMs: 30_000 });
     let paused = 0;
     body.pause = () => void paused++;
     body.push(Buffer.from(delta('quoting data: [DONE] in text')));
@@ -154,6 +156,24 @@ describe('relayStream: the end of the stream', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('relayStream: a client that stops reading', () => {
+  it('is cut after writeStallMs without a drain, as cancelled with the reason', async () => {
+    const res = new FakeResponse();
+    const body = new UpstreamBody();
+    const signal = new AttemptAbort();
+    signal.on('abort', (reason) => body.fail(reason as Error));
+    const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {}, undefined, {
+      writeStallMs: 50,
+    });
+    res.full = true;
+    body.push(Buffer.from(delta('never read')));
+    const outcome = await relayed;
+    expect(signal.reason).toBeInstanceOf(ClientGone);
+    expect(outcome).toMatchObject({ outcome: 'cancelled', error: 'client stopped reading for 50 ms' });
+    expect(res.destroyed).toBe(true);
   });
 });
 
