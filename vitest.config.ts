@@ -32,6 +32,7 @@ const INTEGRATION = [
   'test/http/metrics.test.ts',
   'test/http/periodic-update.test.ts',
   'test/http/privacy.test.ts',
+  'test/http/relayed-secrets.test.ts',
   'test/http/secrets.test.ts',
   'test/http/slow-clients.test.ts',
   'test/judge/judge.test.ts',

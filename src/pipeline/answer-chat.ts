@@ -199,7 +199,7 @@ class RequestLife {
   ): Promise<void> {
     const sent = read.response;
     const relayed = await this.reply.stream(
-      sent,
+      read,
       headers,
       ac,
       started,

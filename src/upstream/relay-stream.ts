@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { ClientGone, UpstreamTimeout, type AttemptAbort, type UpstreamBody } from './attempt.js';
+import type { Redactor } from './redact.js';
 import { SseFramer } from './sse.js';
 import { StreamUsageReader, type Usage } from './usage.js';
 
@@ -12,16 +13,18 @@ export interface StreamOutcome {
 }
 
 export interface RelayOptions {
+  /** Scrubs the configured secrets from every byte relayed. */
+  redactor: Redactor;
   /** A client whose socket has not drained for this long is cut, and the upstream call with it (`limits.writeStallMs`). */
   writeStallMs: number;
 }
 
 /**
  * Relays an SSE body to the client as it comes, reading `usage` on the way without re-encoding (or
- * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's. The
- * stream's end (an event whose data is `[DONE]`, and the end of the response) is held back until
- * `beforeEnd` has run, so the trace is committed before a client can see the stream finish
- * (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not
+ * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's,
+ * minus the configured secrets. The stream's end (an event whose data is `[DONE]`, and the end of
+ * the response) is held back until `beforeEnd` has run, so the trace is committed before a client can
+ * see the stream finish (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not
  * keep or change them).
  *
  * A write the client's socket cannot take pauses the upstream until it drains; a client that has not
@@ -39,7 +42,9 @@ export async function relayStream(
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
   const framer = new SseFramer();
-  const relayed = (out: Buffer): Buffer => {
+  const scrubber = options.redactor.stream();
+  const relayed = (bytes: Buffer): Buffer => {
+    const out = scrubber.feed(bytes);
     if (tap !== undefined && out.length > 0) tap(out);
     return out;
   };
@@ -91,7 +96,12 @@ export async function relayStream(
   await beforeEnd(result);
   if (result.outcome === 'success') {
     const rest = relayed(framer.finish());
+    const last = scrubber.end();
     if (rest.length > 0) res.write(rest);
+    if (last.length > 0) {
+      if (tap !== undefined) tap(last);
+      res.write(last);
+    }
     res.end();
   } else {
     // A stream cut short must look cut short to the client, not like a complete answer.

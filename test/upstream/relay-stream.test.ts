@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttemptAbort, ClientGone, UpstreamBody } from '../../src/upstream/attempt.js';
+import { Redactor } from '../../src/upstream/redact.js';
 import { relayStream, type StreamOutcome } from '../../src/upstream/relay-stream.js';
 
 /** What relayStream writes on: records every write; `full` makes writes ask for a drain. */
@@ -49,8 +50,8 @@ function endsAtEventBoundary(text: string): boolean {
  * signal fires. Returns what the client had been sent when `beforeEnd` ran (the trace's commit),
  * what it got in all, and the outcome.
  */
-async function relay(chunks: (string | Buffer)[]) {
-  const res = new FakeResponse();
+async function relay(chunks: (string | Buffer)[], options: { redactor?: Redactor; res?: FakeResponse } = {}) {
+  const res = options.res ?? new FakeResponse();
   const body = new UpstreamBody();
   const signal = new AttemptAbort();
   signal.on('abort', (reason) => body.fail(reason instanceof Error ? reason : new Error(String(reason))));
@@ -64,7 +65,7 @@ async function relay(chunks: (string | Buffer)[]) {
       atCommit = res.text();
     },
     undefined,
-    { writeStallMs: 30_000 },
+    { redactor: options.redactor ?? Redactor.none, writeStallMs: 30_000 },
   );
   for (const chunk of chunks) body.push(Buffer.from(chunk));
   body.finish();
@@ -94,7 +95,10 @@ describe('relayStream: the end of the stream', () => {
     const res = new FakeResponse();
     const body = new UpstreamBody();
     const signal = new AttemptAbort();
-    const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {}, undefined, { writeStallMs: 30_000 });
+    const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {}, undefined, {
+      redactor: Redactor.none,
+      writeStallMs: 30_000,
+    });
     let paused = 0;
     body.pause = () => void paused++;
     body.push(Buffer.from(delta('quoting data: [DONE] in text')));
@@ -159,6 +163,33 @@ describe('relayStream: the end of the stream', () => {
   });
 });
 
+describe('relayStream: secrets', () => {
+  const secret = 'sk-upstream-0123456789abcdef';
+  const redactor = new Redactor([secret]);
+
+  it('redacts a secret an upstream echoes, split across two reads', async () => {
+    const event = delta(`your key is ${secret}, keep it`);
+    const at = event.indexOf(secret) + 10;
+    const { sent } = await relay([event.slice(0, at), event.slice(at), DONE], { redactor });
+    expect(sent).not.toContain(secret);
+    expect(sent).not.toContain(secret.slice(0, 12));
+    expect(sent).toBe(delta('your key is [redacted], keep it') + DONE);
+  });
+
+  it('does not delay an event that merely ends with the start of a secret', async () => {
+    const res = new FakeResponse();
+    const body = new UpstreamBody();
+    const relayed = relayStream(body, res as unknown as ServerResponse, new AttemptAbort(), performance.now(), async () => {}, undefined, {
+      redactor,
+      writeStallMs: 30_000,
+    });
+    body.push(Buffer.from(delta('sk-up')));
+    expect(res.text()).toBe(delta('sk-up'));
+    body.finish();
+    await relayed;
+  });
+});
+
 describe('relayStream: a client that stops reading', () => {
   it('is cut after writeStallMs without a drain, as cancelled with the reason', async () => {
     const res = new FakeResponse();
@@ -166,6 +197,7 @@ describe('relayStream: a client that stops reading', () => {
     const signal = new AttemptAbort();
     signal.on('abort', (reason) => body.fail(reason as Error));
     const relayed = relayStream(body, res as unknown as ServerResponse, signal, performance.now(), async () => {}, undefined, {
+      redactor: Redactor.none,
       writeStallMs: 50,
     });
     res.full = true;
