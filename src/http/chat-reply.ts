@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { errors, GatewayError } from '../core/errors.js';
+import { errors, type GatewayError } from '../core/errors.js';
 import type { AnswerRead, RelayedHeaders } from '../pipeline/read-answer.js';
 import type { ChatReply, RoutingHeaders } from '../pipeline/types.js';
 import type { AttemptAbort, AttemptFailure } from '../upstream/attempt.js';
@@ -37,9 +37,7 @@ function upstreamErrorBody(failure: AttemptFailure, upstream: Upstream): string 
     }
   }
   const text = raw ? raw.toString('utf8').slice(0, QUOTED_ERROR_CHARS) : '';
-  return JSON.stringify(
-    new GatewayError(failure.status ?? 502, 'upstream_error', `Upstream answered ${failure.status}${text ? `: ${text}` : ''}`, 'upstream_error').toBody(),
-  );
+  return JSON.stringify(errors.upstreamStatus(failure.status ?? 502, text).toBody());
 }
 
 /** The gateway's error for a failed attempt that brought no answer of its own. */
