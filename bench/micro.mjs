@@ -1,6 +1,8 @@
 // Micro-benchmarks of tracegate's hot and heavy parts, with tinybench, on the built code (dist/):
 // - classify + select per request (adaptive policy, 4 and 11 models, 1.5k-character prompts);
 // - the body an attempt sends: model spliced into the client's bytes, against serializing again;
+// - an answer's checks: the whole-answer JSON check (against JSON.parse), and a stream's events
+//   through the SSE framing and the usage reading, as events and without event terminators;
 // - trace writes through the store's group commit (a real SQLite file in WAL mode);
 // - store.stats() and policy.updateFromTraces() (evidence + recentByArm) over 1 M traces, and how
 //   long a dashboard's reads (stats, traffic, the window's first trace) and a rebuild hold the
@@ -24,6 +26,9 @@ const { ContextualPolicy } = await dist('routing/contextual.js');
 const { SqliteTraceStore } = await dist('traces/sqlite-store.js');
 const { newTraceId } = await dist('pipeline/record-attempt.js');
 const { findModelValue, withModel } = await dist('pipeline/rewrite-model.js');
+const { isJsonObject } = await dist('upstream/json-check.js');
+const { SseFramer } = await dist('upstream/sse.js');
+const { StreamUsageReader } = await dist('upstream/usage.js');
 
 const { values: args } = parseArgs({
   options: {
@@ -146,6 +151,48 @@ async function routingBench() {
     JSON.stringify(request);
     request.model = 'auto';
   });
+  // A whole answer's check (bench/mock-upstream.mjs's 0.5 KB answer): the byte check the gateway
+  // makes, and JSON.parse of the decoded text.
+  const answer = Buffer.from(
+    JSON.stringify({
+      id: 'chatcmpl-bench0000000000000000000000',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: 'bench-model',
+      system_fingerprint: 'fp_bench',
+      choices: [{ index: 0, message: { role: 'assistant', content: 'A router hums low, / packets find their quiet path, / latency fades.', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 120, completion_tokens: 18, total_tokens: 138 },
+    }),
+  );
+  bench.add('whole answer: isJsonObject, 0.5 KB answer', () => {
+    if (!isJsonObject(answer)) throw new Error('not an object');
+  });
+  bench.add('whole answer: JSON.parse of the decoded text, 0.5 KB answer', () => {
+    JSON.parse(answer.toString('utf8'));
+  });
+  // A stream as bench/mock-upstream.mjs sends it (11 events and [DONE], a read each), through the
+  // SSE framing and the usage reading; and the same lines without the blank lines that end events.
+  const chunk = (o) => `data: ${JSON.stringify({ id: 'chatcmpl-bench0000000000000000000000', object: 'chat.completion.chunk', created: 1_700_000_000, model: 'bench-model', ...o })}`;
+  const words = ['A router ', 'hums low, ', 'packets ', 'find their ', 'quiet ', 'path, ', 'latency ', 'fades.'];
+  const lines = [
+    chunk({ choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }),
+    ...words.map((w) => chunk({ choices: [{ index: 0, delta: { content: w }, logprobs: null, finish_reason: null }] })),
+    chunk({ choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }] }),
+    chunk({ choices: [], usage: { prompt_tokens: 120, completion_tokens: 8, total_tokens: 128 } }),
+  ];
+  const asEvents = [...lines.map((l) => Buffer.from(`${l}\n\n`)), Buffer.from('data: [DONE]\n\n')];
+  const unterminated = [...lines.map((l) => Buffer.from(`${l}\n`)), Buffer.from('data: [DONE]\n')];
+  const readStream = (reads) => {
+    const framer = new SseFramer();
+    const usage = new StreamUsageReader();
+    for (const read of reads) {
+      usage.feed(read);
+      framer.feed(read);
+    }
+    framer.finish();
+  };
+  bench.add('stream: SSE framing + usage, the 11-event stream, a read per event', () => readStream(asEvents));
+  bench.add('stream: the same lines without event terminators', () => readStream(unterminated));
   await bench.run();
   for (const task of bench.tasks) {
     if (failed(task)) continue;

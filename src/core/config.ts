@@ -35,6 +35,8 @@ const modelSchema = z
     connections: z.number().int().positive().default(128),
     /** Most requests in flight to this model at once (unset = no limit): routing skips a full model, a pinned request gets a 429. */
     maxConcurrent: z.number().int().positive().optional(),
+    /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request); past it the attempt fails as malformed. */
+    maxResponseBytes: z.number().int().positive().default(32 * 1024 * 1024),
     /** false: `model: "auto"` never reaches this model (not chosen, not failed over to); a request that names it still does. */
     routed: z.boolean().default(true),
   })
@@ -200,6 +202,8 @@ const limitsSchema = z
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),
+    /** A client whose socket has not drained for this long (it stopped reading an answer) is cut, and its upstream call freed. */
+    writeStallMs: z.number().int().positive().default(30_000),
     /** Redis (redis://host:port) holding the request limits, so they hold for the whole fleet; unset = each instance limits on its own. */
     redisUrl: z.url({ protocol: /^rediss?$/ }).optional(),
     /** Redis slower than this (or down) for a request: that request is limited by this instance alone. */

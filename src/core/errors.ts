@@ -159,6 +159,9 @@ export const errors = {
     new GatewayError(502, 'upstream_error', `Upstream for model '${model}' could not be reached`, 'upstream_unreachable'),
   upstreamTimeout: (model: string, ms: number) =>
     new GatewayError(504, 'timeout_error', `Upstream for model '${model}' did not answer within ${ms} ms`, 'upstream_timeout'),
+  /** An upstream's error answer not in OpenAI's shape, wrapped in it with the start of its text. */
+  upstreamStatus: (status: number, quoted: string) =>
+    new GatewayError(status, 'upstream_error', `Upstream answered ${status}${quoted ? `: ${quoted}` : ''}`, 'upstream_error'),
   upstreamBadResponse: (model: string) =>
     new GatewayError(502, 'upstream_error', `Upstream for model '${model}' sent a malformed response`, 'upstream_bad_response'),
   noModelAvailable: () =>

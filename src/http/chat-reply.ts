@@ -1,15 +1,16 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
-import { errors, GatewayError } from '../core/errors.js';
+import type { ServerResponse } from 'node:http';
+import { errors, type GatewayError } from '../core/errors.js';
+import type { AnswerRead, RelayedHeaders } from '../pipeline/read-answer.js';
 import type { ChatReply, RoutingHeaders } from '../pipeline/types.js';
-import type { AttemptAbort, AttemptFailure, AttemptResponse } from '../upstream/attempt.js';
+import type { AttemptAbort, AttemptFailure } from '../upstream/attempt.js';
+import { relayedHeaders } from '../upstream/relayed-headers.js';
 import { relayStream, type StreamOutcome } from '../upstream/relay-stream.js';
 import type { Upstream } from '../upstream/upstream.js';
 
-/** Upstream response headers that describe the upstream connection, not the answer. */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'proxy-connection',
-  'upgrade', 'trailer', 'te', 'x-request-id', 'date', 'server', 'set-cookie',
-]);
+/** Whole answers larger than this are watched until the client has taken them (smaller ones fit the socket's buffers). */
+const WATCHED_ANSWER_BYTES = 64 * 1024;
+/** Characters of an upstream's error text (not in OpenAI's shape) quoted in the gateway's message. */
+const QUOTED_ERROR_CHARS = 500;
 
 /** Writes a JSON answer, unless the response has started or the client is gone. */
 export function sendJson(res: ServerResponse, status: number, headers: Record<string, string | string[]>, body: string | Buffer): void {
@@ -21,21 +22,12 @@ export function sendJson(res: ServerResponse, status: number, headers: Record<st
   res.end(body);
 }
 
-/** The upstream's headers a client gets (without those of the connection), and the gateway's. */
-function relayedHeaders(upstream: IncomingHttpHeaders, routing: RoutingHeaders): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (value === undefined || HOP_BY_HOP.has(name)) continue;
-    out[name] = value;
-  }
-  const upstreamRequestId = upstream['x-request-id'];
-  if (typeof upstreamRequestId === 'string') out['x-upstream-request-id'] = upstreamRequestId;
-  return Object.assign(out, routing);
-}
-
-/** An upstream error passes through when it is already in OpenAI's shape; otherwise it is wrapped. */
-function upstreamErrorBody(failure: AttemptFailure): string | Buffer {
-  const raw = failure.body;
+/**
+ * An upstream error passes through, secrets scrubbed, when it is already in OpenAI's shape; otherwise
+ * it is wrapped, quoting the start of its (scrubbed) text.
+ */
+function upstreamErrorBody(failure: AttemptFailure, upstream: Upstream): string | Buffer {
+  const raw = failure.body === undefined ? undefined : upstream.redactor.scrub(failure.body);
   if (raw && raw.length > 0) {
     try {
       const parsed = JSON.parse(raw.toString('utf8')) as { error?: unknown };
@@ -44,10 +36,8 @@ function upstreamErrorBody(failure: AttemptFailure): string | Buffer {
       // not JSON: wrapped below
     }
   }
-  const text = raw ? raw.toString('utf8').slice(0, 500) : '';
-  return JSON.stringify(
-    new GatewayError(failure.status ?? 502, 'upstream_error', `Upstream answered ${failure.status}${text ? `: ${text}` : ''}`, 'upstream_error').toBody(),
-  );
+  const text = raw ? raw.toString('utf8').slice(0, QUOTED_ERROR_CHARS) : '';
+  return JSON.stringify(errors.upstreamStatus(failure.status ?? 502, text).toBody());
 }
 
 /** The gateway's error for a failed attempt that brought no answer of its own. */
@@ -55,6 +45,24 @@ function failureError(failure: AttemptFailure, upstream: Upstream): GatewayError
   if (failure.kind === 'timeout') return errors.upstreamTimeout(upstream.key, upstream.timeoutMs);
   if (failure.kind === 'malformed') return errors.upstreamBadResponse(upstream.key);
   return errors.upstreamUnreachable(upstream.key);
+}
+
+/**
+ * Cuts the connection of a client that does not take the rest of an answer already written: its
+ * socket's buffered bytes have not gone down for `ms`.
+ */
+function cutWhenStalled(res: ServerResponse, ms: number): void {
+  const socket = res.socket;
+  if (socket === null || res.writableFinished) return;
+  let left = socket.writableLength;
+  const timer = setInterval(() => {
+    const now = socket.writableLength;
+    if (now < left) left = now;
+    else res.destroy();
+  }, ms);
+  const stop = () => clearInterval(timer);
+  res.once('finish', stop);
+  res.once('close', stop);
 }
 
 /** The pipeline's answers, written on Node's response. */
@@ -67,35 +75,42 @@ export class ServerChatReply implements ChatReply {
 
   upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void {
     if (failure.kind === 'status') {
-      sendJson(this.res, failure.status!, headers, upstreamErrorBody(failure));
+      const out = failure.headers === undefined ? headers : Object.assign(relayedHeaders(failure.headers, upstream.redactor), headers);
+      sendJson(this.res, failure.status!, out, upstreamErrorBody(failure, upstream));
       return;
     }
     const err = failureError(failure, upstream);
     sendJson(this.res, err.status, headers, JSON.stringify(err.toBody()));
   }
 
-  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean {
+  whole(status: number, upstreamHeaders: RelayedHeaders, headers: RoutingHeaders, payload: Buffer, writeStallMs: number): boolean {
     const res = this.res;
     if (res.headersSent || res.destroyed) return false;
-    const out = relayedHeaders(upstreamHeaders, headers);
+    const out = Object.assign(upstreamHeaders, headers);
     out['content-length'] = String(payload.length);
     res.writeHead(status, out);
     res.end(payload);
+    if (payload.length > WATCHED_ANSWER_BYTES) cutWhenStalled(res, writeStallMs);
     return true;
   }
 
   stream(
-    sent: AttemptResponse,
+    read: Extract<AnswerRead, { kind: 'stream' }>,
     headers: RoutingHeaders,
     signal: AttemptAbort,
     startedAt: number,
     beforeEnd: (result: StreamOutcome) => Promise<void>,
-    tap?: (chunk: Buffer) => void,
+    tap: ((chunk: Buffer) => void) | undefined,
+    writeStallMs: number,
   ): Promise<StreamOutcome> {
     const res = this.res;
-    res.writeHead(sent.status, relayedHeaders(sent.headers, headers));
+    const sent = read.response;
+    const out = Object.assign(read.headers, headers);
+    // The gateway's own, whatever the upstream said: an event stream is not to be cached or held by proxies.
+    out['cache-control'] = 'no-cache';
+    res.writeHead(sent.status, out);
     res.flushHeaders();
-    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap);
+    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { redactor: read.redactor, writeStallMs });
   }
 
   afterSent(task: () => void): void {

@@ -2,7 +2,8 @@ import type { Services } from '../pipeline/services.js';
 import { recordAttempt, newTraceId, type RequestInfo } from '../pipeline/record-attempt.js';
 import { AttemptAbort, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { looksLikeJsonObject, usageFromBody } from '../upstream/usage.js';
+import { isJsonObject } from '../upstream/json-check.js';
+import { usageFromBody } from '../upstream/usage.js';
 
 /** Why a background call was aborted when the gateway closes. */
 export class GatewayClosing extends Error {
@@ -60,7 +61,7 @@ export async function sideCall(gw: Pick<Services, 'config' | 'logger' | 'metrics
     failure = sent;
     if (failure.kind === 'timeout') failure.message = `no answer within ${o.timeoutMs} ms`;
     if (ac.reason instanceof GatewayClosing) failure = { ...failure, kind: 'cancelled', message: 'gateway closing', retryable: false };
-  } else if (!looksLikeJsonObject(sent.payload)) {
+  } else if (!isJsonObject(sent.payload)) {
     failure = { ok: false, kind: 'malformed', message: 'upstream sent a malformed response', status: sent.status, retryable: true };
   } else {
     payload = sent.payload;

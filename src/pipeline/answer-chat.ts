@@ -2,7 +2,7 @@ import type { Services } from './services.js';
 import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
@@ -93,6 +93,7 @@ class RequestLife {
       const headers = routingHeaders(info, traceId, decision);
       const ac = new AttemptAbort();
       setController(ac);
+      // From the start of the attempt to the answer's headers, a wait for a pool connection included.
       const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
       const started = performance.now();
       const read = await readAnswer(upstream, this.body(upstream.model), ac, this.stream);
@@ -148,10 +149,15 @@ class RequestLife {
     return body;
   }
 
-  /** Records a failed attempt; says whether to try another model, stop (the client left), or answer the failure. */
+  /**
+   * Records a failed attempt; says whether to try another model, stop (the client left), or answer
+   * the failure. A routed attempt's retryable failure counts against the model's health; a pinned
+   * one's only when it is the upstream's own (isUpstreamFault), so that one caller's requests (a 4xx,
+   * a 429 on the team's key, an answer too large) cannot take a model out of routing for everyone.
+   */
   private failed(failure: AttemptFailure, id: AttemptId, started: number, attempt: number): 'retry' | 'stop' | 'answer' {
     const { gw, info } = this;
-    if (failure.retryable) gw.health.failure(id.modelKey);
+    if (info.routed ? failure.retryable : isUpstreamFault(failure)) gw.health.failure(id.modelKey);
     this.record(id, {
       outcome: outcomeOf(failure),
       status: failure.status,
@@ -178,7 +184,7 @@ class RequestLife {
       completionTokens: read.usage?.completionTokens ?? null,
     });
     await settleDurably(this.pending, this.gw.logger);
-    if (!this.reply.whole(read.status, read.headers, headers, read.payload)) return;
+    if (!this.reply.whole(read.status, read.headers, headers, read.payload, this.gw.config.limits.writeStallMs)) return;
     this.answered(id.traceId, model, read.payload);
   }
 
@@ -193,7 +199,7 @@ class RequestLife {
   ): Promise<void> {
     const sent = read.response;
     const relayed = await this.reply.stream(
-      sent,
+      read,
       headers,
       ac,
       started,
@@ -210,6 +216,7 @@ class RequestLife {
         await settleDurably(this.pending, this.gw.logger);
       },
       this.followUp?.streamText?.feed,
+      this.gw.config.limits.writeStallMs,
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }

@@ -1,8 +1,8 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { GatewayError } from '../core/errors.js';
-import type { AttemptAbort, AttemptFailure, AttemptResponse } from '../upstream/attempt.js';
+import type { AttemptAbort, AttemptFailure } from '../upstream/attempt.js';
 import type { StreamOutcome } from '../upstream/relay-stream.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { AnswerRead, RelayedHeaders } from './read-answer.js';
 
 /** One message of a chat request: only `role` is checked; every other field passes through. */
 export interface ChatMessage extends Record<string, unknown> {
@@ -26,21 +26,28 @@ export type RoutingHeaders = Record<string, string>;
 export interface ChatReply {
   /** The gateway's own refusal: no model could take the request, or the pinned one is full. */
   refuse(err: GatewayError, headers: Record<string, string>): void;
-  /** The last attempt failed: the upstream's error answer, or the gateway's for a failure without one. */
-  upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void;
-  /** A whole answer, unless the client is gone; says whether it went out. */
-  whole(status: number, upstreamHeaders: IncomingHttpHeaders, headers: RoutingHeaders, payload: Buffer): boolean;
   /**
-   * Relays a streamed answer event by event. `beforeEnd` runs before the stream's last event goes
-   * out; `tap` sees every chunk relayed.
+   * The last attempt failed: the upstream's error answer (its allowlisted headers and its body,
+   * secrets scrubbed), or the gateway's for a failure without one.
+   */
+  upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void;
+  /**
+   * A whole answer (headers and payload as `readAnswer` gives them), unless the client is gone; says
+   * whether it went out. A client that stops taking a large one for `writeStallMs` is cut.
+   */
+  whole(status: number, upstreamHeaders: RelayedHeaders, headers: RoutingHeaders, payload: Buffer, writeStallMs: number): boolean;
+  /**
+   * Relays a streamed answer as it comes (relayStream). `beforeEnd` runs before the stream's end goes
+   * out; `tap` sees every byte relayed; a client that has not drained for `writeStallMs` is cut.
    */
   stream(
-    sent: AttemptResponse,
+    read: Extract<AnswerRead, { kind: 'stream' }>,
     headers: RoutingHeaders,
     signal: AttemptAbort,
     startedAt: number,
     beforeEnd: (result: StreamOutcome) => Promise<void>,
-    tap?: (chunk: Buffer) => void,
+    tap: ((chunk: Buffer) => void) | undefined,
+    writeStallMs: number,
   ): Promise<StreamOutcome>;
   /** Runs `task` once the client has the answer's last byte. */
   afterSent(task: () => void): void;

@@ -13,16 +13,29 @@ export interface AttemptFailure {
   message: string;
   status: number | null;
   retryable: boolean;
-  /** The upstream's own error body and headers, for a `status` failure. */
+  /** The upstream's own error body (its first `MAX_ERROR_BODY_BYTES`) and headers, for a `status` failure. */
   body?: Buffer;
   headers?: IncomingHttpHeaders;
 }
 
+/** The most of an upstream's error body that is kept; past it the rest is not read (the connection is closed). */
+export const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+
 export class UpstreamTimeout extends Error {
   readonly code = 'TRACEGATE_UPSTREAM_TIMEOUT';
 }
+/** The client left, or stopped reading (the message says which). */
 export class ClientGone extends Error {
   readonly code = 'TRACEGATE_CLIENT_GONE';
+}
+/** An answer longer than its model's `maxResponseBytes`. */
+export class ResponseTooLarge extends Error {
+  readonly code = 'TRACEGATE_RESPONSE_TOO_LARGE';
+
+  constructor(readonly limit: number) {
+    super(`upstream answer larger than ${limit} bytes (maxResponseBytes)`);
+  }
 }
 
 /**
@@ -75,25 +88,66 @@ export function isRetryableStatus(status: number): boolean {
   return status === 429 || status >= 500;
 }
 
+/**
+ * Whether a failure is the upstream's own (a 5xx, a timeout, a connection error), as opposed to one a
+ * client's request can cause (a 4xx, a 429 on the team's key, an answer too large or malformed for
+ * what was asked). Only the upstream's own failures of a pinned request count against its health.
+ */
+export function isUpstreamFault(failure: AttemptFailure): boolean {
+  if (failure.kind === 'timeout' || failure.kind === 'unreachable') return true;
+  return failure.kind === 'status' && failure.status !== null && failure.status >= 500;
+}
+
+/** The failure for an answer past `maxResponseBytes`: malformed (502), and retryable on another model. */
+export function tooLargeFailure(status: number, limit: number): AttemptFailure {
+  return { ok: false, kind: 'malformed', message: new ResponseTooLarge(limit).message, status, retryable: true };
+}
+
+/** An error body, kept up to MAX_ERROR_BODY_BYTES. */
+class ErrorBody {
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+
+  /** Keeps what fits; false once the body is past the cap (the rest is not wanted). */
+  add(chunk: Buffer): boolean {
+    const room = MAX_ERROR_BODY_BYTES - this.size;
+    const fits = chunk.length <= room;
+    const kept = fits ? chunk : chunk.subarray(0, room);
+    if (kept.length > 0) this.chunks.push(kept);
+    this.size += kept.length;
+    return fits;
+  }
+
+  bytes(): Buffer {
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
+  }
+}
+
 /** The failure for an upstream's error status, with its body and headers (passed on to the client). */
 function statusFailure(status: number, body: Buffer, headers: IncomingHttpHeaders): AttemptFailure {
   return { ok: false, kind: 'status', message: `upstream answered ${status}`, status, retryable: isRetryableStatus(status), body, headers };
 }
 
+const asError = (reason: unknown): Error => (reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+
 /**
- * Ties an attempt's abort signal to undici's controller while the response runs. Before the request
- * has a connection undici has no controller yet: `started` then aborts it at once.
+ * Ties an attempt's abort signal to undici's controller while the response runs. A request still
+ * waiting for a connection (the pool at its `connections`) has no controller yet: an abort then
+ * ends the attempt at once through `fail` (our timeout runs from the start of the attempt, the wait
+ * included), and when the request reaches a connection, `started` throws, which makes undici drop it
+ * before a byte is written and keep the connection for the next request.
  */
-function wireAbort(signal: AttemptAbort) {
+function wireAbort(signal: AttemptAbort, fail: (reason: unknown) => void) {
   let controller: Dispatcher.DispatchController | null = null;
   const onAbort = (reason: unknown) => {
-    controller?.abort(reason instanceof Error ? reason : new undiciErrors.RequestAbortedError());
+    if (controller === null) fail(reason);
+    else controller.abort(asError(reason));
   };
   signal.on('abort', onAbort);
   return {
     started(c: Dispatcher.DispatchController): void {
+      if (signal.aborted) throw asError(signal.reason);
       controller = c;
-      if (signal.aborted) onAbort(signal.reason);
     },
     done(): void {
       signal.off('abort', onAbort);
@@ -135,16 +189,27 @@ export class UpstreamBody {
     else if (this.ended) sink.end();
   }
 
-  /** The whole body, read to its end. */
-  readAll(): Promise<Buffer> {
+  /** The whole body, read to its end; past `limit` bytes it is aborted and this rejects with ResponseTooLarge. */
+  readAll(limit = Infinity): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
+      let size = 0;
+      let over = false;
       this.take({
         data: (chunk) => {
+          if (over) return false;
+          size += chunk.length;
+          if (size > limit) {
+            over = true;
+            const err = new ResponseTooLarge(limit);
+            reject(err);
+            this.controller?.abort(err);
+            return false;
+          }
           chunks.push(chunk);
           return true;
         },
-        end: () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)),
+        end: () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)),
         error: reject,
       });
     });
@@ -193,20 +258,27 @@ export interface AttemptResponse {
  */
 export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(describeError(signal.reason, signal, upstream));
+      return;
+    }
     const started = performance.now();
-    const abort = wireAbort(signal);
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     /** The body of a successful answer, once its headers are in. */
     let answer: UpstreamBody | null = null;
-    /** The body of an error status, read whole. */
-    const errorChunks: Buffer[] = [];
+    /** The body of an error status, read whole up to its cap. */
+    const errorBody = new ErrorBody();
     let settled = false;
     const settle = (result: AttemptResponse | AttemptFailure) => {
       if (settled) return;
       settled = true;
       resolve(result);
     };
+    const abort = wireAbort(signal, (reason) => {
+      abort.done();
+      settle(describeError(reason, signal, upstream));
+    });
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: abort.started,
       onResponseStart(c, statusCode, responseHeaders) {
@@ -218,14 +290,19 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
         answer.controller = c;
         settle({ ok: true, status, headers, body: answer, headersMs: performance.now() - started });
       },
-      onResponseData(_c, chunk) {
-        if (answer !== null) answer.push(chunk);
-        else errorChunks.push(chunk);
+      onResponseData(c, chunk) {
+        if (answer !== null) {
+          answer.push(chunk);
+        } else if (!errorBody.add(chunk)) {
+          abort.done();
+          settle(statusFailure(status, errorBody.bytes(), headers));
+          c.abort(new Error('error body past its cap'));
+        }
       },
       onResponseEnd() {
         abort.done();
         if (answer !== null) answer.finish();
-        else settle(statusFailure(status, Buffer.concat(errorChunks), headers));
+        else settle(statusFailure(status, errorBody.bytes(), headers));
       },
       onResponseError(_c, err) {
         abort.done();
@@ -260,13 +337,18 @@ export interface WholeResponse {
  */
 export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(describeError(signal.reason, signal, upstream));
+      return;
+    }
     const started = performance.now();
-    const abort = wireAbort(signal);
+    const limit = upstream.maxResponseBytes;
     let status = 0;
     let headers: IncomingHttpHeaders = {};
     let headersMs = 0;
     const chunks: Buffer[] = [];
     let size = 0;
+    let errorBody: ErrorBody | null = null;
     let settled = false;
     const finish = (result: WholeResponse | AttemptFailure) => {
       if (settled) return;
@@ -274,6 +356,7 @@ export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, sign
       abort.done();
       resolve(result);
     };
+    const abort = wireAbort(signal, (reason) => finish(describeError(reason, signal, upstream)));
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart: abort.started,
       onResponseStart(_c, statusCode, responseHeaders) {
@@ -281,14 +364,30 @@ export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, sign
         status = statusCode;
         headers = responseHeaders;
         headersMs = performance.now() - started;
+        if (statusCode >= 400) errorBody = new ErrorBody();
       },
-      onResponseData(_c, chunk) {
-        chunks.push(chunk);
+      onResponseData(c, chunk) {
+        if (errorBody !== null) {
+          if (errorBody.add(chunk)) return;
+          finish(statusFailure(status, errorBody.bytes(), headers));
+          c.abort(new Error('error body past its cap'));
+          return;
+        }
         size += chunk.length;
+        if (size > limit) {
+          chunks.length = 0;
+          finish(tooLargeFailure(status, limit));
+          c.abort(new ResponseTooLarge(limit));
+          return;
+        }
+        chunks.push(chunk);
       },
       onResponseEnd() {
-        const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-        finish(status >= 400 ? statusFailure(status, payload, headers) : { ok: true, status, headers, payload, headersMs });
+        if (errorBody !== null) {
+          finish(statusFailure(status, errorBody.bytes(), headers));
+          return;
+        }
+        finish({ ok: true, status, headers, payload: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size), headersMs });
       },
       onResponseError(_c, err) {
         finish(describeError(err, signal, upstream));

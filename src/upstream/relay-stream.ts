@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { ClientGone, UpstreamTimeout, type AttemptAbort, type UpstreamBody } from './attempt.js';
+import type { Redactor } from './redact.js';
+import { SseFramer } from './sse.js';
 import { StreamUsageReader, type Usage } from './usage.js';
 
 export interface StreamOutcome {
@@ -10,14 +12,23 @@ export interface StreamOutcome {
   error: string | null;
 }
 
-const DONE = Buffer.from('data: [DONE]');
+export interface RelayOptions {
+  /** Scrubs the configured secrets from every byte relayed. */
+  redactor: Redactor;
+  /** A client whose socket has not drained for this long is cut, and the upstream call with it (`limits.writeStallMs`). */
+  writeStallMs: number;
+}
 
 /**
- * Relays an SSE body to the client chunk by chunk, reading `usage` on the way without re-encoding
- * (or decoding: only an event that carries a usage object is parsed).
- * The final `data: [DONE]` event (and the end of the response) is held back until `beforeEnd`
- * has run, so the trace is committed before a client can see the stream finish. `tap`, when given,
- * sees every chunk as it is relayed (it must not keep or change it).
+ * Relays an SSE body to the client as it comes, reading `usage` on the way without re-encoding (or
+ * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's,
+ * minus the configured secrets. The stream's end (an event whose data is `[DONE]`, and the end of
+ * the response) is held back until `beforeEnd` has run, so the trace is committed before a client can
+ * see the stream finish (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not
+ * keep or change them).
+ *
+ * A write the client's socket cannot take pauses the upstream until it drains; a client that has not
+ * drained for `writeStallMs` is cut (outcome `cancelled`, with the reason), which frees the upstream.
  */
 export async function relayStream(
   body: UpstreamBody,
@@ -25,50 +36,58 @@ export async function relayStream(
   signal: AttemptAbort,
   startedAt: number,
   beforeEnd: (result: StreamOutcome) => Promise<void>,
-  tap?: (chunk: Buffer) => void,
+  tap: ((chunk: Buffer) => void) | undefined,
+  options: RelayOptions,
 ): Promise<StreamOutcome> {
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
-  const held: Buffer[] = [];
-  // Backpressure pauses the upstream until the client's socket drains; an abort (client gone,
-  // timeout) or the upstream breaking off ends the body with an error, which ends this.
+  const framer = new SseFramer();
+  const scrubber = options.redactor.stream();
+  const relayed = (bytes: Buffer): Buffer => {
+    const out = scrubber.feed(bytes);
+    if (tap !== undefined && out.length > 0) tap(out);
+    return out;
+  };
+  // Backpressure pauses the upstream until the client's socket drains; an abort (client gone or
+  // stalled, timeout) or the upstream breaking off ends the body with an error, which ends this.
   await new Promise<void>((resolve) => {
     let draining = false;
+    let stall: NodeJS.Timeout | null = null;
     const resume = () => {
       draining = false;
+      if (stall !== null) clearTimeout(stall);
+      stall = null;
       body.resume();
     };
+    const stalled = () => signal.abort(new ClientGone(`client stopped reading for ${options.writeStallMs} ms`));
     const finish = () => {
       res.off('drain', resume);
+      if (stall !== null) clearTimeout(stall);
       resolve();
     };
     body.take({
       data(chunk) {
         if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
         usage.feed(chunk);
-        if (tap !== undefined) tap(chunk);
-        if (held.length > 0) {
-          held.push(chunk);
-          return true;
-        }
-        const done = chunk.indexOf(DONE);
-        const now = done === -1 ? chunk : chunk.subarray(0, done);
-        if (done !== -1) held.push(chunk.subarray(done));
+        const now = relayed(framer.feed(chunk));
         if (now.length === 0 || res.write(now)) return true;
         if (!draining) {
           draining = true;
           res.once('drain', resume);
+          stall = setTimeout(stalled, options.writeStallMs);
         }
         return false;
       },
       end: finish,
       error(err) {
         const reason = signal.aborted ? signal.reason : undefined;
-        if (reason instanceof ClientGone) result.outcome = 'cancelled';
-        else if (reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT') {
-          result.outcome = 'timeout';
-        } else result.outcome = 'error';
-        result.error = result.outcome === 'cancelled' ? 'client disconnected' : `stream interrupted: ${err.message}`;
+        if (reason instanceof ClientGone) {
+          result.outcome = 'cancelled';
+          result.error = reason.message;
+        } else {
+          result.outcome = reason instanceof UpstreamTimeout || (err as { code?: string }).code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : 'error';
+          result.error = `stream interrupted: ${err.message}`;
+        }
         finish();
       },
     });
@@ -76,7 +95,13 @@ export async function relayStream(
   result.usage = usage.usage;
   await beforeEnd(result);
   if (result.outcome === 'success') {
-    for (const chunk of held) res.write(chunk);
+    const rest = relayed(framer.finish());
+    const last = scrubber.end();
+    if (rest.length > 0) res.write(rest);
+    if (last.length > 0) {
+      if (tap !== undefined) tap(last);
+      res.write(last);
+    }
     res.end();
   } else {
     // A stream cut short must look cut short to the client, not like a complete answer.

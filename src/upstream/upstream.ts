@@ -1,5 +1,6 @@
 import { Pool } from 'undici';
 import { resolveApiKey, type ModelConfig } from '../core/config.js';
+import { Redactor, secretsOf } from './redact.js';
 
 /** One configured upstream model: where it lives, how to call it, what it costs. Knows nothing of routing. */
 export class Upstream {
@@ -8,6 +9,10 @@ export class Upstream {
   readonly chatPath: string;
   readonly model: string;
   readonly timeoutMs: number;
+  /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request). */
+  readonly maxResponseBytes: number;
+  /** Scrubs the configured secrets (every model's) from what this upstream sends. */
+  readonly redactor: Redactor;
   /** Most requests in flight at once (undefined: no limit), and how many there are now. */
   readonly maxConcurrent: number | undefined;
   inflight = 0;
@@ -23,12 +28,15 @@ export class Upstream {
     readonly key: string,
     config: ModelConfig,
     env: NodeJS.ProcessEnv = process.env,
+    redactor?: Redactor,
   ) {
     const url = new URL(config.baseURL);
     this.origin = url.origin;
     this.chatPath = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
+    this.maxResponseBytes = config.maxResponseBytes;
+    this.redactor = redactor ?? new Redactor(secretsOf({ [key]: config }, env));
     this.maxConcurrent = config.maxConcurrent;
     this.inputCostPerToken = config.inputCostPerMTok / 1e6;
     this.outputCostPerToken = config.outputCostPerMTok / 1e6;
@@ -65,8 +73,10 @@ export class Upstream {
   }
 }
 
+/** The configured upstreams; each scrubs the secrets of all of them from what it sends. */
 export function createUpstreams(models: Record<string, ModelConfig>, env: NodeJS.ProcessEnv = process.env) {
+  const redactor = new Redactor(secretsOf(models, env));
   const upstreams = new Map<string, Upstream>();
-  for (const [key, config] of Object.entries(models)) upstreams.set(key, new Upstream(key, config, env));
+  for (const [key, config] of Object.entries(models)) upstreams.set(key, new Upstream(key, config, env, redactor));
   return upstreams;
 }

@@ -1,3 +1,5 @@
+import { endsWithBlankLine } from './sse.js';
+
 export interface Usage {
   promptTokens: number | null;
   completionTokens: number | null;
@@ -31,21 +33,11 @@ const CLOSE_BRACE = 0x7d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
+const LF = 0x0a;
+const CR = 0x0d;
 
 function isSpace(byte: number | undefined): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
-}
-
-/**
- * Whether a body is shaped like one JSON object: `{` first and `}` last, whitespace aside. An empty,
- * cut-short or non-JSON (an HTML error page, say) answer fails; the body is not parsed.
- */
-export function looksLikeJsonObject(body: Buffer): boolean {
-  let first = 0;
-  while (first < body.length && isSpace(body[first])) first++;
-  let last = body.length - 1;
-  while (last > first && isSpace(body[last])) last--;
-  return last > first && body[first] === OPEN_BRACE && body[last] === CLOSE_BRACE;
 }
 
 /** Index of the `}` closing the object that opens at `start` (strings skipped), or -1. */
@@ -104,7 +96,7 @@ export function usageFromBody(body: Buffer): Usage | null {
 
 const LF_LF = Buffer.from('\n\n');
 const CRLF_CRLF = Buffer.from('\r\n\r\n');
-/** Most bytes of one unfinished event kept while looking for usage; a longer event is not read. */
+/** Most bytes of one event kept while looking for usage; a longer event is skipped to its end, unread. */
 const MAX_EVENT_BYTES = 256 * 1024;
 
 /** Whether `"usage"` occurs in `data`: a plain loop for small chunks (a native search costs more to call). */
@@ -127,17 +119,46 @@ function hasUsageKey(data: Buffer): boolean {
   return false;
 }
 
-function endsWithBlankLine(data: Buffer): boolean {
-  const n = data.length;
-  if (n < 2 || data[n - 1] !== 0x0a) return false;
-  return data[n - 2] === 0x0a || (n >= 4 && data[n - 2] === 0x0d && data[n - 3] === 0x0a && data[n - 4] === 0x0d);
-}
-
 /** End (exclusive) of the last complete event in `data`: just past its blank line, or -1. */
 function lastEventEnd(data: Buffer): number {
   const lf = data.lastIndexOf(LF_LF);
   const crlf = data.lastIndexOf(CRLF_CRLF);
   return Math.max(lf === -1 ? -1 : lf + 2, crlf === -1 ? -1 : crlf + 4);
+}
+
+/** End (exclusive) of the first complete event in `data`, or -1. */
+function firstEventEnd(data: Buffer): number {
+  const lf = data.indexOf(LF_LF);
+  const crlf = data.indexOf(CRLF_CRLF);
+  if (lf === -1) return crlf === -1 ? -1 : crlf + 4;
+  return crlf === -1 || lf + 2 < crlf + 4 ? lf + 2 : crlf + 4;
+}
+
+/**
+ * End (exclusive, in `chunk`) of a blank line that starts in the previous chunk, whose last three
+ * bytes are `tail` (the last in the low byte), and ends in `chunk`; -1 if none.
+ */
+function splitEventEnd(tail: number, chunk: Buffer): number {
+  const b0 = chunk[0];
+  const b1 = chunk[1];
+  const b2 = chunk[2];
+  const last = tail & 0xff;
+  const second = (tail >> 8) & 0xff;
+  const third = (tail >> 16) & 0xff;
+  // \r\n\r | \n, \r\n | \r\n, \r | \n\r\n, then \n | \n.
+  if (third === CR && second === LF && last === CR && b0 === LF) return 1;
+  if (second === CR && last === LF && b0 === CR && b1 === LF) return 2;
+  if (last === CR && b0 === LF && b1 === CR && b2 === LF) return 3;
+  if (last === LF && b0 === LF) return 1;
+  return -1;
+}
+
+/** The last three bytes of what came so far (`tail` of the earlier chunks, then `chunk`), packed as splitEventEnd reads them. */
+function lastBytes(tail: number, chunk: Buffer): number {
+  let packed = tail === -1 ? 0 : tail;
+  const n = chunk.length;
+  for (let i = Math.max(0, n - 3); i < n; i++) packed = ((packed << 8) | chunk[i]!) & 0xffffff;
+  return packed;
 }
 
 /** The `data:` lines of one server-sent event, joined as the SSE spec joins them. */
@@ -153,28 +174,68 @@ function eventData(text: string): string {
 
 /**
  * Reads `usage` out of a server-sent-event stream as its bytes are relayed, without decoding or
- * parsing the events: each chunk is searched for a `"usage"` key with an object value (a native
- * byte search), and only an event that has one is parsed. The last usage seen wins. An unfinished
- * event is carried to the next chunk only while it is incomplete.
+ * parsing the events: complete events are searched for a `"usage"` key with an object value (a
+ * native byte search), and only an event that has one is parsed. The last usage seen wins.
+ *
+ * Each byte is searched a bounded number of times: a chunk that ends an event is searched once, an
+ * unfinished event is kept (up to `MAX_EVENT_BYTES`, copied once) and searched when it ends, and a
+ * longer one is skipped to its end. So a stream without event terminators costs about what the same
+ * bytes cost as events.
  */
 export class StreamUsageReader {
   usage: Usage | null = null;
-  private partial: Buffer | null = null;
+  /** The unfinished event's bytes, while it is short enough to read. */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** The unfinished event is longer than MAX_EVENT_BYTES: skipped to its end. */
+  private skipping = false;
+  /** The last three bytes of the previous chunk (the last in the low byte), when it ended inside an event; -1 otherwise. */
+  private tail = -1;
 
   feed(chunk: Buffer): void {
     // The common case: the chunk is whole events (it ends with a blank line); one byte search.
-    if (this.partial === null && endsWithBlankLine(chunk)) {
+    if (this.tail === -1 && endsWithBlankLine(chunk)) {
       if (hasUsageKey(chunk)) this.read(chunk, chunk.length);
       return;
     }
-    const data = this.partial === null ? chunk : Buffer.concat([this.partial, chunk]);
-    this.partial = null;
-    const end = lastEventEnd(data);
-    if (end < data.length) {
-      const rest = data.length - Math.max(end, 0);
-      this.partial = rest <= MAX_EVENT_BYTES ? Buffer.from(data.subarray(data.length - rest)) : null;
+    const split = this.tail === -1 ? -1 : splitEventEnd(this.tail, chunk);
+    const end = Math.max(lastEventEnd(chunk), split);
+    this.tail = endsWithBlankLine(chunk) ? -1 : lastBytes(this.tail, chunk);
+    if (end === -1) {
+      // Still inside one event.
+      this.keep(chunk);
+      return;
     }
-    if (end > 0) this.read(data, end);
+    let start = 0;
+    if (this.skipping) {
+      // The skipped event ends at the first event end (which may be the split one).
+      const first = firstEventEnd(chunk);
+      start = split === -1 ? first : first === -1 ? split : Math.min(split, first);
+      this.skipping = false;
+    }
+    if (this.pendingBytes > 0) {
+      const data = Buffer.concat([...this.pending, chunk.subarray(0, end)]);
+      this.pending = [];
+      this.pendingBytes = 0;
+      if (hasUsageKey(data)) this.read(data, data.length);
+    } else if (end > start) {
+      const data = chunk.subarray(start, end);
+      if (hasUsageKey(data)) this.read(data, data.length);
+    }
+    if (end < chunk.length) this.keep(chunk.subarray(end));
+  }
+
+  /** Keeps the bytes of an unfinished event, unless it has grown too long to read. */
+  private keep(part: Buffer): void {
+    if (this.skipping) return;
+    if (this.pendingBytes + part.length > MAX_EVENT_BYTES) {
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.skipping = true;
+      return;
+    }
+    this.pending.push(Buffer.from(part));
+    this.pendingBytes += part.length;
   }
 
   private read(data: Buffer, end: number): void {

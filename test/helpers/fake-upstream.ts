@@ -10,7 +10,24 @@ export type Behaviour =
   | { kind: 'status'; status: number; body?: string | Record<string, unknown>; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'malformed' }
-  | { kind: 'destroy' };
+  | { kind: 'destroy' }
+  /**
+   * Exactly these bytes, each chunk its own write, `gapMs` apart (so each arrives in a read of its
+   * own); `wait` holds the chunks from `waitBefore` on until it settles. `endless` keeps writing the
+   * last chunk, as fast as the socket takes it, until the connection closes.
+   */
+  | {
+      kind: 'raw';
+      status?: number;
+      headers?: Record<string, string>;
+      chunks: (string | Buffer)[];
+      gapMs?: number;
+      wait?: Promise<unknown>;
+      waitBefore?: number;
+      endless?: boolean;
+    }
+  /** A body of `bytes` bytes (a JSON object's opening, then filler), written as the socket takes it. */
+  | { kind: 'big'; bytes: number; status?: number; contentType?: string };
 
 export interface ReceivedRequest {
   model: string;
@@ -24,6 +41,8 @@ export type Script = (req: ReceivedRequest, n: number) => Behaviour;
 
 export interface FakeUpstream {
   url: string;
+  /** Bytes of response bodies written so far (`raw` and `big` answers). */
+  readonly written: number;
   baseURL: string;
   received: ReceivedRequest[];
   /** Requests whose connection the client closed before the answer ended. */
@@ -48,6 +67,23 @@ function completion(model: string, content: string, req: ReceivedRequest, extra:
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Writes `chunk`, waiting for the socket to take it; false once the connection is gone. */
+function writeAll(res: ServerResponse, chunk: string | Buffer): Promise<boolean> {
+  if (res.destroyed) return Promise.resolve(false);
+  if (res.write(chunk)) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      resolve(ok);
+    };
+    const onDrain = () => done(true);
+    const onClose = () => done(false);
+    res.on('drain', onDrain);
+    res.on('close', onClose);
+  });
+}
 
 async function writeStream(res: ServerResponse, req: ReceivedRequest, b: Extract<Behaviour, { kind: 'stream' }>) {
   const id = `chatcmpl-${Math.random().toString(36).slice(2)}`;
@@ -86,7 +122,7 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   const counts = new Map<string, number>();
   const received: ReceivedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
-  const state = { aborted: 0 };
+  const state = { aborted: 0, written: 0 };
 
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -144,6 +180,41 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
         case 'destroy':
           req.socket.destroy();
           return;
+        case 'raw': {
+          res.writeHead(behaviour.status ?? 200, { 'content-type': 'text/event-stream', ...behaviour.headers });
+          res.flushHeaders();
+          req.socket.setNoDelay(true);
+          const chunks = behaviour.chunks;
+          for (let i = 0; i < chunks.length; i++) {
+            if (i === (behaviour.waitBefore ?? 0) && behaviour.wait) await behaviour.wait;
+            if (i > 0 && behaviour.gapMs) await sleep(behaviour.gapMs);
+            if (!(await writeAll(res, chunks[i]!))) return;
+            state.written += Buffer.byteLength(chunks[i]!);
+          }
+          while (behaviour.endless) {
+            const last = chunks[chunks.length - 1]!;
+            if (!(await writeAll(res, last))) return;
+            state.written += Buffer.byteLength(last);
+          }
+          res.end();
+          return;
+        }
+        case 'big': {
+          res.writeHead(behaviour.status ?? 200, { 'content-type': behaviour.contentType ?? 'application/json' });
+          const filler = Buffer.alloc(64 * 1024, 0x61);
+          let left = behaviour.bytes;
+          const head = Buffer.from('{"filler":"');
+          if (!(await writeAll(res, head))) return;
+          left -= head.length;
+          while (left > 2) {
+            const piece = left - 2 >= filler.length ? filler : filler.subarray(0, left - 2);
+            if (!(await writeAll(res, piece))) return;
+            state.written += piece.length;
+            left -= piece.length;
+          }
+          res.end('"}');
+          return;
+        }
       }
     });
   });
@@ -160,6 +231,9 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
     received,
     get aborted() {
       return state.aborted;
+    },
+    get written() {
+      return state.written;
     },
     script(model, script) {
       scripts.set(model, typeof script === 'function' ? script : () => script);

@@ -53,6 +53,7 @@ describe('failover for routed requests', () => {
     ['a 429', { kind: 'status', status: 429 }, 'error'],
     ['a timeout', { kind: 'hang' }, 'timeout'],
     ['a malformed body', { kind: 'malformed' }, 'error'],
+    ['a 200 whose body is not valid JSON', { kind: 'status', status: 200, body: '{"id": "chatcmpl-1", "choices": [}' }, 'error'],
     ['a dropped connection', { kind: 'destroy' }, 'error'],
   ] as const) {
     it(`moves to the next model after ${name}, tracing both attempts`, async () => {
@@ -137,6 +138,17 @@ describe('pinned requests do not fail over', () => {
     const res = await chat('small');
     expect(res.status).toBe(502);
     expect(JSON.parse(res.text).error.code).toBe('upstream_bad_response');
+  });
+
+  it('an upstream 200 whose body is not valid JSON is malformed, not a success → 502', async () => {
+    for (const body of ['{"id": "chatcmpl-1", "choices": [}', '{not json}', '{"a": 1,}', '{"a": 1}{"b": 2}']) {
+      upstream.script('small-model', { kind: 'status', status: 200, body });
+      const res = await chat('small');
+      expect(res.status).toBe(502);
+      expect(JSON.parse(res.text).error.code).toBe('upstream_bad_response');
+      const trace = await gw.gateway.store.get(String(res.headers['x-trace-id']));
+      expect(trace?.outcome).toBe('error');
+    }
   });
 });
 
@@ -233,6 +245,41 @@ describe('client disconnect', () => {
 });
 
 describe('circuit breaker', () => {
+  it("pinned requests' 4xx (a 429 too) and malformed answers do not put a model in cooldown; their 5xx do", async () => {
+    const local = await startTestGateway(upstream, {
+      router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', circuitBreaker: { failures: 2, cooldownSeconds: 60 } },
+    });
+    try {
+      const ask = async (model: string) => {
+        const res = await request(`${local.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+        });
+        await res.body.dump();
+        return { status: res.statusCode, reason: res.headers['x-router-reason'], model: res.headers['x-router-model'] };
+      };
+      for (const failing of [
+        { kind: 'status', status: 429 },
+        { kind: 'status', status: 400 },
+        { kind: 'malformed' },
+      ] as const) {
+        upstream.script('small-model', failing);
+        for (let i = 0; i < 3; i++) expect((await ask('small')).status).toBeGreaterThanOrEqual(400);
+      }
+      upstream.script('small-model', { kind: 'answer' });
+      const routed = await ask('auto');
+      expect(routed).toMatchObject({ status: 200, model: 'small' });
+      expect(routed.reason).not.toBe('fallback');
+      upstream.script('small-model', { kind: 'status', status: 503 });
+      for (let i = 0; i < 2; i++) expect((await ask('small')).status).toBe(503);
+      upstream.script('small-model', { kind: 'answer' });
+      expect(await ask('auto')).toMatchObject({ status: 200, reason: 'fallback', model: 'large' });
+    } finally {
+      await local.stop();
+    }
+  });
+
   it('takes a model that keeps failing out of routing for the cooldown; pinned requests still reach it', async () => {
     const local = await startTestGateway(upstream, {
       router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large', circuitBreaker: { failures: 3, cooldownSeconds: 60 } },

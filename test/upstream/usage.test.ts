@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { looksLikeJsonObject, StreamUsageReader, usageFromBody } from '../../src/upstream/usage.js';
+import { StreamUsageReader, usageFromBody } from '../../src/upstream/usage.js';
 
 const buf = (s: string) => Buffer.from(s);
 
@@ -39,18 +39,6 @@ describe('usageFromBody: usage read from the tail of a completion, without parsi
   });
 });
 
-describe('looksLikeJsonObject: the malformed-answer check', () => {
-  it('passes an object and fails what is cut short, empty or not JSON', () => {
-    expect(looksLikeJsonObject(buf(' {"a":1}\n'))).toBe(true);
-    expect(looksLikeJsonObject(buf('{}'))).toBe(true);
-    expect(looksLikeJsonObject(buf('{"id": "chatcmpl-broken", "choices": ['))).toBe(false);
-    expect(looksLikeJsonObject(buf(''))).toBe(false);
-    expect(looksLikeJsonObject(buf('   '))).toBe(false);
-    expect(looksLikeJsonObject(buf('<html><body>Bad gateway</body></html>'))).toBe(false);
-    expect(looksLikeJsonObject(buf('[1,2]'))).toBe(false);
-  });
-});
-
 describe('StreamUsageReader: usage from server-sent events, however the bytes are cut', () => {
   const ev = (o: unknown) => `data: ${JSON.stringify(o)}\n\n`;
   const stream =
@@ -82,6 +70,13 @@ describe('StreamUsageReader: usage from server-sent events, however the bytes ar
     const two = ev({ usage: { prompt_tokens: 1, completion_tokens: 1 } }) + ev({ usage: { prompt_tokens: 2, completion_tokens: 3 } });
     expect(read(two, 4096)).toEqual({ promptTokens: 2, completionTokens: 3 });
     expect(read(ev({ choices: [] }) + 'data: [DONE]\n\n', 3)).toBeNull();
+  });
+
+  it('skips an event longer than it keeps (256 KiB), however it is cut, and reads the usage after it', () => {
+    const long = ev({ choices: [{ delta: { content: 'x'.repeat(300 * 1024) } }], usage: { prompt_tokens: 9, completion_tokens: 9 } });
+    const last = ev({ choices: [], usage: { prompt_tokens: 4, completion_tokens: 5 } });
+    for (const size of [1000, 4096, 65536]) expect(read(long + last + 'data: [DONE]\n\n', size)).toEqual({ promptTokens: 4, completionTokens: 5 });
+    expect(read(long, 4096)).toBeNull();
   });
 
   it('ignores an unfinished event at the end of the stream, as an SSE parser does', () => {

@@ -53,6 +53,7 @@ function upstream(path: string, timeoutMs = 5000) {
     headers: {},
     connections: 4,
     routed: true,
+    maxResponseBytes: 1024 * 1024,
   });
 }
 
