@@ -96,6 +96,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     inflight: 0,
     metrics,
   };
+  if (config.auth.clientKeys.length > 0 && config.auth.adminKey === undefined) {
+    logger.warn(
+      {},
+      'auth.clientKeys without auth.adminKey: /stats, /metrics and /dashboard/data answer 403 (admin_key_required) until an admin key is configured (tracegate keys add NAME --admin)',
+    );
+  }
   const { judge, shadow, implicit } = config.router;
   if (implicit !== false) gw.implicit = new ImplicitFeedback(gw, implicit.windowSeconds);
   if (judge !== undefined) {

@@ -186,7 +186,7 @@ const authSchema = z
   .object({
     /** Keys clients send as `Authorization: Bearer <key>`, stored as SHA-256 hashes (`tracegate keys add NAME`). */
     clientKeys: z.array(clientKeySchema).default([]),
-    /** The key for /stats, /dashboard and /metrics (`tracegate keys add NAME --admin`). */
+    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`); with client keys and none, those answer 403. */
     adminKey: z.object({ sha256: sha256Hex }).strict().optional(),
     /** Serve without client keys on an address other than loopback. */
     allowUnauthenticated: z.boolean().default(false),

@@ -158,4 +158,13 @@ export const errors = {
   modelBusy: (model: string, limit: number) =>
     new GatewayError(429, 'requests', `Model '${model}' already has ${limit} requests in flight; try again shortly.`, 'model_busy'),
   internal: () => new GatewayError(500, 'api_error', 'Internal gateway error', 'internal_error'),
+
+  /** Client keys are configured but no admin key: the admin endpoints stay closed. */
+  adminKeyRequired: () =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      'This endpoint needs the admin key, and this gateway has none: make one with `tracegate keys add NAME --admin` and put its entry in the config as auth.adminKey.',
+      'admin_key_required',
+    ),
 };

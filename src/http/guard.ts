@@ -65,10 +65,16 @@ export function clientGuard(gw: Pick<Services, 'config' | 'keys' | 'limiter'>): 
   };
 }
 
-/** For /stats, /metrics and the dashboard's data: the admin key, when one is configured. */
+/**
+ * For /stats, /metrics and the dashboard's data, which show every tenant's traffic: the admin key
+ * when one is configured; with client keys and no admin key, nobody (403 `admin_key_required`);
+ * open only in keyless mode (no client keys, no admin key).
+ */
 export function adminGuard(gw: Pick<Services, 'config' | 'keys' | 'limiter'>): MiddlewareHandler<GatewayEnv> {
   return async function guardAdmin(c, next) {
-    if (gw.keys.requiresAdminKey) {
+    const access = gw.keys.adminAccess;
+    if (access === 'closed') throw errors.adminKeyRequired();
+    if (access === 'key') {
       const token = tokenOf(c.env.incoming.headers);
       if (!gw.keys.isAdmin(token)) throw token === undefined ? errors.missingApiKey() : errors.invalidApiKey();
     }

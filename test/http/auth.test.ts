@@ -119,3 +119,37 @@ describe('configuration', () => {
     ).toThrow(/two client keys are named "a"/);
   });
 });
+
+describe('admin endpoints with client keys but no admin key', () => {
+  let open: TestGateway;
+  beforeAll(async () => {
+    open = await startTestGateway(upstream, { auth: { clientKeys: [{ name: 'alice', sha256: hash(ALICE) }] } });
+  });
+  afterAll(() => open.stop());
+
+  it('does not open admin data to anyone when client keys exist but no admin key does (403 admin_key_required)', async () => {
+    // A trace with a prompt in it, which /dashboard/data would show.
+    const made = await request(`${open.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ALICE}` },
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'alice-private-prompt' }] }),
+    });
+    expect(made.statusCode).toBe(200);
+    await made.body.dump();
+    for (const path of ['/stats', '/metrics', '/dashboard/data', '/stats?since=0']) {
+      for (const key of [undefined, ALICE, 'tg-anything']) {
+        const res = await request(`${open.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+        const text = await res.body.text();
+        expect(res.statusCode, `${path} with ${key ?? 'no key'}`).toBe(403);
+        expect(text).not.toContain('alice-private-prompt');
+        const json = JSON.parse(text);
+        expect(json.error).toMatchObject({ type: 'invalid_request_error', code: 'admin_key_required', param: null });
+        // It says how to add one.
+        expect(json.error.message).toContain('tracegate keys add NAME --admin');
+      }
+    }
+    // The page itself loads (and shows that message when its data is refused); the rest still works.
+    expect((await request(`${open.url}/dashboard`)).statusCode).toBe(200);
+    expect((await request(`${open.url}/health`)).statusCode).toBe(200);
+  });
+});
