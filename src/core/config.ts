@@ -45,6 +45,8 @@ const serverSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
+    /** Deepest nesting of arrays and objects in a chat request's JSON body; deeper → 400. */
+    bodyDepthLimit: z.number().int().positive().max(10_000).default(128),
     /** How long SIGTERM waits for in-flight requests before closing anyway. */
     shutdownTimeoutMs: z.number().int().nonnegative().default(10_000),
   })

@@ -167,4 +167,15 @@ export const errors = {
       'This endpoint needs the admin key, and this gateway has none: make one with `tracegate keys add NAME --admin` and put its entry in the config as auth.adminKey.',
       'admin_key_required',
     ),
+  bodyTooDeep: (limit: number) =>
+    new GatewayError(400, 'invalid_request_error', `Request body is nested more than ${limit} levels deep`, 'body_too_deep'),
+  /** A top-level key that some upstreams' decoders would read as `model` (they match keys ignoring case). */
+  modelKeyCase: (key: string) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `Invalid '${key}': the model is named by 'model' only; a key that differs from it only in case is refused`,
+      'invalid_request',
+      key,
+    ),
 };

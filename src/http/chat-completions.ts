@@ -46,14 +46,15 @@ export function isChatCompletion(req: IncomingMessage): boolean {
  * error is answered in OpenAI's shape.
  */
 export function chatCompletionsListener(gw: Services) {
+  const { bodyLimitBytes, bodyDepthLimit } = gw.config.server;
   return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;
     try {
       const admission = admitClient(gw, incoming);
       const caller = admission instanceof Promise ? await admission : admission;
-      const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
-      const request = parseChatRequest(raw);
+      const raw = await readBody(incoming, bodyLimitBytes);
+      const request = parseChatRequest(raw, bodyDepthLimit);
       if (request instanceof GatewayError) throw request;
       const { routed } = resolveTarget(gw, request);
       // The routing context, once per request: one pass over the messages, then the class rules.

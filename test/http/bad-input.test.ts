@@ -110,3 +110,61 @@ describe('bad input gets a clear 4xx in OpenAI shape and creates no trace', () =
     expect(answer.choices[0]?.message.content).toBe('answer from small-model');
   });
 });
+
+describe('case variants of model', () => {
+  it('does not pass a key that differs from model only in case upstream (Go decoders read it as model): 400 naming it', async () => {
+    const before = upstream.received.length;
+    const variants: Array<[string, string]> = [
+      ['{"model":"auto","Model":"large","messages":[{"role":"user","content":"hi"}]}', 'Model'],
+      ['{"MODEL":"large","model":"auto","messages":[{"role":"user","content":"hi"}]}', 'MODEL'],
+      ['{"model":"auto","messages":[{"role":"user","content":"hi"}],"mOdEl":"large"}', 'mOdEl'],
+      ['{"model":"auto","messages":[{"role":"user","content":"hi"}],"Mod\\u0065l":"large"}', 'Model'],
+    ];
+    for (const [body, key] of variants) {
+      const res = await send('POST', '/v1/chat/completions', body);
+      expect(res.status, body).toBe(400);
+      expectOpenAIError(res.json);
+      expect(res.json.error).toMatchObject({ type: 'invalid_request_error', param: key });
+      expect(String(res.json.error.message)).toContain(`'${key}'`);
+    }
+    expect(upstream.received.length).toBe(before);
+    // The same letters deeper down are the request's own business.
+    const nested = await send('POST', '/v1/chat/completions', '{"model":"auto","metadata":{"Model":"x"},"messages":[{"role":"user","content":"hi","Model":"y"}]}');
+    expect(nested.status).toBe(200);
+  });
+});
+
+describe('deeply nested bodies', () => {
+  let big: TestGateway;
+  beforeAll(async () => {
+    big = await startTestGateway(upstream);
+  });
+  afterAll(() => big.stop());
+
+  const post = async (body: string) => {
+    const res = await request(`${big.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    return { status: res.statusCode, json: (await res.body.json()) as { error: Record<string, unknown> } };
+  };
+  const deep = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+
+  it('answers a duplicate model with a deeply nested body with a 400, not a 500 (re-serialising it would overflow the stack)', async () => {
+    const before = await big.gateway.store.count();
+    const bodies = [
+      `{"model":"small","messages":[{"role":"user","content":"hi"}],"x":${deep(50_000)},"model":"auto"}`,
+      `{"model":"auto","messages":[{"role":"user","content":${deep(50_000)}}]}`,
+      `{"model":"auto","messages":[{"role":"user","content":"hi"}],"x":${deep(129)}}`,
+    ];
+    for (const body of bodies) {
+      const res = await post(body);
+      expect(res.status).toBe(400);
+      expectOpenAIError(res.json);
+      expect(res.json.error.code).toBe('body_too_deep');
+    }
+    expect(await big.gateway.store.count()).toBe(before);
+    // server.bodyDepthLimit (128) levels are fine, strings that look like brackets do not count.
+    const fine = `{"model":"auto","messages":[{"role":"user","content":"${'[{'.repeat(500)}\\"]"}],"x":${deep(127)}}`;
+    expect((await post(fine)).status).toBe(200);
+    const twice = `{"model":"small","messages":[{"role":"user","content":"hi"}],"x":${deep(100)},"model":"auto"}`;
+    expect((await post(twice)).status).toBe(200);
+  });
+});
