@@ -23,6 +23,7 @@ const INTEGRATION = [
   'test/eval/cli.test.ts',
   'test/http/auth.test.ts',
   'test/http/bad-input.test.ts',
+  'test/http/browsers.test.ts',
   'test/http/chat-completions.test.ts',
   'test/http/clients.test.ts',
   'test/http/feedback-stats.test.ts',

@@ -167,6 +167,22 @@ export const errors = {
       'This endpoint needs the admin key, and this gateway has none: make one with `tracegate keys add NAME --admin` and put its entry in the config as auth.adminKey.',
       'admin_key_required',
     ),
+  /** Keyless mode: a Host header that is not this machine's (a DNS-rebinding page, say). */
+  hostNotAllowed: (host: string) =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      `Host '${host}' is not served: without client keys the gateway answers only requests addressed to a loopback name (localhost, 127.0.0.1, [::1]) or to server.host`,
+      'host_not_allowed',
+    ),
+  /** Keyless mode: a browser request from a page of another site. */
+  originNotAllowed: (origin: string) =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      `Origin '${origin}' is not allowed: without client keys the gateway answers no web page but those of this machine`,
+      'origin_not_allowed',
+    ),
   bodyTooDeep: (limit: number) =>
     new GatewayError(400, 'invalid_request_error', `Request body is nested more than ${limit} levels deep`, 'body_too_deep'),
   /** A top-level key that some upstreams' decoders would read as `model` (they match keys ignoring case). */

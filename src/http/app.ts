@@ -4,6 +4,7 @@ import { requestIdOf } from './chat-completions.js';
 import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { errors } from '../core/errors.js';
+import { browserCheck, browserGuard, jsonBodyGuard } from './browser-guard.js';
 import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
@@ -15,6 +16,11 @@ import { getStats } from './stats.js';
 export function createApp(gw: Services) {
   const app = new Hono<GatewayEnv>();
 
+  const checkBrowser = browserCheck(gw.config, !gw.keys.requiresClientKey);
+  if (checkBrowser !== null) {
+    app.use('*', browserGuard(checkBrowser));
+    app.use('/feedback', jsonBodyGuard(checkBrowser));
+  }
   const client = clientGuard(gw);
   const admin = adminGuard(gw);
   app.use('/v1/*', client);

@@ -11,6 +11,7 @@ import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
 import { ServerChatReply, sendJson } from './chat-reply.js';
 import { parseChatRequest } from './chat-request.js';
 import { errorAnswer } from './error-answer.js';
+import { browserCheck } from './browser-guard.js';
 import { admitClient } from './guard.js';
 import { readBody } from './read-body.js';
 
@@ -46,11 +47,16 @@ export function isChatCompletion(req: IncomingMessage): boolean {
  * error is answered in OpenAI's shape.
  */
 export function chatCompletionsListener(gw: Services) {
+  const checkBrowser = browserCheck(gw.config, !gw.keys.requiresClientKey);
   const { bodyLimitBytes, bodyDepthLimit } = gw.config.server;
   return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;
     try {
+      if (checkBrowser !== null) {
+        checkBrowser.request(incoming.headers);
+        checkBrowser.jsonBody(incoming.headers);
+      }
       const admission = admitClient(gw, incoming);
       const caller = admission instanceof Promise ? await admission : admission;
       const raw = await readBody(incoming, bodyLimitBytes);
