@@ -9,6 +9,7 @@ export interface ClientKey {
   name: string;
   digest: Buffer;
   requestsPerMinute?: number;
+  maxConcurrent?: number;
 }
 
 /**
@@ -38,6 +39,7 @@ export class KeyRing {
       name: k.name,
       digest: Buffer.from(k.sha256, 'hex'),
       requestsPerMinute: k.requestsPerMinute,
+      maxConcurrent: k.maxConcurrent,
     }));
     this.admin = auth.adminKey ? Buffer.from(auth.adminKey.sha256, 'hex') : undefined;
   }

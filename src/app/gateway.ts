@@ -6,6 +6,7 @@ import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, RouterPolicy } from '../routing/types.js';
 import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
+import { ConcurrencyCaps } from '../access/concurrency.js';
 import { KeyRing } from '../access/keys.js';
 import { RateLimiter } from '../access/rate-limit.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
@@ -83,6 +84,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     upstreams: createUpstreams(config.models, options.env),
     keys: new KeyRing(config.auth),
     limiter,
+    concurrency: new ConcurrencyCaps(),
     health: new UpstreamHealth({
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,

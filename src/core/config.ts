@@ -181,6 +181,8 @@ const clientKeySchema = z
     sha256: sha256Hex,
     /** This key's own requests-per-minute limit (overrides limits.requestsPerMinute). */
     requestsPerMinute: z.number().int().positive().optional(),
+    /** This key's own cap on chat completions in flight at once (overrides limits.maxConcurrentPerKey). */
+    maxConcurrent: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -199,6 +201,8 @@ const limitsSchema = z
   .object({
     /** Requests per minute per client key (per client address without keys); 0 = no limit. */
     requestsPerMinute: z.number().int().nonnegative().default(0),
+    /** Chat completions in flight at once per client key (per client address without keys); 0 = no cap. */
+    maxConcurrentPerKey: z.number().int().nonnegative().default(0),
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),

@@ -194,4 +194,11 @@ export const errors = {
       'invalid_request',
       key,
     ),
+  tooManyConcurrent: (limit: number) =>
+    new GatewayError(
+      429,
+      'requests',
+      `Too many concurrent requests: this key may have ${limit} in flight at once. Please try again shortly.`,
+      'too_many_concurrent_requests',
+    ).withHeaders({ 'retry-after': '1' }),
 };

@@ -12,7 +12,7 @@ import { ServerChatReply, sendJson } from './chat-reply.js';
 import { parseChatRequest } from './chat-request.js';
 import { errorAnswer } from './error-answer.js';
 import { browserCheck } from './browser-guard.js';
-import { admitClient } from './guard.js';
+import { admitClient, type Caller } from './guard.js';
 import { readBody } from './read-body.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
@@ -42,6 +42,18 @@ export function isChatCompletion(req: IncomingMessage): boolean {
 }
 
 /**
+ * Takes one of the caller's slots (429 when it has none left) and gives it back when the answer
+ * ends: the response closes once it is finished, whatever it was, or when the client leaves.
+ */
+function holdSlot(gw: Pick<Services, 'concurrency'>, caller: Caller, outgoing: ServerResponse): void {
+  const release = gw.concurrency.acquire(caller.id, caller.maxConcurrent);
+  if (release === null) throw errors.tooManyConcurrent(caller.maxConcurrent);
+  outgoing.once('close', release);
+  // A client that left while its admission was decided.
+  if (outgoing.destroyed) release();
+}
+
+/**
  * POST /v1/chat/completions, answered straight on Node's request and response: the hot path does
  * not pay for a web Request/Response pair (Hono serves every other route). Never rejects: every
  * error is answered in OpenAI's shape.
@@ -59,6 +71,7 @@ export function chatCompletionsListener(gw: Services) {
       }
       const admission = admitClient(gw, incoming);
       const caller = admission instanceof Promise ? await admission : admission;
+      if (caller.maxConcurrent > 0) holdSlot(gw, caller, outgoing);
       const raw = await readBody(incoming, bodyLimitBytes);
       const request = parseChatRequest(raw, bodyDepthLimit);
       if (request instanceof GatewayError) throw request;

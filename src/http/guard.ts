@@ -25,6 +25,10 @@ export interface Caller {
   /** The client key's name (null without client keys). */
   keyName: string | null;
   admin: boolean;
+  /** Whom the limits count against: `admin`, the key's name, or `address:…` without keys. */
+  id: string;
+  /** Chat completions this caller may have in flight at once (0 = no cap). */
+  maxConcurrent: number;
 }
 
 function admitted(caller: Caller, decision: RateDecision, perMinute: number): Caller {
@@ -42,14 +46,16 @@ export function admitClient(gw: Pick<Services, 'config' | 'keys' | 'limiter'>, i
   const admin = gw.keys.isAdmin(token);
   let keyName: string | null = null;
   let perMinute = gw.config.limits.requestsPerMinute;
+  let maxConcurrent = gw.config.limits.maxConcurrentPerKey;
   if (gw.keys.requiresClientKey && !admin) {
     const key = gw.keys.client(token);
     if (!key) throw token === undefined ? errors.missingApiKey() : errors.invalidApiKey();
     keyName = key.name;
     perMinute = key.requestsPerMinute ?? perMinute;
+    maxConcurrent = key.maxConcurrent ?? maxConcurrent;
   }
-  const caller: Caller = { keyName, admin };
   const id = admin ? 'admin' : keyName ?? `address:${incoming.socket.remoteAddress ?? 'unknown'}`;
+  const caller: Caller = { keyName, admin, id, maxConcurrent };
   const taken = gw.limiter.take(id, admin ? 0 : perMinute);
   return taken instanceof Promise ? taken.then((d) => admitted(caller, d, perMinute)) : admitted(caller, taken, perMinute);
 }
