@@ -57,6 +57,7 @@ const EXTERNAL = [
   'test/fleet/durability.test.ts',
   'test/fleet/feedback-push.test.ts',
   'test/fleet/rate-limit.test.ts',
+  'test/http/admin-query-pg.test.ts',
   'test/http/dashboard.test.ts',
   'test/traces/feedback-source-migration.test.ts',
   'test/traces/pg-store.test.ts',

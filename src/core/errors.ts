@@ -194,6 +194,9 @@ export const errors = {
       'invalid_request',
       key,
     ),
+  /** An admin query parameter that is not what it should be. */
+  invalidQuery: (name: string, expected: string) =>
+    new GatewayError(400, 'invalid_request_error', `Invalid '${name}': expected ${expected}`, 'invalid_request', name),
   tooManyConcurrent: (limit: number) =>
     new GatewayError(
       429,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
+import { ODD_ADMIN_QUERIES, ODD_TRACE_IDS, GOOD_ADMIN_QUERIES } from '../helpers/admin-queries.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -131,6 +132,27 @@ describe('case variants of model', () => {
     // The same letters deeper down are the request's own business.
     const nested = await send('POST', '/v1/chat/completions', '{"model":"auto","metadata":{"Model":"x"},"messages":[{"role":"user","content":"hi","Model":"y"}]}');
     expect(nested.status).toBe(200);
+  });
+});
+
+describe('admin query strings', () => {
+  it('refuses odd values (fractions, huge numbers, NUL, 10 KB) with a 400 naming the parameter, before any store sees them', async () => {
+    for (const [path, param] of ODD_ADMIN_QUERIES) {
+      const res = await send('GET', path);
+      expect(res.status, path.slice(0, 80)).toBe(400);
+      expectOpenAIError(res.json);
+      expect(res.json.error.param, path.slice(0, 80)).toBe(param);
+      expect(String(res.json.error.message)).toMatch(/^Invalid '\w+': expected /);
+    }
+    for (const path of GOOD_ADMIN_QUERIES) expect((await send('GET', path)).status, path).toBe(200);
+  });
+
+  it('refuses a trace id with a NUL, a control character or 10 KB in it with a 400', async () => {
+    for (const id of ODD_TRACE_IDS) {
+      const res = await send('POST', '/feedback', JSON.stringify({ trace_id: id, thumbs: 'up' }));
+      expect(res.status, JSON.stringify(id).slice(0, 40)).toBe(400);
+      expect(res.json.error.param).toBe('trace_id');
+    }
   });
 });
 
