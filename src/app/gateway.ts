@@ -7,6 +7,7 @@ import type { ModelInfo, RouterPolicy } from '../routing/types.js';
 import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
 import { ConcurrencyCaps } from '../access/concurrency.js';
+import { FailedAuthThrottle } from '../access/failed-auth.js';
 import { KeyRing } from '../access/keys.js';
 import { RateLimiter } from '../access/rate-limit.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
@@ -85,6 +86,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     keys: new KeyRing(config.auth),
     limiter,
     concurrency: new ConcurrencyCaps(),
+    failedAuth: new FailedAuthThrottle(config.limits.failedAuthPerMinute),
     health: new UpstreamHealth({
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,

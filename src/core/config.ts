@@ -203,6 +203,10 @@ const limitsSchema = z
     requestsPerMinute: z.number().int().nonnegative().default(0),
     /** Chat completions in flight at once per client key (per client address without keys); 0 = no cap. */
     maxConcurrentPerKey: z.number().int().nonnegative().default(0),
+    /** Requests per minute with the admin key; 0 = no limit. */
+    adminRequestsPerMinute: z.number().int().nonnegative().default(600),
+    /** Wrong keys per minute from one client address before it gets 429s until its allowance refills; 0 = off. */
+    failedAuthPerMinute: z.number().int().nonnegative().default(20),
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),

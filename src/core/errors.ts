@@ -204,4 +204,12 @@ export const errors = {
       `Too many concurrent requests: this key may have ${limit} in flight at once. Please try again shortly.`,
       'too_many_concurrent_requests',
     ).withHeaders({ 'retry-after': '1' }),
+  /** Too many wrong keys from one client address: it is refused until its allowance refills. */
+  tooManyFailedAuth: (retryAfter: number) =>
+    new GatewayError(
+      429,
+      'requests',
+      `Too many requests with a wrong API key from this address. Please try again in ${retryAfter}s.`,
+      'too_many_failed_auth',
+    ).withHeaders({ 'retry-after': String(retryAfter) }),
 };
