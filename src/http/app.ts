@@ -6,6 +6,7 @@ import { dashboardRoutes } from './dashboard/routes.js';
 import { errors } from '../core/errors.js';
 import { browserCheck, browserGuard, jsonBodyGuard } from './browser-guard.js';
 import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
+import { closeAfterAnswer } from './read-body.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
 import { getMetrics } from './metrics.js';
@@ -46,12 +47,15 @@ export function createApp(gw: Services) {
 
   app.notFound((c) => {
     const err = errors.routeNotFound(c.req.method, c.req.path);
+    if (!c.env.incoming.complete) closeAfterAnswer(c.env.incoming, c.env.outgoing);
     return c.json(err.toBody(), 404);
   });
 
   app.onError((err, c) => {
     const requestId = c.res.headers.get('x-request-id') ?? requestIdOf(c.env?.incoming?.headers ?? {});
     const answer = errorAnswer(gw, err, requestId);
+    // The rest of a body refused before it was read whole is not read: the connection closes after the answer.
+    if (c.env?.incoming !== undefined && !c.env.incoming.complete) closeAfterAnswer(c.env.incoming, c.env.outgoing);
     c.header('x-request-id', requestId);
     for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
     return c.json(answer.body, answer.status as 400);

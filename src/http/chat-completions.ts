@@ -13,7 +13,7 @@ import { parseChatRequest } from './chat-request.js';
 import { errorAnswer } from './error-answer.js';
 import { browserCheck } from './browser-guard.js';
 import { admitClient, type Caller } from './guard.js';
-import { readBody } from './read-body.js';
+import { closeAfterAnswer, readBody } from './read-body.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const CHAT_PATH = '/v1/chat/completions';
@@ -107,9 +107,9 @@ export function chatCompletionsListener(gw: Services) {
       const headers: Record<string, string> = answer.headers;
       headers['x-request-id'] = requestId;
       if (queryClass !== null) headers['x-router-class'] = queryClass;
+      // The rest of a body refused before it was read whole is not read: the connection closes after the answer.
+      if (!incoming.complete) closeAfterAnswer(incoming, outgoing);
       sendJson(outgoing, answer.status, headers, JSON.stringify(answer.body));
-      // The rest of a refused body is read and dropped, so the connection stays usable.
-      if (!incoming.complete) incoming.resume();
     }
   };
 }

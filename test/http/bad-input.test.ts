@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
+import { sha256 } from '../../src/access/keys.js';
 import { ODD_ADMIN_QUERIES, ODD_TRACE_IDS, GOOD_ADMIN_QUERIES } from '../helpers/admin-queries.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
@@ -188,5 +190,63 @@ describe('deeply nested bodies', () => {
     expect((await post(fine)).status).toBe(200);
     const twice = `{"model":"small","messages":[{"role":"user","content":"hi"}],"x":${deep(100)},"model":"auto"}`;
     expect((await post(twice)).status).toBe(200);
+  });
+});
+
+/** Writes a request's head, then body bytes every few ms until the server closes the connection (or 6 s pass). */
+function streamAtGateway(port: number, head: string) {
+  return new Promise<{ response: string; closedAfterMs: number; written: number }>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    const started = Date.now();
+    let response = '';
+    let written = 0;
+    socket.on('error', () => undefined); // the server hangs up mid-write
+    socket.on('data', (d) => (response += d.toString()));
+    const chunk = Buffer.alloc(16 * 1024, 0x20);
+    const chunked = /transfer-encoding: chunked/i.test(head);
+    const pump = setInterval(() => {
+      if (socket.destroyed || !socket.writable) return;
+      socket.write(chunked ? `${chunk.length.toString(16)}\r\n${chunk}\r\n` : chunk);
+      written += chunk.length;
+    }, 5);
+    const giveUp = setTimeout(() => socket.destroy(), 6000);
+    socket.once('close', () => {
+      clearInterval(pump);
+      clearTimeout(giveUp);
+      resolve({ response, closedAfterMs: Date.now() - started, written });
+    });
+    socket.write(head);
+  });
+}
+
+describe('bodies that will be refused', () => {
+  let keyed: TestGateway;
+  beforeAll(async () => {
+    keyed = await startTestGateway(upstream, {
+      server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
+      auth: { clientKeys: [{ name: 'k', sha256: sha256('tg-k').toString('hex') }] },
+    });
+  });
+  afterAll(() => keyed.stop());
+
+  const head = (path: string, extra: string) => `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}\r\n`;
+
+  it('are not read to the end: the answer says connection: close and the connection closes while the client still sends', async () => {
+    const cases: Array<[string, number, string]> = [
+      [head('/v1/chat/completions', 'Authorization: Bearer tg-k\r\nTransfer-Encoding: chunked\r\n'), 413, 'chunked, past the limit'],
+      [head('/v1/chat/completions', 'Authorization: Bearer tg-k\r\nContent-Length: 10000000000\r\n'), 413, 'declared too large'],
+      [head('/v1/chat/completions', 'Content-Length: 10000000000\r\n'), 401, 'no key'],
+      [head('/v1/chat/completions', 'Authorization: Bearer tg-wrong\r\nTransfer-Encoding: chunked\r\n'), 401, 'wrong key'],
+      [head('/feedback', 'Content-Length: 10000000000\r\n'), 401, 'feedback, no key'],
+      [head('/feedback', 'Authorization: Bearer tg-k\r\nTransfer-Encoding: chunked\r\n'), 413, 'feedback, past its limit'],
+      [head('/nowhere', 'Content-Length: 10000000000\r\n'), 404, 'unknown route'],
+    ];
+    for (const [request, status, name] of cases) {
+      const { response, closedAfterMs } = await streamAtGateway(keyed.port, request);
+      expect(response.slice(0, 12), name).toBe(`HTTP/1.1 ${status}`);
+      expect(response.toLowerCase(), name).toContain('connection: close');
+      expect(closedAfterMs, name).toBeLessThan(3000);
+    }
+    expect(await keyed.gateway.store.count()).toBe(0);
   });
 });
