@@ -197,6 +197,9 @@ export const errors = {
   /** An admin query parameter that is not what it should be. */
   invalidQuery: (name: string, expected: string) =>
     new GatewayError(400, 'invalid_request_error', `Invalid '${name}': expected ${expected}`, 'invalid_request', name),
+  /** The client closed its connection before its request body was complete. */
+  uploadAborted: () =>
+    new GatewayError(400, 'invalid_request_error', 'The request body was cut short: the client closed the connection', 'request_aborted'),
   tooManyConcurrent: (limit: number) =>
     new GatewayError(
       429,

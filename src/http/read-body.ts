@@ -3,11 +3,13 @@ import { errors } from '../core/errors.js';
 
 /**
  * Reads a request body into one Buffer, refusing it (413) as soon as it passes `limit` bytes (or
- * at once when its content-length says it will); the rest is not read (see `closeAfterAnswer`).
+ * at once when its content-length says it will); the rest is not read (see `closeAfterAnswer`). A
+ * client that hangs up mid-body gets `request_aborted`.
  */
 export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
   if (Number.isFinite(declared) && declared > limit) return Promise.reject(errors.bodyTooLarge(limit));
+  if (req.destroyed) return Promise.reject(errors.uploadAborted());
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -25,18 +27,22 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       cleanup();
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
-    const onError = (err: Error) => {
+    // The only errors of a request stream are the client's: it closed the connection mid-body
+    // (a request closed before its end is the same).
+    const onError = () => {
       cleanup();
-      reject(err);
+      reject(errors.uploadAborted());
     };
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onError);
     };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onError);
   });
 }
 

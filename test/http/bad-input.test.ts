@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pino } from 'pino';
 import { request } from 'undici';
 import { sha256 } from '../../src/access/keys.js';
+import { startGateway, type RunningGateway } from '../../src/app/server.js';
 import { ODD_ADMIN_QUERIES, ODD_TRACE_IDS, GOOD_ADMIN_QUERIES } from '../helpers/admin-queries.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, testConfig, type TestGateway } from '../helpers/gateway.js';
 
 let upstream: FakeUpstream;
 let gw: TestGateway;
@@ -248,5 +250,34 @@ describe('bodies that will be refused', () => {
       expect(closedAfterMs, name).toBeLessThan(3000);
     }
     expect(await keyed.gateway.store.count()).toBe(0);
+  });
+});
+
+describe('clients that go away', () => {
+  let running: RunningGateway;
+  let logs: Array<{ level: number; msg: string }> = [];
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as { level: number; msg: string });
+        done();
+      },
+    });
+    running = await startGateway(testConfig(upstream), { logger: pino({ level: 'debug' }, sink) });
+  });
+  afterAll(() => running.close());
+
+  it('logs a client that aborts its upload as a debug line, not an unhandled error', async () => {
+    for (const path of ['/v1/chat/completions', '/feedback']) {
+      logs = [];
+      const socket = connect(running.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      await new Promise<void>((r) => socket.once('connect', () => r()));
+      // Gone once the gateway has the request and waits for the rest of its body.
+      running.server.once('request', () => setImmediate(() => socket.destroy()));
+      socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"model":`);
+      await expect.poll(() => logs.some((l) => l.level === 20 && /request body was complete/.test(l.msg)), { timeout: 3000 }).toBe(true);
+      expect(logs.filter((l) => l.level >= 40), path).toEqual([]);
+    }
   });
 });
