@@ -215,4 +215,10 @@ export const errors = {
       `Too many requests with a wrong API key from this address. Please try again in ${retryAfter}s.`,
       'too_many_failed_auth',
     ).withHeaders({ 'retry-after': String(retryAfter) }),
+  /** Node's own refusals of a request it could not read as HTTP. */
+  badHttpRequest: () => new GatewayError(400, 'invalid_request_error', 'The request is not valid HTTP', 'bad_http_request'),
+  requestTimeout: () =>
+    new GatewayError(408, 'invalid_request_error', 'The request was not received in time', 'request_timeout'),
+  headersTooLarge: () =>
+    new GatewayError(431, 'invalid_request_error', 'The request headers are too large', 'headers_too_large'),
 };

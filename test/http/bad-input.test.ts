@@ -253,7 +253,7 @@ describe('bodies that will be refused', () => {
   });
 });
 
-describe('clients that go away', () => {
+describe('clients that go away, and requests Node itself refuses', () => {
   let running: RunningGateway;
   let logs: Array<{ level: number; msg: string }> = [];
   beforeAll(async () => {
@@ -279,5 +279,33 @@ describe('clients that go away', () => {
       await expect.poll(() => logs.some((l) => l.level === 20 && /request body was complete/.test(l.msg)), { timeout: 3000 }).toBe(true);
       expect(logs.filter((l) => l.level >= 40), path).toEqual([]);
     }
+  });
+
+  async function raw(text: string): Promise<string> {
+    const socket = connect(running.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let response = '';
+    socket.on('data', (d) => (response += d.toString()));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write(text);
+    await closed;
+    return response;
+  }
+
+  function jsonError(response: string, status: number) {
+    const [headers, body] = response.split('\r\n\r\n');
+    expect(headers!.split('\r\n')[0]).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+    expect(headers!.toLowerCase()).toContain('content-type: application/json');
+    const json = JSON.parse(body!) as { error: Record<string, unknown> };
+    expectOpenAIError(json);
+    return json.error;
+  }
+
+  it("answers Node's own 400 and 431 (not HTTP, headers too large) in OpenAI's shape", async () => {
+    expect(jsonError(await raw('NOT HTTP AT ALL\r\n\r\n'), 400).code).toBe('bad_http_request');
+    expect(jsonError(await raw(`GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'x'.repeat(20_000)}\r\n\r\n`), 431).code).toBe('headers_too_large');
+    expect(jsonError(await raw('POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n'), 400).code).toBe(
+      'bad_http_request',
+    );
   });
 });

@@ -139,6 +139,20 @@ describe('slow clients', () => {
     expect(response).not.toMatch(/^HTTP\/1\.1 5/);
   });
 
+  it("answers a client too slow with its request with a 408 in OpenAI's shape", async () => {
+    const socket = connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let response = '';
+    socket.on('data', (d) => (response += d.toString()));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await closed;
+    const [head, body] = response.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(head!.toLowerCase()).toContain('content-type: application/json');
+    expect(JSON.parse(body!).error).toMatchObject({ type: 'invalid_request_error', code: 'request_timeout', param: null });
+  });
+
   it('still serves normal clients', async () => {
     expect((await chat(gw, undefined)).status).toBe(200);
   });
