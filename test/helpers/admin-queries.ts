@@ -57,3 +57,14 @@ export const adminQueries: fc.Arbitrary<string> = fc.oneof(
   fc.record({ since: queryValue, until: queryValue }, { requiredKeys: [] }).map((q) => `/stats?${new URLSearchParams(q)}`),
   fc.record({ window: queryValue, bucket: queryValue, limit: queryValue }, { requiredKeys: [] }).map((q) => `/dashboard/data?${new URLSearchParams(q)}`),
 );
+
+/** Chat bodies nested deep (up to 15 000 levels, within a 64 KiB body), in `messages` or beside it, some with `model` twice. */
+export const deepBodies: fc.Arbitrary<string> = fc
+  .record({ depth: fc.integer({ min: 1, max: 15_000 }), twice: fc.boolean(), inMessages: fc.boolean(), array: fc.boolean() })
+  .map(({ depth, twice, inMessages, array }) => {
+    const levels = array ? depth : Math.ceil(depth / 3);
+    const deep = array ? '['.repeat(levels) + ']'.repeat(levels) : '{"a":'.repeat(levels) + '1' + '}'.repeat(levels);
+    const content = inMessages ? deep : '"hi"';
+    const extra = inMessages ? '' : `,"x":${deep}`;
+    return `{"model":"small","messages":[{"role":"user","content":${content}}]${extra}${twice ? ',"model":"auto"' : ''}}`;
+  });
