@@ -9,7 +9,15 @@ export interface ClientKey {
   name: string;
   digest: Buffer;
   requestsPerMinute?: number;
+  maxConcurrent?: number;
 }
+
+/**
+ * Who may read the admin endpoints (/stats, /metrics, /dashboard/data): `key`, the admin key's
+ * holder; `closed`, nobody (client keys are configured but no admin key: tenants' data stays in);
+ * `open`, anyone who reaches the gateway (keyless local mode: no client keys, no admin key).
+ */
+export type AdminAccess = 'key' | 'closed' | 'open';
 
 /** The bearer token of an Authorization header, or undefined. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -31,6 +39,7 @@ export class KeyRing {
       name: k.name,
       digest: Buffer.from(k.sha256, 'hex'),
       requestsPerMinute: k.requestsPerMinute,
+      maxConcurrent: k.maxConcurrent,
     }));
     this.admin = auth.adminKey ? Buffer.from(auth.adminKey.sha256, 'hex') : undefined;
   }
@@ -39,8 +48,9 @@ export class KeyRing {
     return this.clients.length > 0;
   }
 
-  get requiresAdminKey(): boolean {
-    return this.admin !== undefined;
+  get adminAccess(): AdminAccess {
+    if (this.admin !== undefined) return 'key';
+    return this.clients.length > 0 ? 'closed' : 'open';
   }
 
   /** The client key a token belongs to, or undefined. */

@@ -6,6 +6,8 @@ import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, RouterPolicy } from '../routing/types.js';
 import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
+import { ConcurrencyCaps } from '../access/concurrency.js';
+import { FailedAuthThrottle } from '../access/failed-auth.js';
 import { KeyRing } from '../access/keys.js';
 import { RateLimiter } from '../access/rate-limit.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
@@ -83,6 +85,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     upstreams: createUpstreams(config.models, options.env),
     keys: new KeyRing(config.auth),
     limiter,
+    concurrency: new ConcurrencyCaps(),
+    failedAuth: new FailedAuthThrottle(config.limits.failedAuthPerMinute),
     health: new UpstreamHealth({
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,
@@ -96,6 +100,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     inflight: 0,
     metrics,
   };
+  if (config.auth.clientKeys.length > 0 && config.auth.adminKey === undefined) {
+    logger.warn(
+      {},
+      'auth.clientKeys without auth.adminKey: /stats, /metrics and /dashboard/data answer 403 (admin_key_required) until an admin key is configured (tracegate keys add NAME --admin)',
+    );
+  }
   const { judge, shadow, implicit } = config.router;
   if (implicit !== false) gw.implicit = new ImplicitFeedback(gw, implicit.windowSeconds);
   if (judge !== undefined) {

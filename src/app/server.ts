@@ -5,6 +5,7 @@ import type { Config } from '../core/config.js';
 import { closeGateway, createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createApp } from '../http/app.js';
 import { chatCompletionsListener, isChatCompletion } from '../http/chat-completions.js';
+import { answerClientError } from '../http/client-error.js';
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -107,6 +108,8 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       if (isChatCompletion(req)) void chatCompletion(req, res);
       else void honoListener(req, res);
     });
+    // Node's own refusals (bad HTTP, headers too large, too slow) in OpenAI's shape too.
+    s.on('clientError', answerClientError);
     s.listen(config.server.port, config.server.host, () => resolve(s));
     s.once('error', reject);
   });

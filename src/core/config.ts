@@ -47,6 +47,8 @@ const serverSchema = z
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8080),
     bodyLimitBytes: z.number().int().positive().default(10 * 1024 * 1024),
+    /** Deepest nesting of arrays and objects in a chat request's JSON body; deeper → 400. */
+    bodyDepthLimit: z.number().int().positive().max(10_000).default(128),
     /** How long SIGTERM waits for in-flight requests before closing anyway. */
     shutdownTimeoutMs: z.number().int().nonnegative().default(10_000),
   })
@@ -181,6 +183,8 @@ const clientKeySchema = z
     sha256: sha256Hex,
     /** This key's own requests-per-minute limit (overrides limits.requestsPerMinute). */
     requestsPerMinute: z.number().int().positive().optional(),
+    /** This key's own cap on chat completions in flight at once (overrides limits.maxConcurrentPerKey). */
+    maxConcurrent: z.number().int().positive().optional(),
   })
   .strict();
 
@@ -188,7 +192,7 @@ const authSchema = z
   .object({
     /** Keys clients send as `Authorization: Bearer <key>`, stored as SHA-256 hashes (`tracegate keys add NAME`). */
     clientKeys: z.array(clientKeySchema).default([]),
-    /** The key for /stats, /dashboard and /metrics (`tracegate keys add NAME --admin`). */
+    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`); with client keys and none, those answer 403. */
     adminKey: z.object({ sha256: sha256Hex }).strict().optional(),
     /** Serve without client keys on an address other than loopback. */
     allowUnauthenticated: z.boolean().default(false),
@@ -199,6 +203,12 @@ const limitsSchema = z
   .object({
     /** Requests per minute per client key (per client address without keys); 0 = no limit. */
     requestsPerMinute: z.number().int().nonnegative().default(0),
+    /** Chat completions in flight at once per client key (per client address without keys); 0 = no cap. */
+    maxConcurrentPerKey: z.number().int().nonnegative().default(0),
+    /** Requests per minute with the admin key; 0 = no limit. */
+    adminRequestsPerMinute: z.number().int().nonnegative().default(600),
+    /** Wrong keys per minute from one client address before it gets 429s until its allowance refills; 0 = off. */
+    failedAuthPerMinute: z.number().int().nonnegative().default(20),
     /** How long a client may take to send its request headers, and its whole request. */
     headersTimeoutMs: z.number().int().positive().default(10_000),
     requestTimeoutMs: z.number().int().positive().default(60_000),

@@ -185,4 +185,67 @@ export const errors = {
   modelBusy: (model: string, limit: number) =>
     new GatewayError(429, 'requests', `Model '${model}' already has ${limit} requests in flight; try again shortly.`, 'model_busy'),
   internal: () => new GatewayError(500, 'api_error', 'Internal gateway error', 'internal_error'),
+
+  /** Client keys are configured but no admin key: the admin endpoints stay closed. */
+  adminKeyRequired: () =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      'This endpoint needs the admin key, and this gateway has none: make one with `tracegate keys add NAME --admin` and put its entry in the config as auth.adminKey.',
+      'admin_key_required',
+    ),
+  /** Keyless mode: a Host header that is not this machine's (a DNS-rebinding page, say). */
+  hostNotAllowed: (host: string) =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      `Host '${host}' is not served: without client keys the gateway answers only requests addressed to a loopback name (localhost, 127.0.0.1, [::1]) or to server.host`,
+      'host_not_allowed',
+    ),
+  /** Keyless mode: a browser request from a page of another site. */
+  originNotAllowed: (origin: string) =>
+    new GatewayError(
+      403,
+      'invalid_request_error',
+      `Origin '${origin}' is not allowed: without client keys the gateway answers no web page but those of this machine`,
+      'origin_not_allowed',
+    ),
+  bodyTooDeep: (limit: number) =>
+    new GatewayError(400, 'invalid_request_error', `Request body is nested more than ${limit} levels deep`, 'body_too_deep'),
+  /** A top-level key that some upstreams' decoders would read as `model` (they match keys ignoring case). */
+  modelKeyCase: (key: string) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `Invalid '${key}': the model is named by 'model' only; a key that differs from it only in case is refused`,
+      'invalid_request',
+      key,
+    ),
+  /** An admin query parameter that is not what it should be. */
+  invalidQuery: (name: string, expected: string) =>
+    new GatewayError(400, 'invalid_request_error', `Invalid '${name}': expected ${expected}`, 'invalid_request', name),
+  /** The client closed its connection before its request body was complete. */
+  uploadAborted: () =>
+    new GatewayError(400, 'invalid_request_error', 'The request body was cut short: the client closed the connection', 'request_aborted'),
+  tooManyConcurrent: (limit: number) =>
+    new GatewayError(
+      429,
+      'requests',
+      `Too many concurrent requests: this key may have ${limit} in flight at once. Please try again shortly.`,
+      'too_many_concurrent_requests',
+    ).withHeaders({ 'retry-after': '1' }),
+  /** Too many wrong keys from one client address: it is refused until its allowance refills. */
+  tooManyFailedAuth: (retryAfter: number) =>
+    new GatewayError(
+      429,
+      'requests',
+      `Too many requests with a wrong API key from this address. Please try again in ${retryAfter}s.`,
+      'too_many_failed_auth',
+    ).withHeaders({ 'retry-after': String(retryAfter) }),
+  /** Node's own refusals of a request it could not read as HTTP. */
+  badHttpRequest: () => new GatewayError(400, 'invalid_request_error', 'The request is not valid HTTP', 'bad_http_request'),
+  requestTimeout: () =>
+    new GatewayError(408, 'invalid_request_error', 'The request was not received in time', 'request_timeout'),
+  headersTooLarge: () =>
+    new GatewayError(431, 'invalid_request_error', 'The request headers are too large', 'headers_too_large'),
 };

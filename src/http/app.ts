@@ -4,7 +4,9 @@ import { requestIdOf } from './chat-completions.js';
 import { errorAnswer } from './error-answer.js';
 import { dashboardRoutes } from './dashboard/routes.js';
 import { errors } from '../core/errors.js';
+import { browserCheck, browserGuard, jsonBodyGuard } from './browser-guard.js';
 import { adminGuard, clientGuard, type GatewayEnv } from './guard.js';
+import { closeAfterAnswer } from './read-body.js';
 import { postFeedback } from './feedback.js';
 import { health } from './health.js';
 import { getMetrics } from './metrics.js';
@@ -15,6 +17,11 @@ import { getStats } from './stats.js';
 export function createApp(gw: Services) {
   const app = new Hono<GatewayEnv>();
 
+  const checkBrowser = browserCheck(gw.config, !gw.keys.requiresClientKey);
+  if (checkBrowser !== null) {
+    app.use('*', browserGuard(checkBrowser));
+    app.use('/feedback', jsonBodyGuard(checkBrowser));
+  }
   const client = clientGuard(gw);
   const admin = adminGuard(gw);
   app.use('/v1/*', client);
@@ -40,12 +47,15 @@ export function createApp(gw: Services) {
 
   app.notFound((c) => {
     const err = errors.routeNotFound(c.req.method, c.req.path);
+    if (!c.env.incoming.complete) closeAfterAnswer(c.env.incoming, c.env.outgoing);
     return c.json(err.toBody(), 404);
   });
 
   app.onError((err, c) => {
     const requestId = c.res.headers.get('x-request-id') ?? requestIdOf(c.env?.incoming?.headers ?? {});
     const answer = errorAnswer(gw, err, requestId);
+    // The rest of a body refused before it was read whole is not read: the connection closes after the answer.
+    if (c.env?.incoming !== undefined && !c.env.incoming.complete) closeAfterAnswer(c.env.incoming, c.env.outgoing);
     c.header('x-request-id', requestId);
     for (const [name, value] of Object.entries(answer.headers)) c.header(name, value);
     return c.json(answer.body, answer.status as 400);

@@ -11,8 +11,9 @@ import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
 import { ServerChatReply, sendJson } from './chat-reply.js';
 import { parseChatRequest } from './chat-request.js';
 import { errorAnswer } from './error-answer.js';
-import { admitClient } from './guard.js';
-import { readBody } from './read-body.js';
+import { browserCheck } from './browser-guard.js';
+import { admitClient, type Caller } from './guard.js';
+import { closeAfterAnswer, readBody } from './read-body.js';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 const CHAT_PATH = '/v1/chat/completions';
@@ -41,19 +42,38 @@ export function isChatCompletion(req: IncomingMessage): boolean {
 }
 
 /**
+ * Takes one of the caller's slots (429 when it has none left) and gives it back when the answer
+ * ends: the response closes once it is finished, whatever it was, or when the client leaves.
+ */
+function holdSlot(gw: Pick<Services, 'concurrency'>, caller: Caller, outgoing: ServerResponse): void {
+  const release = gw.concurrency.acquire(caller.id, caller.maxConcurrent);
+  if (release === null) throw errors.tooManyConcurrent(caller.maxConcurrent);
+  outgoing.once('close', release);
+  // A client that left while its admission was decided.
+  if (outgoing.destroyed) release();
+}
+
+/**
  * POST /v1/chat/completions, answered straight on Node's request and response: the hot path does
  * not pay for a web Request/Response pair (Hono serves every other route). Never rejects: every
  * error is answered in OpenAI's shape.
  */
 export function chatCompletionsListener(gw: Services) {
+  const checkBrowser = browserCheck(gw.config, !gw.keys.requiresClientKey);
+  const { bodyLimitBytes, bodyDepthLimit } = gw.config.server;
   return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;
     try {
+      if (checkBrowser !== null) {
+        checkBrowser.request(incoming.headers);
+        checkBrowser.jsonBody(incoming.headers);
+      }
       const admission = admitClient(gw, incoming);
       const caller = admission instanceof Promise ? await admission : admission;
-      const raw = await readBody(incoming, gw.config.server.bodyLimitBytes);
-      const request = parseChatRequest(raw);
+      if (caller.maxConcurrent > 0) holdSlot(gw, caller, outgoing);
+      const raw = await readBody(incoming, bodyLimitBytes);
+      const request = parseChatRequest(raw, bodyDepthLimit);
       if (request instanceof GatewayError) throw request;
       const { routed } = resolveTarget(gw, request);
       // The routing context, once per request: one pass over the messages, then the class rules.
@@ -87,9 +107,9 @@ export function chatCompletionsListener(gw: Services) {
       const headers: Record<string, string> = answer.headers;
       headers['x-request-id'] = requestId;
       if (queryClass !== null) headers['x-router-class'] = queryClass;
+      // The rest of a body refused before it was read whole is not read: the connection closes after the answer.
+      if (!incoming.complete) closeAfterAnswer(incoming, outgoing);
       sendJson(outgoing, answer.status, headers, JSON.stringify(answer.body));
-      // The rest of a refused body is read and dropped, so the connection stays usable.
-      if (!incoming.complete) incoming.resume();
     }
   };
 }

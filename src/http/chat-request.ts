@@ -30,7 +30,56 @@ function isValidChatRequest(body: Record<string, unknown>): boolean {
   return stream === undefined || stream === null || typeof stream === 'boolean';
 }
 
-export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/**
+ * Whether a body that `JSON.parse` accepted nests arrays and objects more than `limit` deep: one
+ * pass over the bytes, strings skipped whole. What the gateway does with a request afterwards
+ * (serializing it, hashing its messages) recurses, and a deep enough body would overflow the stack.
+ */
+export function nestedDeeperThan(body: Buffer, limit: number): boolean {
+  if (body.length <= limit) return false;
+  let depth = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === QUOTE) {
+      // To the closing quote: the first one not escaped by an odd number of backslashes.
+      for (;;) {
+        const quote = body.indexOf(QUOTE, i + 1);
+        if (quote < 0) return false;
+        i = quote;
+        let backslashes = 0;
+        for (let k = quote - 1; body[k] === BACKSLASH; k--) backslashes++;
+        if ((backslashes & 1) === 0) break;
+      }
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/**
+ * A top-level key that equals `model` ignoring case but is not `model`. Upstreams whose JSON
+ * decoders match keys ignoring case (Go's, so Ollama's) could read it as the model, the client's
+ * choice where the gateway put its own.
+ */
+function modelKeyVariant(body: Record<string, unknown>): string | undefined {
+  for (const key in body) {
+    if (key.length === 5 && key !== 'model' && key.toLowerCase() === 'model') return key;
+  }
+  return undefined;
+}
+
+/** The request in a body, or the client's error: not JSON, nested deeper than `depthLimit`, or not a valid chat request. */
+export function parseChatRequest(raw: Buffer, depthLimit: number): ChatRequest | GatewayError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
@@ -40,6 +89,9 @@ export function parseChatRequest(raw: Buffer): ChatRequest | GatewayError {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     return errors.invalidBody('Request body must be a JSON object');
   }
+  if (nestedDeeperThan(raw, depthLimit)) return errors.bodyTooDeep(depthLimit);
+  const variant = modelKeyVariant(parsed as Record<string, unknown>);
+  if (variant !== undefined) return errors.modelKeyCase(variant);
   if (isValidChatRequest(parsed as Record<string, unknown>)) return parsed as ChatRequest;
   const result = chatRequestSchema.safeParse(parsed);
   if (!result.success) {

@@ -12,7 +12,11 @@ export interface ErrorAnswer {
  * store that is away, 503 with retry-after; anything else, logged, 500. Every answer is in OpenAI's shape.
  */
 export function errorAnswer(gw: Pick<Services, 'logger'>, err: unknown, requestId: string): ErrorAnswer {
-  if (err instanceof GatewayError) return { status: err.status, headers: { ...err.headers }, body: err.toBody() };
+  if (err instanceof GatewayError) {
+    // A client that hung up mid-upload is no fault of the gateway's: worth a debug line only.
+    if (err.code === 'request_aborted') gw.logger.debug({ requestId }, 'client closed the connection before its request body was complete');
+    return { status: err.status, headers: { ...err.headers }, body: err.toBody() };
+  }
   if (err instanceof StoreUnavailableError) {
     // A shared database that is away (chat requests are still answered; reads and some feedback wait for it).
     gw.logger.warn({ error: err.message, requestId }, 'trace store unavailable');

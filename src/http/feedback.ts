@@ -4,12 +4,13 @@ import type { Services } from '../pipeline/services.js';
 import { errors } from '../core/errors.js';
 import type { GatewayEnv } from './guard.js';
 import { readBody } from './read-body.js';
+import { traceIdSchema } from './admin-query.js';
 
 const FEEDBACK_BODY_LIMIT = 64 * 1024;
 
 const feedbackSchema = z
   .object({
-    trace_id: z.string().min(1).max(128),
+    trace_id: traceIdSchema,
     feedback: z.number().min(0).max(1).optional(),
     thumbs: z.enum(['up', 'down']).optional(),
     comment: z.string().max(4000).nullish(),

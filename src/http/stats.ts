@@ -1,11 +1,12 @@
 import type { Context } from 'hono';
 import type { Services } from '../pipeline/services.js';
-import { parseTime, statsJson } from '../reports/stats.js';
+import { statsJson } from '../reports/stats.js';
+import { timeParam } from './admin-query.js';
 
-/** GET /stats?since=&until= (epoch ms or ISO dates). */
+/** GET /stats?since=&until= (epoch ms or ISO dates; anything else is a 400). */
 export function getStats(gw: Pick<Services, 'health' | 'judge' | 'modelKeys' | 'policy' | 'shadow' | 'store'>) {
   return async function handleStats(c: Context) {
-    const range = { since: parseTime(c.req.query('since')), until: parseTime(c.req.query('until')) };
+    const range = { since: timeParam('since', c.req.query('since')), until: timeParam('until', c.req.query('until')) };
     const summary = await gw.store.stats(range);
     const now = Date.now();
     const cooldowns: Record<string, number> = {};

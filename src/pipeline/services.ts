@@ -1,4 +1,6 @@
 import type { Logger } from 'pino';
+import type { ConcurrencyCaps } from '../access/concurrency.js';
+import type { FailedAuthThrottle } from '../access/failed-auth.js';
 import type { KeyRing } from '../access/keys.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
 import type { Config } from '../core/config.js';
@@ -25,6 +27,10 @@ export interface Services {
   keys: KeyRing;
   /** In memory, or shared by the fleet through Redis (`limits.redisUrl`). */
   limiter: Limiter;
+  /** Chat completions in flight per caller (`limits.maxConcurrentPerKey`, a key's `maxConcurrent`). */
+  concurrency: ConcurrencyCaps;
+  /** Wrong keys per client address (`limits.failedAuthPerMinute`). */
+  failedAuth: FailedAuthThrottle;
   /** Model keys in config order. */
   modelKeys: string[];
   /** The keys of the models `auto` may use (`routed` not false), in config order. */

@@ -22,7 +22,8 @@ describe('config', () => {
   it('a model needs only baseURL and model; everything else has defaults', () => {
     const config = parseConfig(minimal);
     expect(config.models.a).toMatchObject({ timeoutMs: 120000, inputCostPerMTok: 0, outputCostPerMTok: 0 });
-    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 10485760 });
+    expect(config.server).toMatchObject({ host: '127.0.0.1', port: 8080, bodyLimitBytes: 10485760, bodyDepthLimit: 128 });
+    expect(config.limits).toMatchObject({ maxConcurrentPerKey: 0, adminRequestsPerMinute: 600, failedAuthPerMinute: 20 });
     expect(config.router).toMatchObject({ autoModel: 'auto', policy: 'adaptive', minSamples: 5, maxAttempts: 2, costWeight: 0 });
     expect(config.traces.storePrompts).toBe('truncated');
   });

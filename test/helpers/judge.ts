@@ -94,8 +94,9 @@ export async function getJson(gw: TestGateway, path: string): Promise<Record<str
   return (await (await request(`${gw.url}${path}`)).body.json()) as Record<string, any>;
 }
 
-export async function metricsText(gw: TestGateway): Promise<string> {
-  return (await request(`${gw.url}/metrics`)).body.text();
+/** GET /metrics as text; `adminKey` for a gateway with client keys (which closes /metrics without it). */
+export async function metricsText(gw: TestGateway, adminKey?: string): Promise<string> {
+  return (await request(`${gw.url}/metrics`, { headers: adminKey ? { authorization: `Bearer ${adminKey}` } : {} })).body.text();
 }
 
 /** The value of one sample line of the Prometheus text (0 when absent). */

@@ -119,3 +119,82 @@ describe('configuration', () => {
     ).toThrow(/two client keys are named "a"/);
   });
 });
+
+describe('admin endpoints with client keys but no admin key', () => {
+  let open: TestGateway;
+  beforeAll(async () => {
+    open = await startTestGateway(upstream, { auth: { clientKeys: [{ name: 'alice', sha256: hash(ALICE) }] } });
+  });
+  afterAll(() => open.stop());
+
+  it('does not open admin data to anyone when client keys exist but no admin key does (403 admin_key_required)', async () => {
+    // A trace with a prompt in it, which /dashboard/data would show.
+    const made = await request(`${open.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ALICE}` },
+      body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'alice-private-prompt' }] }),
+    });
+    expect(made.statusCode).toBe(200);
+    await made.body.dump();
+    for (const path of ['/stats', '/metrics', '/dashboard/data', '/stats?since=0']) {
+      for (const key of [undefined, ALICE, 'tg-anything']) {
+        const res = await request(`${open.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+        const text = await res.body.text();
+        expect(res.statusCode, `${path} with ${key ?? 'no key'}`).toBe(403);
+        expect(text).not.toContain('alice-private-prompt');
+        const json = JSON.parse(text);
+        expect(json.error).toMatchObject({ type: 'invalid_request_error', code: 'admin_key_required', param: null });
+        // It says how to add one.
+        expect(json.error.message).toContain('tracegate keys add NAME --admin');
+      }
+    }
+    // The page itself loads (and shows that message when its data is refused); the rest still works.
+    expect((await request(`${open.url}/dashboard`)).statusCode).toBe(200);
+    expect((await request(`${open.url}/health`)).statusCode).toBe(200);
+  });
+});
+
+describe('wrong keys and the admin key are limited too', () => {
+  const started: TestGateway[] = [];
+  afterAll(() => Promise.all(started.map((g) => g.stop())));
+
+  async function gatewayWith(limits: Record<string, number>) {
+    const g = await startTestGateway(upstream, {
+      auth: { clientKeys: [{ name: 'alice', sha256: hash(ALICE) }], adminKey: { sha256: hash(ADMIN) } },
+      limits,
+    });
+    started.push(g);
+    return async (path: string, key?: string) => {
+      const res = await request(`${g.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+      const text = await res.body.text();
+      return { status: res.statusCode, headers: res.headers, json: JSON.parse(text) as any };
+    };
+  }
+
+  it('does not let one address guess keys at speed: after failedAuthPerMinute wrong keys it gets 429s, right keys included', async () => {
+    const get = await gatewayWith({ failedAuthPerMinute: 3 });
+    for (let i = 0; i < 3; i++) expect((await get('/v1/models', `tg-guess-${i}`)).status).toBe(401);
+    const throttled = await get('/v1/models', 'tg-guess-3');
+    expect(throttled.status).toBe(429);
+    expect(throttled.json.error).toMatchObject({ type: 'requests', code: 'too_many_failed_auth', param: null });
+    expect(Number(throttled.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Until it refills, a right key from that address is refused as well: a 200 would confirm a guess.
+    expect((await get('/v1/models', ALICE)).status).toBe(429);
+    expect((await get('/stats', 'tg-admin-guess')).status).toBe(429);
+    expect((await get('/stats', ADMIN)).status).toBe(429);
+    // A request without a key guesses nothing: it still gets its 401.
+    expect((await get('/v1/models')).status).toBe(401);
+  });
+
+  it('does not let the admin key make requests without limit (limits.adminRequestsPerMinute)', async () => {
+    const get = await gatewayWith({ adminRequestsPerMinute: 2 });
+    expect((await get('/stats', ADMIN)).status).toBe(200);
+    expect((await get('/v1/models', ADMIN)).status).toBe(200);
+    const over = await get('/metrics', ADMIN);
+    expect(over.status).toBe(429);
+    expect(over.json.error.code).toBe('rate_limit_exceeded');
+    expect(Number(over.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Client keys have their own limits.
+    expect((await get('/v1/models', ALICE)).status).toBe(200);
+  });
+});

@@ -139,7 +139,77 @@ describe('slow clients', () => {
     expect(response).not.toMatch(/^HTTP\/1\.1 5/);
   });
 
+  it("answers a client too slow with its request with a 408 in OpenAI's shape", async () => {
+    const socket = connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let response = '';
+    socket.on('data', (d) => (response += d.toString()));
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.write('GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    await closed;
+    const [head, body] = response.split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 408 /);
+    expect(head!.toLowerCase()).toContain('content-type: application/json');
+    expect(JSON.parse(body!).error).toMatchObject({ type: 'invalid_request_error', code: 'request_timeout', param: null });
+  });
+
   it('still serves normal clients', async () => {
     expect((await chat(gw, undefined)).status).toBe(200);
+  });
+});
+
+describe('maximum concurrent requests per key', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway(upstream, {
+      models: { small: { baseURL: upstream.baseURL, model: 'per-key-small' } },
+      router: { policy: 'learned', defaultModel: 'small' },
+      auth: { clientKeys: [{ name: 'one', sha256: hash('key-one'), maxConcurrent: 1 }, { name: 'two', sha256: hash('key-two') }] },
+      limits: { maxConcurrentPerKey: 2 },
+    });
+  });
+  afterAll(() => gw.stop());
+
+  /** A stream request whose first bytes have arrived; `close()` hangs up mid-stream. */
+  async function openStream(key: string) {
+    const socket = connect(gw.port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let received = '';
+    socket.on('data', (d) => (received += d.toString()));
+    const body = JSON.stringify({ model: 'small', stream: true, messages: [{ role: 'user', content: 'a long story' }] });
+    socket.write(
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${key}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+    await expect.poll(() => received.includes('data: ')).toBe(true);
+    expect(received).toMatch(/^HTTP\/1\.1 200/);
+    return { close: () => socket.destroy() };
+  }
+
+  it('does not let one key hold more chat completions than its cap: 429 too_many_concurrent_requests; a client gone mid-stream frees its slot', async () => {
+    // The upstream streams slowly: a request stays in flight until its client leaves.
+    upstream.script('per-key-small', { kind: 'stream', parts: Array.from({ length: 200 }, () => 'word '), delayMs: 50 });
+    const first = await openStream('key-one');
+    const refused = await chat(gw, 'key-one', 'small');
+    expect(refused.status).toBe(429);
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.json.error).toMatchObject({ type: 'requests', code: 'too_many_concurrent_requests', param: null });
+    // Another key has slots of its own (limits.maxConcurrentPerKey: 2).
+    const other = await openStream('key-two');
+    const second = await openStream('key-two');
+    expect((await chat(gw, 'key-two', 'small')).status).toBe(429);
+    other.close();
+    second.close();
+
+    // The client hangs up mid-stream: its slot is free again.
+    first.close();
+    upstream.script('per-key-small', { kind: 'answer' });
+    await expect.poll(async () => (await chat(gw, 'key-one', 'small')).status).toBe(200);
+    // Answers that end, well or badly, give their slot back too.
+    expect((await chat(gw, 'key-one', 'small')).status).toBe(200);
+    expect((await chat(gw, 'key-one', 'nope')).status).toBe(404);
+    upstream.script('per-key-small', { kind: 'status', status: 500 });
+    expect((await chat(gw, 'key-one', 'small')).status).toBe(500);
+    upstream.script('per-key-small', { kind: 'answer' });
+    expect((await chat(gw, 'key-one', 'small')).status).toBe(200);
   });
 });

@@ -17,6 +17,7 @@ import { metricsText } from '../helpers/judge.js';
 
 const ALICE = 'tg-alice-key-implicit-0123';
 const BOB = 'tg-bob-key-implicit-4567';
+const ADMIN = 'tg-admin-key-implicit-89ab';
 const hash = (key: string) => sha256(key).toString('hex');
 const poll = { timeout: 5000, interval: 10 };
 
@@ -33,7 +34,7 @@ interface Watched {
 
 async function start(router: Record<string, unknown>): Promise<Watched> {
   const gw = await startTestGateway(upstream, {
-    auth: { clientKeys: [{ name: 'alice', sha256: hash(ALICE) }, { name: 'bob', sha256: hash(BOB) }] },
+    auth: { clientKeys: [{ name: 'alice', sha256: hash(ALICE) }, { name: 'bob', sha256: hash(BOB) }], adminKey: { sha256: hash(ADMIN) } },
     router: { policy: 'adaptive', seed: 3, ...router },
   });
   const client = (apiKey: string) => new OpenAI({ baseURL: `${gw.url}/v1`, apiKey, maxRetries: 0 });
@@ -116,7 +117,7 @@ const REGENERATED = { feedback: 0, feedbackSource: 'implicit', feedbackComment: 
 
 describe('router.implicit over HTTP', () => {
   it('a resend within the window marks the earlier answer (feedback 0, implicit), the policy hears it, and the metric counts it', async () => {
-    const metricsBefore = implicitCount(await metricsText(main.gw));
+    const metricsBefore = implicitCount(await metricsText(main.gw, ADMIN));
     const convo: Message[] = [{ role: 'system', content: 'be brief' }, ...user('name three rivers')];
     const first = await chat(main.alice, convo);
     const ratedBefore = rated(main, first.queryClass, first.model);
@@ -137,9 +138,9 @@ describe('router.implicit over HTTP', () => {
     await expect.poll(() => feedbackOf(main, second.traceId), poll).toEqual(REGENERATED);
     expect(main.marks.map((m) => m.id)).toEqual([first.traceId, second.traceId]);
     expect(await feedbackOf(main, third.traceId)).toEqual(UNRATED);
-    await expect.poll(async () => implicitCount(await metricsText(main.gw)), poll).toBe(metricsBefore + 2);
+    await expect.poll(async () => implicitCount(await metricsText(main.gw, ADMIN)), poll).toBe(metricsBefore + 2);
     const line = `tracegate_feedback_total{model="${first.model}",source="implicit"}`;
-    expect((await metricsText(main.gw)).split('\n').some((l) => l.startsWith(`${line} `))).toBe(true);
+    expect((await metricsText(main.gw, ADMIN)).split('\n').some((l) => l.startsWith(`${line} `))).toBe(true);
   });
 
   it('a different conversation, or the same one from another client key, marks nothing', async () => {
@@ -196,7 +197,7 @@ describe('router.implicit over HTTP', () => {
     expect(res.statusCode).toBe(200);
     await res.body.dump();
     const heardBefore = main.heard.length;
-    const metricsBefore = implicitCount(await metricsText(main.gw));
+    const metricsBefore = implicitCount(await metricsText(main.gw, ADMIN));
 
     await chat(main.alice, user('summarize the plot of Hamlet'));
     const mark = main.marks.find((m) => m.id === first.traceId);
@@ -205,7 +206,7 @@ describe('router.implicit over HTTP', () => {
     expect(result).toMatchObject({ applied: false });
     expect(await feedbackOf(main, first.traceId)).toEqual({ feedback: 0.9, feedbackSource: 'human', feedbackComment: 'great' });
     expect(main.heard.slice(heardBefore).filter((f) => f.traceId === first.traceId)).toEqual([]);
-    expect(implicitCount(await metricsText(main.gw))).toBe(metricsBefore);
+    expect(implicitCount(await metricsText(main.gw, ADMIN))).toBe(metricsBefore);
   });
 
   it('a streamed answer is marked when its conversation is sent again', async () => {
@@ -224,6 +225,6 @@ describe('router.implicit over HTTP', () => {
     expect(off.heard).toEqual([]);
     expect(await feedbackOf(off, first.traceId)).toEqual(UNRATED);
     expect(await feedbackOf(off, second.traceId)).toEqual(UNRATED);
-    expect(implicitCount(await metricsText(off.gw))).toBe(0);
+    expect(implicitCount(await metricsText(off.gw, ADMIN))).toBe(0);
   });
 });

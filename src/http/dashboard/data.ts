@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { Services } from '../../pipeline/services.js';
 import { toLine } from '../../traces/interchange.js';
 import type { TraceRecord, TrafficBucket } from '../../traces/types.js';
-import { errors } from '../../core/errors.js';
+import { bucketParam, limitParam, windowParam } from '../admin-query.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -27,13 +27,6 @@ const MAX_LIMIT = 200;
 export function niceBucket(spanMs: number): number {
   const wanted = spanMs / TARGET_BUCKETS;
   return NICE_BUCKETS.find((b) => b >= wanted) ?? Math.ceil(wanted / DAY) * DAY;
-}
-
-function positiveNumber(name: string, value: string | undefined): number | undefined {
-  if (value === undefined || value === '') return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw errors.invalidBody(`Invalid '${name}': expected a positive number`, name);
-  return n;
 }
 
 export interface TrafficSeries {
@@ -77,19 +70,18 @@ function recentTrace(t: TraceRecord) {
 export function getDashboardData(gw: Pick<Services, 'store'>) {
   return async function handleDashboardData(c: Context) {
     const now = Date.now();
-    const windowParam = c.req.query('window') ?? 'auto';
-    const bucketParam = positiveNumber('bucket', c.req.query('bucket'));
-    const limitParam = positiveNumber('limit', c.req.query('limit'));
-    const limit = Math.min(MAX_LIMIT, Math.floor(limitParam ?? DEFAULT_LIMIT));
+    const window = windowParam(c.req.query('window'));
+    const bucket = bucketParam(c.req.query('bucket'));
+    const limit = limitParam(c.req.query('limit'), MAX_LIMIT) ?? DEFAULT_LIMIT;
 
     let span: number;
-    if (windowParam === 'auto') {
+    if (window === 'auto') {
       const [first] = await gw.store.list({ since: now - AUTO_MAX_WINDOW, limit: 1 });
       span = Math.max(AUTO_MIN_WINDOW, now - (first?.time ?? now));
     } else {
-      span = Math.min(MAX_WINDOW, positiveNumber('window', windowParam)! * SECOND);
+      span = Math.min(MAX_WINDOW, window * SECOND);
     }
-    let bucketMs = bucketParam !== undefined ? Math.max(SECOND, Math.round(bucketParam * SECOND)) : niceBucket(span);
+    let bucketMs = bucket !== undefined ? Math.max(SECOND, Math.round(bucket * SECOND)) : niceBucket(span);
     if (span / bucketMs > MAX_BUCKETS) bucketMs = niceBucket((span * TARGET_BUCKETS) / MAX_BUCKETS);
     const since = Math.floor((now - span) / bucketMs) * bucketMs;
     const until = now + 1;
@@ -101,7 +93,7 @@ export function getDashboardData(gw: Pick<Services, 'store'>) {
     c.header('cache-control', 'no-store');
     return c.json({
       now,
-      window: { mode: windowParam === 'auto' ? 'auto' : 'fixed', since, until, bucket_ms: bucketMs },
+      window: { mode: window === 'auto' ? 'auto' : 'fixed', since, until, bucket_ms: bucketMs },
       traffic: denseTraffic(rows, since, until, bucketMs),
       recent: recent.map(recentTrace),
     });

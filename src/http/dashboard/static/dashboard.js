@@ -157,7 +157,11 @@
       }
       return res.json().then(
         function (body) {
-          if (!res.ok) throw new Error((body && body.error && body.error.message) || 'HTTP ' + res.status);
+          if (!res.ok) {
+            var err = new Error((body && body.error && body.error.message) || 'HTTP ' + res.status);
+            err.code = body && body.error ? body.error.code : null;
+            throw err;
+          }
           return body;
         },
         function () {
@@ -694,7 +698,9 @@
       })
       .catch(function (err) {
         setStatus(false, 'offline');
-        showError('Cannot load the dashboard data: ' + err.message + ' — retrying every ' + POLL_MS / 1000 + ' s.');
+        // Client keys without an admin key: the message says how to add one.
+        if (err.code === 'admin_key_required') showError(err.message);
+        else showError('Cannot load the dashboard data: ' + err.message + ' — retrying every ' + POLL_MS / 1000 + ' s.');
         if (document.body.dataset.state === 'loading') document.body.dataset.state = 'error';
       })
       .then(function () {
