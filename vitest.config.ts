@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
  */
 
 const INTEGRATION = [
+  'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
   'test/cli/keys.test.ts',
   'test/cli/offline-evidence.test.ts',

@@ -1,5 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { preparePrivateFile } from './private-file.js';
 import Database from 'better-sqlite3';
 import { feedbackReplaces, storedFeedbackSource } from './feedback-source.js';
 import { TRACE_DEFAULTS } from './trace-columns.js';
@@ -37,7 +36,7 @@ export class Spool {
   private closed = false;
 
   constructor(readonly path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
+    preparePrivateFile(path);
     this.db = new Database(path, { timeout: 0 });
     try {
       this.db.pragma('locking_mode = EXCLUSIVE');

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { preparePrivateFile } from './private-file.js';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -80,7 +80,7 @@ export class SqliteTraceStore implements TraceStore {
   private armsFilledUpTo = 0;
 
   constructor(options: SqliteStoreOptions) {
-    if (options.path !== ':memory:') mkdirSync(dirname(resolve(options.path)), { recursive: true });
+    preparePrivateFile(options.path);
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     // NORMAL in WAL mode: a commit survives a process crash (SIGKILL); only an OS crash can lose the last ones.

@@ -1,9 +1,10 @@
 import { randomFillSync } from 'node:crypto';
 
 /**
- * Monotonic ULIDs (https://github.com/ulid/spec), as `ulid`'s `monotonicFactory` makes them: within
- * one millisecond (or when the clock goes back) the 80-bit random part of the previous id is
- * incremented, so ids sort in the order they were made. Written for the hot path: the `ulid`
+ * Monotonic ULIDs (https://github.com/ulid/spec): within one millisecond (or when the clock goes
+ * back) the 80-bit random part of the previous id grows by a random step of 1 to 2^40, so ids sort
+ * in the order they were made and the next id cannot be guessed from the last (`ulid`'s
+ * `monotonicFactory` adds 1, which makes it a counter within the millisecond). Written for the hot path: the `ulid`
  * package draws each random character with its own `crypto.getRandomValues` call whenever the
  * millisecond changes; this draws from a pooled buffer and keeps the random part as digits.
  */
@@ -13,6 +14,8 @@ const CODES = Array.from(ENCODING, (c) => c.charCodeAt(0));
 const TIME_LEN = 10;
 const RANDOM_LEN = 16;
 const POOL_SIZE = 4096;
+/** Base-32 digits of the random step between two ids of one millisecond. */
+const STEP_DIGITS = 8;
 
 export function monotonicUlidFactory(now: () => number = Date.now): () => string {
   const pool = Buffer.allocUnsafe(POOL_SIZE);
@@ -33,22 +36,28 @@ export function monotonicUlidFactory(now: () => number = Date.now): () => string
     poolOffset += RANDOM_LEN;
   };
 
-  const increment = () => {
-    for (let i = RANDOM_LEN - 1; i >= 0; i--) {
-      if (digits[i] !== 31) {
-        digits[i]! += 1;
-        return;
-      }
-      digits[i] = 0;
+  /** Adds a random step of 1 to 32^STEP_DIGITS (2^40) to the random part. */
+  const advance = () => {
+    if (poolOffset + STEP_DIGITS > POOL_SIZE) {
+      randomFillSync(pool);
+      poolOffset = 0;
     }
-    // 2^80 ids in one millisecond: the spec's overflow.
-    throw new Error('ULID random part overflowed within one millisecond');
+    let carry = 1;
+    for (let i = RANDOM_LEN - 1; i >= 0; i--) {
+      const step = i >= RANDOM_LEN - STEP_DIGITS ? pool[poolOffset + (RANDOM_LEN - 1 - i)]! & 31 : 0;
+      const sum = digits[i]! + step + carry;
+      digits[i] = sum & 31;
+      carry = sum >> 5;
+    }
+    poolOffset += STEP_DIGITS;
+    // Past 2^80 within one millisecond (at least 2^40 ids): the spec's overflow.
+    if (carry !== 0) throw new Error('ULID random part overflowed within one millisecond');
   };
 
   return function nextUlid(): string {
     const time = now();
     if (time <= lastTime) {
-      increment();
+      advance();
     } else {
       lastTime = time;
       timePart = encodeTime(time);

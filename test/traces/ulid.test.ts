@@ -15,7 +15,7 @@ describe('monotonicUlidFactory (trace ids on the hot path)', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
 
-  it('within one millisecond (or when the clock goes back) increments the random part, with carry', () => {
+  it('within one millisecond (or when the clock goes back) advances the random part by a random step, so the next id cannot be guessed', () => {
     let now = 1_700_000_000_000;
     const next = monotonicUlidFactory(() => now);
     const a = next();
@@ -27,8 +27,17 @@ describe('monotonicUlidFactory (trace ids on the hot path)', () => {
     expect(a < b && b < c).toBe(true);
     const alphabet = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
     const value = (id: string) => [...id.slice(10)].reduce((v, ch) => v * 32n + BigInt(alphabet.indexOf(ch)), 0n);
-    expect(value(b) - value(a)).toBe(1n);
-    expect(value(c) - value(b)).toBe(1n);
+    const steps = [value(b) - value(a), value(c) - value(b)];
+    for (const step of steps) {
+      expect(step >= 1n && step <= 2n ** 40n).toBe(true);
+    }
+    // A counter (a step of 1, what the `ulid` package does) would let anyone holding one trace id
+    // name the next: over many ids of one millisecond the steps are spread over 1..2^40.
+    const many = Array.from({ length: 1000 }, () => next()).map(value);
+    const gaps = many.slice(1).map((v, i) => v - many[i]!);
+    expect(gaps.every((g) => g >= 1n && g <= 2n ** 40n)).toBe(true);
+    expect(gaps.filter((g) => g < 2n ** 30n).length).toBeLessThan(10);
+    expect(new Set(gaps.map(String)).size).toBe(gaps.length);
     now += 10;
     const d = next();
     expect(decodeTime(d)).toBe(1_700_000_000_005);
