@@ -6,28 +6,16 @@ import { describe, it, expect } from 'vitest';
 import { AdaptivePolicy } from '../../src/routing/adaptive.js';
 import { discountFactor } from '../../src/routing/prior.js';
 import { Random } from '../../src/routing/random.js';
-import type { EvidenceSource, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
+import type { EvidenceSource, ModelInfo } from '../../src/routing/types.js';
 import { DEFAULT_SOURCE_WEIGHTS } from '../../src/core/config.js';
 import { qualitySums, ratingWeight } from '../../src/routing/prior.js';
 import type { FeedbackSource, Outcome } from '../../src/traces/types.js';
 import { FakeEvidenceSource, reliabilityOf, type FakeTrace } from './fake-evidence.js';
 
-const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
+import { free, observation, options } from './adaptive-fixtures.js';
 
-function options(models: ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
-  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
-}
-
+/** Numbers the simulated histories' traces and ratings. */
 let seq = 0;
-function observation(
-  queryClass: string,
-  model: string,
-  outcome: Outcome = 'success',
-  extra: Partial<Observation> = {},
-): Observation {
-  seq += 1;
-  return { traceId: `o${seq}`, query: '', queryClass, model, outcome, latencyMs: 100, costUsd: null, feedback: null, ...extra };
-}
 
 /** The arm's raw sums (it must exist). */
 function armSums(p: AdaptivePolicy, queryClass: string, model: string) {

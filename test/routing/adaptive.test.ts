@@ -3,26 +3,11 @@ import { AdaptivePolicy } from '../../src/routing/adaptive.js';
 import { discountFactor, priorCostUsd } from '../../src/routing/prior.js';
 import { classifyQuery } from '../../src/routing/classify.js';
 import { Random } from '../../src/routing/random.js';
-import type { ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
+import type { ModelInfo } from '../../src/routing/types.js';
 import type { Outcome } from '../../src/traces/types.js';
 import { reliabilityOf } from './fake-evidence.js';
 
-const free = (key: string): ModelInfo => ({ key, inputCostPerMTok: 0, outputCostPerMTok: 0 });
-
-function options(models: ModelInfo[], over: Partial<PolicyOptions> = {}): PolicyOptions {
-  return { models, minSamples: 5, costWeight: 0, latencyWeight: 0, halfLife: 50, seed: 1, ...over };
-}
-
-let seq = 0;
-function observation(
-  queryClass: string,
-  model: string,
-  outcome: Outcome = 'success',
-  extra: Partial<Observation> = {},
-): Observation {
-  seq += 1;
-  return { traceId: `o${seq}`, query: '', queryClass, model, outcome, latencyMs: 100, costUsd: null, feedback: null, ...extra };
-}
+import { free, observation, options } from './adaptive-fixtures.js';
 
 interface Reply {
   ok: boolean;
