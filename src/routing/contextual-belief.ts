@@ -45,14 +45,12 @@ const PRIOR_COUNT = 8;
  * (fewer than FULL_WIDTH_BELOW observations along z), then at a width narrowing to EXPLORE_SCALE × the
  * posterior's standard deviation ("tempered") as evidence grows: scale = clamp(√(N·zᵀSz), 0.5, 1),
  * N = FULL_WIDTH_BELOW (half width from 4N observations on).
- * Full width throughout kept exploring close calls among 11 models for longer than it paid on the
- * RouterBench subset; half width throughout locked onto a mediocre model in 6 of 16 runs of a
- * two-kinds-in-one-class test (its early failures on one kind dragged its other kind down).
- * N = 30 (tried first) kept MBPP prompts at full width for good: their words vary from prompt to
- * prompt, so the evidence along any one of them stays near 25 observations however many come (after
- * full-information training, a standard deviation of ~0.09 and ~80 exploring picks in 945). N = 10
- * narrows there, and lost fewer runs of the two-kinds test (2 of 32 seeds below 90%, one of them a
- * lock-in that N = 30 shares, against 4 of 32); N ≤ 5 lost more (4 of 32, and a share of 0).
+ * Full width throughout keeps exploring close calls among many models for longer than it pays;
+ * half width throughout can lock onto a mediocre model whose early failures on one kind of query
+ * drag down its estimate on another kind in the same class. The threshold must be low enough that
+ * prompts whose words vary from one to the next (code) still narrow: the evidence along any one of
+ * their words stays small however many come. The values were chosen with `tracegate eval` and the
+ * learning tests (docs/routing.md).
  */
 const EXPLORE_SCALE = 0.5;
 const FULL_WIDTH_BELOW = 10;
