@@ -27,6 +27,7 @@ const INTEGRATION = [
   'test/http/browsers.test.ts',
   'test/http/chat-completions.test.ts',
   'test/http/clients.test.ts',
+  'test/http/stream-usage.test.ts',
   'test/http/feedback-stats.test.ts',
   'test/http/fuzz.test.ts',
   'test/http/large-answers.test.ts',

@@ -39,6 +39,12 @@ const modelSchema = z
     maxResponseBytes: z.number().int().positive().default(32 * 1024 * 1024),
     /** false: `model: "auto"` never reaches this model (not chosen, not failed over to); a request that names it still does. */
     routed: z.boolean().default(true),
+    /**
+     * true: a stream request is sent with `stream_options.include_usage`, so the upstream counts its
+     * tokens; false for an upstream that rejects the option (the stream's trace then has no tokens
+     * unless the client asked for usage itself).
+     */
+    streamUsage: z.boolean().default(true),
   })
   .strict();
 

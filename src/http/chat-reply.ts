@@ -102,6 +102,7 @@ export class ServerChatReply implements ChatReply {
     beforeEnd: (result: StreamOutcome) => Promise<void>,
     tap: ((chunk: Buffer) => void) | undefined,
     writeStallMs: number,
+    dropUsage: boolean,
   ): Promise<StreamOutcome> {
     const res = this.res;
     const sent = read.response;
@@ -110,7 +111,7 @@ export class ServerChatReply implements ChatReply {
     out['cache-control'] = 'no-cache';
     res.writeHead(sent.status, out);
     res.flushHeaders();
-    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { redactor: read.redactor, writeStallMs });
+    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { redactor: read.redactor, writeStallMs, dropUsage });
   }
 
   afterSent(task: () => void): void {

@@ -6,7 +6,7 @@ import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } f
 import type { Upstream } from '../upstream/upstream.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
-import { findModelValue, withModel, type ValueSpan } from './rewrite-model.js';
+import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withModelAndInsert, type ValueSpan } from './rewrite-model.js';
 import { routableModels } from './routable-models.js';
 import { settleDurably } from './settle.js';
 import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
@@ -42,6 +42,13 @@ class RequestLife {
   /** Traces being recorded (one per attempt); the answer waits for them. */
   private readonly pending: Promise<void>[] = [];
   private readonly modelAt: ValueSpan | null;
+  /**
+   * A stream whose client did not ask for usage: the gateway asks an upstream with `streamUsage`
+   * for it (`"include_usage":true` spliced in at `usageAt`, or, when null, the request serialized
+   * again) and takes the usage event out of the stream the client gets.
+   */
+  private readonly addUsage: boolean;
+  private readonly usageAt: { at: number; text: string } | null;
   /** Sampled for the judge or the shadow as the request starts; they run after the answer is out. */
   private readonly followUp: FollowUp | null;
   /** The conversation, as the implicit signal knows it: a resend marks the earlier answer. */
@@ -59,6 +66,17 @@ class RequestLife {
     this.stream = request.stream === true;
     this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
     this.modelAt = findModelValue(raw);
+    const options = request.stream_options;
+    const asked = typeof options === 'object' && options !== null && (options as { include_usage?: unknown }).include_usage === true;
+    this.addUsage = this.stream && !asked;
+    // A client's own `include_usage` (false) would be there twice if spliced: serialized instead.
+    const own = typeof options === 'object' && options !== null && !Array.isArray(options) && 'include_usage' in options;
+    if (!this.addUsage || own) this.usageAt = null;
+    else if (options === undefined) this.usageAt = usageInsert(raw, null);
+    else {
+      const optionsAt = findStreamOptionsValue(raw);
+      this.usageAt = optionsAt === null ? null : usageInsert(raw, optionsAt);
+    }
     this.followUp = info.routed ? FollowUp.plan(gw, this.stream) : null;
     this.conversation = gw.implicit?.seen(info.keyName, request.messages, raw.length);
   }
@@ -96,7 +114,7 @@ class RequestLife {
       // From the start of the attempt to the answer's headers, a wait for a pool connection included.
       const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
       const started = performance.now();
-      const read = await readAnswer(upstream, this.body(upstream.model), ac, this.stream);
+      const read = await readAnswer(upstream, this.body(upstream), ac, this.stream);
 
       if (!read.ok) {
         clearTimeout(timer);
@@ -110,7 +128,7 @@ class RequestLife {
       gw.health.success(decision.model);
       clearTimeout(timer);
       if (read.kind === 'whole') await this.deliverWhole(read, id, headers, started, decision.model);
-      else await this.deliverStream(read, id, headers, ac, started, decision.model);
+      else await this.deliverStream(read, id, headers, ac, started, decision.model, this.addUsage && upstream.streamUsage);
       return;
     }
     await Promise.allSettled(this.pending);
@@ -135,17 +153,30 @@ class RequestLife {
   }
 
   /**
-   * What one attempt sends: the client's bytes with `model`'s value replaced, or, when the bytes
-   * alone cannot say where that value is (see findModelValue), the request serialized again with the
-   * upstream's model swapped in place (no copy of the request; key order kept).
+   * What one attempt sends: the client's bytes with `model`'s value replaced (and, when the gateway
+   * asks this upstream for a stream's usage, `include_usage` spliced in), or, when the bytes alone
+   * cannot say where these go (see findModelValue, usageInsert), the request serialized again with
+   * the upstream's model (and `stream_options`) swapped in place (no copy of the request; key order kept).
    */
-  private body(model: string): Buffer | string {
-    if (this.modelAt !== null) return withModel(this.raw, this.modelAt, model);
+  private body(upstream: Upstream): Buffer | string {
+    const model = upstream.model;
+    const addUsage = this.addUsage && upstream.streamUsage;
+    if (this.modelAt !== null && !addUsage) return withModel(this.raw, this.modelAt, model);
+    if (this.modelAt !== null && this.usageAt !== null) return withModelAndInsert(this.raw, this.modelAt, model, this.usageAt);
     const request = this.request;
     const requested = request.model;
+    const options = request.stream_options;
     request.model = model;
+    if (addUsage) {
+      const own = typeof options === 'object' && options !== null && !Array.isArray(options) ? options : {};
+      request.stream_options = { ...own, include_usage: true };
+    }
     const body = JSON.stringify(request);
     request.model = requested;
+    if (addUsage) {
+      if (options === undefined) delete request.stream_options;
+      else request.stream_options = options;
+    }
     return body;
   }
 
@@ -196,6 +227,7 @@ class RequestLife {
     ac: AttemptAbort,
     started: number,
     model: string,
+    dropUsage: boolean,
   ): Promise<void> {
     const sent = read.response;
     const relayed = await this.reply.stream(
@@ -217,6 +249,7 @@ class RequestLife {
       },
       this.followUp?.streamText?.feed,
       this.gw.config.limits.writeStallMs,
+      dropUsage,
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }

@@ -22,6 +22,8 @@ const COMMA = 0x2c;
 const COLON = 0x3a;
 /** `"model"`, quotes included. */
 const MODEL_KEY = Buffer.from('"model"');
+/** `"stream_options"`, quotes included. */
+const STREAM_OPTIONS_KEY = Buffer.from('"stream_options"');
 
 function isJsonSpace(c: number | undefined): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -89,6 +91,15 @@ function skipValue(body: Buffer, i: number): number {
  * counts); the caller then serializes the parsed request instead.
  */
 export function findModelValue(body: Buffer): ValueSpan | null {
+  return findMemberValue(body, MODEL_KEY, 'model');
+}
+
+/** The same for the top-level `stream_options` member. */
+export function findStreamOptionsValue(body: Buffer): ValueSpan | null {
+  return findMemberValue(body, STREAM_OPTIONS_KEY, 'stream_options');
+}
+
+function findMemberValue(body: Buffer, key: Buffer, name: string): ValueSpan | null {
   let i = skipSpace(body, 0);
   if (body[i] !== OPEN_BRACE) return null;
   i = skipSpace(body, i + 1);
@@ -96,16 +107,16 @@ export function findModelValue(body: Buffer): ValueSpan | null {
   while (body[i] === QUOTE) {
     const keyEnd = skipString(body, i);
     if (keyEnd < 0) return null;
-    const isModel =
-      (keyEnd - i === MODEL_KEY.length && body.compare(MODEL_KEY, 0, MODEL_KEY.length, i, keyEnd) === 0) ||
-      // A key with escapes may still spell `model` ("mod\u0065l"): decoded, it counts like the parser's.
-      (hasBackslash(body, i + 1, keyEnd - 1) && JSON.parse(body.toString('utf8', i, keyEnd)) === 'model');
+    const isKey =
+      (keyEnd - i === key.length && body.compare(key, 0, key.length, i, keyEnd) === 0) ||
+      // A key with escapes may still spell the name ("mod\u0065l"): decoded, it counts like the parser's.
+      (hasBackslash(body, i + 1, keyEnd - 1) && JSON.parse(body.toString('utf8', i, keyEnd)) === name);
     i = skipSpace(body, keyEnd);
     if (body[i] !== COLON) return null;
     i = skipSpace(body, i + 1);
     const valueEnd = skipValue(body, i);
     if (valueEnd < 0) return null;
-    if (isModel) {
+    if (isKey) {
       if (found !== null) return null;
       found = { start: i, end: valueEnd };
     }
@@ -117,6 +128,47 @@ export function findModelValue(body: Buffer): ValueSpan | null {
     return body[i] === CLOSE_BRACE ? found : null;
   }
   return null;
+}
+
+/**
+ * Where `"include_usage":true` goes in a stream request's bytes, so the upstream sends the stream's
+ * usage: right after the opening `{` of `stream_options` when the request has that object (`at`
+ * its span), else a whole `"stream_options":{"include_usage":true}` member right after the body's
+ * opening `{`. Null when the bytes cannot say (no `{` first, `stream_options` not an object); the
+ * caller then serializes the parsed request instead. The caller has checked that the client's
+ * `stream_options` has no `include_usage` of its own (a key given twice is read differently by
+ * different parsers).
+ */
+export function usageInsert(body: Buffer, at: ValueSpan | null): { at: number; text: string } | null {
+  if (at === null) {
+    const open = skipSpace(body, 0);
+    if (body[open] !== OPEN_BRACE) return null;
+    const empty = body[skipSpace(body, open + 1)] === CLOSE_BRACE;
+    return { at: open + 1, text: empty ? '"stream_options":{"include_usage":true}' : '"stream_options":{"include_usage":true},' };
+  }
+  if (body[at.start] !== OPEN_BRACE) return null;
+  const empty = body[skipSpace(body, at.start + 1)] === CLOSE_BRACE;
+  return { at: at.start + 1, text: empty ? '"include_usage":true' : '"include_usage":true,' };
+}
+
+/**
+ * The body with the value at `at` replaced by `model` as a JSON string and, when `insert` is given
+ * (an offset before `at.start` or after `at.end`), `insert.text` put in at `insert.at`.
+ */
+export function withModelAndInsert(body: Buffer, at: ValueSpan, model: string, insert: { at: number; text: string }): Buffer {
+  const value = JSON.stringify(model);
+  const edits =
+    insert.at <= at.start
+      ? [{ start: insert.at, end: insert.at, text: insert.text }, { start: at.start, end: at.end, text: value }]
+      : [{ start: at.start, end: at.end, text: value }, { start: insert.at, end: insert.at, text: insert.text }];
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const edit of edits) {
+    parts.push(body.subarray(from, edit.start), Buffer.from(edit.text));
+    from = edit.end;
+  }
+  parts.push(body.subarray(from));
+  return Buffer.concat(parts);
 }
 
 /** The body with the value at `at` replaced by `model` as a JSON string. */

@@ -39,6 +39,7 @@ export interface ChatReply {
   /**
    * Relays a streamed answer as it comes (relayStream). `beforeEnd` runs before the stream's end goes
    * out; `tap` sees every byte relayed; a client that has not drained for `writeStallMs` is cut.
+   * With `dropUsage` the usage event (asked for by the gateway, not the client) is not relayed.
    */
   stream(
     read: Extract<AnswerRead, { kind: 'stream' }>,
@@ -48,6 +49,7 @@ export interface ChatReply {
     beforeEnd: (result: StreamOutcome) => Promise<void>,
     tap: ((chunk: Buffer) => void) | undefined,
     writeStallMs: number,
+    dropUsage: boolean,
   ): Promise<StreamOutcome>;
   /** Runs `task` once the client has the answer's last byte. */
   afterSent(task: () => void): void;

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { ClientGone, UpstreamTimeout, type AttemptAbort, type UpstreamBody } from './attempt.js';
 import type { Redactor } from './redact.js';
 import { SseFramer } from './sse.js';
+import { UsageEventDropper } from './usage-event.js';
 import { StreamUsageReader, type Usage } from './usage.js';
 
 export interface StreamOutcome {
@@ -17,6 +18,8 @@ export interface RelayOptions {
   redactor: Redactor;
   /** A client whose socket has not drained for this long is cut, and the upstream call with it (`limits.writeStallMs`). */
   writeStallMs: number;
+  /** Take the usage event out of what the client gets (it did not ask for it; the gateway did): UsageEventDropper. */
+  dropUsage?: boolean;
 }
 
 /**
@@ -24,7 +27,7 @@ export interface RelayOptions {
  * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's,
  * minus the configured secrets. The stream's end (an event whose data is `[DONE]`, and the end of
  * the response) is held back until `beforeEnd` has run, so the trace is committed before a client can
- * see the stream finish (SseFramer). `tap`, when given, sees every byte as it is relayed (it must not
+ * see the stream finish (SseFramer). With `dropUsage`, the usage event is read but not relayed. `tap`, when given, sees every byte as it is relayed (it must not
  * keep or change them).
  *
  * A write the client's socket cannot take pauses the upstream until it drains; a client that has not
@@ -42,6 +45,7 @@ export async function relayStream(
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
   const framer = new SseFramer();
+  const dropper = options.dropUsage === true ? new UsageEventDropper() : null;
   const scrubber = options.redactor.stream();
   const relayed = (bytes: Buffer): Buffer => {
     const out = scrubber.feed(bytes);
@@ -69,7 +73,7 @@ export async function relayStream(
       data(chunk) {
         if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
         usage.feed(chunk);
-        const now = relayed(framer.feed(chunk));
+        const now = relayed(framer.feed(dropper === null ? chunk : dropper.feed(chunk)));
         if (now.length === 0 || res.write(now)) return true;
         if (!draining) {
           draining = true;
@@ -95,7 +99,9 @@ export async function relayStream(
   result.usage = usage.usage;
   await beforeEnd(result);
   if (result.outcome === 'success') {
-    const rest = relayed(framer.finish());
+    const unfinished = dropper === null ? null : framer.feed(dropper.finish());
+    const end = framer.finish();
+    const rest = relayed(unfinished === null || unfinished.length === 0 ? end : Buffer.concat([unfinished, end]));
     const last = scrubber.end();
     if (rest.length > 0) res.write(rest);
     if (last.length > 0) {

@@ -11,6 +11,8 @@ export class Upstream {
   readonly timeoutMs: number;
   /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request). */
   readonly maxResponseBytes: number;
+  /** A stream request is sent asking for usage (`stream_options.include_usage`). */
+  readonly streamUsage: boolean;
   /** Scrubs the configured secrets (every model's) from what this upstream sends. */
   readonly redactor: Redactor;
   /** Most requests in flight at once (undefined: no limit), and how many there are now. */
@@ -36,6 +38,7 @@ export class Upstream {
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
     this.maxResponseBytes = config.maxResponseBytes;
+    this.streamUsage = config.streamUsage;
     this.redactor = redactor ?? new Redactor(secretsOf({ [key]: config }, env));
     this.maxConcurrent = config.maxConcurrent;
     this.inputCostPerToken = config.inputCostPerMTok / 1e6;

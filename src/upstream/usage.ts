@@ -61,7 +61,7 @@ function objectEnd(body: Buffer, start: number, end: number): number {
  * `"usage": null` is passed over), or null. Inside a JSON string a quote is escaped, so `"usage"`
  * followed by `:` is always a key.
  */
-function lastUsageObject(body: Buffer, start: number, end: number): [number, number] | null {
+export function lastUsageObject(body: Buffer, start: number, end: number): [number, number] | null {
   let at = body.lastIndexOf(USAGE_KEY, end - USAGE_KEY.length);
   while (at >= start) {
     let i = at + USAGE_KEY.length;
@@ -100,7 +100,7 @@ const CRLF_CRLF = Buffer.from('\r\n\r\n');
 const MAX_EVENT_BYTES = 256 * 1024;
 
 /** Whether `"usage"` occurs in `data`: a plain loop for small chunks (a native search costs more to call). */
-function hasUsageKey(data: Buffer): boolean {
+export function hasUsageKey(data: Buffer): boolean {
   const n = data.length;
   if (n > 1024) return data.indexOf(USAGE_KEY) !== -1;
   for (let i = 1; i + 5 < n; i++) {
@@ -120,14 +120,14 @@ function hasUsageKey(data: Buffer): boolean {
 }
 
 /** End (exclusive) of the last complete event in `data`: just past its blank line, or -1. */
-function lastEventEnd(data: Buffer): number {
+export function lastEventEnd(data: Buffer): number {
   const lf = data.lastIndexOf(LF_LF);
   const crlf = data.lastIndexOf(CRLF_CRLF);
   return Math.max(lf === -1 ? -1 : lf + 2, crlf === -1 ? -1 : crlf + 4);
 }
 
 /** End (exclusive) of the first complete event in `data`, or -1. */
-function firstEventEnd(data: Buffer): number {
+export function firstEventEnd(data: Buffer): number {
   const lf = data.indexOf(LF_LF);
   const crlf = data.indexOf(CRLF_CRLF);
   if (lf === -1) return crlf === -1 ? -1 : crlf + 4;
@@ -162,7 +162,7 @@ function lastBytes(tail: number, chunk: Buffer): number {
 }
 
 /** The `data:` lines of one server-sent event, joined as the SSE spec joins them. */
-function eventData(text: string): string {
+export function eventData(text: string): string {
   const lines = text.split(/\r\n|\r|\n/);
   const data: string[] = [];
   for (const line of lines) {

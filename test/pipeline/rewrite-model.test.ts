@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { findModelValue, withModel } from '../../src/pipeline/rewrite-model.js';
+import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withModelAndInsert } from '../../src/pipeline/rewrite-model.js';
 
 const at = (text: string) => {
   const body = Buffer.from(text);
@@ -101,5 +101,27 @@ describe('withModel', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('usageInsert', () => {
+  const insert = (text: string) => {
+    const body = Buffer.from(text);
+    const model = findModelValue(body)!;
+    const options = text.includes('stream_options') ? findStreamOptionsValue(body) : null;
+    const where = text.includes('stream_options') && options === null ? null : usageInsert(body, options);
+    return where && withModelAndInsert(body, model, 'up', where).toString();
+  };
+
+  it('adds stream_options first, or include_usage first in the client\'s stream_options, keeping the other bytes', () => {
+    expect(insert('{"model":"auto","stream":true,"seed":9007199254740993}')).toBe('{"stream_options":{"include_usage":true},"model":"up","stream":true,"seed":9007199254740993}');
+    expect(insert(' { "stream":true, "model" : "auto" }')).toBe(' {"stream_options":{"include_usage":true}, "stream":true, "model" : "up" }');
+    expect(insert('{"model":"auto","stream_options":{"x":1.0},"stream":true}')).toBe('{"model":"up","stream_options":{"include_usage":true,"x":1.0},"stream":true}');
+    expect(insert('{"stream_options":{ },"model":"auto"}')).toBe('{"stream_options":{"include_usage":true },"model":"up"}');
+    expect(JSON.parse(insert('{"stream_options":{},"model":"auto"}')!)).toEqual({ stream_options: { include_usage: true }, model: 'up' });
+  });
+
+  it('says it cannot when stream_options is not an object', () => {
+    expect(insert('{"model":"auto","stream_options":null}')).toBeNull();
   });
 });

@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+
+/**
+ * Streams are counted whether or not the client asks for usage: the gateway asks the upstream (which,
+ * like OpenAI's, sends usage only when asked) and takes the usage event out of a stream whose client
+ * did not ask. Driven with the `openai` SDK.
+ */
+let upstream: FakeUpstream;
+let gw: TestGateway;
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  gw = await startTestGateway(upstream, {
+    models: {
+      small: { baseURL: upstream.baseURL, model: 'small-model', inputCostPerMTok: 0.1, outputCostPerMTok: 0.2, timeoutMs: 2000 },
+      large: { baseURL: upstream.baseURL, model: 'large-model', inputCostPerMTok: 2.5, outputCostPerMTok: 10, timeoutMs: 2000 },
+      plain: { baseURL: upstream.baseURL, model: 'plain-model', inputCostPerMTok: 1, outputCostPerMTok: 1, timeoutMs: 2000, streamUsage: false },
+    },
+    router: { policy: 'learned', defaultModel: 'small', fallbackModel: 'large' },
+  });
+});
+afterAll(async () => {
+  await gw.stop();
+  await upstream.close();
+});
+
+async function traceOf(id: string) {
+  const trace = (await gw.gateway.store.recent(20)).find((t) => t.id === id);
+  if (!trace) throw new Error(`no trace ${id}`);
+  return trace;
+}
+
+async function streamed(body: Record<string, unknown>) {
+  const { data, response } = await gw.client.chat.completions
+    .create({ model: 'small', messages: [{ role: 'user', content: 'count me' }], stream: true, ...body } as never)
+    .withResponse();
+  const chunks: { choices: unknown[]; usage?: unknown }[] = [];
+  for await (const chunk of data as unknown as AsyncIterable<{ choices: unknown[]; usage?: unknown }>) chunks.push(chunk);
+  return { chunks, traceId: response.headers.get('x-trace-id')!, sent: upstream.received.at(-1)! };
+}
+
+const text = (chunks: { choices: unknown[] }[]) =>
+  chunks.map((c) => ((c.choices[0] as { delta?: { content?: string } } | undefined)?.delta?.content ?? '')).join('');
+
+describe('streamed answers are counted', () => {
+  it('a stream without include_usage: the upstream is asked, the trace has tokens and cost, the client sees no usage chunk', async () => {
+    const { chunks, traceId, sent } = await streamed({});
+    expect(sent.body.stream_options).toEqual({ include_usage: true });
+    // The client's bytes, with only model and the option spliced in.
+    expect(sent.raw).toBe('{"stream_options":{"include_usage":true},"model":"small-model","messages":[{"role":"user","content":"count me"}],"stream":true}');
+    expect(text(chunks)).toBe('Hello from small-model');
+    expect(chunks.every((c) => c.choices.length > 0 && c.usage === undefined)).toBe(true);
+    const trace = await traceOf(traceId);
+    expect(trace.promptTokens).toBe(11);
+    expect(trace.completionTokens).toBe('Hello from small-model'.length);
+    expect(trace.costUsd).toBeGreaterThan(0);
+  });
+
+  it('a client that asks for usage gets the usage chunk as before', async () => {
+    const { chunks, traceId, sent } = await streamed({ stream_options: { include_usage: true } });
+    expect(sent.body.stream_options).toEqual({ include_usage: true });
+    const last = chunks.at(-1)!;
+    expect(last.choices).toEqual([]);
+    expect(last.usage).toMatchObject({ prompt_tokens: 11, completion_tokens: 'Hello from small-model'.length });
+    expect((await traceOf(traceId)).completionTokens).toBe('Hello from small-model'.length);
+  });
+
+  it("include_usage is merged into the client's own stream_options (and its false is replaced)", async () => {
+    const merged = await streamed({ stream_options: { other: 1 } });
+    expect(merged.sent.body.stream_options).toEqual({ include_usage: true, other: 1 });
+    expect(merged.chunks.every((c) => c.choices.length > 0)).toBe(true);
+    const replaced = await streamed({ stream_options: { include_usage: false } });
+    expect(replaced.sent.body.stream_options).toEqual({ include_usage: true });
+    expect(replaced.chunks.every((c) => c.choices.length > 0)).toBe(true);
+    expect((await traceOf(replaced.traceId)).completionTokens).toBe('Hello from small-model'.length);
+  });
+
+  it('routed streams are counted too', async () => {
+    const { chunks, traceId } = await streamed({ model: 'auto' });
+    expect(chunks.every((c) => c.choices.length > 0)).toBe(true);
+    expect((await traceOf(traceId)).completionTokens).toBeGreaterThan(0);
+  });
+
+  it('streamUsage: false sends no stream_options and relays the stream as it is', async () => {
+    const { chunks, sent } = await streamed({ model: 'plain' });
+    expect(sent.body.stream_options).toBeUndefined();
+    expect(sent.raw).toBe('{"model":"plain-model","messages":[{"role":"user","content":"count me"}],"stream":true}');
+    expect(text(chunks)).toBe('Hello from plain-model');
+  });
+
+  it('a request without a stream is sent without stream_options', async () => {
+    await gw.client.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'whole' }] });
+    expect(upstream.received.at(-1)!.body.stream_options).toBeUndefined();
+  });
+});
