@@ -30,7 +30,12 @@ export interface SimulatedUpstreamOptions {
   seed?: number;
 }
 
-function completion(model: string, prompt: string, content: string, stream: boolean): string | string[] {
+/**
+ * The answer's bytes: one JSON completion, or the stream's events. A stream carries a usage event
+ * (empty `choices`, before `[DONE]`) only when the request asked for it (`stream_options.include_usage`),
+ * as OpenAI's does.
+ */
+function completion(model: string, prompt: string, content: string, stream: boolean, streamUsage: boolean): string | string[] {
   const usage = { prompt_tokens: Math.ceil(prompt.length / 4), completion_tokens: Math.ceil(content.length / 4) };
   const id = `chatcmpl-demo-${Math.random().toString(36).slice(2, 10)}`;
   const created = Math.floor(Date.now() / 1000);
@@ -49,7 +54,7 @@ function completion(model: string, prompt: string, content: string, stream: bool
   return [
     ...content.split(/(?<= )/).map((piece) => chunk({ choices: [{ index: 0, delta: { content: piece }, finish_reason: null }] })),
     chunk({ choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] }),
-    chunk({ choices: [], usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } }),
+    ...(streamUsage ? [chunk({ choices: [], usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens } })] : []),
     'data: [DONE]\n\n',
   ];
 }
@@ -69,7 +74,7 @@ export async function startSimulatedUpstream(
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      let body: { model?: string; stream?: boolean; messages?: ChatMessage[] };
+      let body: { model?: string; stream?: boolean; stream_options?: { include_usage?: boolean } | null; messages?: ChatMessage[] };
       try {
         body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       } catch {
@@ -96,7 +101,7 @@ export async function startSimulatedUpstream(
           return;
         }
         const content = sim.reply ? sim.reply(messages) : `(${model}) Here is my answer to: ${(typeof last === 'string' ? last : '').slice(0, 60)}`;
-        const answer = completion(model, promptText(messages), content, body.stream === true);
+        const answer = completion(model, promptText(messages), content, body.stream === true, body.stream_options?.include_usage === true);
         if (typeof answer === 'string') {
           res.writeHead(200, { 'content-type': 'application/json' }).end(answer);
         } else {
