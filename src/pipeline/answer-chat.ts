@@ -4,6 +4,7 @@ import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
 import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
 import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withModelAndInsert, type ValueSpan } from './rewrite-model.js';
@@ -128,7 +129,7 @@ class RequestLife {
       gw.health.success(decision.model);
       clearTimeout(timer);
       if (read.kind === 'whole') await this.deliverWhole(read, id, headers, started, decision.model);
-      else await this.deliverStream(read, id, headers, ac, started, decision.model, this.addUsage && upstream.streamUsage);
+      else await this.deliverStream(read, id, headers, ac, started, decision.model, upstream.streamUsage);
       return;
     }
     await Promise.allSettled(this.pending);
@@ -219,7 +220,11 @@ class RequestLife {
     this.answered(id.traceId, model, read.payload);
   }
 
-  /** A stream: relayed as it comes (no failover from here on), recorded before its last event goes out. */
+  /**
+   * A stream: relayed as it comes (no failover from here on), recorded before its last event goes out.
+   * With `streamUsage` the upstream was asked for usage, and its usage event is not relayed to a
+   * client that did not ask; without, such a stream's tokens are estimated from its text (StreamChars).
+   */
   private async deliverStream(
     read: Extract<AnswerRead, { kind: 'stream' }>,
     id: AttemptId,
@@ -227,29 +232,43 @@ class RequestLife {
     ac: AttemptAbort,
     started: number,
     model: string,
-    dropUsage: boolean,
+    streamUsage: boolean,
   ): Promise<void> {
     const sent = read.response;
+    const chars = this.addUsage && !streamUsage ? new StreamChars() : null;
+    const followTap = this.followUp?.streamText?.feed;
+    const tap =
+      chars === null
+        ? followTap
+        : followTap === undefined
+          ? chars.feed
+          : (chunk: Buffer) => {
+              followTap(chunk);
+              chars.feed(chunk);
+            };
     const relayed = await this.reply.stream(
       read,
       headers,
       ac,
       started,
       async (result) => {
+        const estimated = result.usage === null && chars !== null;
+        const usage = estimated ? estimatedUsage(promptChars(this.request.messages), chars.chars) : result.usage;
         this.record(id, {
           outcome: result.outcome,
           status: sent.status,
           error: result.error,
           latencyMs: performance.now() - started,
           ttfbMs: result.firstChunkMs,
-          promptTokens: result.usage?.promptTokens ?? null,
-          completionTokens: result.usage?.completionTokens ?? null,
+          promptTokens: usage?.promptTokens ?? null,
+          completionTokens: usage?.completionTokens ?? null,
+          tokensEstimated: estimated,
         });
         await settleDurably(this.pending, this.gw.logger);
       },
-      this.followUp?.streamText?.feed,
+      tap,
       this.gw.config.limits.writeStallMs,
-      dropUsage,
+      this.addUsage && streamUsage,
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }

@@ -36,6 +36,8 @@ export interface AttemptResult {
   ttfbMs: number | null;
   promptTokens: number | null;
   completionTokens: number | null;
+  /** The token counts were estimated from the text, not counted by the upstream (absent: counted). */
+  tokensEstimated?: boolean;
 }
 
 /** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
@@ -74,6 +76,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
     promptTokens: a.promptTokens,
     completionTokens: a.completionTokens,
     costUsd,
+    tokensEstimated: a.promptTokens === null && a.completionTokens === null ? null : a.tokensEstimated === true,
     keyName: request.keyName,
     instanceId: gw.config.instanceId,
   });

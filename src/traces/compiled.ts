@@ -20,12 +20,17 @@ export interface CompiledValue {
   to: string;
   /** A bool: 0 or 1 in SQLite, true or false in a record (from either engine's row). */
   boolean?: 'toNumber' | 'toBoolean';
+  /** The bool may be null (a nullable column): null stays null. */
+  nullable?: boolean;
   /** Passed through the function's `convert` argument (compileTuple). */
   convert?: boolean;
 }
 
 function value(source: string, v: CompiledValue): string {
   const read = `${source}.${name(v.from)}`;
+  if (v.boolean !== undefined && v.nullable) {
+    return v.boolean === 'toNumber' ? `(${read} == null ? null : ${read} ? 1 : 0)` : `(${read} == null ? null : ${read} === true || ${read} === 1)`;
+  }
   if (v.boolean === 'toNumber') return `(${read} ? 1 : 0)`;
   if (v.boolean === 'toBoolean') return `(${read} === true || ${read} === 1)`;
   if (v.convert) return `convert(${read})`;

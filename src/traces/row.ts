@@ -12,5 +12,6 @@ export const traceFromRow = compileObject<TraceRow, TraceRecord>(
     from: c.column,
     to: c.field,
     boolean: isBooleanColumn(c) ? 'toBoolean' : undefined,
+    nullable: c.nullable === true,
   })),
 );

@@ -44,7 +44,7 @@ export const isFreshLive = compileEquals<TraceRecord>(FRESH_LIVE_VALUES.map(([fi
 
 /** Runs a statement whose arguments are these columns, in order, with a trace's values (a bool as 0 or 1). */
 function runner(columns: readonly TraceColumnSpec[]): (statement: Database.Statement, t: TraceRecord) => Database.RunResult {
-  return compileRun(columns.map((c) => ({ from: c.field, boolean: isBooleanColumn(c) ? 'toNumber' : undefined })));
+  return compileRun(columns.map((c) => ({ from: c.field, boolean: isBooleanColumn(c) ? 'toNumber' : undefined, nullable: c.nullable === true })));
 }
 
 /** Runs INSERT (or a statement with its arguments) for a trace. */

@@ -97,6 +97,15 @@ export const TRACE_COLUMNS = [
     field: 'feedbackSource', column: 'feedback_source', json: 'feedback_source', sqlite: 'text', pg: 'text',
     value: z.enum(FEEDBACK_SOURCE_NAMES), nullable: true,
   }),
+  /**
+   * Whether the token counts were estimated from the text (characters / 4: a stream from a model with
+   * `streamUsage: false` whose upstream sent no usage) rather than counted by the upstream; null when
+   * the trace has no token counts.
+   */
+  column({
+    field: 'tokensEstimated', column: 'tokens_estimated', json: 'tokens_estimated', sqlite: 'integer', pg: 'bool',
+    value: z.boolean(), nullable: true,
+  }),
 ] as const;
 
 export type TraceColumn = (typeof TRACE_COLUMNS)[number];

@@ -56,6 +56,7 @@ describe('streamed answers are counted', () => {
     expect(trace.promptTokens).toBe(11);
     expect(trace.completionTokens).toBe('Hello from small-model'.length);
     expect(trace.costUsd).toBeGreaterThan(0);
+    expect(trace.tokensEstimated).toBe(false);
   });
 
   it('a client that asks for usage gets the usage chunk as before', async () => {
@@ -83,11 +84,25 @@ describe('streamed answers are counted', () => {
     expect((await traceOf(traceId)).completionTokens).toBeGreaterThan(0);
   });
 
-  it('streamUsage: false sends no stream_options and relays the stream as it is', async () => {
-    const { chunks, sent } = await streamed({ model: 'plain' });
+  it('streamUsage: false sends no stream_options, relays the stream as it is, and estimates the tokens from the text', async () => {
+    const { chunks, sent, traceId } = await streamed({ model: 'plain' });
     expect(sent.body.stream_options).toBeUndefined();
     expect(sent.raw).toBe('{"model":"plain-model","messages":[{"role":"user","content":"count me"}],"stream":true}');
     expect(text(chunks)).toBe('Hello from plain-model');
+    const trace = await traceOf(traceId);
+    // Characters / 4, rounded up: "count me" (8) and "Hello from plain-model" (22).
+    expect(trace.promptTokens).toBe(2);
+    expect(trace.completionTokens).toBe(6);
+    expect(trace.costUsd).toBeCloseTo(8e-6, 12);
+    expect(trace.tokensEstimated).toBe(true);
+  });
+
+  it('streamUsage: false with a client that asks for usage: the upstream counts, nothing is estimated', async () => {
+    const { chunks, traceId } = await streamed({ model: 'plain', stream_options: { include_usage: true } });
+    expect(chunks.at(-1)!.usage).toBeDefined();
+    const trace = await traceOf(traceId);
+    expect(trace.completionTokens).toBe('Hello from plain-model'.length);
+    expect(trace.tokensEstimated).toBe(false);
   });
 
   it('a request without a stream is sent without stream_options', async () => {

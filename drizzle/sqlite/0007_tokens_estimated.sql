@@ -1,0 +1,1 @@
+ALTER TABLE `traces` ADD `tokens_estimated` integer;
