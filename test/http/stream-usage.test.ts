@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSimulatedUpstream } from '../../src/demo/simulated-upstream.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 
@@ -108,5 +109,41 @@ describe('streamed answers are counted', () => {
   it('a request without a stream is sent without stream_options', async () => {
     await gw.client.chat.completions.create({ model: 'small', messages: [{ role: 'user', content: 'whole' }] });
     expect(upstream.received.at(-1)!.body.stream_options).toBeUndefined();
+  });
+});
+
+describe("the demo's simulated models", () => {
+  it('send a usage chunk only when asked; through the gateway every chunk has a choice and the trace has tokens', async () => {
+    const sim = await startSimulatedUpstream({ 'sim-model': { failureRate: 0, latencyMs: 1 } }, { seed: 1 });
+    const demo = await startTestGateway(upstream, {
+      models: { sim: { baseURL: sim.baseURL, model: 'sim-model', inputCostPerMTok: 1, outputCostPerMTok: 1, timeoutMs: 2000 } },
+      router: { policy: 'learned', defaultModel: 'sim', fallbackModel: 'sim' },
+    });
+    try {
+      const direct = async (body: Record<string, unknown>) => {
+        const res = await fetch(`${sim.baseURL}/chat/completions`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ model: 'sim-model', messages: [{ role: 'user', content: 'hi' }], stream: true, ...body }),
+        });
+        return (await res.text()).split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => JSON.parse(e.slice(6)) as { choices: unknown[]; usage?: unknown });
+      };
+      expect((await direct({})).every((c) => c.choices.length > 0 && c.usage === undefined)).toBe(true);
+      expect((await direct({ stream_options: { include_usage: true } })).at(-1)).toMatchObject({ choices: [], usage: { prompt_tokens: 1 } });
+
+      const { data, response } = await demo.client.chat.completions
+        .create({ model: 'auto', messages: [{ role: 'user', content: 'hello there' }], stream: true })
+        .withResponse();
+      let answer = '';
+      // The Python SDK's usual loop: every chunk's first choice.
+      for await (const chunk of data) answer += chunk.choices[0]!.delta.content ?? '';
+      expect(answer).toContain('(sim-model)');
+      const trace = (await demo.gateway.store.recent(5)).find((t) => t.id === response.headers.get('x-trace-id'))!;
+      expect(trace.completionTokens).toBe(Math.ceil(answer.length / 4));
+      expect(trace.tokensEstimated).toBe(false);
+    } finally {
+      await demo.stop();
+      await sim.close();
+    }
   });
 });
