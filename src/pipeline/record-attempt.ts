@@ -36,6 +36,8 @@ export interface AttemptResult {
   ttfbMs: number | null;
   promptTokens: number | null;
   completionTokens: number | null;
+  /** A failure that is not the model's answers' (Observation.notQuality). */
+  notQuality?: boolean;
 }
 
 /** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
@@ -90,6 +92,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
       feedback: null,
       shadow: id.reason === 'shadow',
       context: request.context,
+      notQuality: a.notQuality === true,
     });
   }
   gw.metrics.attempt({

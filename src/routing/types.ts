@@ -14,7 +14,9 @@ export type RouteReason =
   | 'fallback'
   | 'heuristic'
   | 'contextual'
-  | 'failover';
+  | 'failover'
+  /** The same model once more, after the short wait its 429 asked for (router.retryAfterMaxMs). */
+  | 'retry';
 
 /**
  * What is known of a request before it is routed, built once per request (src/routing/context.ts)
