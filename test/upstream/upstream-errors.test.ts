@@ -1,7 +1,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
+import { pino } from 'pino';
+import { startGateway } from '../../src/app/server.js';
 import { startFakeUpstream, type Behaviour, type FakeUpstream, type ReceivedRequest } from '../helpers/fake-upstream.js';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { startTestGateway, testConfig, type TestGateway } from '../helpers/gateway.js';
 
 /*
  * Upstream errors as OpenAI's API gives them, driven over HTTP with the openai SDK as the client:
@@ -224,5 +226,29 @@ describe('a routed request fails only when no healthy model could answer', () =>
     const err = await apiError(chat(gw, 'auto', false));
     expect(err.status).toBe(503);
     expect(upstream.received.filter((r) => r.model === 'ok-model').length).toBe(before);
+  });
+});
+
+describe('start-up', () => {
+  it('names every model whose apiKeyEnv is unset in one warning line', async () => {
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    const env = 'TRACEGATE_TEST_UNSET_KEY_7f3a';
+    delete process.env[env];
+    const config = testConfig(upstream, {
+      models: {
+        a: { baseURL: upstream.baseURL, model: 'a-model', apiKeyEnv: env },
+        b: { baseURL: upstream.baseURL, model: 'b-model', apiKeyEnv: env },
+        c: { baseURL: upstream.baseURL, model: 'c-model', apiKey: GOOD_KEY },
+      },
+      router: { policy: 'learned', defaultModel: 'c' },
+    });
+    const running = await startGateway(config, { logger });
+    stops.push(() => running.close());
+    const keyless = lines.filter((l) => l.msg.includes(env));
+    expect(keyless).toHaveLength(1);
+    expect(keyless[0]!.msg).toContain(`a (${env} is unset)`);
+    expect(keyless[0]!.msg).toContain(`b (${env} is unset)`);
+    expect(keyless[0]!.msg).not.toContain('c (');
   });
 });
