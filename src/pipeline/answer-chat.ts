@@ -15,8 +15,9 @@ import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
 
 /**
  * A chat request's life once it is parsed: choose a model, send it the request, record the
- * attempt's trace and let the policy observe it, and on a retryable failure before the first byte
- * reached the client, fail over to the next model. The client's answer goes out through `reply`
+ * attempt's trace and let the policy observe it, and on a failure before the first byte reached the
+ * client, wait out a short 429 and try the same model once more, or fail over to the next model
+ * (`nextAfter` says which). The client's answer goes out through `reply`
  * only once its trace is committed. Never rejects for an upstream's failure: every outcome is
  * answered.
  */
