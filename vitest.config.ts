@@ -53,6 +53,7 @@ const INTEGRATION = [
   'test/traces/trace-stats.test.ts',
   'test/traces/wal-checkpoint.test.ts',
   'test/upstream/failover.test.ts',
+  'test/upstream/upstream-errors.test.ts',
   'test/upstream/stream-attempt.test.ts',
   'test/upstream/whole-attempt.test.ts',
 ];

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Services } from '../pipeline/services.js';
-import { DEFAULT_SOURCE_WEIGHTS, type Config } from '../core/config.js';
+import { DEFAULT_SOURCE_WEIGHTS, resolveApiKey, type Config } from '../core/config.js';
 import { featureTextChars } from '../routing/features.js';
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, RouterPolicy } from '../routing/types.js';
@@ -100,6 +100,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     inflight: 0,
     metrics,
   };
+  const keyless = Object.entries(config.models).filter(([, m]) => m.apiKeyEnv !== undefined && resolveApiKey(m, options.env) === undefined);
+  if (keyless.length > 0) {
+    logger.warn(
+      { models: keyless.map(([k]) => k) },
+      `no provider key for ${keyless.map(([k, m]) => `${k} (${m.apiKeyEnv} is unset)`).join(', ')}: their upstreams will refuse requests`,
+    );
+  }
   if (config.auth.clientKeys.length > 0 && config.auth.adminKey === undefined) {
     logger.warn(
       {},

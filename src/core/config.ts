@@ -123,6 +123,11 @@ const routerSchema = z
     minSamples: z.number().int().nonnegative().default(5),
     /** Most upstream attempts for one routed request (the first try plus failovers). */
     maxAttempts: z.number().int().min(1).default(2),
+    /**
+     * An upstream 429 that asks to wait at most this long (`retry-after`, `x-ratelimit-reset-*`) is
+     * waited out and the same model tried once more; a longer wait fails over (routed) or answers 429 (pinned).
+     */
+    retryAfterMaxMs: z.number().int().nonnegative().default(2000),
     /** Reward trade-off: utility = quality − costWeight × dollars − latencyWeight × seconds. */
     costWeight: z.number().nonnegative().default(0),
     latencyWeight: z.number().nonnegative().default(0),

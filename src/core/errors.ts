@@ -162,6 +162,14 @@ export const errors = {
   /** An upstream's error answer not in OpenAI's shape, wrapped in it with the start of its text. */
   upstreamStatus: (status: number, quoted: string) =>
     new GatewayError(status, 'upstream_error', `Upstream answered ${status}${quoted ? `: ${quoted}` : ''}`, 'upstream_error'),
+  /** The upstream refused the gateway's own provider key for the model (401/403): the operator's to fix, not the client's. */
+  upstreamAuthFailed: (model: string, status: number) =>
+    new GatewayError(
+      502,
+      'upstream_error',
+      `Upstream for model '${model}' refused the gateway's provider key (${status}); check models.${model}.apiKey / apiKeyEnv`,
+      'upstream_auth_failed',
+    ),
   upstreamBadResponse: (model: string) =>
     new GatewayError(502, 'upstream_error', `Upstream for model '${model}' sent a malformed response`, 'upstream_bad_response'),
   noModelAvailable: () =>

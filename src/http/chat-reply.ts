@@ -74,6 +74,12 @@ export class ServerChatReply implements ChatReply {
   }
 
   upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void {
+    if (failure.kind === 'status' && (failure.status === 401 || failure.status === 403)) {
+      // The upstream refused the gateway's provider key: not the client's key, so never a 401 to it.
+      const err = errors.upstreamAuthFailed(upstream.key, failure.status);
+      sendJson(this.res, err.status, headers, JSON.stringify(err.toBody()));
+      return;
+    }
     if (failure.kind === 'status') {
       const out = failure.headers === undefined ? headers : Object.assign(relayedHeaders(failure.headers, upstream.redactor), headers);
       sendJson(this.res, failure.status!, out, upstreamErrorBody(failure, upstream));

@@ -3,6 +3,8 @@ import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
 import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { rateLimitWaitMs, statusCause, upstreamMessage, type StatusCause } from '../upstream/failure-kind.js';
+import type { Redactor } from '../upstream/redact.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
@@ -14,8 +16,9 @@ import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
 
 /**
  * A chat request's life once it is parsed: choose a model, send it the request, record the
- * attempt's trace and let the policy observe it, and on a retryable failure before the first byte
- * reached the client, fail over to the next model. The client's answer goes out through `reply`
+ * attempt's trace and let the policy observe it, and on a failure before the first byte reached the
+ * client, wait out a short 429 and try the same model once more, or fail over to the next model
+ * (`nextAfter` says which). The client's answer goes out through `reply`
  * only once its trace is committed. Never rejects for an upstream's failure: every outcome is
  * answered.
  */
@@ -84,9 +87,10 @@ class RequestLife {
 
   async run(setController: (ac: AttemptAbort) => void): Promise<void> {
     const { gw, info } = this;
-    for (let attempt = 1; attempt <= this.maxAttempts; attempt++) {
+    let next: Decision | null = null;
+    for (let attempt = 1; ; attempt++) {
       this.releaseSlot();
-      const chosen = this.choose();
+      const chosen = next ?? this.choose();
       const upstream = gw.upstreams.get(chosen.model);
       if (!upstream) {
         await Promise.allSettled(this.pending);
@@ -101,8 +105,8 @@ class RequestLife {
         return;
       }
       this.takeSlot(upstream);
-      const decision: Decision = attempt > 1 ? { model: chosen.model, reason: 'failover' } : chosen;
-      if (attempt > 1) gw.metrics.failover(this.tried[this.tried.length - 1]!, decision.model);
+      const decision: Decision = attempt > 1 && next === null ? { model: chosen.model, reason: 'failover' } : chosen;
+      if (attempt > 1 && decision.reason !== 'retry') gw.metrics.failover(this.tried[this.tried.length - 1]!, decision.model);
       this.tried.push(decision.model);
 
       const traceId = newTraceId();
@@ -119,12 +123,20 @@ class RequestLife {
 
       if (!read.ok) {
         clearTimeout(timer);
-        const next = this.failed(read, id, started, attempt);
-        if (next === 'retry') continue;
-        if (next === 'stop') break;
-        await Promise.allSettled(this.pending);
-        this.reply.upstreamFailed(read, upstream, headers);
-        return;
+        const then = this.failed(read, id, started);
+        if (then.kind === 'stop') break;
+        if (then.kind === 'answer') {
+          await Promise.allSettled(this.pending);
+          this.reply.upstreamFailed(read, upstream, headers);
+          return;
+        }
+        if (then.kind === 'retry') {
+          this.releaseSlot();
+          await sleep(then.waitMs);
+          if (ac.aborted) break;
+        }
+        next = then.kind === 'retry' ? { model: decision.model, reason: 'retry' } : then.kind === 'last-resort' ? { model: then.model, reason: 'fallback' } : null;
+        continue;
       }
       gw.health.success(decision.model);
       clearTimeout(timer);
@@ -182,26 +194,51 @@ class RequestLife {
   }
 
   /**
-   * Records a failed attempt; says whether to try another model, stop (the client left), or answer
-   * the failure. A routed attempt's retryable failure counts against the model's health; a pinned
-   * one's only when it is the upstream's own (isUpstreamFault), so that one caller's requests (a 4xx,
-   * a 429 on the team's key, an answer too large) cannot take a model out of routing for everyone.
+   * Records a failed attempt and says what comes next (see `nextAfter`). A routed attempt's
+   * retryable failure counts against the model's health; a pinned one's only when it is the
+   * upstream's own (isUpstreamFault), so that one caller's requests (a 4xx, a 429 on the team's key,
+   * an answer too large) cannot take a model out of routing for everyone. A refused provider key
+   * (401/403) puts the model in cooldown at once, routed or pinned: nothing sent to it can succeed.
+   * A request too big for the model says nothing of its health.
    */
-  private failed(failure: AttemptFailure, id: AttemptId, started: number, attempt: number): 'retry' | 'stop' | 'answer' {
+  private failed(failure: AttemptFailure, id: AttemptId, started: number): Next {
     const { gw, info } = this;
-    if (info.routed ? failure.retryable : isUpstreamFault(failure)) gw.health.failure(id.modelKey);
+    const cause = statusCause(failure);
+    if (cause === 'auth') gw.health.unavailable(id.modelKey);
+    else if (cause !== 'too-big' && (info.routed ? failure.retryable : isUpstreamFault(failure))) gw.health.failure(id.modelKey);
     this.record(id, {
       outcome: outcomeOf(failure),
       status: failure.status,
-      error: failure.message,
+      error: traceError(failure, cause, gw.upstreams.get(id.modelKey)!.redactor),
       latencyMs: performance.now() - started,
       ttfbMs: null,
       promptTokens: null,
       completionTokens: null,
+      notQuality: cause !== 'other',
     });
-    if (failure.kind === 'cancelled') return 'stop';
-    const canRetry = info.routed && failure.retryable && attempt < this.maxAttempts && this.tried.length < gw.routedKeys.length;
-    return canRetry ? 'retry' : 'answer';
+    return this.nextAfter(failure, cause, id);
+  }
+
+  /**
+   * After a failed attempt: stop (the client left); try the same model once more after the short
+   * wait a 429 asked for (within router.retryAfterMaxMs); fail over to another model (routed: a
+   * retryable failure, a refused key or a request too big for the model) while `maxAttempts`
+   * distinct models have not been tried; past that, `router.fallbackModel` as the last resort when
+   * it is untried and not in cooldown; else answer the failure.
+   */
+  private nextAfter(failure: AttemptFailure, cause: StatusCause, id: AttemptId): Next {
+    const { gw, info } = this;
+    if (failure.kind === 'cancelled') return { kind: 'stop' };
+    if (cause === 'rate' && id.reason !== 'retry') {
+      const waitMs = rateLimitWaitMs(failure.headers);
+      if (waitMs !== null && waitMs <= gw.config.router.retryAfterMaxMs) return { kind: 'retry', waitMs };
+    }
+    if (!info.routed || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
+    const distinct = new Set(this.tried).size;
+    if (distinct < this.maxAttempts && gw.routedKeys.some((k) => !this.tried.includes(k))) return { kind: 'failover' };
+    const fallback = gw.config.router.fallbackModel;
+    if (fallback !== undefined && !this.tried.includes(fallback) && gw.health.isAvailable(fallback)) return { kind: 'last-resort', model: fallback };
+    return { kind: 'answer' };
   }
 
   /** A whole answer: recorded, committed, then sent; the follow-ups start once it is out. */
@@ -293,6 +330,18 @@ function routingHeaders(info: RequestInfo, traceId: string, decision: Decision):
     'x-router-class': info.queryClass,
     'x-router-reason': decision.reason,
   };
+}
+
+type Next = { kind: 'stop' } | { kind: 'answer' } | { kind: 'failover' } | { kind: 'retry'; waitMs: number } | { kind: 'last-resort'; model: string };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The trace's error: the failure, and for a status the upstream's own message (secrets scrubbed) when it gave one. */
+function traceError(failure: AttemptFailure, cause: StatusCause, redactor: Redactor): string {
+  const message = upstreamMessage(failure);
+  const said = message === null || !redactor.active ? message : redactor.scrubText(message);
+  const what = cause === 'auth' ? ' (provider key refused)' : cause === 'rate' ? ' (rate limited)' : cause === 'too-big' ? ' (request too big for the model)' : '';
+  return said === null ? `${failure.message}${what}` : `${failure.message}${what}: ${said}`;
 }
 
 function outcomeOf(failure: AttemptFailure): AttemptResult['outcome'] {

@@ -28,7 +28,8 @@ export interface ChatReply {
   refuse(err: GatewayError, headers: Record<string, string>): void;
   /**
    * The last attempt failed: the upstream's error answer (its allowlisted headers and its body,
-   * secrets scrubbed), or the gateway's for a failure without one.
+   * secrets scrubbed), or the gateway's for a failure without one or for a refused provider key
+   * (401/403: a 502 `upstream_auth_failed`).
    */
   upstreamFailed(failure: AttemptFailure, upstream: Upstream, headers: RoutingHeaders): void;
   /**

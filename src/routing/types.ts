@@ -14,7 +14,9 @@ export type RouteReason =
   | 'fallback'
   | 'heuristic'
   | 'contextual'
-  | 'failover';
+  | 'failover'
+  /** The same model once more, after the short wait its 429 asked for (router.retryAfterMaxMs). */
+  | 'retry';
 
 /**
  * What is known of a request before it is routed, built once per request (src/routing/context.ts)
@@ -70,6 +72,12 @@ export interface Observation {
   shadow?: boolean;
   /** The request's context, as given to select() (absent: only `query` and `queryClass` are known). */
   context?: QueryContext;
+  /**
+   * A failed attempt that says nothing of the model's answers: its provider key was refused, it was
+   * rate limited, or the request was too big for it. adaptive and contextual learn nothing from it
+   * (neither quality nor reliability); learned counts it as every other outcome.
+   */
+  notQuality?: boolean;
 }
 
 export interface FeedbackObservation {

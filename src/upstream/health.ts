@@ -41,6 +41,19 @@ export class UpstreamHealth {
     }
   }
 
+  /**
+   * The model cannot be used now whatever is sent (its provider key was refused): its circuit opens
+   * at once, for the cooldown of its next opening (doubling as `failure` does).
+   */
+  unavailable(model: string, now = Date.now()): void {
+    if (this.options.failures <= 0) return;
+    const h = this.models.get(model) ?? { consecutiveFailures: 0, openUntil: 0, opens: 0 };
+    this.models.set(model, h);
+    h.openUntil = now + this.options.cooldownMs * 2 ** Math.min(h.opens, 4);
+    h.opens += 1;
+    h.consecutiveFailures = 0;
+  }
+
   failure(model: string, now = Date.now()): void {
     if (this.options.failures <= 0) return;
     let h = this.models.get(model);

@@ -95,9 +95,9 @@ describe('what an upstream answers is relayed without its secrets and metadata',
   });
 
   it('redacts secrets echoed in an OpenAI-shaped error body, and in error text that is not JSON', async () => {
-    upstream.script('large-model', (r) => ({ kind: 'status', status: 401, body: { error: { message: `bad key: ${echo(r)}`, type: 'auth', param: null, code: null } } }));
+    upstream.script('large-model', (r) => ({ kind: 'status', status: 400, body: { error: { message: `bad key: ${echo(r)}`, type: 'auth', param: null, code: null } } }));
     const shaped = await chat('large');
-    expect(shaped.status).toBe(401);
+    expect(shaped.status).toBe(400);
     expectNoSecret(shaped);
     expect(JSON.parse(shaped.text).error.message).toBe('bad key: auth=Bearer [redacted] proxy=[redacted]');
 
@@ -106,6 +106,17 @@ describe('what an upstream answers is relayed without its secrets and metadata',
     expect(text.status).toBe(502);
     expectNoSecret(text);
     expect(JSON.parse(text.text).error.message).toContain('auth=Bearer [redacted]');
+  });
+
+  it("a refused key echoed in a 401 reaches neither the client (a 502 of the gateway's) nor the trace", async () => {
+    upstream.script('large-model', (r) => ({ kind: 'status', status: 401, body: { error: { message: `bad key: ${echo(r)}`, type: 'auth', param: null, code: null } } }));
+    const res = await chat('large');
+    expect(res.status).toBe(502);
+    expect(JSON.parse(res.text).error.code).toBe('upstream_auth_failed');
+    expectNoSecret(res);
+    const trace = await running.gateway.store.get(String(res.headers['x-trace-id']));
+    expect(trace?.error).toContain('bad key: auth=Bearer [redacted]');
+    for (const secret of SECRETS) expect(trace?.error).not.toContain(secret);
   });
 
   it('relays the allowlisted headers of an upstream error too (retry-after, rate limits), redacted', async () => {
