@@ -214,7 +214,6 @@ class RequestLife {
       ttfbMs: null,
       promptTokens: null,
       completionTokens: null,
-      notQuality: cause !== 'other',
     });
     return this.nextAfter(failure, cause, id);
   }

@@ -38,8 +38,6 @@ export interface AttemptResult {
   completionTokens: number | null;
   /** The token counts were estimated from the text, not counted by the upstream (absent: counted). */
   tokensEstimated?: boolean;
-  /** A failure that is not the model's answers' (Observation.notQuality). */
-  notQuality?: boolean;
 }
 
 /** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
@@ -95,7 +93,6 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
       feedback: null,
       shadow: id.reason === 'shadow',
       context: request.context,
-      notQuality: a.notQuality === true,
     });
   }
   gw.metrics.attempt({

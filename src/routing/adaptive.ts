@@ -227,7 +227,6 @@ export class AdaptivePolicy implements RouterPolicy {
   observe(observation: Observation): void {
     if (observation.model === '' || observation.queryClass === JUDGE_CLASS || this.pending.has(observation.traceId)) return;
     // A refused key, a rate limit or a request too big for the model: no evidence about the model.
-    if (observation.notQuality === true) return;
     // The prompt is not needed to learn; do not hold it while buffering.
     if (this.replay.active) this.replay.observe({ ...observation, query: '' });
     const failed = attemptFailed(observation);

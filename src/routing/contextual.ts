@@ -272,7 +272,6 @@ export class ContextualPolicy implements RouterPolicy {
     const state = this.state;
     if (observation.model === '' || observation.queryClass === JUDGE_CLASS || state.pending.has(observation.traceId)) return;
     // A refused key, a rate limit or a request too big for the model: no evidence about the model.
-    if (observation.notQuality === true) return;
     const m = state.models.get(observation.model);
     if (m === undefined) return;
     this.sync.replay.observe(observation);

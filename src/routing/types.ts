@@ -72,12 +72,6 @@ export interface Observation {
   shadow?: boolean;
   /** The request's context, as given to select() (absent: only `query` and `queryClass` are known). */
   context?: QueryContext;
-  /**
-   * A failed attempt that says nothing of the model's answers: its provider key was refused, it was
-   * rate limited, or the request was too big for it. adaptive and contextual learn nothing from it
-   * (neither quality nor reliability); learned counts it as every other outcome.
-   */
-  notQuality?: boolean;
 }
 
 export interface FeedbackObservation {

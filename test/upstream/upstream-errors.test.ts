@@ -229,26 +229,6 @@ describe('a routed request fails only when no healthy model could answer', () =>
   });
 });
 
-describe('capacity is not quality, over HTTP', () => {
-  it('a model that answers 429 every other call keeps its estimate in adaptive: its 429s are traced, not observed (routed and pinned)', async () => {
-    let calls = 0;
-    upstream.script('a-model', openaiLike((req) => (++calls % 2 === 0 ? rateLimited({ 'retry-after': '30' }) : answers(req))));
-    upstream.script('b-model', openaiLike(answers));
-    const gw = await gateway({ a: {}, b: {} }, { policy: 'adaptive', defaultModel: 'a', circuitBreaker: { failures: 0 } });
-    // Routed requests, and requests pinned to a (whose 429s the client gets).
-    for (let i = 0; i < 16; i++) await chat(gw, 'auto', i % 2 === 1, `tell me a joke ${i}`);
-    for (let i = 0; i < 8; i++) await chat(gw, 'a', i % 2 === 1, `tell me a joke ${i}`).catch(() => null);
-    const traces = await gw.gateway.store.list({});
-    const ofA = traces.filter((t) => t.modelKey === 'a');
-    const limited = ofA.filter((t) => t.status === 429);
-    expect(limited.length).toBeGreaterThan(0);
-    expect(limited.every((t) => t.outcome === 'error')).toBe(true);
-    const arms = gw.gateway.policy.snapshot().classes.flatMap((c) => c.arms.filter((arm) => arm.model === 'a'));
-    const samples = arms.reduce((sum, arm) => sum + arm.samples, 0);
-    expect(samples).toBe(ofA.length - limited.length);
-  });
-});
-
 describe('start-up', () => {
   it('names every model whose apiKeyEnv is unset in one warning line', async () => {
     const lines: { level: number; msg: string }[] = [];
