@@ -17,6 +17,7 @@ const INTEGRATION = [
   'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
   'test/cli/keys.test.ts',
+  'test/cli/mistakes.test.ts',
   'test/cli/offline-evidence.test.ts',
   'test/cli/traces-cli.test.ts',
   'test/config/config.test.ts',

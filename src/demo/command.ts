@@ -28,6 +28,10 @@ interface DemoFlags {
 }
 
 async function demoCommand(flags: DemoFlags) {
+  // Ctrl-C while the traffic runs: exit, which removes the temporary folder (the demo listens for 'exit').
+  const early = () => process.exit(130);
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   const demo = await runDemo({
     requests: flags.requests,
     concurrency: Math.max(1, flags.concurrency),
@@ -40,6 +44,8 @@ async function demoCommand(flags: DemoFlags) {
     every: flags.every || Math.max(50, Math.round(flags.requests / 5)),
     out: process.stdout,
   });
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   if (flags.exit) {
     await demo.close();
     return;

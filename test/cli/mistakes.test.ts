@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
+import { cli, cliWithEnv, writeConfig } from '../helpers/process.js';
+
+/** A user's mistake ends the command with exit code 1 and one line on stderr, no stack trace. */
+function expectOneLine(run: { code: number; stderr: string }, ...parts: string[]): void {
+  expect(run.code).toBe(1);
+  expect(run.stderr).not.toContain('    at ');
+  expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+  for (const part of parts) expect(run.stderr).toContain(part);
+}
+
+let dir: string;
+let upstream: FakeUpstream;
+let taken: Server;
+let takenPort: number;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tracegate-mistakes-'));
+  upstream = await startFakeUpstream();
+  taken = createServer();
+  await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+  takenPort = (taken.address() as { port: number }).port;
+});
+
+afterAll(async () => {
+  await new Promise<void>((r) => taken.close(() => r()));
+  await upstream.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('start-up mistakes get one line', () => {
+  it('serve on a port in use: exit code 1, one line naming the port and --port', async () => {
+    const config = writeConfig(dir, upstream);
+    const run = await cli('serve', '--config', config, '--port', String(takenPort));
+    expectOneLine(run, String(takenPort), '--port');
+  });
+
+  it('demo on a port in use: exit code 1, one line naming the port and --port; its temporary folder is gone', async () => {
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const run = await cliWithEnv({ TMPDIR: tmp }, 'demo', '--port', String(takenPort), '-n', '1', '--exit');
+    expectOneLine(run, String(takenPort), '--port');
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
+
+describe('the demo', () => {
+  it('removes its temporary folder when it exits (--exit)', async () => {
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const run = await cliWithEnv({ TMPDIR: tmp }, 'demo', '--port', '0', '-n', '20', '--seed', '1', '--exit');
+    expect(run.code).toBe(0);
+    const db = /traces in (\S+)/.exec(run.stdout)![1]!;
+    expect(db.startsWith(tmp)).toBe(true);
+    expect(existsSync(db)).toBe(false);
+    expect(readdirSync(tmp)).toEqual([]);
+  });
+});
