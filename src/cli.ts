@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
-import { isLoopback, loadConfig, parseConfig, type Config } from './core/config.js';
+import { isLoopback, type Config } from './core/config.js';
+import { checkedConfig, readConfig } from './commands/options.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
@@ -30,12 +31,12 @@ interface ConfigFlags {
 
 /** The config file with the command line's overrides applied. */
 function configFrom(flags: ConfigFlags): Config {
-  const config = loadConfig(flags.config);
+  const config = readConfig(flags.config);
   const server = { ...config.server, port: flags.port ?? config.server.port, host: flags.host ?? config.server.host };
   // --db names a SQLite file: it wins over database.url (and DATABASE_URL).
   const database = flags.db !== undefined ? { ...config.database, path: flags.db, url: undefined } : config.database;
   // Checked again: a --host may need client keys that the file's host did not.
-  return parseConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
+  return checkedConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
 }
 
 async function serveCommand(flags: ConfigFlags): Promise<void> {

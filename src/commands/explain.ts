@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { parseConfig, type Config } from '../core/config.js';
+import type { Config } from '../core/config.js';
 import { createRouterPolicy } from '../app/gateway.js';
 import { promptContext } from '../routing/context.js';
 import { ContextualPolicy, type Explanation } from '../routing/contextual.js';
 import type { TraceStore } from '../traces/types.js';
-import { configFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
+import { checkedConfig, configFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
 import { UsageError } from '../core/errors.js';
 
 interface ExplainFlags extends DbFlags {
@@ -51,7 +51,7 @@ export function formatExplanation(e: Explanation, costWeight: number): string {
 
 export async function explainCommand(prompt: string, flags: ExplainFlags): Promise<void> {
   let config: Config = configFrom(flags);
-  if (flags.policy !== undefined) config = parseConfig({ ...config, router: { ...config.router, policy: flags.policy } });
+  if (flags.policy !== undefined) config = checkedConfig({ ...config, router: { ...config.router, policy: flags.policy } }, 'config with --policy');
   // No SQLite file yet (no traffic): the policy explains with its priors only, and says so.
   let store: TraceStore | undefined;
   let note = '';

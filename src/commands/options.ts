@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../core/config.js';
+import { loadConfig, parseConfig, type Config } from '../core/config.js';
+import { policyNames } from '../routing/registry.js';
 import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
 import { parseTime } from '../reports/stats.js';
@@ -37,9 +38,19 @@ export function withDbOptions(cmd: Command, configRequired: boolean): Command {
   );
 }
 
+/** A config file, validated with the names only the layers above the config know (the registered router policies). */
+export function readConfig(file: string): Config {
+  return loadConfig(file, process.env, { policies: policyNames() });
+}
+
+/** `parseConfig` with the registered router policies checked too. */
+export function checkedConfig(raw: unknown, source: string): Config {
+  return parseConfig(raw, source, { policies: policyNames() });
+}
+
 /** The config file with `--db` applied (a SQLite file, which wins over database.url and DATABASE_URL). */
 export function configFrom(flags: DbFlags & { config: string }): Config {
-  const config = loadConfig(flags.config);
+  const config = readConfig(flags.config);
   if (flags.db !== undefined) config.database = { ...config.database, path: flags.db, url: undefined };
   return config;
 }
@@ -48,7 +59,7 @@ export function configFrom(flags: DbFlags & { config: string }): Config {
 export function databaseFrom(flags: DbFlags, config?: Config): Config['database'] | { path: string } {
   if (flags.db !== undefined) return { path: flags.db };
   if (config !== undefined) return config.database;
-  if (flags.config !== undefined) return loadConfig(flags.config).database;
+  if (flags.config !== undefined) return readConfig(flags.config).database;
   throw new UsageError('give --db PATH or --config FILE (its database)');
 }
 

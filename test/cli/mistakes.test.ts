@@ -48,6 +48,29 @@ describe('start-up mistakes get one line', () => {
   });
 });
 
+describe('a misspelt router.policy', () => {
+  const commands: [string, string[]][] = [
+    ['serve', ['serve']],
+    ['update', ['update']],
+    ['stats', ['stats']],
+    ['explain', ['explain', 'hello']],
+    ['export', ['export']],
+    ['purge', ['purge', '--offline']],
+    ['import', ['import', '-']],
+  ];
+  for (const [name, args] of commands) {
+    it(`${name}: a config error naming router.policy and the known policies, before any database file is made`, async () => {
+      const sub = mkdtempSync(join(dir, `policy-${name}-`));
+      const config = writeConfig(sub, upstream, { router: { policy: 'adaptve', defaultModel: 'small' } });
+      const run = await cli(...args, '--config', config);
+      expect(run.code).toBe(1);
+      expect(run.stderr).not.toContain('    at ');
+      expect(run.stderr).toContain('router.policy: "adaptve" is not a router policy (known: learned, heuristic, adaptive, contextual)');
+      expect(existsSync(join(sub, 'traces.db'))).toBe(false);
+    });
+  }
+});
+
 describe('the demo', () => {
   it('removes its temporary folder when it exits (--exit)', async () => {
     const tmp = mkdtempSync(join(dir, 'tmp-'));
