@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isLoopback, type Config } from './core/config.js';
 import { checkedConfig, readConfig } from './commands/options.js';
@@ -15,6 +16,12 @@ import { createLogger } from './core/logger.js';
 import { startGateway } from './app/server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
 import { TracegateError } from './core/errors.js';
+
+/** The version in package.json, one folder up from this module (dist/cli.js, or src/cli.ts): where npm installs it too. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -103,6 +110,7 @@ function withConfigOptions(cmd: Command): Command {
 export function buildCli(): Command {
   const program = new Command('tracegate')
     .description('An OpenAI-compatible LLM gateway that learns from traces which model should answer')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError();
 
   withConfigOptions(program.command('serve').description('run the gateway'))
