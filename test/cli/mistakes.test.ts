@@ -71,6 +71,32 @@ describe('a misspelt router.policy', () => {
   }
 });
 
+describe('stats, explain and export with --db alone (the demo writes no config)', () => {
+  it("read the demo's database: the models from its traces, the router's defaults", async () => {
+    const db = join(dir, 'demo.db');
+    expect((await cli('demo', '--port', '0', '-n', '40', '--seed', '2', '--db', db, '--exit')).code).toBe(0);
+    const stats = await cli('stats', '--db', db);
+    expect(stats.code).toBe(0);
+    expect(stats.stdout).toContain('<- chosen');
+    expect(stats.stderr).toContain('no --config: the models traced in');
+    const json = await cli('stats', '--db', db, '--json');
+    expect(JSON.parse(json.stdout).total_traces).toBeGreaterThan(0);
+    const explain = await cli('explain', 'write a python function that reverses a list', '--db', db);
+    expect(explain.code).toBe(0);
+    expect(explain.stdout).toContain('mini-chat');
+    const exported = await cli('export', '--db', db);
+    expect(exported.code).toBe(0);
+    expect(exported.stdout.trim().split('\n').length).toBeGreaterThan(0);
+  });
+
+  it('without --db or --config, or with a --db that is not there: one line', async () => {
+    expectOneLine(await cli('stats'), '--db', '--config');
+    expectOneLine(await cli('explain', 'hi'), '--db', '--config');
+    expectOneLine(await cli('stats', '--db', join(dir, 'missing.db')), 'missing.db');
+    expect(existsSync(join(dir, 'missing.db'))).toBe(false);
+  });
+});
+
 describe('the demo', () => {
   it('removes its temporary folder when it exits (--exit)', async () => {
     const tmp = mkdtempSync(join(dir, 'tmp-'));
