@@ -192,8 +192,8 @@ const authSchema = z
   .object({
     /** Keys clients send as `Authorization: Bearer <key>`, stored as SHA-256 hashes (`tracegate keys add NAME`). */
     clientKeys: z.array(clientKeySchema).default([]),
-    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`); with client keys and none, those answer 403. */
-    adminKey: z.object({ sha256: sha256Hex }).strict().optional(),
+    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`, NAME recorded as its `name`); with client keys and none, those answer 403. */
+    adminKey: z.object({ name: z.string().min(1).max(100).optional(), sha256: sha256Hex }).strict().optional(),
     /** Serve without client keys on an address other than loopback. */
     allowUnauthenticated: z.boolean().default(false),
   })
