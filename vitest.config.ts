@@ -16,6 +16,7 @@ import { defineConfig } from 'vitest/config';
 const INTEGRATION = [
   'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
+  'test/cli/check.test.ts',
   'test/cli/keys.test.ts',
   'test/cli/mistakes.test.ts',
   'test/cli/offline-evidence.test.ts',

@@ -7,6 +7,7 @@ import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
 import { withKeysCommand } from './commands/keys.js';
+import { checkModels, withCheckCommand } from './commands/check.js';
 import { withPurgeCommand } from './commands/purge.js';
 import { withExplainCommand } from './commands/explain.js';
 import { withStatsCommand } from './commands/stats.js';
@@ -59,6 +60,13 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
       models: running.gateway.modelKeys,
     },
     `tracegate listening on ${running.url}`,
+  );
+  // The checks of `tracegate check`, in the background: each model that fails, one warning line.
+  void checkModels(config).then(
+    (results) => {
+      for (const r of results) if (!r.ok) logger.warn({ model: r.key }, `check: ${r.line}`);
+    },
+    (err: unknown) => logger.warn({ err }, 'check: the start-up check of the upstreams failed'),
   );
   if (config.auth.clientKeys.length === 0) {
     logger.warn(
@@ -130,6 +138,7 @@ export function buildCli(): Command {
   withPurgeCommand(program);
   withExplainCommand(program);
   withKeysCommand(program);
+  withCheckCommand(program);
   withDemoCommand(program);
 
   return program;
