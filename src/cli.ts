@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isLoopback, type Config } from './core/config.js';
-import { checkedConfig, readConfig } from './commands/options.js';
+import { checkedConfig, readConfig, timeArg } from './commands/options.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
@@ -22,6 +22,14 @@ import { TracegateError } from './core/errors.js';
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** The errors of a path on this machine: missing, not a folder, a file in the way, not allowed, read-only, disk full. */
+const FILE_SYSTEM_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC']);
+
+function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException | null;
+  return e instanceof Error && typeof e.code === 'string' && FILE_SYSTEM_CODES.has(e.code) && typeof e.path === 'string';
 }
 
 function parsePort(value: string): number {
@@ -93,15 +101,15 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function updateCommand(flags: ConfigFlags & { since?: string; until?: string }): Promise<void> {
+async function updateCommand(flags: ConfigFlags & { since?: number; until?: number }): Promise<void> {
   const config = configFrom(flags);
   // A command beside the gateways: it writes nothing, so it takes no spool.
   const store = await createTraceStore(config.database, { tool: true });
   try {
     const policy = createRouterPolicy(config, store);
     const summary = await policy.updateFromTraces({
-      since: flags.since ? Date.parse(flags.since) : undefined,
-      until: flags.until ? Date.parse(flags.until) : undefined,
+      since: flags.since,
+      until: flags.until,
     });
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
@@ -119,7 +127,11 @@ export function buildCli(): Command {
   const program = new Command('tracegate')
     .description('An OpenAI-compatible LLM gateway that learns from traces which model should answer')
     .version(packageVersion(), '-V, --version', 'print the version')
-    .showHelpAfterError();
+    // A command line commander cannot read (a bad flag value, a missing argument): one line, in every
+    // subcommand too (they inherit this), pointing at --help rather than printing it.
+    .configureOutput({
+      outputError: (message, write) => write(`tracegate: ${message.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    });
 
   withConfigOptions(program.command('serve').description('run the gateway'))
     .option('-p, --port <port>', 'port to listen on (overrides server.port)', parsePort)
@@ -127,8 +139,8 @@ export function buildCli(): Command {
     .action(serveCommand);
 
   withConfigOptions(program.command('update').description('recompute the routing policy from the traces and print what changed'))
-    .option('--since <date>', 'only traces from this time on (ISO date)')
-    .option('--until <date>', 'only traces before this time (ISO date)')
+    .option('--since <time>', 'only traces from this time on (ISO date or epoch ms)', timeArg)
+    .option('--until <time>', 'only traces before this time (ISO date or epoch ms)', timeArg)
     .action(updateCommand);
 
   withEvalCommand(program);
@@ -151,6 +163,12 @@ buildCli()
     if (err instanceof TracegateError) {
       process.stderr.write(`tracegate: ${err.message}\n`);
       process.exit(err.exitCode);
+    }
+    // A file or folder the user named that cannot be made or opened (--db, --out, database.path):
+    // Node's message names the path and the reason.
+    if (isFileSystemError(err)) {
+      process.stderr.write(`tracegate: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,45 @@ describe('stats, explain and export with --db alone (the demo writes no config)'
     expectOneLine(await cli('explain', 'hi'), '--db', '--config');
     expectOneLine(await cli('stats', '--db', join(dir, 'missing.db')), 'missing.db');
     expect(existsSync(join(dir, 'missing.db'))).toBe(false);
+  });
+});
+
+describe('every command: a user mistake is one line', () => {
+  it('a config file missing or not JSON, a file in the way of --db or --out, a bad flag value, a bad --since, an unknown command', async () => {
+    const config = writeConfig(dir, upstream);
+    const bad = join(dir, 'bad.json');
+    writeFileSync(bad, '{bad');
+    const inTheWay = join(config, 'x.db'); // a path under a file
+    const cases: [string[], string][] = [
+      [['serve', '--config', join(dir, 'nope.json')], 'cannot read config file'],
+      [['serve', '--config', bad], 'is not valid JSON'],
+      [['serve', '--config', config, '--db', inTheWay], 'EEXIST'],
+      [['demo', '--db', inTheWay, '-n', '1', '--exit', '--port', '0'], 'EEXIST'],
+      [['export', '--db', inTheWay], 'no database at'],
+      [['serve', '--config', config, '--port', 'x'], '--port'],
+      [['demo', '--port', '99999'], '--port'],
+      [['update', '--config', config, '--since', 'garbage'], '--since'],
+      [['stats', '--config', config, '--until', 'garbage'], '--until'],
+      [['purge', '--db', join(dir, 'demo.db'), '--before', 'garbage'], '--before'],
+      [['keys', 'add'], "missing required argument 'name'"],
+      [['check'], '--config'],
+      [['frobnicate'], "unknown command 'frobnicate'"],
+      [['import', join(dir, 'nope.jsonl'), '--db', join(dir, 'i.db')], 'nope.jsonl'],
+      [['eval', '--data', join(dir, 'nope.jsonl')], 'nope.jsonl'],
+    ];
+    for (const [args, part] of cases) {
+      const run = await cli(...args);
+      expect(run.code, args.join(' ')).toBe(1);
+      expect(run.stderr, args.join(' ')).not.toContain('    at ');
+      expect(run.stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(run.stderr, args.join(' ')).toContain(part);
+    }
+  });
+
+  it('export --out into a path that cannot be written: one line', async () => {
+    const db = join(dir, 'out.db');
+    expect((await cli('demo', '--port', '0', '-n', '5', '--db', db, '--exit')).code).toBe(0);
+    expectOneLine(await cli('export', '--db', db, '--out', join(writeConfig(dir, upstream), 'out.jsonl')), 'ENOTDIR');
   });
 });
 
