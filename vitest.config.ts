@@ -16,7 +16,9 @@ import { defineConfig } from 'vitest/config';
 const INTEGRATION = [
   'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
+  'test/cli/check.test.ts',
   'test/cli/keys.test.ts',
+  'test/cli/mistakes.test.ts',
   'test/cli/offline-evidence.test.ts',
   'test/cli/traces-cli.test.ts',
   'test/config/config.test.ts',

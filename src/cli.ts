@@ -1,10 +1,13 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { isLoopback, loadConfig, parseConfig, type Config } from './core/config.js';
+import { isLoopback, type Config } from './core/config.js';
+import { checkedConfig, readConfig, timeArg } from './commands/options.js';
 import { withDemoCommand } from './demo/command.js';
 import { withExportCommand } from './commands/export.js';
 import { withImportCommand } from './commands/import.js';
 import { withKeysCommand } from './commands/keys.js';
+import { checkModels, withCheckCommand } from './commands/check.js';
 import { withPurgeCommand } from './commands/purge.js';
 import { withExplainCommand } from './commands/explain.js';
 import { withStatsCommand } from './commands/stats.js';
@@ -14,6 +17,20 @@ import { createLogger } from './core/logger.js';
 import { startGateway } from './app/server.js';
 import { createTraceStore, describeStore } from './traces/factory.js';
 import { TracegateError } from './core/errors.js';
+
+/** The version in package.json, one folder up from this module (dist/cli.js, or src/cli.ts): where npm installs it too. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The errors of a path on this machine: missing, not a folder, a file in the way, not allowed, read-only, disk full. */
+const FILE_SYSTEM_CODES = new Set(['ENOENT', 'ENOTDIR', 'EISDIR', 'EEXIST', 'EACCES', 'EPERM', 'EROFS', 'ENOSPC']);
+
+function isFileSystemError(err: unknown): err is NodeJS.ErrnoException {
+  const e = err as NodeJS.ErrnoException | null;
+  return e instanceof Error && typeof e.code === 'string' && FILE_SYSTEM_CODES.has(e.code) && typeof e.path === 'string';
+}
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -30,12 +47,12 @@ interface ConfigFlags {
 
 /** The config file with the command line's overrides applied. */
 function configFrom(flags: ConfigFlags): Config {
-  const config = loadConfig(flags.config);
+  const config = readConfig(flags.config);
   const server = { ...config.server, port: flags.port ?? config.server.port, host: flags.host ?? config.server.host };
   // --db names a SQLite file: it wins over database.url (and DATABASE_URL).
   const database = flags.db !== undefined ? { ...config.database, path: flags.db, url: undefined } : config.database;
   // Checked again: a --host may need client keys that the file's host did not.
-  return parseConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
+  return checkedConfig({ ...config, server, database }, `config file ${flags.config} with command-line overrides`);
 }
 
 async function serveCommand(flags: ConfigFlags): Promise<void> {
@@ -51,6 +68,13 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
       models: running.gateway.modelKeys,
     },
     `tracegate listening on ${running.url}`,
+  );
+  // The checks of `tracegate check`, in the background: each model that fails, one warning line.
+  void checkModels(config).then(
+    (results) => {
+      for (const r of results) if (!r.ok) logger.warn({ model: r.key }, `check: ${r.line}`);
+    },
+    (err: unknown) => logger.warn({ err }, 'check: the start-up check of the upstreams failed'),
   );
   if (config.auth.clientKeys.length === 0) {
     logger.warn(
@@ -77,15 +101,15 @@ async function serveCommand(flags: ConfigFlags): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function updateCommand(flags: ConfigFlags & { since?: string; until?: string }): Promise<void> {
+async function updateCommand(flags: ConfigFlags & { since?: number; until?: number }): Promise<void> {
   const config = configFrom(flags);
   // A command beside the gateways: it writes nothing, so it takes no spool.
   const store = await createTraceStore(config.database, { tool: true });
   try {
     const policy = createRouterPolicy(config, store);
     const summary = await policy.updateFromTraces({
-      since: flags.since ? Date.parse(flags.since) : undefined,
-      until: flags.until ? Date.parse(flags.until) : undefined,
+      since: flags.since,
+      until: flags.until,
     });
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
   } finally {
@@ -102,7 +126,12 @@ function withConfigOptions(cmd: Command): Command {
 export function buildCli(): Command {
   const program = new Command('tracegate')
     .description('An OpenAI-compatible LLM gateway that learns from traces which model should answer')
-    .showHelpAfterError();
+    .version(packageVersion(), '-V, --version', 'print the version')
+    // A command line commander cannot read (a bad flag value, a missing argument): one line, in every
+    // subcommand too (they inherit this), pointing at --help rather than printing it.
+    .configureOutput({
+      outputError: (message, write) => write(`tracegate: ${message.replace(/^error: /, '').trimEnd()} (see --help)\n`),
+    });
 
   withConfigOptions(program.command('serve').description('run the gateway'))
     .option('-p, --port <port>', 'port to listen on (overrides server.port)', parsePort)
@@ -110,8 +139,8 @@ export function buildCli(): Command {
     .action(serveCommand);
 
   withConfigOptions(program.command('update').description('recompute the routing policy from the traces and print what changed'))
-    .option('--since <date>', 'only traces from this time on (ISO date)')
-    .option('--until <date>', 'only traces before this time (ISO date)')
+    .option('--since <time>', 'only traces from this time on (ISO date or epoch ms)', timeArg)
+    .option('--until <time>', 'only traces before this time (ISO date or epoch ms)', timeArg)
     .action(updateCommand);
 
   withEvalCommand(program);
@@ -121,6 +150,7 @@ export function buildCli(): Command {
   withPurgeCommand(program);
   withExplainCommand(program);
   withKeysCommand(program);
+  withCheckCommand(program);
   withDemoCommand(program);
 
   return program;
@@ -133,6 +163,12 @@ buildCli()
     if (err instanceof TracegateError) {
       process.stderr.write(`tracegate: ${err.message}\n`);
       process.exit(err.exitCode);
+    }
+    // A file or folder the user named that cannot be made or opened (--db, --out, database.path):
+    // Node's message names the path and the reason.
+    if (isFileSystemError(err)) {
+      process.stderr.write(`tracegate: ${err.message}\n`);
+      process.exit(1);
     }
     process.stderr.write(`tracegate: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);

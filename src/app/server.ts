@@ -6,6 +6,15 @@ import { closeGateway, createGateway, type Gateway, type GatewayOptions } from '
 import { createApp } from '../http/app.js';
 import { chatCompletionsListener, isChatCompletion } from '../http/chat-completions.js';
 import { answerClientError } from '../http/client-error.js';
+import { UsageError } from '../core/errors.js';
+
+/** A listen that failed on the user's choice of address (the port taken, or not theirs to bind): one line naming it and `--port`. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code === 'EADDRINUSE') return new UsageError(`port ${port} on ${host} is already in use: stop what listens there, or choose another port with --port`);
+  if (err.code === 'EACCES') return new UsageError(`port ${port} on ${host} may not be bound by this user: choose another port with --port`);
+  if (err.code === 'EADDRNOTAVAIL') return new UsageError(`address ${host} is not one of this machine's: choose another with --host`);
+  return err;
+}
 
 export interface RunningGateway {
   gateway: Gateway;
@@ -102,7 +111,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     requestTimeout: config.limits.requestTimeoutMs,
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   };
-  const server = await new Promise<Server>((resolve, reject) => {
+  const listening = new Promise<Server>((resolve, reject) => {
     // Chat completions go straight to their handler; Hono answers the rest.
     const s = createServer(serverOptions, (req, res) => {
       if (isChatCompletion(req)) void chatCompletion(req, res);
@@ -111,8 +120,15 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     // Node's own refusals (bad HTTP, headers too large, too slow) in OpenAI's shape too.
     s.on('clientError', answerClientError);
     s.listen(config.server.port, config.server.host, () => resolve(s));
-    s.once('error', reject);
+    s.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, config.server.host, config.server.port)));
   });
+  let server: Server;
+  try {
+    server = await listening;
+  } catch (err) {
+    await closeGateway(gateway);
+    throw err;
+  }
   const port = (server.address() as AddressInfo).port;
   const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host;
   const updater = startPeriodicUpdates(gateway, config.router.updateIntervalSeconds);

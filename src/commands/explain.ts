@@ -1,14 +1,13 @@
 import type { Command } from 'commander';
-import { parseConfig, type Config } from '../core/config.js';
+import type { Config } from '../core/config.js';
 import { createRouterPolicy } from '../app/gateway.js';
 import { promptContext } from '../routing/context.js';
 import { ContextualPolicy, type Explanation } from '../routing/contextual.js';
 import type { TraceStore } from '../traces/types.js';
-import { configFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
+import { checkedConfig, openDatabase, readingConfig, withDbOptions, type DbFlags } from './options.js';
 import { UsageError } from '../core/errors.js';
 
 interface ExplainFlags extends DbFlags {
-  config: string;
   system?: string;
   classHeader?: string;
   policy?: string;
@@ -50,11 +49,12 @@ export function formatExplanation(e: Explanation, costWeight: number): string {
 }
 
 export async function explainCommand(prompt: string, flags: ExplainFlags): Promise<void> {
-  let config: Config = configFrom(flags);
-  if (flags.policy !== undefined) config = parseConfig({ ...config, router: { ...config.router, policy: flags.policy } });
+  const made = await readingConfig(flags);
+  let config: Config = made.config;
+  if (flags.policy !== undefined) config = checkedConfig({ ...config, router: { ...config.router, policy: flags.policy } }, 'config with --policy');
   // No SQLite file yet (no traffic): the policy explains with its priors only, and says so.
   let store: TraceStore | undefined;
-  let note = '';
+  let note = made.note;
   try {
     store = await openDatabase(config.database, { mustExist: true });
   } catch (err) {
@@ -101,6 +101,6 @@ export function withExplainCommand(program: Command): Command {
     .option('--class-header <name>', 'an x-tracegate-class header value (for router.classes rules that match on it)')
     .option('--policy <name>', 'explain with this policy instead of router.policy (e.g. contextual)')
     .option('--json', 'print the explanation as JSON');
-  withDbOptions(cmd, true).action(explainCommand);
+  withDbOptions(cmd, false).action(explainCommand);
   return program;
 }

@@ -5,9 +5,8 @@ import type { Command } from 'commander';
 import { parseTraceLine } from '../traces/interchange.js';
 import { describeStore } from '../traces/factory.js';
 import type { ImportResult, TraceRecord, TraceStore } from '../traces/types.js';
-import { loadConfig } from '../core/config.js';
 import { collectMap, readEvalImport } from './import-eval.js';
-import { databaseFrom, openDatabase, withDbOptions, type DbFlags } from './options.js';
+import { databaseFrom, openDatabase, readConfig, withDbOptions, type DbFlags } from './options.js';
 import { UsageError, TraceLineError } from '../core/errors.js';
 
 interface ImportFlags extends DbFlags {
@@ -46,7 +45,7 @@ async function importEvalCommand(file: string, flags: ImportFlags): Promise<void
   let store: TraceStore | undefined;
   try {
     if (file === '-') throw new UsageError('--eval reads a file, not standard input');
-    const config = flags.config !== undefined ? loadConfig(flags.config) : undefined;
+    const config = flags.config !== undefined ? readConfig(flags.config) : undefined;
     const database = databaseFrom(flags, config);
     const plan = readEvalImport(file, { map: flags.map ?? {}, config });
     store = await openDatabase(database);

@@ -9,11 +9,12 @@ export function newKey(): string {
 function addKey(name: string, flags: { admin?: boolean }): void {
   const key = newKey();
   const digest = sha256(key).toString('hex');
-  const entry = flags.admin ? { adminKey: { sha256: digest } } : { name, sha256: digest };
+  // Both entries name whom the key is for: a client key's name goes on its traces; the admin key's says whose it is.
+  const entry = { name, sha256: digest };
   const where = flags.admin ? 'as auth.adminKey' : 'to auth.clientKeys';
   process.stdout.write(
     `key for ${name} (shown once; store it now):\n  ${key}\n\n` +
-      `add this ${where} in the config (only the hash is kept there):\n  ${JSON.stringify(flags.admin ? entry.adminKey : entry)}\n`,
+      `add this ${where} in the config (only the hash is kept there):\n  ${JSON.stringify(entry)}\n`,
   );
 }
 

@@ -1,9 +1,11 @@
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig, type Config } from '../core/config.js';
+import { loadConfig, parseConfig, type Config } from '../core/config.js';
+import { policyNames } from '../routing/registry.js';
 import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
 import { parseTime } from '../reports/stats.js';
 import { UsageError, MissingDatabaseError } from '../core/errors.js';
+import { JUDGE_CLASS } from '../core/judge-class.js';
 
 /** Options shared by the commands that read the trace database without a running server. */
 
@@ -37,9 +39,19 @@ export function withDbOptions(cmd: Command, configRequired: boolean): Command {
   );
 }
 
+/** A config file, validated with the names only the layers above the config know (the registered router policies). */
+export function readConfig(file: string): Config {
+  return loadConfig(file, process.env, { policies: policyNames() });
+}
+
+/** `parseConfig` with the registered router policies checked too. */
+export function checkedConfig(raw: unknown, source: string): Config {
+  return parseConfig(raw, source, { policies: policyNames() });
+}
+
 /** The config file with `--db` applied (a SQLite file, which wins over database.url and DATABASE_URL). */
 export function configFrom(flags: DbFlags & { config: string }): Config {
-  const config = loadConfig(flags.config);
+  const config = readConfig(flags.config);
   if (flags.db !== undefined) config.database = { ...config.database, path: flags.db, url: undefined };
   return config;
 }
@@ -48,7 +60,7 @@ export function configFrom(flags: DbFlags & { config: string }): Config {
 export function databaseFrom(flags: DbFlags, config?: Config): Config['database'] | { path: string } {
   if (flags.db !== undefined) return { path: flags.db };
   if (config !== undefined) return config.database;
-  if (flags.config !== undefined) return loadConfig(flags.config).database;
+  if (flags.config !== undefined) return readConfig(flags.config).database;
   throw new UsageError('give --db PATH or --config FILE (its database)');
 }
 
@@ -85,3 +97,33 @@ export async function openOrReport(name: string, open: () => Promise<TraceStore>
     return undefined;
   }
 }
+
+/**
+ * The config of a command that reads traces and routes on them (stats, explain): the file's with
+ * `--db` applied, or with `--db` alone (the demo writes no config) one made from that database: its
+ * traced models (a model traced only as the judge is not routed), no prices (the traces carry their
+ * costs), the router's defaults. `note` says which, for the command to print.
+ */
+export async function readingConfig(flags: DbFlags): Promise<{ config: Config; note: string }> {
+  if (flags.config !== undefined) return { config: configFrom({ ...flags, config: flags.config }), note: '' };
+  if (flags.db === undefined) throw new UsageError('give --db PATH (a SQLite file) or --config FILE');
+  const store = await openDatabase({ path: flags.db }, { mustExist: true });
+  let rows;
+  try {
+    rows = (await store.stats()).byClassModel;
+  } finally {
+    await store.close();
+  }
+  const routed = new Set(rows.filter((r) => r.queryClass !== JUDGE_CLASS).map((r) => r.model));
+  const keys = [...new Set(rows.map((r) => r.model))].sort();
+  if (keys.length === 0) throw new UsageError(`${flags.db} has no traces to name the models from: give --config FILE too`);
+  const models = Object.fromEntries(
+    keys.map((key) => [key, { baseURL: 'http://127.0.0.1:1/v1', model: key, routed: routed.has(key) || routed.size === 0 }]),
+  );
+  const config = checkedConfig({ database: { path: flags.db }, models }, `config made from ${flags.db}`);
+  return {
+    config,
+    note: `no --config: the models traced in ${flags.db} (${[...routed].sort().join(', ')}), the router's defaults (policy ${config.router.policy})\n`,
+  };
+}
+

@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import { createRouterPolicy } from '../app/gateway.js';
 import { statsJson, type StatsJson } from '../reports/stats.js';
-import { configFrom, openDatabase, openOrReport, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
+import { openDatabase, openOrReport, readingConfig, withDbOptions, withRangeOptions, type DbFlags } from './options.js';
 
 interface StatsFlags extends DbFlags {
-  config: string;
   since?: number;
   until?: number;
   json?: boolean;
@@ -70,7 +69,8 @@ export function formatStats(s: StatsJson): string {
 }
 
 export async function statsCommand(flags: StatsFlags): Promise<void> {
-  const config = configFrom(flags);
+  const { config, note } = await readingConfig(flags);
+  if (note !== '') process.stderr.write(note);
   const store = await openOrReport('stats', () => openDatabase(config.database, { mustExist: true }));
   if (store === undefined) return;
   try {
@@ -92,7 +92,7 @@ export function withStatsCommand(program: Command): Command {
   const cmd = program
     .command('stats')
     .description('print the routing table from the trace database: per query class × model, and the decision per class');
-  withRangeOptions(withDbOptions(cmd, true))
+  withRangeOptions(withDbOptions(cmd, false))
     .option('--json', 'print the JSON of GET /stats instead of a table')
     .action(statsCommand);
   return program;

@@ -203,8 +203,8 @@ const authSchema = z
   .object({
     /** Keys clients send as `Authorization: Bearer <key>`, stored as SHA-256 hashes (`tracegate keys add NAME`). */
     clientKeys: z.array(clientKeySchema).default([]),
-    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`); with client keys and none, those answer 403. */
-    adminKey: z.object({ sha256: sha256Hex }).strict().optional(),
+    /** The key for /stats, /dashboard/data and /metrics (`tracegate keys add NAME --admin`, NAME recorded as its `name`); with client keys and none, those answer 403. */
+    adminKey: z.object({ name: z.string().min(1).max(100).optional(), sha256: sha256Hex }).strict().optional(),
     /** Serve without client keys on an address other than loopback. */
     allowUnauthenticated: z.boolean().default(false),
   })
@@ -343,15 +343,36 @@ function describeIssues(error: z.ZodError): string {
     .join('\n');
 }
 
-export function parseConfig(raw: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(raw);
+/** What validation checks names against that this module cannot know itself (the routing layer registers the policies). */
+export interface KnownNames {
+  /** The registered router policies: `router.policy` must be one of them. */
+  policies?: readonly string[];
+}
+
+/** The schema, with `router.policy` checked against `known.policies` when given. */
+function schemaFor(known: KnownNames) {
+  const policies = known.policies;
+  if (policies === undefined) return configSchema;
+  return configSchema.superRefine((cfg, ctx) => {
+    if (!policies.includes(cfg.router.policy)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['router', 'policy'],
+        message: `"${cfg.router.policy}" is not a router policy (known: ${policies.join(', ')})`,
+      });
+    }
+  });
+}
+
+export function parseConfig(raw: unknown, source = 'config', known: KnownNames = {}): Config {
+  const result = schemaFor(known).safeParse(raw);
   if (!result.success) {
     throw new ConfigError(`invalid ${source}:\n${describeIssues(result.error)}`);
   }
   return result.data;
 }
 
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, known: KnownNames = {}): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -364,7 +385,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (err) {
     throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}`);
   }
-  return parseConfig(withDatabaseUrl(raw, env), `config file ${file}`);
+  return parseConfig(withDatabaseUrl(raw, env), `config file ${file}`, known);
 }
 
 /** `DATABASE_URL` sets `database.url` when the file gives none. */

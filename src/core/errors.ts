@@ -139,11 +139,12 @@ export const errors = {
     new GatewayError(400, 'invalid_request_error', message, 'invalid_request', param),
   bodyTooLarge: (limit: number) =>
     new GatewayError(413, 'invalid_request_error', `Request body exceeds the limit of ${limit} bytes`, 'body_too_large'),
-  modelNotFound: (model: string) =>
+  /** An unknown `model`: the answer names the auto model and the configured keys a client can send instead. */
+  modelNotFound: (model: string, autoModel: string, keys: readonly string[]) =>
     new GatewayError(
       404,
       'invalid_request_error',
-      `The model '${model}' does not exist or you do not have access to it.`,
+      `The model '${model}' does not exist or you do not have access to it. Use "${autoModel}" or one of: ${keys.join(', ')}`,
       'model_not_found',
       'model',
     ),

@@ -8,6 +8,12 @@ function positiveInt(value: string): number {
   return n;
 }
 
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0-65535)');
+  return n;
+}
+
 function share(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
@@ -28,6 +34,10 @@ interface DemoFlags {
 }
 
 async function demoCommand(flags: DemoFlags) {
+  // Ctrl-C while the traffic runs: exit, which removes the temporary folder (the demo listens for 'exit').
+  const early = () => process.exit(130);
+  process.once('SIGINT', early);
+  process.once('SIGTERM', early);
   const demo = await runDemo({
     requests: flags.requests,
     concurrency: Math.max(1, flags.concurrency),
@@ -40,6 +50,8 @@ async function demoCommand(flags: DemoFlags) {
     every: flags.every || Math.max(50, Math.round(flags.requests / 5)),
     out: process.stdout,
   });
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
   if (flags.exit) {
     await demo.close();
     return;
@@ -61,7 +73,7 @@ export function withDemoCommand(program: Command): Command {
     .description('run the gateway on simulated models with simulated users, a judge and shadow calls, and watch routing converge (no API keys)')
     .option('-n, --requests <n>', 'requests to send', positiveInt, DEMO_REQUESTS)
     .option('--concurrency <n>', 'requests in flight at once', positiveInt, DEMO_CONCURRENCY)
-    .option('-p, --port <port>', 'gateway port (0: any free port)', positiveInt, 8080)
+    .option('-p, --port <port>', 'gateway port (0: any free port)', port, 8080)
     .option('--db <path>', 'SQLite file for the traces (default: a new temporary file)')
     .option('--seed <n>', 'seed for the routing policy, the simulated users, the judge and the models', positiveInt)
     .option('--rating-rate <share>', 'share of the answers the simulated users rate', share, USER_RATING_RATE)

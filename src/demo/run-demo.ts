@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -46,6 +46,8 @@ export interface DemoOptions {
 
 export interface DemoResult {
   running: RunningGateway;
+  /** The temporary folder of the traces (removed by close), when no --db was given. */
+  tempDir: string | undefined;
   upstream: SimulatedUpstream;
   /** Per class, the share of its last LAST_PER_CLASS requests that went to its best model. */
   bestShare: Record<string, number>;
@@ -174,7 +176,15 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     { ...DEMO_MODELS, [DEMO_JUDGE_KEY]: { ...DEMO_JUDGE, reply: judge.reply } },
     { seed: seed === undefined ? undefined : seed ^ 0x75707374 },
   );
-  const dbPath = options.db ?? join(mkdtempSync(join(tmpdir(), 'tracegate-demo-')), 'traces.db');
+  // Without --db the traces go to a new temporary folder, removed when the demo closes.
+  const tempDir = options.db === undefined ? mkdtempSync(join(tmpdir(), 'tracegate-demo-')) : undefined;
+  const dbPath = options.db ?? join(tempDir!, 'traces.db');
+  const removeTemp = () => {
+    if (tempDir !== undefined) rmSync(tempDir, { recursive: true, force: true });
+    process.off('exit', removeTemp);
+  };
+  // A process that exits before close (Ctrl-C while the traffic runs) removes it too.
+  if (tempDir !== undefined) process.on('exit', removeTemp);
   const priced = (key: string, m: { inputCostPerMTok: number; outputCostPerMTok: number }) => ({
     baseURL: upstream.baseURL,
     model: key,
@@ -207,7 +217,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     },
     logging: { level: 'warn' },
   });
-  const running = await startGateway(config, { logger: pino({ level: 'warn' }) });
+  let running: RunningGateway;
+  try {
+    running = await startGateway(config, { logger: pino({ level: 'warn' }) });
+  } catch (err) {
+    await upstream.close();
+    removeTemp();
+    throw err;
+  }
   out.write(
     `tracegate demo: ${Object.keys(DEMO_MODELS).length} simulated models and a judge model, gateway on ${running.url}, traces in ${dbPath}\n`,
   );
@@ -300,9 +317,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     served,
     shadowed,
     dollars,
+    tempDir,
     async close() {
       await running.close();
       await upstream.close();
+      removeTemp();
     },
   };
 }

@@ -98,7 +98,7 @@ export interface EvalFlags {
 
 /** The data set with its prompts classified by a config's router.classes rules (then the built-in classifier). */
 export function withConfigClasses(dataset: Dataset, file: string): { dataset: Dataset; note: string } {
-  const rules = loadConfig(file).router.classes;
+  const rules = loadConfig(file, process.env, { policies: policyNames() }).router.classes;
   const queries = dataset.queries.map((q) => ({ ...q, queryClass: promptContext(q.prompt, { rules }).queryClass }));
   const counts = new Map<string, number>();
   for (const q of queries) counts.set(q.queryClass, (counts.get(q.queryClass) ?? 0) + 1);

@@ -27,7 +27,7 @@ export function requestIdOf(headers: IncomingHttpHeaders): string {
 function resolveTarget(gw: Services, request: ChatRequest): { routed: boolean } {
   if (request.model === gw.config.router.autoModel) return { routed: true };
   if (gw.upstreams.has(request.model)) return { routed: false };
-  throw errors.modelNotFound(request.model);
+  throw errors.modelNotFound(request.model, gw.config.router.autoModel, gw.modelKeys);
 }
 
 /** Whether a request is a chat completion (path `/v1/chat/completions`, with or without a query). */

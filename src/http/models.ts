@@ -22,7 +22,7 @@ export function listModels(gw: Pick<Services, 'config' | 'modelKeys' | 'upstream
 export function getModel(gw: Pick<Services, 'config' | 'modelKeys' | 'upstreams'>) {
   return function handleGetModel(c: Context) {
     const id = c.req.param('id') ?? '';
-    if (id !== gw.config.router.autoModel && !gw.upstreams.has(id)) throw errors.modelNotFound(id);
+    if (id !== gw.config.router.autoModel && !gw.upstreams.has(id)) throw errors.modelNotFound(id, gw.config.router.autoModel, gw.modelKeys);
     return c.json(modelObject(id));
   };
 }

@@ -12,6 +12,15 @@ const run = promisify(execFile);
 const minimal = { models: { a: { baseURL: 'http://127.0.0.1:1/v1', model: 'm' } } };
 
 describe('config', () => {
+  it('router.policy is checked against the policy names passed in (the config module cannot know them), each named', () => {
+    const raw = { ...minimal, router: { policy: 'adaptve' } };
+    expect(() => parseConfig(raw, 'config', { policies: ['learned', 'adaptive'] })).toThrow(
+      'router.policy: "adaptve" is not a router policy (known: learned, adaptive)',
+    );
+    expect(parseConfig({ ...minimal, router: { policy: 'learned' } }, 'config', { policies: ['learned'] }).router.policy).toBe('learned');
+    expect(parseConfig(raw).router.policy).toBe('adaptve');
+  });
+
   it('config.example.json is valid and matches the documented defaults', () => {
     const config = loadConfig(resolve(import.meta.dirname, '../../config.example.json'));
     expect(Object.keys(config.models)).toEqual(['small', 'large']);

@@ -43,12 +43,14 @@ describe('POST /v1/chat/completions', () => {
     expect(trace).toMatchObject({ modelKey: 'large', routed: false, reason: 'pinned' });
   });
 
-  it('answers an unknown model with 404 model_not_found and records nothing', async () => {
+  it('answers an unknown model with 404 model_not_found naming "auto" and the configured keys, and records nothing', async () => {
     const before = await gw.gateway.store.count();
     const err = await gw.client.chat.completions
-      .create({ model: 'gpt-nonexistent', messages: [{ role: 'user', content: 'x' }] })
-      .catch((e: unknown) => e as { status: number; code: string; param: string });
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] })
+      .then(() => undefined, (e: unknown) => e as { status: number; code: string; param: string; message: string });
     expect(err).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+    // The example config's user sends the upstream's name (gpt-4o); the answer names what to send instead.
+    expect(err?.message).toContain(`The model 'gpt-4o' does not exist or you do not have access to it. Use "auto" or one of: small, large`);
     expect(await gw.gateway.store.count()).toBe(before);
   });
 

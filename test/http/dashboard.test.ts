@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import type { Browser, Page } from 'playwright-core';
+import { sha256 } from '../../src/access/keys.js';
 import { startFakeUpstream, type FakeUpstream } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { grade, LONG, SHORT, startJudgeGateway } from '../helpers/judge.js';
@@ -415,6 +416,48 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(existsSync(SCREENSHOT)).toBe(true);
     expect(problems).toEqual([]);
+  });
+});
+
+describe.skipIf(SKIP_BROWSER)('the dashboard with an admin key, in headless Chromium', () => {
+  const ADMIN = 'tg-dashboard-admin-key-0123456789';
+  let admin: TestGateway;
+  let browser: Browser;
+  let page: Page;
+  const dialogs: string[] = [];
+
+  beforeAll(async () => {
+    admin = await startTestGateway(upstream, { auth: { adminKey: { name: 'ops', sha256: sha256(ADMIN).toString('hex') } } });
+    const { chromium } = await import('playwright-core');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run'] });
+    page = await browser.newPage();
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await admin?.stop();
+  });
+
+  it('asks for the admin key once, in a sign-in form (no prompt); a wrong key shows the form again, saying so', async () => {
+    await page.goto(`${admin.url}/dashboard`);
+    await page.waitForSelector('body[data-sign-in="needed"]', { timeout: 10_000 });
+    expect(await page.locator('[data-testid="sign-in"]').isVisible()).toBe(true);
+    await page.fill('[data-testid="sign-in-key"]', 'tg-not-the-admin-key');
+    await page.click('[data-testid="sign-in-submit"]');
+    await page.waitForSelector('body[data-sign-in="wrong-key"]', { timeout: 10_000 });
+    expect(await page.locator('#sign-in-message').innerText()).toContain('not accepted');
+    await page.fill('[data-testid="sign-in-key"]', ADMIN);
+    await page.click('[data-testid="sign-in-submit"]');
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 10_000 });
+    expect(await page.locator('[data-testid="sign-in"]').isVisible()).toBe(false);
+    // A refresh of the page keeps the key for the session: no form, no prompt.
+    await page.reload();
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 10_000 });
+    expect(await page.locator('[data-testid="sign-in"]').isVisible()).toBe(false);
+    expect(dialogs).toEqual([]);
   });
 });
 

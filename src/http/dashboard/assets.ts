@@ -27,6 +27,7 @@ export const ASSETS: Record<string, () => Asset> = {
   'uplot.css': () => ({ file: require.resolve('uplot/dist/uPlot.min.css'), contentType: CSS }),
   'dashboard.js': () => ({ file: resolve(STATIC, 'dashboard.js'), contentType: JS }),
   'signals.js': () => ({ file: resolve(STATIC, 'signals.js'), contentType: JS }),
+  'sign-in.js': () => ({ file: resolve(STATIC, 'sign-in.js'), contentType: JS }),
   'dashboard.css': () => ({ file: resolve(STATIC, 'dashboard.css'), contentType: CSS }),
 };
 

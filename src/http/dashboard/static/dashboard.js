@@ -137,24 +137,17 @@
     return true;
   }
 
-  // With auth.adminKey set, the data needs the admin key: asked once, kept for this browser session.
-  var KEY_STORAGE = 'tracegate-admin-key';
+  /** sign-in.js: the admin key (auth.adminKey), asked for once in a form. */
+  var signIn = window.tracegateSignIn;
 
   function withAuth(headers) {
-    var key = window.sessionStorage.getItem(KEY_STORAGE);
+    var key = signIn ? signIn.key() : null;
     if (key) headers.authorization = 'Bearer ' + key;
     return headers;
   }
 
-  function getJSON(url, retried) {
+  function getJSON(url) {
     return fetch(url, { headers: withAuth({ accept: 'application/json' }), cache: 'no-store' }).then(function (res) {
-      if (res.status === 401 && !retried) {
-        var key = window.prompt('This tracegate needs its admin key (auth.adminKey):');
-        if (key) {
-          window.sessionStorage.setItem(KEY_STORAGE, key.trim());
-          return getJSON(url, true);
-        }
-      }
       return res.json().then(
         function (body) {
           if (!res.ok) {
@@ -697,6 +690,17 @@
         document.body.dataset.state = 'ready';
       })
       .catch(function (err) {
+        // No key or a wrong one: the sign-in form, and no polling until a key is given.
+        if (err.code === 'invalid_api_key' || err.code === 'missing_api_key') {
+          setStatus(false, 'signed out');
+          showError(null);
+          state.signedOut = true;
+          if (signIn) signIn.show(function () {
+            state.signedOut = false;
+            refresh();
+          });
+          return;
+        }
         setStatus(false, 'offline');
         // Client keys without an admin key: the message says how to add one.
         if (err.code === 'admin_key_required') showError(err.message);
@@ -708,7 +712,7 @@
         if (state.again) {
           state.again = false;
           refresh();
-        } else {
+        } else if (!state.signedOut) {
           state.timer = setTimeout(tick, POLL_MS);
         }
       });
