@@ -28,6 +28,7 @@ export const ASSETS: Record<string, () => Asset> = {
   'dashboard.js': () => ({ file: resolve(STATIC, 'dashboard.js'), contentType: JS }),
   'signals.js': () => ({ file: resolve(STATIC, 'signals.js'), contentType: JS }),
   'sign-in.js': () => ({ file: resolve(STATIC, 'sign-in.js'), contentType: JS }),
+  'chart.js': () => ({ file: resolve(STATIC, 'chart.js'), contentType: JS }),
   'dashboard.css': () => ({ file: resolve(STATIC, 'dashboard.css'), contentType: CSS }),
 };
 
