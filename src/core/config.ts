@@ -45,6 +45,15 @@ const modelSchema = z
      * unless the client asked for usage itself).
      */
     streamUsage: z.boolean().default(true),
+    /**
+     * The APIs this model serves: `chat` (/v1/chat/completions), `responses` (/v1/responses),
+     * `embeddings` (/v1/embeddings). Routing for an API chooses among the routed models that serve it.
+     */
+    endpoints: z
+      .array(z.enum(['chat', 'responses', 'embeddings']))
+      .min(1)
+      .refine((e) => new Set(e).size === e.length, 'lists an endpoint twice')
+      .default(['chat']),
   })
   .strict();
 
@@ -175,6 +184,25 @@ const routerSchema = z
           .strict(),
       ])
       .default({ windowSeconds: 120, weight: DEFAULT_SOURCE_WEIGHTS.implicit }),
+    /**
+     * Conversations that stay on one model: the turns of a session (`x-session-id`, or
+     * `metadata.session_id`, or with `inferFromMessages` a hash of its first messages) go to the model
+     * its first routed turn went to, for `ttlSeconds` after the last turn, unless that model fails or
+     * is in cooldown. At most `maxSessions` are remembered in memory (the least recently used leave
+     * first); the store keeps them for a restart and the fleet. false: off.
+     */
+    sticky: z
+      .union([
+        z.literal(false),
+        z
+          .object({
+            ttlSeconds: z.number().positive().default(3600),
+            inferFromMessages: z.boolean().default(false),
+            maxSessions: z.number().int().positive().default(100_000),
+          })
+          .strict(),
+      ])
+      .default({ ttlSeconds: 3600, inferFromMessages: false, maxSessions: 100_000 }),
   })
   .strict();
 

@@ -51,6 +51,8 @@ export const traces = pgTable(
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
+    // A `previous_response_id` finds the trace of the answer it continues.
+    index('traces_response_id_idx').on(t.responseId).where(sql`${t.responseId} IS NOT NULL`),
     // Per-arm order: an arm's newest traces and its first one are index scans. Migrations 0002 and
     // 0004 make it cover the columns a policy sync reads (INCLUDE, which drizzle's schema cannot say).
     index('traces_class_model_seq_idx').on(t.queryClass, t.modelKey, t.seq),
@@ -137,4 +139,19 @@ export const qualityRecord = pgTable(
     implicitSum: doublePrecision('implicit_sum').notNull(),
   },
   (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
+);
+
+/**
+ * Conversations that stay on one model (`router.sticky`), shared by the fleet: the model a session's
+ * first routed turn went to, until `expires_at` (epoch milliseconds; each turn moves it on).
+ */
+export const stickySessions = pgTable(
+  'sticky_sessions',
+  {
+    /** The session's key: a hash of the caller and the session id (or of the conversation's first messages). */
+    session: text('session').primaryKey(),
+    modelKey: text('model_key').notNull(),
+    expiresAt: bigint('expires_at', { mode: 'number' }).notNull(),
+  },
+  (t) => [index('sticky_sessions_expires_idx').on(t.expiresAt)],
 );

@@ -38,6 +38,8 @@ export const traces = sqliteTable(
   (t) => [
     uniqueIndex('traces_id_idx').on(t.id),
     index('traces_time_idx').on(t.time),
+    /** A `previous_response_id` finds the trace of the answer it continues. */
+    index('traces_response_id_idx').on(t.responseId).where(sql`${t.responseId} IS NOT NULL`),
     /**
      * The quality evidence (failures and rated traces: QUALITY_EVIDENCE_ROW) per arm and source in
      * the order it arrived (EVIDENCE_TIME, then `seq`), covering what `qualityEvidence` reads of it:
@@ -154,4 +156,20 @@ export const qualityRecord = sqliteTable(
     implicitSum: real('implicit_sum').notNull(),
   },
   (t) => [primaryKey({ columns: [t.queryClass, t.modelKey, t.source] })],
+);
+
+/**
+ * Conversations that stay on one model (`router.sticky`): the model a session's first routed turn
+ * went to, until `expires_at` (epoch milliseconds; each turn moves it on). Shared through the store so
+ * a restart, and every instance of a fleet, keeps a conversation where it is.
+ */
+export const stickySessions = sqliteTable(
+  'sticky_sessions',
+  {
+    /** The session's key: a hash of the caller and the session id (or of the conversation's first messages). */
+    session: text('session').primaryKey(),
+    modelKey: text('model_key').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('sticky_sessions_expires_idx').on(t.expiresAt)],
 );

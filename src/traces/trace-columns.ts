@@ -35,10 +35,18 @@ function column<const C extends TraceColumnSpec>(spec: C): C {
   return spec;
 }
 
-const OUTCOMES = ['success', 'error', 'timeout', 'cancelled'] as const;
+/**
+ * How an attempt ended. `refused`: the model would not take the request for a reason that says
+ * nothing of its answers' quality (its provider key was refused, it was rate limited, the request was
+ * too big for it); it counts against availability, never against quality.
+ */
+const OUTCOMES = ['success', 'error', 'timeout', 'cancelled', 'refused'] as const;
 const TRACE_SOURCES = ['live', 'offline'] as const;
 /** Who may give feedback (their ranking is src/traces/feedback-source.ts's). */
 const FEEDBACK_SOURCE_NAMES = ['human', 'judge', 'implicit', 'offline'] as const;
+/** The API a request came through. */
+export const ENDPOINTS = ['chat', 'responses', 'embeddings'] as const;
+export type Endpoint = (typeof ENDPOINTS)[number];
 
 const count = z.number().int().nonnegative();
 
@@ -106,6 +114,15 @@ export const TRACE_COLUMNS = [
     field: 'tokensEstimated', column: 'tokens_estimated', json: 'tokens_estimated', sqlite: 'integer', pg: 'bool',
     value: z.boolean(), nullable: true,
   }),
+  /** The API the request came through: `chat` (/v1/chat/completions), `responses` (/v1/responses), `embeddings`. */
+  column({ field: 'endpoint', column: 'endpoint', json: 'endpoint', sqlite: 'text', pg: 'text', value: z.enum(ENDPOINTS), default: 'chat' }),
+  /**
+   * The id of the upstream's answer on /v1/responses (`resp_…`): a later request with this
+   * `previous_response_id` goes to the model that holds the state. Null elsewhere.
+   */
+  column({ field: 'responseId', column: 'response_id', json: 'response_id', sqlite: 'text', pg: 'text', value: z.string().max(256), nullable: true }),
+  /** The size of the request body the client sent, in bytes (what a model refused as too big is learned from it). */
+  column({ field: 'requestBytes', column: 'request_bytes', json: 'request_bytes', sqlite: 'integer', pg: 'int4', value: count, nullable: true }),
 ] as const;
 
 export type TraceColumn = (typeof TRACE_COLUMNS)[number];

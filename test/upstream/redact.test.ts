@@ -20,7 +20,7 @@ describe('Redactor', () => {
   });
 
   it('gathers the secrets of the config: API keys from apiKey or apiKeyEnv, and header values', () => {
-    const base = { baseURL: 'http://x/v1', model: 'm', timeoutMs: 1, inputCostPerMTok: 0, outputCostPerMTok: 0, connections: 1, routed: true, maxResponseBytes: 1, streamUsage: true };
+    const base = { baseURL: 'http://x/v1', model: 'm', timeoutMs: 1, inputCostPerMTok: 0, outputCostPerMTok: 0, connections: 1, routed: true, maxResponseBytes: 1, streamUsage: true, endpoints: ['chat' as const] };
     const found = secretsOf(
       {
         a: { ...base, apiKey: secret, headers: {} },

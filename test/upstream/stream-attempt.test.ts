@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 function upstream(path: string) {
-  return new Upstream('m', { baseURL: `${origin}/${path}/v1`, model: 'up-model', timeoutMs: 5000, inputCostPerMTok: 0, outputCostPerMTok: 0, headers: {}, connections: 4, routed: true, maxResponseBytes: 1024 * 1024, streamUsage: true });
+  return new Upstream('m', { baseURL: `${origin}/${path}/v1`, model: 'up-model', timeoutMs: 5000, inputCostPerMTok: 0, outputCostPerMTok: 0, headers: {}, connections: 4, routed: true, maxResponseBytes: 1024 * 1024, streamUsage: true, endpoints: ['chat'] });
 }
 
 /** Takes a body and collects what its sink is handed. */

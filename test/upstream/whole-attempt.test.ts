@@ -54,7 +54,7 @@ function upstream(path: string, timeoutMs = 5000) {
     connections: 4,
     routed: true,
     maxResponseBytes: 1024 * 1024,
-    streamUsage: true,
+    streamUsage: true, endpoints: ['chat'],
   });
 }
 
