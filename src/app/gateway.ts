@@ -12,6 +12,7 @@ import { KeyRing } from '../access/keys.js';
 import { RateLimiter } from '../access/rate-limit.js';
 import type { Limiter } from '../access/shared-rate-limit.js';
 import { UpstreamHealth } from '../upstream/health.js';
+import { SizeLimits } from '../routing/size-limits.js';
 import { createUpstreams } from '../upstream/upstream.js';
 import { createLogger } from '../core/logger.js';
 import { GatewayMetrics } from '../core/metrics.js';
@@ -91,6 +92,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       failures: config.router.circuitBreaker.failures,
       cooldownMs: config.router.circuitBreaker.cooldownSeconds * 1000,
     }),
+    sizeLimits: new SizeLimits(),
     modelKeys: Object.keys(config.models),
     routedKeys: Object.keys(config.models).filter((k) => config.models[k]!.routed),
     judge: null,

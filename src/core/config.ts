@@ -137,6 +137,14 @@ const routerSchema = z
      * waited out and the same model tried once more; a longer wait fails over (routed) or answers 429 (pinned).
      */
     retryAfterMaxMs: z.number().int().nonnegative().default(2000),
+    /**
+     * How long one request may take to get an answer's first byte, over all its attempts (failovers,
+     * a 429's wait, the last resort): no attempt starts past it, and an attempt's own timeout is cut to
+     * what is left. The default, 5 minutes, leaves room for two attempts at the default `timeoutMs`
+     * and answers before the OpenAI SDKs' own 10-minute timeout, so a client gets the gateway's
+     * error rather than its own.
+     */
+    deadlineMs: z.number().int().positive().default(300_000),
     /** Reward trade-off: utility = quality − costWeight × dollars − latencyWeight × seconds. */
     costWeight: z.number().nonnegative().default(0),
     latencyWeight: z.number().nonnegative().default(0),

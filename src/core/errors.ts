@@ -158,8 +158,8 @@ export const errors = {
     new GatewayError(415, 'invalid_request_error', 'Content-Type must be application/json', 'unsupported_media_type'),
   upstreamUnreachable: (model: string) =>
     new GatewayError(502, 'upstream_error', `Upstream for model '${model}' could not be reached`, 'upstream_unreachable'),
-  upstreamTimeout: (model: string, ms: number) =>
-    new GatewayError(504, 'timeout_error', `Upstream for model '${model}' did not answer within ${ms} ms`, 'upstream_timeout'),
+  /** The model did not answer in time; `what` says what ran out (its timeout, or the request's deadline). */
+  upstreamTimeout: (model: string, what: string) => new GatewayError(504, 'timeout_error', `Upstream for model '${model}': ${what}`, 'upstream_timeout'),
   /** An upstream's error answer not in OpenAI's shape, wrapped in it with the start of its text. */
   upstreamStatus: (status: number, quoted: string) =>
     new GatewayError(status, 'upstream_error', `Upstream answered ${status}${quoted ? `: ${quoted}` : ''}`, 'upstream_error'),

@@ -87,6 +87,7 @@ export function chatCompletionsListener(gw: Services) {
         context,
         routed,
         keyName: caller.keyName,
+        requestBytes: raw.length,
       };
       queryClass = info.queryClass;
 

@@ -42,7 +42,7 @@ function upstreamErrorBody(failure: AttemptFailure, upstream: Upstream): string 
 
 /** The gateway's error for a failed attempt that brought no answer of its own. */
 function failureError(failure: AttemptFailure, upstream: Upstream): GatewayError {
-  if (failure.kind === 'timeout') return errors.upstreamTimeout(upstream.key, upstream.timeoutMs);
+  if (failure.kind === 'timeout') return errors.upstreamTimeout(upstream.key, failure.message);
   if (failure.kind === 'malformed') return errors.upstreamBadResponse(upstream.key);
   return errors.upstreamUnreachable(upstream.key);
 }

@@ -42,7 +42,7 @@ export async function sideCall(gw: Pick<Services, 'config' | 'logger' | 'metrics
   const forward = (reason: unknown) => ac.abort(reason);
   o.signal.on('abort', forward);
   if (o.signal.aborted) ac.abort(o.signal.reason);
-  const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), o.timeoutMs);
+  const timer = setTimeout(() => ac.abort(new UpstreamTimeout(`no answer within ${o.timeoutMs} ms`)), o.timeoutMs);
   timer.unref();
   upstream.inflight++;
   const started = performance.now();

@@ -59,6 +59,8 @@ class RequestLife {
   private readonly conversation: ReturnType<NonNullable<Services['implicit']>['seen']> | undefined;
   /** The upstream whose concurrency slot this request holds (one attempt at a time). */
   private holding: Upstream | null = null;
+  /** When (performance.now()) the request's deadline passes: no attempt starts after it. */
+  private readonly deadline: number;
 
   constructor(
     private readonly gw: Services,
@@ -69,6 +71,7 @@ class RequestLife {
   ) {
     this.stream = request.stream === true;
     this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
+    this.deadline = performance.now() + gw.config.router.deadlineMs;
     this.modelAt = findModelValue(raw);
     const options = request.stream_options;
     const asked = typeof options === 'object' && options !== null && (options as { include_usage?: unknown }).include_usage === true;
@@ -116,9 +119,14 @@ class RequestLife {
       const headers = routingHeaders(info, traceId, decision);
       const ac = new AttemptAbort();
       setController(ac);
-      // From the start of the attempt to the answer's headers, a wait for a pool connection included.
-      const timer = setTimeout(() => ac.abort(new UpstreamTimeout('upstream timeout')), upstream.timeoutMs);
+      // From the start of the attempt to the answer's headers, a wait for a pool connection included,
+      // and no later than the request's deadline.
       const started = performance.now();
+      const left = this.deadline - started;
+      const timer =
+        left < upstream.timeoutMs
+          ? setTimeout(() => ac.abort(new UpstreamTimeout(`request deadline passed (router.deadlineMs ${gw.config.router.deadlineMs})`)), Math.max(0, left))
+          : setTimeout(() => ac.abort(new UpstreamTimeout(`no answer within ${upstream.timeoutMs} ms`)), upstream.timeoutMs);
       const read = await readAnswer(upstream, this.body(upstream), ac, this.stream);
 
       if (!read.ok) {
@@ -139,6 +147,7 @@ class RequestLife {
         continue;
       }
       gw.health.success(decision.model);
+      if (info.requestBytes !== undefined) gw.sizeLimits.answered(decision.model, info.requestBytes);
       clearTimeout(timer);
       if (read.kind === 'whole') await this.deliverWhole(read, id, headers, started, decision.model);
       else await this.deliverStream(read, id, headers, ac, started, decision.model, upstream.streamUsage);
@@ -156,7 +165,7 @@ class RequestLife {
   private choose(): Decision {
     const { gw, info } = this;
     if (!info.routed) return { model: this.request.model, reason: 'pinned' };
-    const available = routableModels(gw, this.tried);
+    const available = routableModels(gw, this.tried, info.requestBytes);
     return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
   }
 
@@ -205,9 +214,10 @@ class RequestLife {
     const { gw, info } = this;
     const cause = statusCause(failure);
     if (cause === 'auth') gw.health.unavailable(id.modelKey);
+    else if (cause === 'too-big' && info.requestBytes !== undefined) gw.sizeLimits.tooBig(id.modelKey, info.requestBytes);
     else if (cause !== 'too-big' && (info.routed ? failure.retryable : isUpstreamFault(failure))) gw.health.failure(id.modelKey);
     this.record(id, {
-      outcome: outcomeOf(failure),
+      outcome: outcomeOf(failure, cause),
       status: failure.status,
       error: traceError(failure, cause, gw.upstreams.get(id.modelKey)!.redactor),
       latencyMs: performance.now() - started,
@@ -223,14 +233,17 @@ class RequestLife {
    * wait a 429 asked for (within router.retryAfterMaxMs); fail over to another model (routed: a
    * retryable failure, a refused key or a request too big for the model) while `maxAttempts`
    * distinct models have not been tried; past that, `router.fallbackModel` as the last resort when
-   * it is untried and not in cooldown; else answer the failure.
+   * it is untried and not in cooldown; else answer the failure. Nothing is tried once the request's
+   * deadline has passed (nor a wait that would end past it).
    */
   private nextAfter(failure: AttemptFailure, cause: StatusCause, id: AttemptId): Next {
     const { gw, info } = this;
     if (failure.kind === 'cancelled') return { kind: 'stop' };
+    const left = this.deadline - performance.now();
+    if (left <= 0) return { kind: 'answer' };
     if (cause === 'rate' && id.reason !== 'retry') {
       const waitMs = rateLimitWaitMs(failure.headers);
-      if (waitMs !== null && waitMs <= gw.config.router.retryAfterMaxMs) return { kind: 'retry', waitMs };
+      if (waitMs !== null && waitMs <= gw.config.router.retryAfterMaxMs && waitMs < left) return { kind: 'retry', waitMs };
     }
     if (!info.routed || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
     const distinct = new Set(this.tried).size;
@@ -343,6 +356,11 @@ function traceError(failure: AttemptFailure, cause: StatusCause, redactor: Redac
   return said === null ? `${failure.message}${what}` : `${failure.message}${what}: ${said}`;
 }
 
-function outcomeOf(failure: AttemptFailure): AttemptResult['outcome'] {
+/**
+ * A failed attempt's outcome. A refused provider key, a rate limit or a request too big for the model
+ * is `refused`: the model did not answer, which says nothing of its answers' quality.
+ */
+function outcomeOf(failure: AttemptFailure, cause: StatusCause): AttemptResult['outcome'] {
+  if (cause === 'auth' || cause === 'rate' || cause === 'too-big') return 'refused';
   return failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
 }

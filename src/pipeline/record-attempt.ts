@@ -17,6 +17,8 @@ export interface RequestInfo {
   keyName: string | null;
   /** The routing context, built once per request (what the policy saw at select). */
   context?: QueryContext;
+  /** The size of the client's request body, in bytes. */
+  requestBytes?: number;
 }
 
 /** Which attempt: its trace id, the model tried, why, and its number in the request. */
@@ -79,6 +81,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
     tokensEstimated: a.promptTokens === null && a.completionTokens === null ? null : a.tokensEstimated === true,
     keyName: request.keyName,
     instanceId: gw.config.instanceId,
+    requestBytes: request.requestBytes ?? null,
   });
   const committed = gw.store.insert(trace);
   if (observe) {

@@ -2,12 +2,21 @@ import type { Services } from './services.js';
 
 /**
  * Routed models (`routed` not false) not tried yet for this request, without those in a cooldown
- * (unless that leaves none) and those at their concurrency limit (unless that leaves none: the
- * request then waits on a full model's pool rather than failing).
+ * (unless that leaves none), those at their concurrency limit (unless that leaves none: the request
+ * then waits on a full model's pool rather than failing), and those known to refuse a request of
+ * `requestBytes` as too big (unless that leaves none: a limit may have been raised).
  */
-export function routableModels(gw: Pick<Services, 'health' | 'routedKeys' | 'upstreams'>, tried: readonly string[]): string[] {
-  const untried = gw.routedKeys.filter((k) => !tried.includes(k));
+export function routableModels(
+  gw: Pick<Services, 'health' | 'routedKeys' | 'upstreams' | 'sizeLimits'>,
+  tried: readonly string[],
+  requestBytes?: number,
+): string[] {
+  let untried = gw.routedKeys.filter((k) => !tried.includes(k));
   const now = Date.now();
+  if (requestBytes !== undefined) {
+    const fitting = untried.filter((k) => gw.sizeLimits.fits(k, requestBytes, now));
+    if (fitting.length > 0) untried = fitting;
+  }
   const healthy = untried.filter((k) => gw.health.isAvailable(k, now) && gw.upstreams.get(k)!.hasCapacity());
   if (healthy.length > 0) return healthy;
   const open = untried.filter((k) => gw.upstreams.get(k)!.hasCapacity());

@@ -7,6 +7,7 @@ import type { Config } from '../core/config.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import type { Judge } from '../judge/judge.js';
 import type { Shadow } from '../judge/shadow.js';
+import type { SizeLimits } from '../routing/size-limits.js';
 import type { RouterPolicy } from '../routing/types.js';
 import type { ImplicitFeedback } from '../signals/implicit-feedback.js';
 import type { TraceStore } from '../traces/types.js';
@@ -23,6 +24,8 @@ export interface Services {
   policy: RouterPolicy;
   upstreams: Map<string, Upstream>;
   health: UpstreamHealth;
+  /** The smallest request each model refused as too big (routing leaves it out of one that big). */
+  sizeLimits: SizeLimits;
   /** Client and admin keys (hashed), and the per-caller request limits. */
   keys: KeyRing;
   /** In memory, or shared by the fleet through Redis (`limits.redisUrl`). */

@@ -22,7 +22,7 @@ import {
 import { DEFAULT_PRIOR_WEIGHT, DEFAULT_SOURCE_WEIGHTS } from '../core/config.js';
 import { JUDGE_CLASS } from '../core/judge-class.js';
 import { loadEvidence, type StoreSums } from './adaptive-load.js';
-import { attemptFailed, ReplayBuffer } from './pending-feedback.js';
+import { attemptFailed, qualityFailure, ReplayBuffer } from './pending-feedback.js';
 import {
   discountFactor,
   EXPLORE_FLOOR,
@@ -226,7 +226,6 @@ export class AdaptivePolicy implements RouterPolicy {
    */
   observe(observation: Observation): void {
     if (observation.model === '' || observation.queryClass === JUDGE_CLASS || this.pending.has(observation.traceId)) return;
-    // A refused key, a rate limit or a request too big for the model: no evidence about the model.
     // The prompt is not needed to learn; do not hold it while buffering.
     if (this.replay.active) this.replay.observe({ ...observation, query: '' });
     const failed = attemptFailed(observation);
@@ -251,8 +250,9 @@ export class AdaptivePolicy implements RouterPolicy {
     const served = observation.shadow !== true;
     if (served) this.traces += 1;
     const entry: PendingTrace = { arm, failed, served, rating: null };
-    if (failed) this.forgetQuality(arm);
-    else if (observation.feedback !== null && Number.isFinite(observation.feedback)) {
+    // A refused attempt counts against reliability (it did not answer), not as quality evidence.
+    if (qualityFailure(observation)) this.forgetQuality(arm);
+    else if (!failed && observation.feedback !== null && Number.isFinite(observation.feedback)) {
       entry.rating = this.addQuality(arm, clamp01(observation.feedback), ratingWeight(observation.feedbackSource, this.weights), served);
       arm.rated += 1;
     }

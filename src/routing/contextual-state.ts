@@ -102,6 +102,11 @@ export class State {
 export interface TraceEvidence {
   readonly queryClass: QueryClass;
   readonly failed: boolean;
+  /**
+   * Failed as `refused` (a refused provider key, a rate limit, a request too big for the model): no
+   * quality evidence, and its latency (a quick refusal) is not the model's.
+   */
+  readonly refused?: boolean;
   /** The rating known now (null: none, or one that arrives later). */
   readonly rating: { score: number; source: FeedbackSource | null | undefined } | null;
   readonly costUsd: number | null;
@@ -127,10 +132,12 @@ export class Learner {
   learn(state: State, m: ModelBelief, x: FeatureVector, t: TraceEvidence, weight: number, live: boolean): PendingTrace {
     const g = live ? this.gamma : 1;
     if (t.costUsd !== null && Number.isFinite(t.costUsd)) m.spend(x, t.costUsd, weight, g);
-    if (live) m.wait(t.latencyMs, g);
+    if (live && t.refused !== true) m.wait(t.latencyMs, g);
     const entry: PendingTrace = { model: m, queryClass: t.queryClass, features: x, failed: t.failed, rating: null };
-    if (t.failed) entry.rating = this.addRating(m, x, 0, weight, g);
-    else if (t.rating !== null && Number.isFinite(t.rating.score)) {
+    // A refused attempt adds no rating; a later rating of any failed attempt is ignored (entry.failed).
+    if (t.failed) {
+      if (t.refused !== true) entry.rating = this.addRating(m, x, 0, weight, g);
+    } else if (t.rating !== null && Number.isFinite(t.rating.score)) {
       entry.rating = this.addRating(m, x, clamp01(t.rating.score), weight * ratingWeight(t.rating.source, this.weights), g);
     }
     if (live) {

@@ -276,6 +276,7 @@ export class StoreSync {
       {
         queryClass: t.queryClass,
         failed,
+        refused: t.outcome === 'refused',
         rating: rated && !later ? { score: t.feedback!, source: t.feedbackSource } : null,
         costUsd: t.costUsd,
         latencyMs: t.latencyMs,

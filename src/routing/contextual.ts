@@ -271,7 +271,6 @@ export class ContextualPolicy implements RouterPolicy {
   observe(observation: Observation): void {
     const state = this.state;
     if (observation.model === '' || observation.queryClass === JUDGE_CLASS || state.pending.has(observation.traceId)) return;
-    // A refused key, a rate limit or a request too big for the model: no evidence about the model.
     const m = state.models.get(observation.model);
     if (m === undefined) return;
     this.sync.replay.observe(observation);
@@ -284,6 +283,7 @@ export class ContextualPolicy implements RouterPolicy {
       {
         queryClass: observation.queryClass,
         failed: attemptFailed(observation),
+        refused: observation.outcome === 'refused',
         rating: feedback !== null ? { score: feedback, source: observation.feedbackSource } : null,
         costUsd: observation.costUsd,
         latencyMs: observation.latencyMs,

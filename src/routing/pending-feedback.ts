@@ -13,6 +13,15 @@ export function attemptFailed(observation: Pick<Observation, 'outcome'>): boolea
   return observation.outcome !== 'success';
 }
 
+/**
+ * Whether a failed attempt is evidence against the model's quality: an error, a timeout, a cancelled
+ * attempt. A `refused` one (its provider key refused, a rate limit, a request too big for it) is not;
+ * it counts against availability only. The stores' QUALITY_FAILURE says the same in SQL.
+ */
+export function qualityFailure(observation: Pick<Observation, 'outcome'>): boolean {
+  return observation.outcome !== 'success' && observation.outcome !== 'refused';
+}
+
 type Replayed = { kind: 'observe'; observation: Observation } | { kind: 'feedback'; feedback: FeedbackObservation };
 
 /**

@@ -63,13 +63,17 @@ export const WEIGHTED_PER_SOURCE = PER_SOURCE.map(
   ([name, from]) => `SUM(CASE WHEN ${from} THEN w ELSE 0 END) AS "${name}Count", SUM(CASE WHEN ${from} THEN w * feedback ELSE 0 END) AS "${name}Sum"`,
 ).join(',\n  ');
 
-/** SQL for `purge` (either engine): `purged_evidence`'s per-source sums, what they are over a group of traces, and how a new group adds to them. */
+/**
+ * SQL for `purge` (either engine): `purged_evidence`'s per-source sums and its count of `refused`
+ * traces (failures that are no quality evidence), what they are over a group of traces, and how a new
+ * group adds to them.
+ */
 export const PURGED_PER_SOURCE = {
   /** The column list. */
-  columns: PER_SOURCE.map(([name]) => `${name}_count, ${name}_sum`).join(', '),
+  columns: `${PER_SOURCE.map(([name]) => `${name}_count, ${name}_sum`).join(', ')}, refused`,
   /** The sums over a `GROUP BY` of traces, in column order. */
-  sums: PER_SOURCE.map(([, from]) => `SUM(CASE WHEN ${from} THEN 1 ELSE 0 END), SUM(CASE WHEN ${from} THEN feedback ELSE 0 END)`).join(', '),
+  sums: `${PER_SOURCE.map(([, from]) => `SUM(CASE WHEN ${from} THEN 1 ELSE 0 END), SUM(CASE WHEN ${from} THEN feedback ELSE 0 END)`).join(', ')}, SUM(CASE WHEN outcome = 'refused' THEN 1 ELSE 0 END)`,
   /** `SET` assignments of an `ON CONFLICT … DO UPDATE` adding `excluded`'s sums to the row's in `table`. */
   added: (table: string) =>
-    PER_SOURCE.map(([n]) => `${n}_count = ${table}.${n}_count + excluded.${n}_count, ${n}_sum = ${table}.${n}_sum + excluded.${n}_sum`).join(', '),
+    `${PER_SOURCE.map(([n]) => `${n}_count = ${table}.${n}_count + excluded.${n}_count, ${n}_sum = ${table}.${n}_sum + excluded.${n}_sum`).join(', ')}, refused = ${table}.refused + excluded.refused`,
 };

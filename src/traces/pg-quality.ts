@@ -1,4 +1,4 @@
-import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
+import { EVIDENCE_TIME, QUALITY_EVIDENCE_ROW, QUALITY_FAILURE, type QualityEvidence, type QualityEvidenceQuery } from './quality-evidence.js';
 import { withPurgedQuality, type PurgedRow } from './purged-evidence.js';
 
 /** A query on the store's pool: its rows. */
@@ -20,7 +20,7 @@ const FROM = (source: string) => `outcome = 'success' AND feedback_source = '${s
 const sums = (name: string, when: string) =>
   `COALESCE(SUM(w) FILTER (WHERE ${when}), 0) AS "${name}Count", COALESCE(SUM(w * feedback) FILTER (WHERE ${when}), 0) AS "${name}Sum"`;
 /** QualityEvidence's sums over rows (all of them quality evidence) with a weight `w`. */
-const WEIGHTED = `COALESCE(SUM(w) FILTER (WHERE outcome <> 'success'), 0) AS failures,
+const WEIGHTED = `COALESCE(SUM(w) FILTER (WHERE ${QUALITY_FAILURE}), 0) AS failures,
   ${sums('rated', PERSON)}, ${sums('judge', FROM('judge'))}, ${sums('implicit', FROM('implicit'))}`;
 
 type Source = 'live' | 'offline';

@@ -12,6 +12,8 @@ export interface PurgedRow {
   feedback_count: number; feedback_sum: number; cost_sum: number; cost_count: number;
   latency_sum_ms: number; last_time: number; rated_count: number; rated_sum: number;
   judge_count: number; judge_sum: number; implicit_count: number; implicit_sum: number;
+  /** Of the failures, those `refused`: no quality evidence. */
+  refused: number;
 }
 
 /**
@@ -64,7 +66,7 @@ export function withPurgedQuality(live: QualityEvidence[], purged: PurgedRow[], 
   const byArm = new Map(live.map((e) => [`${e.queryClass}\u0000${e.model}`, e]));
   const out = [...live];
   for (const p of purged) {
-    const failures = p.count - p.successes;
+    const failures = p.count - p.successes - (p.refused ?? 0);
     const n = failures + p.rated_count + p.judge_count + p.implicit_count;
     if (!(n > 0)) continue;
     const key = `${p.query_class}\u0000${p.model_key}`;

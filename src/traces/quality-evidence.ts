@@ -36,10 +36,15 @@ export interface QualityEvidenceQuery extends TimeRange {
 }
 
 /**
- * Whether a `traces` row is a piece of quality evidence (either engine's SQL): a failure, or a success
- * with feedback. Both stores have a partial index on exactly this condition.
+ * Whether a `traces` row is a piece of quality evidence (either engine's SQL): a failure (an error, a
+ * timeout, a cancelled attempt), or a success with feedback. A `refused` attempt (a refused provider
+ * key, a rate limit, a request too big for the model) says nothing of the model's answers, whatever
+ * feedback it got: it counts against availability only. Both stores have a partial index on exactly
+ * this condition.
  */
-export const QUALITY_EVIDENCE_ROW = "(outcome <> 'success' OR feedback IS NOT NULL)";
+export const QUALITY_EVIDENCE_ROW = "(outcome <> 'refused' AND (outcome <> 'success' OR feedback IS NOT NULL))";
+/** Of the QUALITY_EVIDENCE_ROW rows, whether one is a failure (either engine's SQL). */
+export const QUALITY_FAILURE = "outcome <> 'success'";
 /** When a piece of quality evidence arrived (either engine): a rating when it was given, a failure when it happened. */
 export const EVIDENCE_TIME = "CASE WHEN outcome = 'success' THEN COALESCE(feedback_time, time) ELSE time END";
 
@@ -49,7 +54,7 @@ const FROM_SOURCE = (source: string) => `outcome = 'success' AND feedback_source
  * The sums `quality_record` keeps, over a group of `traces` rows that are all quality evidence (either
  * engine's SQL), named and ordered as its columns from `observations` on.
  */
-export const QUALITY_RECORD_SUMS = `COUNT(*) AS observations, SUM(CASE WHEN outcome <> 'success' THEN 1 ELSE 0 END) AS failures,
+export const QUALITY_RECORD_SUMS = `COUNT(*) AS observations, SUM(CASE WHEN ${QUALITY_FAILURE} THEN 1 ELSE 0 END) AS failures,
   SUM(CASE WHEN ${PERSON} THEN 1 ELSE 0 END) AS rated_count, SUM(CASE WHEN ${PERSON} THEN feedback ELSE 0 END) AS rated_sum,
   SUM(CASE WHEN ${FROM_SOURCE('judge')} THEN 1 ELSE 0 END) AS judge_count, SUM(CASE WHEN ${FROM_SOURCE('judge')} THEN feedback ELSE 0 END) AS judge_sum,
   SUM(CASE WHEN ${FROM_SOURCE('implicit')} THEN 1 ELSE 0 END) AS implicit_count,

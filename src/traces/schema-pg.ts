@@ -64,7 +64,7 @@ export const traces = pgTable(
     // index-only scan. Unrated successful traces are not in it.
     index('traces_quality_idx')
       .on(t.queryClass, t.modelKey, t.source, sql`(${sql.raw(EVIDENCE_TIME)})`, t.seq)
-      .where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
+      .where(sql`(${t.outcome} <> 'refused' AND (${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL))`),
   ],
 );
 
@@ -93,6 +93,8 @@ export const purgedEvidence = pgTable(
     judgeSum: doublePrecision('judge_sum').notNull().default(0),
     implicitCount: doublePrecision('implicit_count').notNull().default(0),
     implicitSum: doublePrecision('implicit_sum').notNull().default(0),
+    /** Of the purged traces that failed, those `refused` (no quality evidence). */
+    refused: doublePrecision('refused').notNull().default(0),
   },
   (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)],
 );

@@ -47,7 +47,7 @@ export const traces = sqliteTable(
      */
     index('traces_quality_idx')
       .on(t.queryClass, t.modelKey, t.source, sql`(${sql.raw(EVIDENCE_TIME)})`, t.seq, t.outcome, t.feedback, t.feedbackSource)
-      .where(sql`(${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL)`),
+      .where(sql`(${t.outcome} <> 'refused' AND (${t.outcome} <> 'success' OR ${t.feedback} IS NOT NULL))`),
   ],
 );
 
@@ -127,6 +127,8 @@ export const purgedEvidence = sqliteTable('purged_evidence', {
   judgeSum: real('judge_sum').notNull().default(0),
   implicitCount: real('implicit_count').notNull().default(0),
   implicitSum: real('implicit_sum').notNull().default(0),
+  /** Of the purged traces that failed, those `refused` (no quality evidence). */
+  refused: real('refused').notNull().default(0),
 }, (t) => [uniqueIndex('purged_evidence_arm_idx').on(t.queryClass, t.modelKey)]);
 
 /**

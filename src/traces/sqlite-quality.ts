@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import {
   EVIDENCE_TIME,
   QUALITY_EVIDENCE_ROW,
+  QUALITY_FAILURE,
   QUALITY_RECORD_SUMS,
   type QualityEvidence,
   type QualityEvidenceQuery,
@@ -40,7 +41,7 @@ export function prepareQualityReads(db: Database.Database): (query: QualityEvide
   const person = `outcome = 'success' AND COALESCE(feedback_source, 'human') IN ('human', 'offline')`;
   const from = (source: string) => `outcome = 'success' AND feedback_source = '${source}'`;
   /** Σw and Σw·feedback per kind of evidence over rows with a weight `w` (all of them quality evidence). */
-  const weightedSums = `COALESCE(SUM(CASE WHEN outcome <> 'success' THEN w END), 0) AS failures,
+  const weightedSums = `COALESCE(SUM(CASE WHEN ${QUALITY_FAILURE} THEN w END), 0) AS failures,
     COALESCE(SUM(CASE WHEN ${person} THEN w END), 0) AS ratedCount, COALESCE(SUM(CASE WHEN ${person} THEN w * feedback END), 0) AS ratedSum,
     COALESCE(SUM(CASE WHEN ${from('judge')} THEN w END), 0) AS judgeCount, COALESCE(SUM(CASE WHEN ${from('judge')} THEN w * feedback END), 0) AS judgeSum,
     COALESCE(SUM(CASE WHEN ${from('implicit')} THEN w END), 0) AS implicitCount,

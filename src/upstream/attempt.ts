@@ -22,6 +22,7 @@ export interface AttemptFailure {
 export const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 
+/** The gateway's own timer cut the attempt; its message is the failure's (what ran out). */
 export class UpstreamTimeout extends Error {
   readonly code = 'TRACEGATE_UPSTREAM_TIMEOUT';
 }
@@ -74,7 +75,7 @@ export function describeError(err: unknown, signal: AbortState, upstream: Upstre
     return {
       ok: false,
       kind: 'timeout',
-      message: `no answer within ${upstream.timeoutMs} ms`,
+      message: reason instanceof UpstreamTimeout ? reason.message : `no answer within ${upstream.timeoutMs} ms`,
       status: null,
       retryable: true,
     };

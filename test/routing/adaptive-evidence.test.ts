@@ -287,12 +287,25 @@ describe('AdaptivePolicy: the quality window forgets per piece of quality eviden
   });
 });
 
+describe('AdaptivePolicy: a refused attempt is no quality evidence', () => {
+  it('lowers reliability but neither adds quality nor moves the window’s forgetting on, unlike an error', () => {
+    const gamma = discountFactor(10);
+    for (const [outcome, weight] of [['refused', 1], ['error', gamma ** 10]] as const) {
+      const policy = new AdaptivePolicy(options([free('a')], { halfLife: 10 }));
+      policy.observe(rated('code', 'a', 1));
+      for (let i = 0; i < 10; i++) policy.observe(observation('code', 'a', outcome));
+      expect(arm(policy, 'code', 'a').qualityWeight, outcome).toBeCloseTo(weight, 12);
+      expect(reliabilityOf(policy, 'code', 'a')!.reliability, outcome).toBeLessThan(0.6);
+    }
+  });
+});
+
 describe('AdaptivePolicy: reliability, the share of attempts that succeed', () => {
   it('a rebuild from the store gives the successes and attempts online observation gave, and both go on alike', async () => {
     const store = new FakeEvidenceSource();
     const online = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 10 }));
     const rebuilt = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 10, source: store }));
-    const outcomes: Outcome[] = ['success', 'success', 'error', 'success', 'timeout', 'success', 'cancelled', 'success', 'success'];
+    const outcomes: Outcome[] = ['success', 'success', 'error', 'success', 'timeout', 'success', 'cancelled', 'refused', 'success'];
     /** Traces of two classes × two models in an interleaved order, each model failing at its own rate. */
     const traffic = (n: number, from: number, ...policies: AdaptivePolicy[]) => {
       for (let i = from; i < from + n; i++) {
@@ -312,6 +325,12 @@ describe('AdaptivePolicy: reliability, the share of attempts that succeed', () =
           expect(got.successes, `${queryClass}/${model}`).toBeCloseTo(want.successes, 9);
           expect(got.weight, `${queryClass}/${model}`).toBeCloseTo(want.weight, 9);
           expect(got.reliability, `${queryClass}/${model}`).toBeCloseTo(want.reliability, 12);
+          // Quality: a refused attempt is no evidence, online or in the store.
+          const [q, r] = [arm(online, queryClass, model), arm(rebuilt, queryClass, model)];
+          expect(r.qualityWeight, `${queryClass}/${model}`).toBeCloseTo(q.qualityWeight, 9);
+          expect(r.quality, `${queryClass}/${model}`).toBeCloseTo(q.quality, 9);
+          expect(r.recordWeight, `${queryClass}/${model}`).toBeCloseTo(q.recordWeight, 9);
+          expect(r.rated, `${queryClass}/${model}`).toBe(q.rated);
         }
       }
     };
@@ -322,7 +341,7 @@ describe('AdaptivePolicy: reliability, the share of attempts that succeed', () =
     for (const row of await store.evidence({ decay: discountFactor(10), source: 'live' })) {
       expect(reliabilityOf(rebuilt, row.queryClass, row.model)!.successes).toBeCloseTo(row.successes, 12);
     }
-    // a fails about 3 times in 9, b once in 7: 0.79 and 0.92 here.
+    // a fails about 4 times in 9 (one refused), b once in 7.
     expect(reliabilityOf(online, 'code', 'a')!.reliability).toBeLessThan(0.82);
     expect(reliabilityOf(online, 'code', 'b')!.reliability).toBeGreaterThan(0.88);
     traffic(100, 400, online, rebuilt);

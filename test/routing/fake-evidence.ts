@@ -51,13 +51,16 @@ export class FakeEvidenceSource implements EvidenceSource {
     trace.feedbackTime = time ?? Math.max(...this.traces.map((t) => Math.max(t.time, t.feedbackTime ?? 0))) + 1;
   }
 
-  /** QualityEvidence by brute force: failures and successes with feedback, newest evidence first per arm. */
+  /**
+   * QualityEvidence by brute force: failures and successes with feedback (never a `refused` trace),
+   * newest evidence first per arm.
+   */
   async qualityEvidence(query: QualityEvidenceQuery = {}): Promise<QualityEvidence[]> {
     const decay = query.decay ?? 1;
     const evidenceTime = (t: FakeTrace) => (t.outcome === 'success' ? (t.feedbackTime ?? t.time) : t.time);
     const arms = new Map<string, { trace: FakeTrace; order: number }[]>();
     this.traces.forEach((trace, order) => {
-      if (trace.outcome === 'success' && trace.feedback === null) return;
+      if (trace.outcome === 'refused' || (trace.outcome === 'success' && trace.feedback === null)) return;
       if (query.since !== undefined && trace.time < query.since) return;
       if (query.until !== undefined && trace.time >= query.until) return;
       if (query.source !== undefined && (trace.source ?? 'live') !== query.source) return;

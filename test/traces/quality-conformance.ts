@@ -61,7 +61,7 @@ function traces(): TraceRecord[] {
         time,
         queryClass: big ? 'code' : pick(['code', 'short']),
         modelKey: i % 97 === 5 ? '' : big ? 'a' : pick(['b', 'c']),
-        outcome: failed ? pick(['error', 'timeout'] as const) : 'success',
+        outcome: failed ? pick(['error', 'timeout', 'refused'] as const) : 'success',
         feedback: rated ? pick(SCORES) : null,
         // Given with the trace, or a little later (ties included).
         feedbackTime: rated ? time + Math.floor(rand() * 5) * 10 : null,

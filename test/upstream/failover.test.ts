@@ -50,7 +50,7 @@ async function tracesOf(requestTraceId: string) {
 describe('failover for routed requests', () => {
   for (const [name, behaviour, outcome] of [
     ['a 500', { kind: 'status', status: 500 }, 'error'],
-    ['a 429', { kind: 'status', status: 429 }, 'error'],
+    ['a 429', { kind: 'status', status: 429 }, 'refused'],
     ['a timeout', { kind: 'hang' }, 'timeout'],
     ['a malformed body', { kind: 'malformed' }, 'error'],
     ['a 200 whose body is not valid JSON', { kind: 'status', status: 200, body: '{"id": "chatcmpl-1", "choices": [}' }, 'error'],

@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { startGateway } from '../../src/app/server.js';
 import { startFakeUpstream, type Behaviour, type FakeUpstream, type ReceivedRequest } from '../helpers/fake-upstream.js';
 import { startTestGateway, testConfig, type TestGateway } from '../helpers/gateway.js';
+import { MIN_LEARNED_BYTES } from '../../src/routing/size-limits.js';
 
 /*
  * Upstream errors as OpenAI's API gives them, driven over HTTP with the openai SDK as the client:
@@ -108,7 +109,7 @@ for (const stream of [false, true]) {
       expect(first.text).toContain('b-model');
       const attempts = await attemptsOf(gw, first.traceId);
       expect(attempts.map((t) => [t.modelKey, t.outcome, t.status])).toEqual([
-        ['a', 'error', 401],
+        ['a', 'refused', 401],
         ['b', 'success', 200],
       ]);
       expect(attempts[0]!.error).toContain('provider key refused');
@@ -143,7 +144,7 @@ for (const stream of [false, true]) {
         expect(res).toMatchObject({ model: 'a', reason: 'retry' });
         const attempts = await attemptsOf(gw, res.traceId);
         expect(attempts.map((t) => [t.modelKey, t.outcome, t.status])).toEqual([
-          ['a', 'error', 429],
+          ['a', 'refused', 429],
           ['a', 'success', 200],
         ]);
       });
@@ -187,7 +188,7 @@ for (const stream of [false, true]) {
       const res = await chat(gw, 'auto', stream, big);
       expect(res).toMatchObject({ model: 'wide', reason: 'failover' });
       const attempts = await attemptsOf(gw, res.traceId);
-      expect(attempts[0]).toMatchObject({ modelKey: 'tiny', outcome: 'error', status: 400 });
+      expect(attempts[0]).toMatchObject({ modelKey: 'tiny', outcome: 'refused', status: 400 });
       expect(attempts[0]!.error).toContain('maximum context length');
       // Not a failure of the model: it stays in routing.
       expect(gw.gateway.health.isAvailable('tiny')).toBe(true);
@@ -202,6 +203,96 @@ for (const stream of [false, true]) {
     });
   });
 }
+
+describe('a model that cannot take a request that big', () => {
+  it('is learned: the next request at least as big goes straight to a model that can take it', async () => {
+    const window = 3 * MIN_LEARNED_BYTES;
+    upstream.script('tiny-model', openaiLike(answers, window));
+    upstream.script('wide-model', openaiLike(answers));
+    const gw = await gateway({ tiny: {}, wide: {} }, { policy: 'learned', defaultModel: 'tiny', fallbackModel: 'wide' });
+    const big = 'x'.repeat(window * 2);
+    const sentToTiny = () => upstream.received.filter((r) => r.model === 'tiny-model').length;
+    expect(await chat(gw, 'auto', false, big)).toMatchObject({ model: 'wide', reason: 'failover' });
+    const before = sentToTiny();
+    for (const stream of [false, true]) {
+      const res = await chat(gw, 'auto', stream, `${big} and more`);
+      expect(res.model).toBe('wide');
+      expect(res.reason).not.toBe('failover');
+    }
+    expect(sentToTiny()).toBe(before);
+    // A request that fits still goes to the default model.
+    expect((await chat(gw, 'auto', false, 'short')).model).toBe('tiny');
+    expect(gw.gateway.sizeLimits.limit('tiny')).toBeGreaterThan(window);
+    const attempts = await gw.gateway.store.list({});
+    expect(attempts.every((t) => t.requestBytes !== null && t.requestBytes > 0)).toBe(true);
+  });
+});
+
+describe('capacity is not quality', () => {
+  for (const policy of ['adaptive', 'contextual']) {
+    it(`refused keys, rate limits and requests too big add no quality evidence, online or rebuilt (${policy})`, async () => {
+      const window = 3 * MIN_LEARNED_BYTES;
+      let call = 0;
+      // a: a rate limit with a long wait, a request too big, then a 500 (a fault, which does count).
+      upstream.script('a-model', openaiLike((req) => (++call === 1 ? rateLimited({ 'retry-after': '30' }) : call === 2 ? { kind: 'status', status: 500 } : answers(req)), window));
+      upstream.script('b-model', openaiLike(answers));
+      upstream.script('k-model', openaiLike(answers));
+      const gw = await gateway({ a: {}, b: {}, k: { apiKey: 'sk-bad' } }, { policy, defaultModel: 'a', fallbackModel: 'b', maxAttempts: 3 });
+      const pinned = async (model: string, content = 'hello gateway') => gw.client.chat.completions.create({ model, messages: [{ role: 'user', content }] }).catch(() => null);
+      await pinned('a');
+      await pinned('a', 'x'.repeat(window * 2));
+      await pinned('k');
+      const outcomes = (await gw.gateway.store.list({})).sort((x, y) => (x.id < y.id ? -1 : 1)).map((t) => [t.modelKey, t.outcome, t.status]);
+      expect(outcomes).toEqual([
+        ['a', 'refused', 429],
+        ['a', 'refused', 400],
+        ['k', 'refused', 401],
+      ]);
+      const quality = await gw.gateway.store.qualityEvidence({});
+      expect(quality.filter((q) => q.model === 'a' || q.model === 'k')).toEqual([]);
+      const online = gw.gateway.policy.snapshot();
+      await gw.gateway.policy.updateFromTraces();
+      expect(gw.gateway.policy.snapshot().classes).toEqual(online.classes);
+      // A fault is quality evidence: the same reads see it.
+      await pinned('a');
+      const after = await gw.gateway.store.qualityEvidence({});
+      expect(after.filter((q) => q.model === 'a').map((q) => q.failures)).toEqual([1]);
+    });
+  }
+});
+
+describe('a request deadline (router.deadlineMs)', () => {
+  it('cuts an attempt at the deadline and tries nothing after it', async () => {
+    upstream.script('slow-model', { kind: 'hang' });
+    upstream.script('ok-model', answers);
+    const gw = await gateway({ slow: { timeoutMs: 5000 }, ok: {} }, { policy: 'learned', defaultModel: 'slow', fallbackModel: 'ok', deadlineMs: 400 });
+    const before = upstream.received.filter((r) => r.model === 'ok-model').length;
+    const started = Date.now();
+    const err = await apiError(chat(gw, 'auto', false));
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(err.status).toBe(504);
+    expect(upstream.received.filter((r) => r.model === 'ok-model').length).toBe(before);
+    const [trace] = await gw.gateway.store.list({});
+    expect(trace).toMatchObject({ modelKey: 'slow', outcome: 'timeout' });
+    expect(trace!.error).toContain('request deadline passed');
+  });
+
+  it('within the deadline, a model that times out fails over', async () => {
+    upstream.script('slow-model', { kind: 'hang' });
+    upstream.script('ok-model', answers);
+    const gw = await gateway({ slow: { timeoutMs: 300 }, ok: {} }, { policy: 'learned', defaultModel: 'slow', fallbackModel: 'ok', deadlineMs: 5000 });
+    expect(await chat(gw, 'auto', false)).toMatchObject({ model: 'ok', reason: 'failover' });
+  });
+
+  it('a 429 whose wait would end past the deadline is not waited out', async () => {
+    upstream.script('a-model', openaiLike(() => rateLimited({ 'retry-after': '1' })));
+    const gw = await gateway({ a: {}, b: {} }, { policy: 'learned', defaultModel: 'b', retryAfterMaxMs: 2000, deadlineMs: 500 });
+    const before = upstream.received.filter((r) => r.model === 'a-model').length;
+    const err = await apiError(chat(gw, 'a', false));
+    expect(err.status).toBe(429);
+    expect(upstream.received.filter((r) => r.model === 'a-model').length - before).toBe(1);
+  });
+});
 
 describe('a routed request fails only when no healthy model could answer', () => {
   for (const policy of ['adaptive', 'contextual', 'learned', 'heuristic']) {
