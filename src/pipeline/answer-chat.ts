@@ -2,10 +2,10 @@ import type { Services } from './services.js';
 import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
-import { rateLimitWaitMs, statusCause, upstreamMessage, type StatusCause } from '../upstream/failure-kind.js';
-import type { Redactor } from '../upstream/redact.js';
+import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { statusCause, type StatusCause } from '../upstream/failure-kind.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { failedResult, markHealth, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
@@ -193,28 +193,12 @@ class RequestLife {
     return body;
   }
 
-  /**
-   * Records a failed attempt and says what comes next (see `nextAfter`). A routed attempt's
-   * retryable failure counts against the model's health; a pinned one's only when it is the
-   * upstream's own (isUpstreamFault), so that one caller's requests (a 4xx, a 429 on the team's key,
-   * an answer too large) cannot take a model out of routing for everyone. A refused provider key
-   * (401/403) puts the model in cooldown at once, routed or pinned: nothing sent to it can succeed.
-   * A request too big for the model says nothing of its health.
-   */
+  /** Records a failed attempt, marks the model's health (markHealth) and says what comes next (see `nextAfter`). */
   private failed(failure: AttemptFailure, id: AttemptId, started: number): Next {
     const { gw, info } = this;
     const cause = statusCause(failure);
-    if (cause === 'auth') gw.health.unavailable(id.modelKey);
-    else if (cause !== 'too-big' && (info.routed ? failure.retryable : isUpstreamFault(failure))) gw.health.failure(id.modelKey);
-    this.record(id, {
-      outcome: outcomeOf(failure),
-      status: failure.status,
-      error: traceError(failure, cause, gw.upstreams.get(id.modelKey)!.redactor),
-      latencyMs: performance.now() - started,
-      ttfbMs: null,
-      promptTokens: null,
-      completionTokens: null,
-    });
+    markHealth(gw, failure, cause, id.modelKey, info.routed);
+    this.record(id, failedResult(failure, cause, gw.upstreams.get(id.modelKey)!.redactor, performance.now() - started));
     return this.nextAfter(failure, cause, id);
   }
 
@@ -228,10 +212,8 @@ class RequestLife {
   private nextAfter(failure: AttemptFailure, cause: StatusCause, id: AttemptId): Next {
     const { gw, info } = this;
     if (failure.kind === 'cancelled') return { kind: 'stop' };
-    if (cause === 'rate' && id.reason !== 'retry') {
-      const waitMs = rateLimitWaitMs(failure.headers);
-      if (waitMs !== null && waitMs <= gw.config.router.retryAfterMaxMs) return { kind: 'retry', waitMs };
-    }
+    const waitMs = rateLimitRetryMs(gw, failure, cause, id.reason);
+    if (waitMs !== null) return { kind: 'retry', waitMs };
     if (!info.routed || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
     const distinct = new Set(this.tried).size;
     if (distinct < this.maxAttempts && gw.routedKeys.some((k) => !this.tried.includes(k))) return { kind: 'failover' };
@@ -321,28 +303,4 @@ class RequestLife {
   }
 }
 
-function routingHeaders(info: RequestInfo, traceId: string, decision: Decision): RoutingHeaders {
-  return {
-    'x-trace-id': traceId,
-    'x-request-id': info.requestId,
-    'x-router-model': decision.model,
-    'x-router-class': info.queryClass,
-    'x-router-reason': decision.reason,
-  };
-}
-
 type Next = { kind: 'stop' } | { kind: 'answer' } | { kind: 'failover' } | { kind: 'retry'; waitMs: number } | { kind: 'last-resort'; model: string };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The trace's error: the failure, and for a status the upstream's own message (secrets scrubbed) when it gave one. */
-function traceError(failure: AttemptFailure, cause: StatusCause, redactor: Redactor): string {
-  const message = upstreamMessage(failure);
-  const said = message === null || !redactor.active ? message : redactor.scrubText(message);
-  const what = cause === 'auth' ? ' (provider key refused)' : cause === 'rate' ? ' (rate limited)' : cause === 'too-big' ? ' (request too big for the model)' : '';
-  return said === null ? `${failure.message}${what}` : `${failure.message}${what}: ${said}`;
-}
-
-function outcomeOf(failure: AttemptFailure): AttemptResult['outcome'] {
-  return failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
-}
