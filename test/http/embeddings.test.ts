@@ -228,6 +228,24 @@ describe('POST /v1/embeddings', () => {
     expect(classes).not.toContain('embedding');
   });
 
+  it('keyless: a page of another site is refused, as for chat; the client\'s x-request-id is kept and traced', async () => {
+    const foreign = await fetch(`${gw.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+      body: '{"model":"emb","input":"x"}',
+    });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as ErrorBody).error.code).toBe('origin_not_allowed');
+    const res = await fetch(`${gw.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'my-request-42' },
+      body: '{"model":"emb","input":"x"}',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toBe('my-request-42');
+    expect(await traceById(res.headers.get('x-trace-id')!)).toMatchObject({ requestId: 'my-request-42' });
+  });
+
   it('GET /v1/models: every model with the endpoints it serves; auto with those of its routed models', async () => {
     const list = await client.models.list();
     const byId = Object.fromEntries(list.data.map((m) => [m.id, (m as unknown as { endpoints: string[] }).endpoints]));
@@ -243,6 +261,7 @@ describe('POST /v1/embeddings with client keys', () => {
   beforeAll(async () => {
     keyed = await startTestGateway(upstream, {
       models: models(upstream),
+      server: { host: '127.0.0.1', port: 0, bodyLimitBytes: 4096 },
       auth: { clientKeys: [{ name: 'tenant', sha256: sha256(KEY).toString('hex') }] },
       limits: { maxConcurrentPerKey: 1 },
     });
@@ -263,6 +282,18 @@ describe('POST /v1/embeddings with client keys', () => {
     const { response } = await tenant.embeddings.create({ model: 'emb', input: 'x' }).withResponse();
     const trace = await keyed.gateway.store.get(response.headers.get('x-trace-id')!);
     expect(trace).toMatchObject({ keyName: 'tenant', endpoint: 'embeddings' });
+  });
+
+  it('refuses a body past server.bodyLimitBytes (413) before any upstream sees it', async () => {
+    const before = upstream.received.length;
+    const res = await fetch(`${keyed.url}/v1/embeddings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model: 'emb', input: 'x'.repeat(5000) }),
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as ErrorBody).error.code).toBe('body_too_large');
+    expect(upstream.received.length).toBe(before);
   });
 
   it('holds one of the key\'s concurrency slots while it is answered', async () => {
