@@ -5,6 +5,7 @@ import type { Config } from '../core/config.js';
 import { closeGateway, createGateway, type Gateway, type GatewayOptions } from './gateway.js';
 import { createApp } from '../http/app.js';
 import { chatCompletionsListener, isChatCompletion } from '../http/chat-completions.js';
+import { embeddingsListener, isEmbeddings } from '../http/embeddings.js';
 import { answerClientError } from '../http/client-error.js';
 import { UsageError } from '../core/errors.js';
 
@@ -103,6 +104,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const gateway = await createGateway(config, options);
   const app = createApp(gateway);
   const chatCompletion = chatCompletionsListener(gateway);
+  const embeddings = embeddingsListener(gateway);
   const honoListener = getRequestListener(app.fetch, { hostname: config.server.host });
   // Slow clients (slowloris) may not hold a connection: a deadline for the headers and for the
   // whole request, checked often enough to matter.
@@ -112,9 +114,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   };
   const listening = new Promise<Server>((resolve, reject) => {
-    // Chat completions go straight to their handler; Hono answers the rest.
+    // Chat completions and embeddings go straight to their handlers; Hono answers the rest.
     const s = createServer(serverOptions, (req, res) => {
       if (isChatCompletion(req)) void chatCompletion(req, res);
+      else if (isEmbeddings(req)) void embeddings(req, res);
       else void honoListener(req, res);
     });
     // Node's own refusals (bad HTTP, headers too large, too slow) in OpenAI's shape too.

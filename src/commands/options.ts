@@ -5,7 +5,7 @@ import { createTraceStore } from '../traces/factory.js';
 import type { TraceStore } from '../traces/types.js';
 import { parseTime } from '../reports/stats.js';
 import { UsageError, MissingDatabaseError } from '../core/errors.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { isRoutingEvidence } from '../core/reserved-classes.js';
 
 /** Options shared by the commands that read the trace database without a running server. */
 
@@ -114,7 +114,7 @@ export async function readingConfig(flags: DbFlags): Promise<{ config: Config; n
   } finally {
     await store.close();
   }
-  const routed = new Set(rows.filter((r) => r.queryClass !== JUDGE_CLASS).map((r) => r.model));
+  const routed = new Set(rows.filter((r) => isRoutingEvidence(r.queryClass)).map((r) => r.model));
   const keys = [...new Set(rows.map((r) => r.model))].sort();
   if (keys.length === 0) throw new UsageError(`${flags.db} has no traces to name the models from: give --config FILE too`);
   const models = Object.fromEntries(

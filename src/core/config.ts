@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { JUDGE_CLASS } from './judge-class.js';
+import { RESERVED_CLASSES } from './reserved-classes.js';
 import { classRulesSchema } from './class-rules.js';
 import { ConfigError } from './errors.js';
 
@@ -322,14 +322,15 @@ export const configSchema = z
         message: `"${judge.model}" is not a configured model (configured: ${keys.join(', ')})`,
       });
     }
-    const reserved = cfg.router.classes.findIndex((rule) => rule.name === JUDGE_CLASS);
-    if (reserved !== -1) {
+    cfg.router.classes.forEach((rule, index) => {
+      const what = RESERVED_CLASSES.get(rule.name);
+      if (what === undefined) return;
       ctx.addIssue({
         code: 'custom',
-        path: ['router', 'classes', reserved, 'name'],
-        message: `"${JUDGE_CLASS}" is the class of the judge's own traces; give the rule another name`,
+        path: ['router', 'classes', index, 'name'],
+        message: `"${rule.name}" is the class of ${what}; give the rule another name`,
       });
-    }
+    });
     if (cfg.router.shadow !== undefined && judge === undefined) {
       ctx.addIssue({
         code: 'custom',

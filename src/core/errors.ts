@@ -132,6 +132,13 @@ export class GatewayError extends Error {
   }
 }
 
+/** The sentence naming the models that serve an API, or saying that none does. */
+function servingModels(serving: readonly string[], endpoint: string): string {
+  return serving.length > 0
+    ? `Name one of the models that serve ${endpoint}: ${serving.join(', ')}`
+    : `No configured model serves ${endpoint}: list "${endpoint}" in a model's endpoints`;
+}
+
 export const errors = {
   invalidJson: (detail: string) =>
     new GatewayError(400, 'invalid_request_error', `Request body is not valid JSON: ${detail}`, 'invalid_json'),
@@ -146,6 +153,24 @@ export const errors = {
       'invalid_request_error',
       `The model '${model}' does not exist or you do not have access to it. Use "${autoModel}" or one of: ${keys.join(', ')}`,
       'model_not_found',
+      'model',
+    ),
+  /** `model: "auto"` on embeddings: routing would mix vector spaces; the answer names the models that serve them. */
+  embeddingsNotRouted: (autoModel: string, serving: readonly string[]) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `The model "${autoModel}" cannot be used for embeddings: the vectors of different models are not interchangeable, so embeddings are never routed. ${servingModels(serving, 'embeddings')}`,
+      'model_not_routable',
+      'model',
+    ),
+  /** A configured model whose `models.<key>.endpoints` does not list the API asked for; the answer names the models that do. */
+  endpointNotServed: (model: string, endpoint: string, serving: readonly string[]) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `The model '${model}' does not serve ${endpoint} (models.${model}.endpoints). ${servingModels(serving, endpoint)}`,
+      'model_endpoint_not_served',
       'model',
     ),
   routeNotFound: (method: string, path: string) =>

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { parseConfig } from '../core/config.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { JUDGE_CLASS } from '../core/reserved-classes.js';
 import type { JudgeSnapshot } from '../judge/judge.js';
 import type { ShadowSnapshot } from '../judge/shadow.js';
 import { Random } from '../routing/random.js';

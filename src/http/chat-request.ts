@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { errors, type GatewayError } from '../core/errors.js';
+import { errors, GatewayError } from '../core/errors.js';
 import type { ChatRequest } from '../pipeline/types.js';
 
 /** Only what the gateway needs is checked; every other field passes through untouched. */
@@ -78,8 +78,12 @@ function modelKeyVariant(body: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** The request in a body, or the client's error: not JSON, nested deeper than `depthLimit`, or not a valid chat request. */
-export function parseChatRequest(raw: Buffer, depthLimit: number): ChatRequest | GatewayError {
+/**
+ * A request body as a JSON object, or the client's error: not JSON, not an object, nested deeper
+ * than `depthLimit`, or with a key that differs from `model` only in case. What every API checks
+ * before its own fields.
+ */
+export function parseRequestObject(raw: Buffer, depthLimit: number): Record<string, unknown> | GatewayError {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw.toString('utf8'));
@@ -92,13 +96,25 @@ export function parseChatRequest(raw: Buffer, depthLimit: number): ChatRequest |
   if (nestedDeeperThan(raw, depthLimit)) return errors.bodyTooDeep(depthLimit);
   const variant = modelKeyVariant(parsed as Record<string, unknown>);
   if (variant !== undefined) return errors.modelKeyCase(variant);
-  if (isValidChatRequest(parsed as Record<string, unknown>)) return parsed as ChatRequest;
+  return parsed as Record<string, unknown>;
+}
+
+/** A zod issue as the client's error: `Invalid 'messages[0].role': …`. */
+export function invalidField(issue: z.core.$ZodIssue, what: string = issue.message): GatewayError {
+  const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+  return errors.invalidBody(`Invalid '${param || '(body)'}': ${what}`, param || null);
+}
+
+/** The request in a body, or the client's error: not JSON, nested deeper than `depthLimit`, or not a valid chat request. */
+export function parseChatRequest(raw: Buffer, depthLimit: number): ChatRequest | GatewayError {
+  const parsed = parseRequestObject(raw, depthLimit);
+  if (parsed instanceof GatewayError) return parsed;
+  if (isValidChatRequest(parsed)) return parsed as ChatRequest;
   const result = chatRequestSchema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0]!;
-    const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
     const what = issue.path[0] === 'messages' && issue.path.length === 1 ? 'must be a non-empty array of messages' : issue.message;
-    return errors.invalidBody(`Invalid '${param || '(body)'}': ${what}`, param || null);
+    return invalidField(issue, what);
   }
   return result.data as ChatRequest;
 }

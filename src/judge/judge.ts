@@ -3,7 +3,7 @@ import type { Services } from '../pipeline/services.js';
 import { storedText, type RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { JUDGE_CLASS } from '../core/reserved-classes.js';
 import { DailySpend, MinuteWindow } from './limits.js';
 import { settleOrAbort, sideCall } from './side-call.js';
 import { judgeRequestBody, verdictOfCompletion, type GradedExchange, type Verdict } from './verdict.js';

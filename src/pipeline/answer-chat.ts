@@ -2,10 +2,10 @@ import type { Services } from './services.js';
 import { errors } from '../core/errors.js';
 import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
-import { AttemptAbort, isUpstreamFault, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
-import { rateLimitWaitMs, statusCause, upstreamMessage, type StatusCause } from '../upstream/failure-kind.js';
-import type { Redactor } from '../upstream/redact.js';
+import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
+import { statusCause, type StatusCause } from '../upstream/failure-kind.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { failedResult, markHealth, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
@@ -202,29 +202,13 @@ class RequestLife {
     return body;
   }
 
-  /**
-   * Records a failed attempt and says what comes next (see `nextAfter`). A routed attempt's
-   * retryable failure counts against the model's health; a pinned one's only when it is the
-   * upstream's own (isUpstreamFault), so that one caller's requests (a 4xx, a 429 on the team's key,
-   * an answer too large) cannot take a model out of routing for everyone. A refused provider key
-   * (401/403) puts the model in cooldown at once, routed or pinned: nothing sent to it can succeed.
-   * A request too big for the model says nothing of its health.
-   */
+  /** Records a failed attempt, marks the model's health (markHealth) and says what comes next (see `nextAfter`). */
   private failed(failure: AttemptFailure, id: AttemptId, started: number): Next {
     const { gw, info } = this;
     const cause = statusCause(failure);
-    if (cause === 'auth') gw.health.unavailable(id.modelKey);
-    else if (cause === 'too-big' && info.requestBytes !== undefined) gw.sizeLimits.tooBig(id.modelKey, info.requestBytes);
-    else if (cause !== 'too-big' && (info.routed ? failure.retryable : isUpstreamFault(failure))) gw.health.failure(id.modelKey);
-    this.record(id, {
-      outcome: outcomeOf(failure, cause),
-      status: failure.status,
-      error: traceError(failure, cause, gw.upstreams.get(id.modelKey)!.redactor),
-      latencyMs: performance.now() - started,
-      ttfbMs: null,
-      promptTokens: null,
-      completionTokens: null,
-    });
+    markHealth(gw, failure, cause, id.modelKey, info.routed);
+    if (cause === 'too-big' && info.requestBytes !== undefined) gw.sizeLimits.tooBig(id.modelKey, info.requestBytes);
+    this.record(id, failedResult(failure, cause, gw.upstreams.get(id.modelKey)!.redactor, performance.now() - started));
     return this.nextAfter(failure, cause, id);
   }
 
@@ -241,10 +225,8 @@ class RequestLife {
     if (failure.kind === 'cancelled') return { kind: 'stop' };
     const left = this.deadline - performance.now();
     if (left <= 0) return { kind: 'answer' };
-    if (cause === 'rate' && id.reason !== 'retry') {
-      const waitMs = rateLimitWaitMs(failure.headers);
-      if (waitMs !== null && waitMs <= gw.config.router.retryAfterMaxMs && waitMs < left) return { kind: 'retry', waitMs };
-    }
+    const waitMs = rateLimitRetryMs(gw, failure, cause, id.reason, left);
+    if (waitMs !== null) return { kind: 'retry', waitMs };
     if (!info.routed || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
     const distinct = new Set(this.tried).size;
     if (distinct < this.maxAttempts && gw.routedKeys.some((k) => !this.tried.includes(k))) return { kind: 'failover' };
@@ -334,33 +316,4 @@ class RequestLife {
   }
 }
 
-function routingHeaders(info: RequestInfo, traceId: string, decision: Decision): RoutingHeaders {
-  return {
-    'x-trace-id': traceId,
-    'x-request-id': info.requestId,
-    'x-router-model': decision.model,
-    'x-router-class': info.queryClass,
-    'x-router-reason': decision.reason,
-  };
-}
-
 type Next = { kind: 'stop' } | { kind: 'answer' } | { kind: 'failover' } | { kind: 'retry'; waitMs: number } | { kind: 'last-resort'; model: string };
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** The trace's error: the failure, and for a status the upstream's own message (secrets scrubbed) when it gave one. */
-function traceError(failure: AttemptFailure, cause: StatusCause, redactor: Redactor): string {
-  const message = upstreamMessage(failure);
-  const said = message === null || !redactor.active ? message : redactor.scrubText(message);
-  const what = cause === 'auth' ? ' (provider key refused)' : cause === 'rate' ? ' (rate limited)' : cause === 'too-big' ? ' (request too big for the model)' : '';
-  return said === null ? `${failure.message}${what}` : `${failure.message}${what}: ${said}`;
-}
-
-/**
- * A failed attempt's outcome. A refused provider key, a rate limit or a request too big for the model
- * is `refused`: the model did not answer, which says nothing of its answers' quality.
- */
-function outcomeOf(failure: AttemptFailure, cause: StatusCause): AttemptResult['outcome'] {
-  if (cause === 'auth' || cause === 'rate' || cause === 'too-big') return 'refused';
-  return failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
-}

@@ -1,6 +1,6 @@
 import type { Services } from './services.js';
 import type { QueryContext } from '../routing/types.js';
-import { newTrace } from '../traces/trace-columns.js';
+import { newTrace, type Endpoint } from '../traces/trace-columns.js';
 import type { Outcome } from '../traces/types.js';
 import { monotonicUlidFactory } from '../traces/ulid.js';
 
@@ -17,7 +17,9 @@ export interface RequestInfo {
   keyName: string | null;
   /** The routing context, built once per request (what the policy saw at select). */
   context?: QueryContext;
-  /** The size of the client's request body, in bytes. */
+  /** The API the request came through (absent: `chat`). */
+  endpoint?: Endpoint;
+  /** The size of the request body, in bytes (absent: not recorded). */
   requestBytes?: number;
 }
 
@@ -53,7 +55,7 @@ export function storedText(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 
 /**
  * Records one upstream attempt: hands the trace to the store (the promise settles once it is
  * committed) and lets the policy learn from it right away, in the same order as the store
- * (`observe` false: the policy does not see it — a judge's call is no routing evidence).
+ * (`observe` false: the policy does not see it — a judge's call or an embedding is no routing evidence).
  */
 export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics' | 'policy' | 'store' | 'upstreams'>, request: RequestInfo, id: AttemptId, a: AttemptResult, observe = true): Promise<void> {
   const upstream = gw.upstreams.get(id.modelKey)!;
@@ -81,6 +83,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
     tokensEstimated: a.promptTokens === null && a.completionTokens === null ? null : a.tokensEstimated === true,
     keyName: request.keyName,
     instanceId: gw.config.instanceId,
+    endpoint: request.endpoint ?? 'chat',
     requestBytes: request.requestBytes ?? null,
   });
   const committed = gw.store.insert(trace);
@@ -123,7 +126,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
         status: a.status,
         latencyMs: Math.round(a.latencyMs * 10) / 10,
       },
-      'chat completion attempt',
+      request.endpoint === 'embeddings' ? 'embeddings attempt' : 'chat completion attempt',
     );
   }
   return committed;

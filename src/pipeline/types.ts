@@ -55,3 +55,13 @@ export interface ChatReply {
   /** Runs `task` once the client has the answer's last byte. */
   afterSent(task: () => void): void;
 }
+
+/** An embeddings request as parsed: `model` and `input` checked, the rest untouched. */
+export type EmbeddingsRequest = {
+  model: string;
+  /** A string, strings, token ids, or arrays of token ids. */
+  input: string | string[] | number[] | number[][];
+} & Record<string, unknown>;
+
+/** How the pipeline answers a request whose answer is one JSON body (embeddings): ChatReply's whole answers and refusals. */
+export type WholeReply = Pick<ChatReply, 'refuse' | 'upstreamFailed' | 'whole'>;

@@ -20,7 +20,7 @@ import {
   type Rating,
 } from './adaptive-state.js';
 import { DEFAULT_PRIOR_WEIGHT, DEFAULT_SOURCE_WEIGHTS } from '../core/config.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { isRoutingEvidence } from '../core/reserved-classes.js';
 import { loadEvidence, type StoreSums } from './adaptive-load.js';
 import { attemptFailed, qualityFailure, ReplayBuffer } from './pending-feedback.js';
 import {
@@ -225,7 +225,7 @@ export class AdaptivePolicy implements RouterPolicy {
    * store sums, with failed-over attempts stored as failures.
    */
   observe(observation: Observation): void {
-    if (observation.model === '' || observation.queryClass === JUDGE_CLASS || this.pending.has(observation.traceId)) return;
+    if (observation.model === '' || !isRoutingEvidence(observation.queryClass) || this.pending.has(observation.traceId)) return;
     // The prompt is not needed to learn; do not hold it while buffering.
     if (this.replay.active) this.replay.observe({ ...observation, query: '' });
     const failed = attemptFailed(observation);
@@ -357,7 +357,7 @@ export class AdaptivePolicy implements RouterPolicy {
       let totalTraces = 0;
       const seenClasses = new Set<QueryClass>();
       for (const row of [...rows, ...offline]) {
-        if (row.queryClass === JUDGE_CLASS) continue;
+        if (!isRoutingEvidence(row.queryClass)) continue;
         totalTraces += row.count;
         if (row.count > 0) seenClasses.add(row.queryClass);
       }
@@ -368,7 +368,7 @@ export class AdaptivePolicy implements RouterPolicy {
       for (const queryClass of seenClasses) {
         if (this.hasEvidence(queryClass)) before.set(queryClass, this.greedyChoice(queryClass));
       }
-      const usable = <T extends { queryClass: string; model: string }>(row: T) => row.model !== '' && row.queryClass !== JUDGE_CLASS;
+      const usable = <T extends { queryClass: string; model: string }>(row: T) => row.model !== '' && isRoutingEvidence(row.queryClass);
       this.load(
         {
           rows: rows.filter((row) => row.count > 0 && usable(row)),

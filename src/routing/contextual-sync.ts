@@ -1,5 +1,5 @@
 import type { ArmEvidence, FeedbackSource, TraceRecord } from '../traces/types.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { isRoutingEvidence } from '../core/reserved-classes.js';
 import { classInput, clamp01, traceInput, type Learner, type PendingTrace, type State } from './contextual-state.js';
 import { ReplayBuffer } from './pending-feedback.js';
 import { offlineTraceWeight, ratingWeight } from './prior.js';
@@ -256,11 +256,11 @@ export class StoreSync {
 
   /**
    * Learns one stored trace into `state`; false if it is not routing evidence (its model is not
-   * configured, or it is the judge's own call). A live trace's rating given after the trace was
-   * recorded goes to `ratings`, to be learned at its feedback time.
+   * configured, or its class is reserved: the judge's calls, embeddings). A live trace's rating given
+   * after the trace was recorded goes to `ratings`, to be learned at its feedback time.
    */
   private learnTrace(state: State, t: TraceRecord, weight: number, live: boolean, read: number, ratings?: RatingQueue): boolean {
-    if (t.queryClass === JUDGE_CLASS) return false;
+    if (!isRoutingEvidence(t.queryClass)) return false;
     const m = state.models.get(t.modelKey);
     if (m === undefined) return false;
     const learner = this.host.learner;
@@ -321,7 +321,7 @@ export class StoreSync {
     let total = 0;
     const apply = (rows: readonly ArmEvidence[], prior: boolean) => {
       for (const row of rows) {
-        if (row.queryClass === JUDGE_CLASS) continue;
+        if (!isRoutingEvidence(row.queryClass)) continue;
         const m = state.models.get(row.model);
         if (m === undefined || row.count === 0 || row.weight <= 0) continue;
         const x = learner.extractor.extract(classInput(row.queryClass));

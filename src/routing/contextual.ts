@@ -1,7 +1,7 @@
 import { fullWidth, rewardVariance, sampleWidth, squaredNorm, type ModelBelief } from './contextual-belief.js';
 import { bareInput, classInput, contextInput, Learner, State } from './contextual-state.js';
 import { NAME_EVERY, StoreSync } from './contextual-sync.js';
-import { JUDGE_CLASS } from '../core/judge-class.js';
+import { isRoutingEvidence } from '../core/reserved-classes.js';
 import { QUERY_CLASSES } from './classify.js';
 import { BIAS_SLOT, FEATURE_DIM, FeatureExtractor, type FeatureVector, type NamedFeature } from './features.js';
 import { attemptFailed } from './pending-feedback.js';
@@ -39,7 +39,7 @@ export { MAX_REBUILD_LIVE, MAX_REBUILD_OFFLINE } from './contextual-sync.js';
  * answer that succeeded and was never rated is evidence about availability, cost and latency only: it
  * informs the cost model and the latency, and leaves the reward's estimate and uncertainty as they
  * were. A rating that arrives after its answer is a new reward observation then (see Learner.rate).
- * The judge's own calls (class JUDGE_CLASS) are never routing evidence.
+ * The gateway's own classes (the judge's calls, embeddings: RESERVED_CLASSES) are never routing evidence.
  *
  * Selection is linear Thompson sampling on the prediction: reward ~ N(θ·z, v · zᵀSz), drawn at full
  * width while a model has little evidence along z and at half width once it has much (sampleWidth),
@@ -270,7 +270,7 @@ export class ContextualPolicy implements RouterPolicy {
    */
   observe(observation: Observation): void {
     const state = this.state;
-    if (observation.model === '' || observation.queryClass === JUDGE_CLASS || state.pending.has(observation.traceId)) return;
+    if (observation.model === '' || !isRoutingEvidence(observation.queryClass) || state.pending.has(observation.traceId)) return;
     const m = state.models.get(observation.model);
     if (m === undefined) return;
     this.sync.replay.observe(observation);

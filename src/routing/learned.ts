@@ -1,3 +1,4 @@
+import { isRoutingEvidence } from '../core/reserved-classes.js';
 import type { ArmEvidence } from '../traces/types.js';
 import type {
   ArmSnapshot,
@@ -112,6 +113,7 @@ export class TraceDrivenPolicy implements RouterPolicy {
   /** The original's online rule: map a new class at once; later, switch only on clear success while young. */
   observe(obs: Observation): void {
     const queryClass = obs.queryClass;
+    if (!isRoutingEvidence(queryClass)) return;
     if (!this.map.has(queryClass)) {
       this.map.set(queryClass, obs.model);
       this.confidenceByClass.set(queryClass, 1);
@@ -136,7 +138,8 @@ export class TraceDrivenPolicy implements RouterPolicy {
       this.source.evidence({ since: range.since, until: range.until, maxTraces: MAX_TRACES, source: 'live' }),
       this.source.evidence({ since: range.since, until: range.until, source: 'offline' }),
     ]);
-    const rows = withPrior(live, offline, this.priorWeight);
+    // The gateway's own classes (the judge's calls, embeddings) are no routing evidence.
+    const rows = withPrior(live, offline, this.priorWeight).filter((row) => isRoutingEvidence(row.queryClass));
     let totalTraces = 0;
     for (const row of rows) totalTraces += row.count;
     if (totalTraces === 0) return { updated: false, reason: 'no traces' };

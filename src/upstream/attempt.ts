@@ -331,12 +331,18 @@ export interface WholeResponse {
 }
 
 /**
- * Sends one chat request and reads its whole answer, for a request that did not ask for a stream.
+ * Sends one request and reads its whole answer, for a request that did not ask for a stream: to
+ * the chat completions endpoint unless `path` names another (the embeddings endpoint).
  * It goes through undici's dispatch with a handler that keeps the chunks, not `request()`: no body
  * stream, no consume promise per answer (fewer instructions per request: BENCHMARKS.md).
  * The same pool, timeouts and abort signal as `sendStreamAttempt`; a failure is described the same way.
  */
-export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<WholeResponse | AttemptFailure> {
+export function sendWholeAttempt(
+  upstream: Upstream,
+  body: Buffer | string,
+  signal: AttemptAbort,
+  path: string = upstream.chatPath,
+): Promise<WholeResponse | AttemptFailure> {
   return new Promise((resolve) => {
     if (signal.aborted) {
       resolve(describeError(signal.reason, signal, upstream));
@@ -395,7 +401,7 @@ export function sendWholeAttempt(upstream: Upstream, body: Buffer | string, sign
       },
     };
     try {
-      upstream.pool.dispatch({ method: 'POST', path: upstream.chatPath, headers: upstream.headers, body }, handler);
+      upstream.pool.dispatch({ method: 'POST', path, headers: upstream.headers, body }, handler);
     } catch (err) {
       finish(describeError(err, signal, upstream));
     }

@@ -7,6 +7,8 @@ export class Upstream {
   readonly origin: string;
   /** Path of the chat completions endpoint, e.g. `/v1/chat/completions`. */
   readonly chatPath: string;
+  /** Path of the embeddings endpoint, e.g. `/v1/embeddings`. */
+  readonly embeddingsPath: string;
   readonly model: string;
   readonly timeoutMs: number;
   /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request). */
@@ -34,7 +36,9 @@ export class Upstream {
   ) {
     const url = new URL(config.baseURL);
     this.origin = url.origin;
-    this.chatPath = `${url.pathname.replace(/\/+$/, '')}/chat/completions`;
+    const base = url.pathname.replace(/\/+$/, '');
+    this.chatPath = `${base}/chat/completions`;
+    this.embeddingsPath = `${base}/embeddings`;
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
     this.maxResponseBytes = config.maxResponseBytes;

@@ -54,7 +54,10 @@ describe('router.judge and router.shadow', () => {
     expect(error({ a: model() }, { judge: { model: 'a' }, shadow: { rate: -1 } })).toMatch(/router\.shadow\.rate/);
   });
 
-  it('keep the class name judge for the judge\'s own traces', () => {
+  it('keep the class names judge and embedding for the judge\'s own traces and embeddings', () => {
     expect(error({ a: model() }, { classes: [{ name: 'judge', user: 'grade' }] })).toMatch(/router\.classes\.0\.name: "judge" is the class of the judge's own traces/);
+    expect(error({ a: model() }, { classes: [{ name: 'code', user: 'def ' }, { name: 'embedding', user: 'vector' }] })).toMatch(
+      /router\.classes\.1\.name: "embedding" is the class of \/v1\/embeddings requests/,
+    );
   });
 });

@@ -1,10 +1,14 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A real OpenAI-shaped HTTP upstream on port 0, scripted per upstream model name. */
+/**
+ * A real OpenAI-shaped HTTP upstream on port 0, scripted per upstream model name. A POST to a path
+ * ending in `/embeddings` is answered as OpenAI's embeddings endpoint: an `answer` there is a list
+ * of `fakeVector`s, one per input, `dimensions` long (default 4), base64 when `encoding_format` asks.
+ */
 
 export type Behaviour =
-  /** `wait`: the answer is held until it settles (a test's gate). */
+  /** `wait`: the answer is held until it settles (a test's gate). `content` is ignored on `/embeddings`. */
   | { kind: 'answer'; content?: string; delayMs?: number; extra?: Record<string, unknown>; wait?: Promise<unknown> }
   | { kind: 'stream'; parts?: string[]; delayMs?: number; failAfter?: number }
   | { kind: 'status'; status: number; body?: string | Record<string, unknown>; headers?: Record<string, string> }
@@ -62,6 +66,43 @@ function completion(model: string, content: string, req: ReceivedRequest, extra:
     system_fingerprint: 'fp_fake',
     choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
     usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
+    ...extra,
+  };
+}
+
+/** The vector the fake upstream embeds input number `index` as: exact in float32, so base64 decodes to the same numbers. */
+export function fakeVector(index: number, dimensions = 4): number[] {
+  return Array.from({ length: dimensions }, (_, k) => (index + 1) * 0.5 + (k % 2 === 0 ? k : -k) * 0.125);
+}
+
+/** The inputs of an embeddings request, one per vector: a string, strings, token ids (one input) or arrays of them. */
+function embeddingInputs(input: unknown): unknown[] {
+  if (!Array.isArray(input)) return [input];
+  return input.length > 0 && input.every((x) => typeof x === 'number') ? [input] : input;
+}
+
+/** Tokens the fake counts for an input: a string's characters / 4 (at least 1), a token array's length. */
+function inputTokens(input: unknown): number {
+  return Array.isArray(input) ? input.length : Math.max(1, Math.ceil(String(input).length / 4));
+}
+
+function embeddingList(model: string, req: ReceivedRequest, extra: Record<string, unknown> = {}) {
+  const inputs = embeddingInputs(req.body.input);
+  const dimensions = typeof req.body.dimensions === 'number' ? req.body.dimensions : 4;
+  const base64 = req.body.encoding_format === 'base64';
+  const promptTokens = inputs.reduce<number>((sum, input) => sum + inputTokens(input), 0);
+  return {
+    object: 'list',
+    data: inputs.map((_, index) => {
+      const vector = fakeVector(index, dimensions);
+      return {
+        object: 'embedding',
+        index,
+        embedding: base64 ? Buffer.from(new Float32Array(vector).buffer).toString('base64') : vector,
+      };
+    }),
+    model,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
     ...extra,
   };
 }
@@ -157,7 +198,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
           if (behaviour.wait) await behaviour.wait;
           if (behaviour.delayMs) await sleep(behaviour.delayMs);
           if (res.destroyed) return;
-          const payload = JSON.stringify(completion(model, behaviour.content ?? `answer from ${model}`, r, behaviour.extra));
+          const answer = r.path.endsWith('/embeddings') ? embeddingList(model, r, behaviour.extra) : completion(model, behaviour.content ?? `answer from ${model}`, r, behaviour.extra);
+          const payload = JSON.stringify(answer);
           res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'upstream-req-1', 'openai-processing-ms': '1' });
           res.end(payload);
           return;

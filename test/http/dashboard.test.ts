@@ -158,7 +158,7 @@ describe('GET /dashboard over plain HTTP', () => {
       [
         'id', 'time', 'query_class', 'model', 'upstream_model', 'routed', 'reason', 'attempt', 'outcome', 'status', 'error',
         'latency_ms', 'ttfb_ms', 'prompt_tokens', 'completion_tokens', 'cost_usd', 'feedback', 'feedback_comment', 'feedback_source', 'query',
-        'query_length', 'tokens_estimated',
+        'query_length', 'tokens_estimated', 'endpoint', 'response_id', 'request_bytes',
       ].sort(),
     );
 

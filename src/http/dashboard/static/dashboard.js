@@ -8,6 +8,8 @@
   /** signals.js: feedback by source, the judge and the shadow (the rest of the page works without it). */
   var signals = window.tracegateSignals;
   var RECENT_LIMIT = 25;
+  /** The gateway's own classes (src/core/reserved-classes.ts): never routed, so never a choice. */
+  var NEVER_ROUTED = { judge: "the judge's own calls", embedding: 'embeddings, always pinned' };
   var PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
   var THUMB_PATH =
     'M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z';
@@ -325,7 +327,8 @@
             el('span', { class: 'decision' },
               'choice ',
               el('b', { data: { field: 'decision' } }, c.decision === null ? '—' : c.decision),
-              c.confidence === null ? '' : ' · evidence ' + c.confidence.toFixed(1)))),
+              c.confidence === null ? '' : ' · evidence ' + c.confidence.toFixed(1),
+              Object.prototype.hasOwnProperty.call(NEVER_ROUTED, cls) ? ' · not routed: ' + NEVER_ROUTED[cls] : ''))),
       );
       var models = Object.keys(c.models).sort(function (a, b) {
         return state.models.indexOf(a) - state.models.indexOf(b);
@@ -407,8 +410,9 @@
             t.feedback !== null && t.feedback_source !== null && t.feedback_source !== 'human'
               ? el('span', { class: 'fb-source', data: { field: 'feedback-source' } }, t.feedback_source)
               : null,
-            thumbButton(t, 'up'),
-            thumbButton(t, 'down')),
+            // An embedding is no answer to rate.
+            t.endpoint === 'embeddings' ? null : thumbButton(t, 'up'),
+            t.endpoint === 'embeddings' ? null : thumbButton(t, 'down')),
           el('td', { class: 'left query', data: { field: 'query' }, title: t.query === null ? 'prompt not stored (traces.storePrompts)' : t.query },
             t.query === null ? el('span', { class: 'muted' }, '(not stored)') : t.query)),
       );
