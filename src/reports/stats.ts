@@ -110,7 +110,11 @@ export interface StatsJson {
   total_traces: number;
   /** Per gateway instance: with a shared store (PostgreSQL), every instance of the fleet. */
   instances: Record<string, InstanceStatsJson>;
-  models: Record<string, { cooldown_seconds: number }>;
+  /**
+   * Per configured model: seconds of cooldown left (0 when routable), and the smallest request
+   * (bytes) it refused as too big while this instance remembers it (GET /stats only).
+   */
+  models: Record<string, { cooldown_seconds: number; size_limit_bytes?: number }>;
   totals: { successes: number; cost_usd: number; prompt_tokens: number; completion_tokens: number; feedback_count: number };
   /** Traces with feedback in the range, by who gave it: `human` (POST /feedback), `judge`, `implicit` (a regenerated answer), `offline` (imported evaluation results). */
   feedback_by_source: FeedbackBySourceJson;

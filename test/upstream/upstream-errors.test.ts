@@ -223,6 +223,9 @@ describe('a model that cannot take a request that big', () => {
     // A request that fits still goes to the default model.
     expect((await chat(gw, 'auto', false, 'short')).model).toBe('tiny');
     expect(gw.gateway.sizeLimits.limit('tiny')).toBeGreaterThan(window);
+    const stats = (await (await fetch(`${gw.url}/stats`)).json()) as { models: Record<string, { size_limit_bytes?: number }> };
+    expect(stats.models.tiny!.size_limit_bytes).toBe(gw.gateway.sizeLimits.limit('tiny'));
+    expect(stats.models.wide!.size_limit_bytes).toBeUndefined();
     const attempts = await gw.gateway.store.list({});
     expect(attempts.every((t) => t.requestBytes !== null && t.requestBytes > 0)).toBe(true);
   });
