@@ -30,7 +30,10 @@ export async function answerChat(
   reply: ChatReply,
   setController: (ac: AttemptAbort) => void,
 ): Promise<void> {
-  const life = new RequestLife(gw, request, raw, info, reply);
+  // The conversation's model (router.sticky): from memory, or read from the store.
+  const known = info.session ? gw.sticky?.modelOf(info.session) ?? null : null;
+  const stuck = known instanceof Promise ? await known : known;
+  const life = new RequestLife(gw, request, raw, info, reply, stuck);
   try {
     await life.run(setController);
   } finally {
@@ -68,6 +71,8 @@ class RequestLife {
     private readonly raw: Buffer,
     private readonly info: RequestInfo,
     private readonly reply: ChatReply,
+    /** The model of the conversation's earlier turns (router.sticky), or null. */
+    private readonly stuck: string | null = null,
   ) {
     this.stream = request.stream === true;
     this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
@@ -161,11 +166,15 @@ class RequestLife {
     this.holding = null;
   }
 
-  /** The policy's choice among the models this request may still use, or the pinned model. */
+  /**
+   * The policy's choice among the models this request may still use, or the pinned model; the
+   * conversation's model (router.sticky) while it is one of those.
+   */
   private choose(): Decision {
     const { gw, info } = this;
     if (!info.routed) return { model: this.request.model, reason: 'pinned' };
     const available = routableModels(gw, this.tried, info.requestBytes);
+    if (this.stuck !== null && available.includes(this.stuck)) return { model: this.stuck, reason: 'sticky' };
     return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
   }
 
@@ -248,7 +257,7 @@ class RequestLife {
     });
     await settleDurably(this.pending, this.gw.logger);
     if (!this.reply.whole(read.status, read.headers, headers, read.payload, this.gw.config.limits.writeStallMs)) return;
-    this.answered(id.traceId, model, read.payload);
+    this.answered(id.traceId, model, read.payload, id.reason);
   }
 
   /**
@@ -301,14 +310,18 @@ class RequestLife {
       this.gw.config.limits.writeStallMs,
       this.addUsage && streamUsage,
     );
-    if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
+    if (relayed.outcome === 'success') this.answered(id.traceId, model, null, id.reason);
   }
 
-  /** After a successful answer reached the client: the judge and shadow follow-ups, and the implicit signal. */
-  private answered(traceId: string, model: string, payload: Buffer | null): void {
+  /**
+   * After a successful answer reached the client: the judge and shadow follow-ups, the implicit
+   * signal, and a routed request's conversation goes on with the model that answered (router.sticky).
+   */
+  private answered(traceId: string, model: string, payload: Buffer | null, reason: string): void {
     const { gw, info } = this;
     this.followUp?.answered(gw, this.reply, this.request, info, model, traceId, payload);
     gw.implicit?.answered(this.conversation, { traceId, queryClass: info.queryClass, model });
+    if (info.routed) gw.sticky?.answered(info.session ?? null, model, reason);
   }
 
   private record(id: AttemptId, result: AttemptResult): void {
