@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
  */
 
 const INTEGRATION = [
+  'test/http/sticky-sessions.test.ts',
   'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
   'test/cli/check.test.ts',

@@ -28,6 +28,8 @@ export interface GatewayOptions {
   store?: TraceStore;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** The clock of the sticky sessions' expiry (default Date.now; tests move it). */
+  clock?: () => number;
 }
 
 export function modelInfos(config: Config): ModelInfo[] {
@@ -122,7 +124,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   if (sticky !== false) {
     // With a shared store, another instance may move a conversation: a session is read again after a sync's interval.
     const recheckMs = store.shared && config.router.syncIntervalMs > 0 ? config.router.syncIntervalMs : Infinity;
-    gw.sticky = new StickySessions(gw, { ...sticky, recheckMs });
+    gw.sticky = new StickySessions(gw, { ...sticky, recheckMs }, options.clock);
   }
   if (judge !== undefined) {
     const priced = (key: string) => config.models[key]!.inputCostPerMTok > 0 || config.models[key]!.outputCostPerMTok > 0;
