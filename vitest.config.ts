@@ -67,6 +67,7 @@ const EXTERNAL = [
   'test/fleet/durability.test.ts',
   'test/fleet/feedback-push.test.ts',
   'test/fleet/rate-limit.test.ts',
+  'test/fleet/sticky-sessions.test.ts',
   'test/http/admin-query-pg.test.ts',
   'test/http/dashboard.test.ts',
   'test/traces/feedback-source-migration.test.ts',
