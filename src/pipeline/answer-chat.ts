@@ -257,7 +257,7 @@ class RequestLife {
     });
     await settleDurably(this.pending, this.gw.logger);
     if (!this.reply.whole(read.status, read.headers, headers, read.payload, this.gw.config.limits.writeStallMs)) return;
-    this.answered(id.traceId, model, read.payload, id.reason);
+    this.answered(id.traceId, model, read.payload);
   }
 
   /**
@@ -310,22 +310,27 @@ class RequestLife {
       this.gw.config.limits.writeStallMs,
       this.addUsage && streamUsage,
     );
-    if (relayed.outcome === 'success') this.answered(id.traceId, model, null, id.reason);
+    if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }
 
-  /**
-   * After a successful answer reached the client: the judge and shadow follow-ups, the implicit
-   * signal, and a routed request's conversation goes on with the model that answered (router.sticky).
-   */
-  private answered(traceId: string, model: string, payload: Buffer | null, reason: string): void {
+  /** After a successful answer reached the client: the judge and shadow follow-ups, and the implicit signal. */
+  private answered(traceId: string, model: string, payload: Buffer | null): void {
     const { gw, info } = this;
     this.followUp?.answered(gw, this.reply, this.request, info, model, traceId, payload);
     gw.implicit?.answered(this.conversation, { traceId, queryClass: info.queryClass, model });
-    if (info.routed) gw.sticky?.answered(info.session ?? null, model, reason);
   }
 
+  /**
+   * Records an attempt's trace. A routed attempt that succeeded carries its conversation on with its
+   * model (router.sticky), stored, like the trace, before the answer's last byte goes out: the next
+   * turn, on this instance or another, finds it.
+   */
   private record(id: AttemptId, result: AttemptResult): void {
     this.pending.push(recordAttempt(this.gw, this.info, id, result));
+    if (result.outcome === 'success' && this.info.routed && this.gw.sticky !== null) {
+      const stored = this.gw.sticky.answered(this.info.session ?? null, id.modelKey, id.reason);
+      if (stored !== null) this.pending.push(stored);
+    }
   }
 }
 

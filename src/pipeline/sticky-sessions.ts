@@ -29,7 +29,10 @@ export const MAX_SESSION_ID = 256;
 const KEY_CHARS = 32;
 /** The store's expiry is written again once the session's expiry has moved on by this share of the TTL. */
 const REFRESH_SHARE = 0.25;
-/** A store that has not answered a session's read within this is taken as not knowing it. */
+/**
+ * A store that has not answered a session's read within this is taken as not knowing it; an answer
+ * waits at most this for its session's write.
+ */
 export const LOOKUP_TIMEOUT_MS = 250;
 /** Expired sessions are deleted from the store this often at most (and at least once per TTL). */
 const PURGE_EVERY_MS = 10 * 60_000;
@@ -187,35 +190,36 @@ export class StickySessions {
   /**
    * A routed request was answered by `model` for `reason` (session key null: it named none): the
    * session now goes to that model for the TTL, written to the store when it is new or moved, or
-   * when its stored expiry is due for a refresh.
+   * when its stored expiry is due for a refresh. Returns the write, to wait for before the answer
+   * goes out (it never rejects, and settles within LOOKUP_TIMEOUT_MS), or null when nothing is written.
    */
-  answered(key: string | null, model: string, reason: string): void {
+  answered(key: string | null, model: string, reason: string): Promise<void> | null {
     this.routedAnswers++;
     if (reason === 'sticky') this.stickyAnswers++;
-    if (key === null) return;
+    if (key === null) return null;
     const now = this.clock();
     const expiresAt = now + this.ttlMs;
     const session = this.sessions.peek(key);
     if (session !== undefined && session.model === model) {
       session.expiresAt = expiresAt;
-      if (expiresAt - session.stored < this.ttlMs * REFRESH_SHARE) return;
+      if (expiresAt - session.stored < this.ttlMs * REFRESH_SHARE) return null;
       session.stored = expiresAt;
       session.checkedAt = now;
-      this.write(key, session, expiresAt);
-      return;
+      return this.write(key, session, expiresAt);
     }
     if (session !== undefined && session.expiresAt > now) this.moved++;
     const fresh: Session = { model, expiresAt, stored: expiresAt, checkedAt: now };
     this.sessions.set(key, fresh);
-    this.write(key, fresh, expiresAt);
+    return this.write(key, fresh, expiresAt);
   }
 
-  private write(key: string, session: Session, expiresAt: number): void {
-    this.gw.store.setStickySession(key, session.model, expiresAt).catch((err: unknown) => {
+  private write(key: string, session: Session, expiresAt: number): Promise<void> {
+    const written = this.gw.store.setStickySession(key, session.model, expiresAt).catch((err: unknown) => {
       // Written again at the session's next answer.
       if (session.stored === expiresAt) session.stored = 0;
       this.gw.logger.warn({ err }, 'sticky session could not be written to the trace store');
     });
+    return withTimeout(written, LOOKUP_TIMEOUT_MS).catch(() => {});
   }
 
   private purge(): void {
