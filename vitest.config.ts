@@ -14,6 +14,7 @@ import { defineConfig } from 'vitest/config';
  */
 
 const INTEGRATION = [
+  'test/http/sticky-sessions.test.ts',
   'test/traces/private-files.test.ts',
   'test/cli/bin.test.ts',
   'test/cli/check.test.ts',
@@ -66,6 +67,7 @@ const EXTERNAL = [
   'test/fleet/durability.test.ts',
   'test/fleet/feedback-push.test.ts',
   'test/fleet/rate-limit.test.ts',
+  'test/fleet/sticky-sessions.test.ts',
   'test/http/admin-query-pg.test.ts',
   'test/http/dashboard.test.ts',
   'test/traces/feedback-source-migration.test.ts',

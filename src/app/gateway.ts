@@ -19,6 +19,7 @@ import { GatewayMetrics } from '../core/metrics.js';
 import { Judge } from '../judge/judge.js';
 import { Shadow } from '../judge/shadow.js';
 import { ImplicitFeedback } from '../signals/implicit-feedback.js';
+import { StickySessions } from '../pipeline/sticky-sessions.js';
 
 /** Everything a request needs, built once from the config and shared by the HTTP handlers. */
 export type Gateway = Services;
@@ -27,6 +28,8 @@ export interface GatewayOptions {
   store?: TraceStore;
   logger?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** The clock of the sticky sessions' expiry (default Date.now; tests move it). */
+  clock?: () => number;
 }
 
 export function modelInfos(config: Config): ModelInfo[] {
@@ -98,6 +101,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     judge: null,
     shadow: null,
     implicit: null,
+    sticky: null,
     logger,
     inflight: 0,
     metrics,
@@ -115,8 +119,13 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       'auth.clientKeys without auth.adminKey: /stats, /metrics and /dashboard/data answer 403 (admin_key_required) until an admin key is configured (tracegate keys add NAME --admin)',
     );
   }
-  const { judge, shadow, implicit } = config.router;
+  const { judge, shadow, implicit, sticky } = config.router;
   if (implicit !== false) gw.implicit = new ImplicitFeedback(gw, implicit.windowSeconds);
+  if (sticky !== false) {
+    // With a shared store, another instance may move a conversation: a session is read again after a sync's interval.
+    const recheckMs = store.shared && config.router.syncIntervalMs > 0 ? config.router.syncIntervalMs : Infinity;
+    gw.sticky = new StickySessions(gw, { ...sticky, recheckMs }, options.clock);
+  }
   if (judge !== undefined) {
     const priced = (key: string) => config.models[key]!.inputCostPerMTok > 0 || config.models[key]!.outputCostPerMTok > 0;
     if (!priced(judge.model)) {
@@ -135,6 +144,7 @@ export async function closeGateway(gw: Gateway): Promise<void> {
   // The background calls first (the shadow queues for the judge): they still record their traces.
   await gw.shadow?.close();
   await gw.judge?.close();
+  gw.sticky?.close();
   await Promise.allSettled([...gw.upstreams.values()].map((u) => u.close()));
   await gw.limiter.close?.();
   await gw.store.close();

@@ -258,6 +258,9 @@ export const errors = {
   /** An admin query parameter that is not what it should be. */
   invalidQuery: (name: string, expected: string) =>
     new GatewayError(400, 'invalid_request_error', `Invalid '${name}': expected ${expected}`, 'invalid_request', name),
+  /** A session id (`x-session-id`, `metadata.session_id`) too long to be one. */
+  sessionIdTooLong: (where: string, max: number) =>
+    new GatewayError(400, 'invalid_request_error', `Invalid '${where}': a session id is at most ${max} characters`, 'invalid_session_id', where),
   /** The client closed its connection before its request body was complete. */
   uploadAborted: () =>
     new GatewayError(400, 'invalid_request_error', 'The request body was cut short: the client closed the connection', 'request_aborted'),

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../pipeline/services.js';
 import { errors, GatewayError } from '../core/errors.js';
 import { answerChat } from '../pipeline/answer-chat.js';
+import { SESSION_HEADER } from '../pipeline/sticky-sessions.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import type { ChatRequest } from '../pipeline/types.js';
 import { queryContext } from '../routing/context.js';
@@ -57,6 +58,11 @@ export function chatCompletionsListener(gw: Services) {
         routed,
         keyName: caller.keyName,
         requestBytes: raw.length,
+        // The conversation (router.sticky): only a routed request's model depends on it.
+        session:
+          routed && gw.sticky !== null
+            ? gw.sticky.sessionKey(caller.keyName, { header: incoming.headers[SESSION_HEADER], metadata: request.metadata, items: request.messages })
+            : null,
       };
       queryClass = info.queryClass;
 

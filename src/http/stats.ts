@@ -4,7 +4,7 @@ import { statsJson } from '../reports/stats.js';
 import { timeParam } from './admin-query.js';
 
 /** GET /stats?since=&until= (epoch ms or ISO dates; anything else is a 400). */
-export function getStats(gw: Pick<Services, 'health' | 'judge' | 'modelKeys' | 'policy' | 'shadow' | 'sizeLimits' | 'store'>) {
+export function getStats(gw: Pick<Services, 'health' | 'judge' | 'modelKeys' | 'policy' | 'shadow' | 'sizeLimits' | 'sticky' | 'store'>) {
   return async function handleStats(c: Context) {
     const range = { since: timeParam('since', c.req.query('since')), until: timeParam('until', c.req.query('until')) };
     const summary = await gw.store.stats(range);
@@ -18,9 +18,10 @@ export function getStats(gw: Pick<Services, 'health' | 'judge' | 'modelKeys' | '
       if (model !== undefined) model.size_limit_bytes = bytes;
     }
     const body: Record<string, unknown> = { ...json };
-    // This instance's judge and shadow since it started (`router.judge`, `router.shadow`).
+    // This instance's judge, shadow and sticky turns since it started (`router.judge`, `router.shadow`, `router.sticky`).
     if (gw.judge !== null) body.judge = gw.judge.snapshot();
     if (gw.shadow !== null) body.shadow = gw.shadow.snapshot();
+    if (gw.sticky !== null) body.sticky = gw.sticky.snapshot();
     return c.json(body);
   };
 }

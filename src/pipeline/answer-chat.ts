@@ -30,7 +30,10 @@ export async function answerChat(
   reply: ChatReply,
   setController: (ac: AttemptAbort) => void,
 ): Promise<void> {
-  const life = new RequestLife(gw, request, raw, info, reply);
+  // The conversation's model (router.sticky): from memory, or read from the store.
+  const known = info.session ? gw.sticky?.modelOf(info.session) ?? null : null;
+  const stuck = known instanceof Promise ? await known : known;
+  const life = new RequestLife(gw, request, raw, info, reply, stuck);
   try {
     await life.run(setController);
   } finally {
@@ -68,6 +71,8 @@ class RequestLife {
     private readonly raw: Buffer,
     private readonly info: RequestInfo,
     private readonly reply: ChatReply,
+    /** The model of the conversation's earlier turns (router.sticky), or null. */
+    private readonly stuck: string | null = null,
   ) {
     this.stream = request.stream === true;
     this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
@@ -161,11 +166,15 @@ class RequestLife {
     this.holding = null;
   }
 
-  /** The policy's choice among the models this request may still use, or the pinned model. */
+  /**
+   * The policy's choice among the models this request may still use, or the pinned model; the
+   * conversation's model (router.sticky) while it is one of those.
+   */
   private choose(): Decision {
     const { gw, info } = this;
     if (!info.routed) return { model: this.request.model, reason: 'pinned' };
     const available = routableModels(gw, this.tried, info.requestBytes);
+    if (this.stuck !== null && available.includes(this.stuck)) return { model: this.stuck, reason: 'sticky' };
     return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
   }
 
@@ -311,8 +320,17 @@ class RequestLife {
     gw.implicit?.answered(this.conversation, { traceId, queryClass: info.queryClass, model });
   }
 
+  /**
+   * Records an attempt's trace. A routed attempt that succeeded carries its conversation on with its
+   * model (router.sticky), stored, like the trace, before the answer's last byte goes out: the next
+   * turn, on this instance or another, finds it.
+   */
   private record(id: AttemptId, result: AttemptResult): void {
     this.pending.push(recordAttempt(this.gw, this.info, id, result));
+    if (result.outcome === 'success' && this.info.routed && this.gw.sticky !== null) {
+      const stored = this.gw.sticky.answered(this.info.session ?? null, id.modelKey, id.reason);
+      if (stored !== null) this.pending.push(stored);
+    }
   }
 }
 

@@ -15,6 +15,8 @@ export interface RequestInfo {
   routed: boolean;
   /** The client key's name, when client keys are configured. */
   keyName: string | null;
+  /** The conversation's session key (router.sticky, a routed request that names one); null or absent: none. */
+  session?: string | null;
   /** The routing context, built once per request (what the policy saw at select). */
   context?: QueryContext;
   /** The API the request came through (absent: `chat`). */

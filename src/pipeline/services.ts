@@ -13,6 +13,7 @@ import type { ImplicitFeedback } from '../signals/implicit-feedback.js';
 import type { TraceStore } from '../traces/types.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import type { Upstream } from '../upstream/upstream.js';
+import type { StickySessions } from './sticky-sessions.js';
 
 /**
  * What the gateway is made of, built once at start from the config (src/app/gateway.ts). A
@@ -44,6 +45,8 @@ export interface Services {
   shadow: Shadow | null;
   /** Marks a regenerated answer with implicit feedback 0 (`router.implicit`; null when off). */
   implicit: ImplicitFeedback | null;
+  /** Conversations that stay on one model (`router.sticky`; null when off). */
+  sticky: StickySessions | null;
   logger: Logger;
   /** Requests being answered now (for a graceful shutdown). */
   inflight: number;

@@ -16,7 +16,9 @@ export type RouteReason =
   | 'contextual'
   | 'failover'
   /** The same model once more, after the short wait its 429 asked for (router.retryAfterMaxMs). */
-  | 'retry';
+  | 'retry'
+  /** The model of the conversation's earlier turns (router.sticky). */
+  | 'sticky';
 
 /**
  * What is known of a request before it is routed, built once per request (src/routing/context.ts)

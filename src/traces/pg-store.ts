@@ -18,6 +18,7 @@ import type {
   ImportResult,
   RecentArmTrace,
   StatsSummary,
+  StickySession,
   StoreHealth,
   TimeRange,
   TraceRecord,
@@ -191,6 +192,37 @@ export class PgTraceStore implements TraceStore {
     if (this.writes.closing) throw new Error('trace store is closed');
     await this.writes.caughtUp();
     return queries.importTraces(this.pool, traces);
+  }
+
+  /** One primary-key read on the read pool; undefined at once while PostgreSQL is known to be unreachable. */
+  async stickySession(session: string, now: number): Promise<StickySession | undefined> {
+    if (this.writes.closing) throw new Error('trace store is closed');
+    if (this.writes.unreachable !== null) return undefined;
+    const rows = await this.query<StickySession>(
+      'SELECT model_key AS "modelKey", expires_at AS "expiresAt" FROM sticky_sessions WHERE session = $1 AND expires_at > $2',
+      [session, now],
+    );
+    return rows[0];
+  }
+
+  /**
+   * One upsert on the read pool (the trace commits keep their own connections); the last write wins.
+   * Dropped while PostgreSQL is known to be unreachable: a session is no trace, it is not spooled.
+   */
+  async setStickySession(session: string, modelKey: string, expiresAt: number): Promise<void> {
+    if (this.writes.closing) throw new Error('trace store is closed');
+    if (this.writes.unreachable !== null) return;
+    await this.query(
+      `INSERT INTO sticky_sessions (session, model_key, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (session) DO UPDATE SET model_key = excluded.model_key, expires_at = excluded.expires_at`,
+      [session, modelKey, expiresAt],
+    );
+  }
+
+  async purgeStickySessions(now: number): Promise<{ deleted: number }> {
+    if (this.writes.closing) throw new Error('trace store is closed');
+    const res = await this.pool.query('DELETE FROM sticky_sessions WHERE expires_at <= $1', [now]);
+    return { deleted: res.rowCount ?? 0 };
   }
 
   async ping(): Promise<void> {

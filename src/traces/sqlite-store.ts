@@ -31,6 +31,7 @@ import type {
   ImportResult,
   RecentArmTrace,
   StatsSummary,
+  StickySession,
   StoreHealth,
   TimeRange,
   TraceRecord,
@@ -59,6 +60,15 @@ const ARMS_FILL_EVERY = 2000;
 /** The write-ahead log file is cut back to this many bytes when it starts over. */
 const JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024;
 
+/** A conversation's model to set, committed with the traces of the same batch (see setStickySession). */
+class StickyWrite {
+  constructor(
+    readonly session: string,
+    readonly modelKey: string,
+    readonly expiresAt: number,
+  ) {}
+}
+
 export interface SqliteStoreOptions {
   /** A file path, or ':memory:'. */
   path: string;
@@ -69,7 +79,7 @@ export class SqliteTraceStore implements TraceStore {
   /** One process's file (WAL lets tools read it beside the gateway, not several gateways share it). */
   readonly shared = false;
   readonly db: Database.Database;
-  private readonly writer: BatchWriter<TraceRecord>;
+  private readonly writer: BatchWriter<TraceRecord | StickyWrite>;
   private readonly insertStmt: Database.Statement;
   private closed = false;
   /** Checkpoints the log and runs the big reads (a file's store; an in-memory one reads here). */
@@ -118,15 +128,23 @@ export class SqliteTraceStore implements TraceStore {
     );
     this.insertStmt = this.db.prepare(INSERT);
     const insertLiveStmt = this.db.prepare(INSERT_LIVE);
-    const insertMany = this.db.transaction((batch: TraceRecord[]) => {
+    const setStickyStmt = this.db.prepare(
+      `INSERT INTO sticky_sessions (session, model_key, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (session) DO UPDATE SET model_key = excluded.model_key, expires_at = excluded.expires_at`,
+    );
+    const insertMany = this.db.transaction((batch: (TraceRecord | StickyWrite)[]) => {
       let last = 0;
       for (const t of batch) {
+        if (t instanceof StickyWrite) {
+          setStickyStmt.run(t.session, t.modelKey, t.expiresAt);
+          continue;
+        }
         const result = isFreshLive(t) ? runInsertLive(insertLiveStmt, t) : runInsert(this.insertStmt, t);
         last = Number(result.lastInsertRowid);
       }
       if (last - this.armsFilledUpTo >= ARMS_FILL_EVERY) this.fillArmsNow();
     });
-    this.writer = new BatchWriter<TraceRecord>((batch) => insertMany(batch));
+    this.writer = new BatchWriter<TraceRecord | StickyWrite>((batch) => insertMany(batch));
     this.armsFilledUpTo = this.armsMark();
   }
 
@@ -264,6 +282,31 @@ export class SqliteTraceStore implements TraceStore {
     // IMMEDIATE: the write lock comes before the read that decides, so another connection's feedback
     // cannot commit in between (in a deferred transaction the write would then fail as busy).
     return apply.immediate();
+  }
+
+  /**
+   * One primary-key read on this connection. A write still waiting for its batch's commit is not
+   * seen (the batch is not flushed early for it): the gateway's own memory has it.
+   */
+  async stickySession(session: string, now: number): Promise<StickySession | undefined> {
+    if (this.closed) throw new Error('trace store is closed');
+    const row = this.stmt('SELECT model_key AS modelKey, expires_at AS expiresAt FROM sticky_sessions WHERE session = ? AND expires_at > ?').get(
+      session,
+      now,
+    ) as StickySession | undefined;
+    return row;
+  }
+
+  /** Committed with the traces of the same batch (the group commit's writer), not in a commit of its own. */
+  setStickySession(session: string, modelKey: string, expiresAt: number): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('trace store is closed'));
+    return this.writer.write(new StickyWrite(session, modelKey, expiresAt));
+  }
+
+  async purgeStickySessions(now: number): Promise<{ deleted: number }> {
+    await this.writer.flushed();
+    if (this.closed) return { deleted: 0 };
+    return { deleted: this.stmt('DELETE FROM sticky_sessions WHERE expires_at <= ?').run(now).changes };
   }
 
   async evidence(query: EvidenceQuery = {}): Promise<ArmEvidence[]> {

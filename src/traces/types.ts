@@ -205,6 +205,13 @@ export interface StoreHealth {
   error?: string;
 }
 
+/** A conversation's model (`router.sticky`), as the store keeps it (see the `sticky_sessions` table). */
+export interface StickySession {
+  modelKey: string;
+  /** Epoch ms: the session is forgotten from then on. */
+  expiresAt: number;
+}
+
 export interface TraceStore {
   /**
    * True when other gateway processes may write to this store too (a shared database): each
@@ -250,6 +257,18 @@ export interface TraceStore {
    * already in the store, in the order given.
    */
   importTraces(traces: AsyncIterable<TraceRecord> | Iterable<TraceRecord>): Promise<ImportResult>;
+  /**
+   * The model of a conversation (`router.sticky`) by its session key, unless it expired at `now`
+   * (epoch ms) or is not known. A shared store that cannot be reached answers undefined.
+   */
+  stickySession(session: string, now: number): Promise<StickySession | undefined>;
+  /**
+   * Sets (or moves, or extends) a conversation's model; resolves once committed. A shared store
+   * that cannot be reached drops it (the instance's own memory still has it).
+   */
+  setStickySession(session: string, modelKey: string, expiresAt: number): Promise<void>;
+  /** Deletes the sessions that expired before `now` (epoch ms). */
+  purgeStickySessions(now: number): Promise<{ deleted: number }>;
   /** Throws if the store cannot be used. */
   ping(): Promise<void>;
   /** `degraded` while traces go to a local spool instead of the database; throws if the store cannot be used at all. */

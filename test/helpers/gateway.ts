@@ -42,12 +42,12 @@ export function testConfig(upstream: FakeUpstream, overrides: Record<string, unk
 export async function startTestGateway(
   upstream: FakeUpstream,
   overrides: Record<string, unknown> = {},
-  options: { dir?: string } = {},
+  options: { dir?: string; clock?: () => number } = {},
 ): Promise<TestGateway> {
   const dir = options.dir ?? tempDir();
   const dbPath = join(dir, 'traces.db');
   const config = testConfig(upstream, overrides, dbPath);
-  const running = await startGateway(config, { logger: pino({ level: 'silent' }) });
+  const running = await startGateway(config, { logger: pino({ level: 'silent' }), clock: options.clock });
   const client = new OpenAI({ baseURL: `${running.url}/v1`, apiKey: 'test-client-key', maxRetries: 0 });
   return {
     ...running,

@@ -410,6 +410,21 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
     await page.selectOption('#class-select', 'all');
   });
 
+  it("shows the sticky sessions' share of the routed answers, as GET /stats counts it", async () => {
+    const headers = { 'x-session-id': 'dashboard-conversation' };
+    for (const content of ['first turn', 'second turn', 'third turn']) {
+      await gw.client.chat.completions.create({ model: 'auto', messages: [{ role: 'user', content }] }, { headers });
+    }
+    const sticky = (await getJSON('/stats')).sticky as Record<string, number>;
+    // The second and third turns went to the first's model, unless it failed (medium does now and then).
+    expect(sticky.sticky_answers).toBeGreaterThan(0);
+    const field = (name: string) => page.locator(`[data-testid="signals"] [data-signal="sticky"] [data-field="${name}"]`).innerText();
+    await expect.poll(() => field('routed-answers'), { timeout: 10_000 }).toBe(sticky.routed_answers!.toLocaleString('en-US'));
+    expect(await field('share')).toBe(pct(sticky.share!));
+    expect(await field('sticky-answers')).toBe(String(sticky.sticky_answers));
+    expect(await field('sessions')).toBe(String(sticky.sessions));
+  });
+
   it('looks right: a screenshot in test-output/dashboard.png, and no error in the console', async () => {
     await page.mouse.move(0, 0);
     mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });

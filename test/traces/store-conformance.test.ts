@@ -63,7 +63,7 @@ function pgBackend(): Backend & { setup(): Promise<void>; teardown(): Promise<vo
       spoolPath = join(dir, 'spool.db');
       // The first open migrates an empty database; afterwards each test starts from empty tables.
       const tables = await db!.query<{ n: number }>(`SELECT COUNT(*)::int AS n FROM pg_tables WHERE tablename = 'traces'`);
-      if (tables[0]!.n > 0) await db!.query('TRUNCATE traces, purged_evidence RESTART IDENTITY');
+      if (tables[0]!.n > 0) await db!.query('TRUNCATE traces, purged_evidence, sticky_sessions RESTART IDENTITY');
     },
   };
 }
@@ -545,6 +545,35 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       expect(a.successes).toBeCloseTo(1 + (g + g * g) / 2);
       expect(await s.purgeOffline()).toEqual({ deleted: 1 });
       expect(await s.count()).toBe(2);
+    });
+
+    it('sticky sessions: set, moved, extended, expired, kept across a reopen, written beside traces, purged', async () => {
+      await backend.reset();
+      const s = await store();
+      const T0 = 1_750_000_000_000;
+      expect(await s.stickySession('s1', T0)).toBeUndefined();
+      // A session written together with traces (one batch) and alone.
+      const t = trace();
+      await Promise.all([s.insert(t), s.setStickySession('s1', 'small', T0 + 1000), s.insert(trace())]);
+      await s.setStickySession('s2', 'large', T0 + 5000);
+      expect(await s.stickySession('s1', T0)).toEqual({ modelKey: 'small', expiresAt: T0 + 1000 });
+      expect(await s.stickySession('s1', T0 + 999)).toEqual({ modelKey: 'small', expiresAt: T0 + 1000 });
+      // Expired at its expiry.
+      expect(await s.stickySession('s1', T0 + 1000)).toBeUndefined();
+      // Moved to another model and extended: the last write wins.
+      await s.setStickySession('s1', 'large', T0 + 3000);
+      expect(await s.stickySession('s1', T0 + 2000)).toEqual({ modelKey: 'large', expiresAt: T0 + 3000 });
+      expect(await s.count()).toBe(2);
+      expect(await s.get(t.id)).toEqual(t);
+      await s.close();
+      const again = await store();
+      expect(await again.stickySession('s1', T0)).toEqual({ modelKey: 'large', expiresAt: T0 + 3000 });
+      // Expires_at is epoch milliseconds: far past 2^31.
+      expect((await again.stickySession('s2', T0))?.expiresAt).toBe(T0 + 5000);
+      expect(await again.purgeStickySessions(T0 + 3000)).toEqual({ deleted: 1 });
+      expect(await again.stickySession('s1', T0)).toBeUndefined();
+      expect(await again.stickySession('s2', T0)).toEqual({ modelKey: 'large', expiresAt: T0 + 5000 });
+      expect(await again.purgeStickySessions(T0 + 3000)).toEqual({ deleted: 0 });
     });
   });
 }

@@ -1,6 +1,6 @@
 // The dashboard's quality signals (GET /stats): the rated traces by who rated them
-// (`feedback_by_source`), and the judge's and the shadow's calls and dollars today (`judge`, `shadow`,
-// present only when configured). Loaded before dashboard.js, which calls `render` on every refresh
+// (`feedback_by_source`), the judge's and the shadow's calls and dollars today (`judge`, `shadow`),
+// and the sticky sessions' share of the routed answers (`sticky`), each present only when configured. Loaded before dashboard.js, which calls `render` on every refresh
 // with its helpers. Plain browser JavaScript; everything is put in the page as text.
 (function () {
   'use strict';
@@ -70,16 +70,28 @@
     ].concat(spendRows(h, s)));
   }
 
+  function stickyCard(h, s) {
+    return card(h, 'sticky', 'Sticky sessions', [
+      ['Sticky share', 'share', h.fmt.pct(s.share), "routed answers that went to their conversation's model (router.sticky), since this instance started"],
+      ['Sticky answers', 'sticky-answers', h.fmt.int(s.sticky_answers)],
+      ['Routed answers', 'routed-answers', h.fmt.int(s.routed_answers)],
+      ['Moved', 'moved', h.fmt.int(s.moved), 'conversations moved to another model: theirs failed or could not be used'],
+      ['Sessions', 'sessions', h.fmt.int(s.sessions), "conversations in this instance's memory"],
+    ]);
+  }
+
   function render(stats, h) {
     var counts = stats.feedback_by_source || {};
     var judge = stats.judge || null;
     var shadow = stats.shadow || null;
-    if (!h.changed('signals', [counts, judge, shadow])) return;
+    var sticky = stats.sticky || null;
+    if (!h.changed('signals', [counts, judge, shadow, sticky])) return;
     var grid = document.getElementById('signals');
     grid.textContent = '';
     grid.appendChild(feedbackCard(h, counts));
     if (judge) grid.appendChild(judgeCard(h, judge));
     if (shadow) grid.appendChild(shadowCard(h, shadow));
+    if (sticky) grid.appendChild(stickyCard(h, sticky));
   }
 
   window.tracegateSignals = { render: render, bySourceText: bySourceText };
