@@ -138,11 +138,11 @@ const routerSchema = z
      */
     retryAfterMaxMs: z.number().int().nonnegative().default(2000),
     /**
-     * How long one request may take to get an answer's first byte, over all its attempts (failovers,
-     * a 429's wait, the last resort): no attempt starts past it, and an attempt's own timeout is cut to
-     * what is left. The default, 5 minutes, leaves room for two attempts at the default `timeoutMs`
-     * and answers before the OpenAI SDKs' own 10-minute timeout, so a client gets the gateway's
-     * error rather than its own.
+     * How long one request's attempts may go on (failovers, a 429's wait, the last resort): none
+     * starts with less than a second of it left (the last failure is then the answer); one that
+     * started runs to its own `timeoutMs`. The default, 5 minutes, leaves room for two attempts at
+     * the default `timeoutMs`, and with one more still answers before the OpenAI SDKs' own 10-minute
+     * timeout, so a client gets the gateway's error rather than its own.
      */
     deadlineMs: z.number().int().positive().default(300_000),
     /** Reward trade-off: utility = quality − costWeight × dollars − latencyWeight × seconds. */
@@ -195,8 +195,8 @@ const routerSchema = z
     /**
      * Conversations that stay on one model: the turns of a session (`x-session-id`, or
      * `metadata.session_id`, or with `inferFromMessages` a hash of its first messages) go to the model
-     * its first routed turn went to, for `ttlSeconds` after the last turn, unless that model fails or
-     * is in cooldown. At most `maxSessions` are remembered in memory (the least recently used leave
+     * that answered its last routed turn, for `ttlSeconds` after that turn, unless the model may not
+     * take this one (it failed, is in cooldown or full, or the request is too big for it). At most `maxSessions` are remembered in memory (the least recently used leave
      * first); the store keeps them for a restart and the fleet. false: off.
      */
     sticky: z
@@ -204,7 +204,7 @@ const routerSchema = z
         z.literal(false),
         z
           .object({
-            ttlSeconds: z.number().positive().default(3600),
+            ttlSeconds: z.number().int().min(1).default(3600),
             inferFromMessages: z.boolean().default(false),
             maxSessions: z.number().int().positive().default(100_000),
           })

@@ -177,6 +177,15 @@ export const errors = {
     new GatewayError(404, 'invalid_request_error', `Unknown request URL: ${method} ${path}`, 'unknown_url'),
   methodNotAllowed: (method: string, path: string) =>
     new GatewayError(405, 'invalid_request_error', `Method ${method} not allowed on ${path}`, 'method_not_allowed'),
+  /** Feedback on a refused attempt (a rate limit, a refused key, a request too big): there was no answer to rate. */
+  traceNotRateable: (id: string) =>
+    new GatewayError(
+      409,
+      'invalid_request_error',
+      `Trace '${id}' is a refused attempt (the model did not take the request: a rate limit, a refused provider key or a request too big for it); there is no answer to rate`,
+      'trace_not_rateable',
+      'trace_id',
+    ),
   traceNotFound: (id: string) =>
     new GatewayError(404, 'invalid_request_error', `No trace with id '${id}'`, 'trace_not_found', 'trace_id'),
   unsupportedMediaType: () =>

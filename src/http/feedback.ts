@@ -54,6 +54,7 @@ export function postFeedback(gw: Pick<Services, 'keys' | 'metrics' | 'policy' | 
     );
     if (!result) throw errors.traceNotFound(body.trace_id);
     const { trace, previous } = result;
+    if (trace.outcome === 'refused') throw errors.traceNotRateable(trace.id);
     gw.metrics.feedback(trace.modelKey, 'human');
     // Feedback the store refused (it keeps feedback from a source this one may not replace) changes
     // nothing the policy knows.

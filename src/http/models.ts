@@ -13,13 +13,16 @@ export function servingKeys(config: Pick<Config, 'models'>, endpoint: Endpoint):
   return Object.keys(config.models).filter((key) => config.models[key]!.endpoints.includes(endpoint));
 }
 
-/** The APIs each model id serves: a key its `endpoints`; the auto model those at least one routed model serves. */
+/**
+ * The APIs each model id serves: a key its `endpoints`; the auto model those at least one routed model
+ * serves, never embeddings (they are never routed: two models' vectors are not interchangeable).
+ */
 function endpointsById(config: Config): Map<string, Endpoint[]> {
   const out = new Map<string, Endpoint[]>();
   const routed = new Set<Endpoint>();
   for (const [key, model] of Object.entries(config.models)) {
     out.set(key, [...model.endpoints]);
-    if (model.routed) for (const e of model.endpoints) routed.add(e);
+    if (model.routed) for (const e of model.endpoints) if (e !== 'embeddings') routed.add(e);
   }
   out.set(config.router.autoModel, ENDPOINT_ORDER.filter((e) => routed.has(e)));
   return out;

@@ -1,9 +1,11 @@
 import type { ShadowConfig } from '../core/config.js';
 import type { Services } from '../pipeline/services.js';
 import type { ChatRequest } from '../pipeline/types.js';
+import { markHealth } from '../pipeline/attempt-failure.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { Random } from '../routing/random.js';
 import { AttemptAbort } from '../upstream/attempt.js';
+import { statusCause } from '../upstream/failure-kind.js';
 import { wholeAnswerText } from './answer-text.js';
 import type { Judge } from './judge.js';
 import { DailySpend } from './limits.js';
@@ -151,7 +153,7 @@ export class Shadow {
     } else {
       this.counts.failed++;
       gw.metrics.shadowCall(failure.kind === 'timeout' ? 'timeout' : 'error');
-      if (failure.retryable) gw.health.failure(model);
+      markHealth(gw, failure, statusCause(failure), model, true);
       return;
     }
     if (this.closed) return;

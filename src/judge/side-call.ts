@@ -1,7 +1,9 @@
 import type { Services } from '../pipeline/services.js';
-import { recordAttempt, newTraceId, type RequestInfo } from '../pipeline/record-attempt.js';
+import { failedResult } from '../pipeline/attempt-failure.js';
+import { recordAttempt, newTraceId, type AttemptResult, type RequestInfo } from '../pipeline/record-attempt.js';
 import { AttemptAbort, sendWholeAttempt, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import type { Upstream } from '../upstream/upstream.js';
+import { statusCause } from '../upstream/failure-kind.js';
 import { isJsonObject } from '../upstream/json-check.js';
 import { usageFromBody } from '../upstream/usage.js';
 
@@ -69,23 +71,13 @@ export async function sideCall(gw: Pick<Services, 'config' | 'logger' | 'metrics
   const usage = payload !== null ? usageFromBody(payload) : null;
   const promptTokens = usage?.promptTokens ?? null;
   const completionTokens = usage?.completionTokens ?? null;
-  const outcome = failure === null ? 'success' : failure.kind === 'timeout' ? 'timeout' : failure.kind === 'cancelled' ? 'cancelled' : 'error';
+  // A failure is traced as an answer's would be: a refused key, a rate limit or a request too big is `refused`.
+  const result: AttemptResult =
+    failure === null
+      ? { outcome: 'success', status: sent.status, error: null, latencyMs, ttfbMs: sent.ok ? sent.headersMs : null, promptTokens, completionTokens }
+      : failedResult(failure, statusCause(failure), upstream.redactor, latencyMs);
   try {
-    await recordAttempt(
-      gw,
-      o.info,
-      { traceId, modelKey: upstream.key, reason: o.reason, attempt: o.attempt },
-      {
-        outcome,
-        status: sent.status,
-        error: failure?.message ?? null,
-        latencyMs,
-        ttfbMs: sent.ok ? sent.headersMs : null,
-        promptTokens,
-        completionTokens,
-      },
-      o.observe,
-    );
+    await recordAttempt(gw, o.info, { traceId, modelKey: upstream.key, reason: o.reason, attempt: o.attempt }, result, o.observe);
   } catch (err) {
     gw.logger.error({ err, traceId, reason: o.reason }, 'trace could not be recorded');
   }

@@ -5,7 +5,7 @@ import type { Decision } from '../routing/types.js';
 import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { statusCause, type StatusCause } from '../upstream/failure-kind.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { failedResult, markHealth, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
+import { failedResult, markHealth, MIN_ATTEMPT_MS, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
 import { readAnswer, type AnswerRead } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type RequestInfo } from './record-attempt.js';
@@ -62,7 +62,10 @@ class RequestLife {
   private readonly conversation: ReturnType<NonNullable<Services['implicit']>['seen']> | undefined;
   /** The upstream whose concurrency slot this request holds (one attempt at a time). */
   private holding: Upstream | null = null;
-  /** When (performance.now()) the request's deadline passes: no attempt starts after it. */
+  /**
+   * When (performance.now()) the request's deadline passes: no attempt (nor a 429's wait) starts
+   * with less than MIN_ATTEMPT_MS of it left. An attempt that started runs to its own timeout.
+   */
   private readonly deadline: number;
 
   constructor(
@@ -124,14 +127,9 @@ class RequestLife {
       const headers = routingHeaders(info, traceId, decision);
       const ac = new AttemptAbort();
       setController(ac);
-      // From the start of the attempt to the answer's headers, a wait for a pool connection included,
-      // and no later than the request's deadline.
+      // From the start of the attempt to the answer's headers, a wait for a pool connection included.
+      const timer = setTimeout(() => ac.abort(new UpstreamTimeout(`no answer within ${upstream.timeoutMs} ms`)), upstream.timeoutMs);
       const started = performance.now();
-      const left = this.deadline - started;
-      const timer =
-        left < upstream.timeoutMs
-          ? setTimeout(() => ac.abort(new UpstreamTimeout(`request deadline passed (router.deadlineMs ${gw.config.router.deadlineMs})`)), Math.max(0, left))
-          : setTimeout(() => ac.abort(new UpstreamTimeout(`no answer within ${upstream.timeoutMs} ms`)), upstream.timeoutMs);
       const read = await readAnswer(upstream, this.body(upstream), ac, this.stream);
 
       if (!read.ok) {
@@ -216,7 +214,8 @@ class RequestLife {
     const { gw, info } = this;
     const cause = statusCause(failure);
     markHealth(gw, failure, cause, id.modelKey, info.routed);
-    if (cause === 'too-big' && info.requestBytes !== undefined) gw.sizeLimits.tooBig(id.modelKey, info.requestBytes);
+    // Learned from routed requests only: one caller's pinned requests do not steer routing for everyone.
+    if (cause === 'too-big' && info.routed && info.requestBytes !== undefined) gw.sizeLimits.tooBig(id.modelKey, info.requestBytes);
     this.record(id, failedResult(failure, cause, gw.upstreams.get(id.modelKey)!.redactor, performance.now() - started));
     return this.nextAfter(failure, cause, id);
   }
@@ -232,7 +231,8 @@ class RequestLife {
   private nextAfter(failure: AttemptFailure, cause: StatusCause, id: AttemptId): Next {
     const { gw, info } = this;
     if (failure.kind === 'cancelled') return { kind: 'stop' };
-    const left = this.deadline - performance.now();
+    // The request's deadline: nothing starts with less than MIN_ATTEMPT_MS of it left.
+    const left = this.deadline - performance.now() - MIN_ATTEMPT_MS;
     if (left <= 0) return { kind: 'answer' };
     const waitMs = rateLimitRetryMs(gw, failure, cause, id.reason, left);
     if (waitMs !== null) return { kind: 'retry', waitMs };

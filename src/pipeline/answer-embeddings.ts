@@ -4,7 +4,7 @@ import type { RouteReason } from '../routing/types.js';
 import { AttemptAbort, UpstreamTimeout } from '../upstream/attempt.js';
 import { statusCause } from '../upstream/failure-kind.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { failedResult, markHealth, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
+import { failedResult, markHealth, MIN_ATTEMPT_MS, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { readAnswer } from './read-answer.js';
 import { newTraceId, recordAttempt, type AttemptId, type RequestInfo } from './record-attempt.js';
 import { findModelValue, withModel } from './rewrite-model.js';
@@ -73,7 +73,7 @@ export async function answerEmbeddings(
     markHealth(gw, failure, cause, upstream.key, false);
     pending.push(recordAttempt(gw, info, id, failedResult(failure, cause, upstream.redactor, latencyMs), false));
     if (failure.kind === 'cancelled') break;
-    const waitMs = rateLimitRetryMs(gw, failure, cause, reason, deadline - performance.now());
+    const waitMs = rateLimitRetryMs(gw, failure, cause, reason, deadline - performance.now() - MIN_ATTEMPT_MS);
     if (waitMs === null) {
       await Promise.allSettled(pending);
       reply.upstreamFailed(failure, upstream, headers);

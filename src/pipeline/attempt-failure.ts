@@ -65,6 +65,12 @@ export function routingHeaders(info: RequestInfo, traceId: string, decision: Dec
   };
 }
 
+/**
+ * The least of a request's deadline (router.deadlineMs) an attempt, or a 429's wait before one, may
+ * start with; with less left, the last failure is the answer.
+ */
+export const MIN_ATTEMPT_MS = 1000;
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** The trace's error: the failure, and for a status the upstream's own message (secrets scrubbed) when it gave one. */

@@ -13,7 +13,7 @@ export function routableModels(
 ): string[] {
   let untried = gw.routedKeys.filter((k) => !tried.includes(k));
   const now = Date.now();
-  if (requestBytes !== undefined) {
+  if (requestBytes !== undefined && !gw.sizeLimits.empty) {
     const fitting = untried.filter((k) => gw.sizeLimits.fits(k, requestBytes, now));
     if (fitting.length > 0) untried = fitting;
   }

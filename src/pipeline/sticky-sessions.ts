@@ -34,8 +34,9 @@ const REFRESH_SHARE = 0.25;
  * waits at most this for its session's write.
  */
 export const LOOKUP_TIMEOUT_MS = 250;
-/** Expired sessions are deleted from the store this often at most (and at least once per TTL). */
+/** Expired sessions are deleted from the store this often at most (and at least once per TTL, but not more than once a minute). */
 const PURGE_EVERY_MS = 10 * 60_000;
+const PURGE_MIN_INTERVAL_MS = 60_000;
 
 export interface StickyOptions {
   ttlSeconds: number;
@@ -135,7 +136,7 @@ export class StickySessions {
   ) {
     this.sessions = new LruMap(options.maxSessions);
     this.ttlMs = options.ttlSeconds * 1000;
-    this.purgeTimer = setInterval(() => this.purge(), Math.min(PURGE_EVERY_MS, this.ttlMs));
+    this.purgeTimer = setInterval(() => this.purge(), Math.max(PURGE_MIN_INTERVAL_MS, Math.min(PURGE_EVERY_MS, this.ttlMs)));
     this.purgeTimer.unref();
   }
 

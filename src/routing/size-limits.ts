@@ -45,6 +45,11 @@ export class SizeLimits {
     return known.bytes;
   }
 
+  /** Whether no limit is remembered (routing then has nothing to filter). */
+  get empty(): boolean {
+    return this.refused.size === 0;
+  }
+
   /** The limits remembered now, by model (for /stats). */
   snapshot(now = Date.now()): Record<string, number> {
     const out: Record<string, number> = {};

@@ -140,7 +140,7 @@ export async function setFeedback(
        WHERE id = $1 AND ($5::boolean IS FALSE OR key_name IS NOT DISTINCT FROM $6::text) FOR UPDATE),
      updated AS (
        UPDATE traces t SET feedback = $2::float8, feedback_time = $3, feedback_comment = $4, feedback_source = $8::text
-       FROM old WHERE t.id = old.id AND (old.feedback IS NULL OR COALESCE(old.feedback_source, 'human') = ANY($9::text[]))
+       FROM old WHERE t.id = old.id AND old.outcome <> 'refused' AND (old.feedback IS NULL OR COALESCE(old.feedback_source, 'human') = ANY($9::text[]))
        RETURNING t.id)
      SELECT old.*, updated.id IS NOT NULL AS applied,
        CASE WHEN updated.id IS NOT NULL

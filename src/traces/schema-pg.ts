@@ -144,8 +144,8 @@ export const qualityRecord = pgTable(
 );
 
 /**
- * Conversations that stay on one model (`router.sticky`), shared by the fleet: the model a session's
- * first routed turn went to, until `expires_at` (epoch milliseconds; each turn moves it on).
+ * Conversations that stay on one model (`router.sticky`), shared by the fleet: the model that
+ * answered a session's last routed turn, until `expires_at` (epoch milliseconds; each turn moves it on).
  */
 export const stickySessions = pgTable(
   'sticky_sessions',

@@ -161,8 +161,8 @@ export const qualityRecord = sqliteTable(
 );
 
 /**
- * Conversations that stay on one model (`router.sticky`): the model a session's first routed turn
- * went to, until `expires_at` (epoch milliseconds; each turn moves it on). Shared through the store so
+ * Conversations that stay on one model (`router.sticky`): the model that answered a session's last
+ * routed turn, until `expires_at` (epoch milliseconds; each turn moves it on). Shared through the store so
  * a restart, and every instance of a fleet, keeps a conversation where it is.
  */
 export const stickySessions = sqliteTable(

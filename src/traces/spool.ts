@@ -113,7 +113,7 @@ export class Spool {
     const trace = parseTrace(row.trace);
     if (owner !== undefined && trace.keyName !== owner) return undefined;
     const previous = trace.feedback;
-    if (!feedbackReplaces(update.source, storedFeedbackSource(previous, trace.feedbackSource))) {
+    if (trace.outcome === 'refused' || !feedbackReplaces(update.source, storedFeedbackSource(previous, trace.feedbackSource))) {
       return { applied: false, trace, previous };
     }
     const updated: TraceRecord = {

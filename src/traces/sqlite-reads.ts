@@ -99,7 +99,8 @@ export function prepareReads(db: Database.Database): TraceReads {
 
   /**
    * Traces with feedback per class × model × source, feedback without a source counted as 'human'
-   * (`storedFeedbackSource`); through the partial index of quality evidence, which holds every rated trace.
+   * (`storedFeedbackSource`); through the partial index of quality evidence, which holds every rated
+   * trace (a refused attempt takes no feedback: there was no answer to rate).
    */
   function feedbackBySource(where: string, params: unknown[]): FeedbackSourceCount[] {
     return stmt(`

@@ -263,7 +263,8 @@ export class SqliteTraceStore implements TraceStore {
       if (owner !== undefined && row.key_name !== owner) return undefined;
       const previous = row.feedback;
       const trace = traceFromRow(row);
-      if (!feedbackReplaces(update.source, storedFeedbackSource(row.feedback, row.feedback_source))) {
+      // A refused attempt got no answer: nothing to rate.
+      if (row.outcome === 'refused' || !feedbackReplaces(update.source, storedFeedbackSource(row.feedback, row.feedback_source))) {
         return { applied: false, previous, trace };
       }
       this.stmt('UPDATE traces SET feedback = ?, feedback_time = ?, feedback_comment = ?, feedback_source = ? WHERE id = ?').run(

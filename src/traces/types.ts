@@ -164,7 +164,8 @@ export interface FeedbackUpdate {
 export interface FeedbackResult {
   /**
    * False when the trace's feedback came from a source this one may not replace (see
-   * `feedbackReplaces`): nothing was stored, and `trace` is the trace as it is.
+   * `feedbackReplaces`), or the trace is a `refused` attempt (no answer to rate): nothing was
+   * stored, and `trace` is the trace as it is.
    */
   applied: boolean;
   trace: TraceRecord;

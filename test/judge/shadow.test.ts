@@ -105,4 +105,17 @@ describe('router.shadow', () => {
     expect((await gw.gateway.store.recent(50)).filter((t) => t.reason === 'shadow')).toHaveLength(1);
     expect(sample(await metricsText(gw), 'tracegate_shadow_skipped_total{reason="budget"}')).toBe(3);
   });
+
+  it('traces a shadow call the model refused (a 429) as refused: no quality evidence, no cooldown from one', async () => {
+    upstream.script('judge-shadow-refused', (req) => grade(req));
+    upstream.script('large-model', () => ({ kind: 'status', status: 429, body: { error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } } }));
+    const gw = await start('judge-shadow-refused', { sampleRate: 0 }, { rate: 1 });
+    await ask(gw, SHORT);
+    await expect.poll(() => gw.gateway.shadow!.snapshot().failed, poll).toBe(1);
+    const [shadow] = (await gw.gateway.store.recent(50)).filter((t) => t.reason === 'shadow');
+    expect(shadow).toMatchObject({ modelKey: 'large', outcome: 'refused', status: 429 });
+    expect(shadow!.error).toContain('rate limited');
+    const quality = await gw.gateway.store.qualityEvidence({});
+    expect(quality.filter((q) => q.model === 'large')).toEqual([]);
+  });
 });

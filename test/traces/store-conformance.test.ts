@@ -159,6 +159,16 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       expect((await s.get(t.id))?.feedback).toBe(0);
     });
 
+    it('setFeedback stores nothing on a refused attempt (no answer to rate)', async () => {
+      await backend.reset();
+      const s = await store();
+      const t = trace({ outcome: 'refused', status: 429 });
+      await s.insert(t);
+      const result = await s.setFeedback(t.id, { score: 1, comment: null, time: 5, source: 'human' });
+      expect(result).toMatchObject({ applied: false, previous: null, trace: { id: t.id, outcome: 'refused', feedback: null } });
+      expect((await s.get(t.id))?.feedback).toBeNull();
+    });
+
     it('round-trips the feedback source through insert, get, export and import', async () => {
       await backend.reset();
       const s = await store();
