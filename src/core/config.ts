@@ -190,7 +190,7 @@ const routerSchema = z
             weight: z.number().nonnegative().default(DEFAULT_SOURCE_WEIGHTS.implicit),
           })
           .strict(),
-      ])
+      ], { error: 'expected false (off) or an object' })
       .default({ windowSeconds: 120, weight: DEFAULT_SOURCE_WEIGHTS.implicit }),
     /**
      * Conversations that stay on one model: the turns of a session (`x-session-id`, or
@@ -209,7 +209,7 @@ const routerSchema = z
             maxSessions: z.number().int().positive().default(100_000),
           })
           .strict(),
-      ])
+      ], { error: 'expected false (off) or an object' })
       .default({ ttlSeconds: 3600, inferFromMessages: false, maxSessions: 100_000 }),
   })
   .strict();
@@ -371,12 +371,26 @@ export type RouterConfig = z.infer<typeof routerSchema>;
 export type JudgeConfig = z.infer<typeof judgeSchema>;
 export type ShadowConfig = z.infer<typeof shadowSchema>;
 
+type Issue = z.core.$ZodIssue;
+
+/**
+ * An issue as the lines that name what is wrong. A value that matched no branch of a union (such as
+ * `router.sticky`: false or an object) is described by the branch that looked inside it, so the line
+ * names the field (`router.sticky.ttlSeconds`) rather than saying the whole value is invalid.
+ */
+function issueLines(issue: Issue, prefix: readonly PropertyKey[]): { path: PropertyKey[]; message: string }[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === 'invalid_union') {
+    const inner = issue.errors.find((branch) => branch.some((i) => i.path.length > 0));
+    if (inner !== undefined) return inner.flatMap((i) => issueLines(i, path));
+  }
+  return [{ path, message: issue.message }];
+}
+
 function describeIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
-      return `  ${path}: ${issue.message}`;
-    })
+    .flatMap((issue) => issueLines(issue, []))
+    .map(({ path, message }) => `  ${path.length > 0 ? path.map(String).join('.') : '(root)'}: ${message}`)
     .join('\n');
 }
 

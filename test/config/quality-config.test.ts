@@ -61,3 +61,12 @@ describe('router.judge and router.shadow', () => {
     );
   });
 });
+
+describe('a setting that is false (off) or an object', () => {
+  it('names the field inside the object that is wrong, or says what the value may be', () => {
+    expect(error({ a: model() }, { sticky: { ttlSeconds: 0.5 } })).toMatch(/router\.sticky\.ttlSeconds: .*expected int/);
+    expect(error({ a: model() }, { implicit: { windowSeconds: -1 } })).toMatch(/router\.implicit\.windowSeconds: Too small/);
+    expect(error({ a: model() }, { sticky: true })).toMatch(/router\.sticky: expected false \(off\) or an object/);
+    expect(config({ a: model() }, { sticky: false }).router.sticky).toBe(false);
+  });
+});
