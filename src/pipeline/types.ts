@@ -16,6 +16,19 @@ export type ChatRequest = {
   stream?: boolean | null;
 } & Record<string, unknown>;
 
+/**
+ * A Responses API request as parsed: `model`, `input`, `stream`, `previous_response_id` and
+ * `instructions` checked, the rest (tools, reasoning, text, store, metadata…) untouched.
+ */
+export type ResponsesRequest = {
+  model: string;
+  /** A string, or input items (messages, function call outputs…), each passed as it is; absent when the request does not give one. */
+  input?: string | unknown[];
+  stream?: boolean | null;
+  previous_response_id?: string | null;
+  instructions?: string | null;
+} & Record<string, unknown>;
+
 /** Headers the gateway adds to an answer (trace id, request id, routing decision). */
 export type RoutingHeaders = Record<string, string>;
 

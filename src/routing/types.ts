@@ -16,7 +16,9 @@ export type RouteReason =
   | 'contextual'
   | 'failover'
   /** The same model once more, after the short wait its 429 asked for (router.retryAfterMaxMs). */
-  | 'retry';
+  | 'retry'
+  /** The model that holds a conversation's state: for a Responses API request, the one that made its `previous_response_id`. */
+  | 'sticky';
 
 /**
  * What is known of a request before it is routed, built once per request (src/routing/context.ts)
