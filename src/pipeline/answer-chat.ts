@@ -13,7 +13,7 @@ import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withMod
 import { routableModels } from './routable-models.js';
 import { settleDurably } from './settle.js';
 import type { ChatReply, ChatRequest, ResponsesRequest, RoutingHeaders } from './types.js';
-import { ResponseStreamReader, topLevelId } from '../upstream/response-answer.js';
+import { topLevelId } from '../upstream/response-answer.js';
 
 /**
  * A chat request's life once it is parsed: choose a model, send it the request, record the
@@ -305,9 +305,7 @@ class RequestLife {
   ): Promise<void> {
     const sent = read.response;
     const chars = this.addUsage && !streamUsage ? new StreamChars() : null;
-    // A Responses API stream's id and failure (chat streams have no follow-up tap then: followUp is chat's).
-    const events = this.endpoint === 'responses' ? new ResponseStreamReader() : null;
-    const followTap = events?.feed ?? this.followUp?.streamText?.feed;
+    const followTap = this.followUp?.streamText?.feed;
     const tap =
       chars === null
         ? followTap
@@ -326,23 +324,24 @@ class RequestLife {
         const estimated = result.usage === null && chars !== null;
         const usage = estimated ? estimatedUsage(promptChars((this.request as ChatRequest).messages), chars.chars) : result.usage;
         // A Responses API stream relayed whole may still say the response failed (`response.failed`, `error`).
-        const failed = result.outcome === 'success' && events?.failure != null;
+        const failure = result.outcome === 'success' ? (result.response?.failure ?? null) : null;
         this.record(id, {
-          outcome: failed ? 'error' : result.outcome,
+          outcome: failure !== null ? 'error' : result.outcome,
           status: sent.status,
-          error: failed ? events!.failure : result.error,
+          error: failure ?? result.error,
           latencyMs: performance.now() - started,
           ttfbMs: result.firstChunkMs,
           promptTokens: usage?.promptTokens ?? null,
           completionTokens: usage?.completionTokens ?? null,
           tokensEstimated: estimated,
-          responseId: events?.responseId ?? null,
+          responseId: result.response?.id ?? null,
         });
         await settleDurably(this.pending, this.gw.logger);
       },
       tap,
       this.gw.config.limits.writeStallMs,
       this.addUsage && streamUsage,
+      this.endpoint === 'responses',
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }

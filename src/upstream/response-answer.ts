@@ -1,4 +1,4 @@
-import { eventData } from './usage.js';
+import { eventData, firstEventEnd, lastBytes, splitEventEnd } from './usage.js';
 
 /**
  * What the gateway reads of a Responses API answer besides its usage (usage.ts): the response's id
@@ -154,5 +154,95 @@ export class ResponseStreamReader {
     } else if (type === 'error') {
       this.failure = typeof parsed.message === 'string' ? `error event: ${parsed.message}` : 'error event';
     }
+  }
+}
+
+/** Bytes of an event's start read to tell whether it ends the response (its `event:` line, or its data's `type`, come first). */
+const DECIDE_BYTES = 256;
+const TERMINAL_TYPES = ['response.completed', 'response.failed', 'response.incomplete'];
+/** An `event:` line naming the type (at a line's start), or the data's `"type"` key (inside a JSON string its quotes would be escaped). */
+const EVENT_MARKS = TERMINAL_TYPES.flatMap((t) => [Buffer.from(`event: ${t}`), Buffer.from(`event:${t}`)]);
+const TERMINAL_TYPE_MARKS = TERMINAL_TYPES.map((t) => Buffer.from(`"type":"${t}"`));
+const EMPTY = Buffer.alloc(0);
+
+function terminalWithin(data: Buffer, from: number, to: number): boolean {
+  const window = data.subarray(from, to);
+  for (const mark of TERMINAL_TYPE_MARKS) if (window.indexOf(mark) !== -1) return true;
+  for (const mark of EVENT_MARKS) {
+    for (let at = window.indexOf(mark); at !== -1; at = window.indexOf(mark, at + 1)) {
+      const before = window[at - 1];
+      if (at === 0 || before === 0x0a || before === 0x0d) return true;
+    }
+  }
+  return false;
+}
+
+/**
+ * Holds back the end of a Responses API stream, as SseFramer holds a chat stream's `[DONE]`: the
+ * event that ends the response (`response.completed`, `response.failed`, `response.incomplete`)
+ * and whatever follows it wait until `finish()`, so the trace (and the response id a follow-up's
+ * `previous_response_id` is looked up by) is committed before a client can see the response end.
+ * Every other byte goes on in order with the read it came in, but the start of an event still too
+ * short to tell (under 256 bytes, no blank line yet), which waits for the next read. An event whose
+ * type shows only past its first 256 bytes is relayed as it comes.
+ */
+export class ResponseEndHolder {
+  /** The end of the response and everything after it. */
+  private held: Buffer[] | null = null;
+  /** The start of an event not yet told. */
+  private carry: Buffer | null = null;
+  /** What went on ends inside an event (its start went on too). */
+  private midEvent = false;
+  /** The last three bytes that went on, while midEvent (a blank line may be split across reads). */
+  private tail = -1;
+
+  /** The bytes of `chunk` (and of earlier ones) that go on now; `chunk` itself when all of it does. */
+  feed(chunk: Buffer): Buffer {
+    if (this.held !== null) {
+      this.held.push(Buffer.from(chunk));
+      return EMPTY;
+    }
+    const data = this.carry === null ? chunk : Buffer.concat([this.carry, chunk]);
+    this.carry = null;
+    let start = 0;
+    if (this.midEvent) {
+      const split = splitEventEnd(this.tail, data);
+      const first = firstEventEnd(data);
+      const end = split !== -1 && (first === -1 || split < first) ? split : first;
+      if (end === -1) {
+        this.tail = lastBytes(this.tail, data);
+        return data;
+      }
+      start = end;
+    }
+    this.midEvent = false;
+    while (start < data.length) {
+      const rel = firstEventEnd(data.subarray(start));
+      const end = rel === -1 ? -1 : start + rel;
+      if (terminalWithin(data, start, Math.min(end === -1 ? data.length : end, start + DECIDE_BYTES))) {
+        this.held = [Buffer.from(data.subarray(start))];
+        return data.subarray(0, start);
+      }
+      if (end === -1) {
+        if (data.length - start < DECIDE_BYTES) {
+          this.carry = Buffer.from(data.subarray(start));
+          return data.subarray(0, start);
+        }
+        this.midEvent = true;
+        this.tail = lastBytes(-1, data);
+        return data;
+      }
+      start = end;
+    }
+    return data;
+  }
+
+  /** What was held: the end of the response (and an event start never told). */
+  finish(): Buffer {
+    const parts = this.carry === null ? [] : [this.carry];
+    if (this.held !== null) parts.push(...this.held);
+    this.carry = null;
+    this.held = null;
+    return parts.length === 0 ? EMPTY : parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 }

@@ -149,7 +149,7 @@ export function firstEventEnd(data: Buffer): number {
  * End (exclusive, in `chunk`) of a blank line that starts in the previous chunk, whose last three
  * bytes are `tail` (the last in the low byte), and ends in `chunk`; -1 if none.
  */
-function splitEventEnd(tail: number, chunk: Buffer): number {
+export function splitEventEnd(tail: number, chunk: Buffer): number {
   const b0 = chunk[0];
   const b1 = chunk[1];
   const b2 = chunk[2];
@@ -165,7 +165,7 @@ function splitEventEnd(tail: number, chunk: Buffer): number {
 }
 
 /** The last three bytes of what came so far (`tail` of the earlier chunks, then `chunk`), packed as splitEventEnd reads them. */
-function lastBytes(tail: number, chunk: Buffer): number {
+export function lastBytes(tail: number, chunk: Buffer): number {
   let packed = tail === -1 ? 0 : tail;
   const n = chunk.length;
   for (let i = Math.max(0, n - 3); i < n; i++) packed = ((packed << 8) | chunk[i]!) & 0xffffff;
