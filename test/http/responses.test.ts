@@ -227,6 +227,21 @@ describe('POST /v1/responses', () => {
     expect(new Set(followUps.map((r) => r.model))).toEqual(new Set([`${holder}-model`]));
   });
 
+  it('a follow-up sent the moment the stream says response.completed already finds the model holding the state', async () => {
+    const stream = await client.responses.create({ model: 'auto', input: 'quick', stream: true }).withResponse();
+    const holder = stream.response.headers.get('x-router-model')!;
+    let id = '';
+    for await (const event of stream.data) {
+      if (event.type === 'response.completed') {
+        id = event.response.id;
+        break;
+      }
+    }
+    const next = await client.responses.create({ model: 'auto', input: 'and then', previous_response_id: id }).withResponse();
+    expect(next.response.headers.get('x-router-model')).toBe(holder);
+    expect(next.response.headers.get('x-router-reason')).toBe('sticky');
+  });
+
   it('a failure on the model holding the state is answered, naming it: no failover', async () => {
     const first = await client.responses.create({ model: 'auto', input: 'start' }).withResponse();
     const holder = first.response.headers.get('x-router-model')!;
