@@ -4,6 +4,7 @@ import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
 import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { statusCause, type StatusCause } from '../upstream/failure-kind.js';
+import { topLevelId } from '../upstream/response-answer.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { failedResult, markHealth, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
@@ -13,7 +14,6 @@ import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withMod
 import { routableModels } from './routable-models.js';
 import { settleDurably } from './settle.js';
 import type { ChatReply, ChatRequest, ResponsesRequest, RoutingHeaders } from './types.js';
-import { topLevelId } from '../upstream/response-answer.js';
 
 /**
  * A chat request's life once it is parsed: choose a model, send it the request, record the

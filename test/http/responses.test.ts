@@ -11,6 +11,7 @@ import { registerPolicy } from '../../src/routing/registry.js';
 import type { Decision, RouterPolicy, RoutingContext } from '../../src/routing/types.js';
 import { startFakeUpstream, type FakeUpstream, type ReceivedRequest } from '../helpers/fake-upstream.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { makeTrace } from '../helpers/trace.js';
 
 /**
  * Spreads requests over the models it is offered, in turn, and remembers what it was offered: so
@@ -256,6 +257,23 @@ describe('POST /v1/responses', () => {
     expect(res.headers.get('x-router-model')).toBe(holder);
     expect(res.headers.get('x-router-reason')).toBe('sticky');
     expect(responsesRequests(from).map((r) => r.model)).toEqual([`${holder}-model`]);
+  });
+
+  it('auto continues a response on the model that made it even when that model is not routed; a model no longer serving responses is a 400', async () => {
+    upstream.script('verbatim-model', (r) => (r.body.stream ? { kind: 'stream' } : { kind: 'answer' }));
+    const made = await client.responses.create({ model: 'verbatim', input: 'state on an unrouted model' });
+    const next = await client.responses.create({ model: 'auto', input: 'go on', previous_response_id: made.id }).withResponse();
+    expect(next.response.headers.get('x-router-model')).toBe('verbatim');
+    expect(next.response.headers.get('x-router-reason')).toBe('sticky');
+
+    // A response whose model has left the config (or no longer serves responses).
+    await gw.gateway.store.insert(makeTrace({ modelKey: 'retired', endpoint: 'responses', responseId: 'resp_retired', time: Date.now() }));
+    await gw.gateway.store.insert(makeTrace({ modelKey: 'chatty', endpoint: 'responses', responseId: 'resp_chatty', time: Date.now() }));
+    for (const [id, model] of [['resp_retired', 'retired'], ['resp_chatty', 'chatty']]) {
+      const err = await client.responses.create({ model: 'auto', input: 'x', previous_response_id: id }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ status: 400, code: 'previous_response_model_unavailable', param: 'previous_response_id' });
+      expect((err as Error).message).toContain(`'${model}'`);
+    }
   });
 
   it('an unknown previous_response_id with auto is routed, and the upstream answers for it; a pinned one goes where it is pinned', async () => {
