@@ -30,6 +30,7 @@ const INTEGRATION = [
   'test/http/browsers.test.ts',
   'test/http/chat-completions.test.ts',
   'test/http/embeddings.test.ts',
+  'test/http/responses.test.ts',
   'test/http/clients.test.ts',
   'test/http/stream-usage.test.ts',
   'test/http/feedback-stats.test.ts',

@@ -5,6 +5,7 @@ import { featureTextChars } from '../routing/features.js';
 import { createPolicy } from '../routing/registry.js';
 import type { ModelInfo, RouterPolicy } from '../routing/types.js';
 import { createTraceStore } from '../traces/factory.js';
+import type { Endpoint } from '../traces/trace-columns.js';
 import type { TraceStore } from '../traces/types.js';
 import { ConcurrencyCaps } from '../access/concurrency.js';
 import { FailedAuthThrottle } from '../access/failed-auth.js';
@@ -97,7 +98,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     }),
     sizeLimits: new SizeLimits(),
     modelKeys: Object.keys(config.models),
-    routedKeys: Object.keys(config.models).filter((k) => config.models[k]!.routed),
+    routedFor: routedKeysByEndpoint(config),
     judge: null,
     shadow: null,
     implicit: null,
@@ -148,4 +149,11 @@ export async function closeGateway(gw: Gateway): Promise<void> {
   await Promise.allSettled([...gw.upstreams.values()].map((u) => u.close()));
   await gw.limiter.close?.();
   await gw.store.close();
+}
+
+/** `Services.routedFor`: per API, the routed models whose `endpoints` list it, in config order (computed once). */
+export function routedKeysByEndpoint(config: Pick<Config, 'models'>): (endpoint: Endpoint) => readonly string[] {
+  const routed = (endpoint: Endpoint) => Object.keys(config.models).filter((k) => config.models[k]!.routed && config.models[k]!.endpoints.includes(endpoint));
+  const byEndpoint: Record<Endpoint, readonly string[]> = { chat: routed('chat'), responses: routed('responses'), embeddings: routed('embeddings') };
+  return (endpoint) => byEndpoint[endpoint];
 }

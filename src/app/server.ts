@@ -6,6 +6,7 @@ import { closeGateway, createGateway, type Gateway, type GatewayOptions } from '
 import { createApp } from '../http/app.js';
 import { chatCompletionsListener, isChatCompletion } from '../http/chat-completions.js';
 import { embeddingsListener, isEmbeddings } from '../http/embeddings.js';
+import { isResponses, responsesListener } from '../http/responses.js';
 import { answerClientError } from '../http/client-error.js';
 import { UsageError } from '../core/errors.js';
 
@@ -105,6 +106,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const app = createApp(gateway);
   const chatCompletion = chatCompletionsListener(gateway);
   const embeddings = embeddingsListener(gateway);
+  const responses = responsesListener(gateway);
   const honoListener = getRequestListener(app.fetch, { hostname: config.server.host });
   // Slow clients (slowloris) may not hold a connection: a deadline for the headers and for the
   // whole request, checked often enough to matter.
@@ -114,9 +116,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     connectionsCheckingInterval: Math.min(1000, config.limits.headersTimeoutMs),
   };
   const listening = new Promise<Server>((resolve, reject) => {
-    // Chat completions and embeddings go straight to their handlers; Hono answers the rest.
+    // Chat completions, responses and embeddings go straight to their handlers; Hono answers the rest.
     const s = createServer(serverOptions, (req, res) => {
       if (isChatCompletion(req)) void chatCompletion(req, res);
+      else if (isResponses(req)) void responses(req, res);
       else if (isEmbeddings(req)) void embeddings(req, res);
       else void honoListener(req, res);
     });

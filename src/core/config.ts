@@ -312,6 +312,13 @@ export const configSchema = z
           path: ['router', field],
           message: `"${value}" has routed: false, so auto requests may not use it (routed models: ${routed.join(', ')})`,
         });
+      } else if (value !== undefined && !cfg.models[value]!.endpoints.includes('chat')) {
+        const chat = routed.filter((k) => cfg.models[k]!.endpoints.includes('chat'));
+        ctx.addIssue({
+          code: 'custom',
+          path: ['router', field],
+          message: `"${value}" does not serve chat (models.${value}.endpoints), so auto chat requests may not use it (routed chat models: ${chat.join(', ') || 'none'})`,
+        });
       }
     }
     const judge = cfg.router.judge;

@@ -173,6 +173,27 @@ export const errors = {
       'model_endpoint_not_served',
       'model',
     ),
+  /** `model: "auto"` on an API no routed model serves (`routed` true and `endpoints` listing it); the answer names the models that serve it. */
+  endpointNotRouted: (autoModel: string, endpoint: string, serving: readonly string[]) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `The model "${autoModel}" cannot be used for ${endpoint}: no routed model serves it (models.<key>.routed and endpoints). ${servingModels(serving, endpoint)}`,
+      'model_not_routable',
+      'model',
+    ),
+  /**
+   * A routed request continuing a response (`previous_response_id`) whose model, which holds the
+   * response's state, cannot take it: no longer configured, or no longer serving responses.
+   */
+  previousResponseModelUnavailable: (responseId: string, model: string) =>
+    new GatewayError(
+      400,
+      'invalid_request_error',
+      `The response '${responseId}' was made by the model '${model}', which holds its state, and that model does not serve responses here now: start a new response, or name a model that can continue it`,
+      'previous_response_model_unavailable',
+      'previous_response_id',
+    ),
   routeNotFound: (method: string, path: string) =>
     new GatewayError(404, 'invalid_request_error', `Unknown request URL: ${method} ${path}`, 'unknown_url'),
   methodNotAllowed: (method: string, path: string) =>

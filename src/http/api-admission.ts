@@ -9,7 +9,7 @@ import { admitClient, type Caller } from './guard.js';
 import { closeAfterAnswer } from './read-body.js';
 
 /**
- * What the model APIs answered on Node's request and response (chat completions, embeddings) do
+ * What the model APIs answered on Node's request and response (chat completions, responses, embeddings) do
  * before reading a body and after a refusal: the request id, the browser checks, the client key
  * and request limit, the caller's concurrency slot; the error answer in OpenAI's shape.
  */

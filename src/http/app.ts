@@ -30,7 +30,7 @@ export function createApp(gw: Services) {
   app.use('/metrics', admin);
   app.use('/dashboard/data', admin);
 
-  // POST /v1/chat/completions and POST /v1/embeddings are answered before Hono (see server.ts).
+  // POST /v1/chat/completions, /v1/responses and /v1/embeddings are answered before Hono (see server.ts).
   app.get('/v1/models', listModels(gw));
   app.get('/v1/models/:id{.+}', getModel(gw));
   app.post('/feedback', postFeedback(gw));
@@ -39,7 +39,7 @@ export function createApp(gw: Services) {
   app.route('/dashboard', dashboardRoutes(gw));
   app.get('/metrics', getMetrics(gw));
 
-  for (const path of ['/v1/chat/completions', '/v1/embeddings', '/v1/models', '/feedback', '/stats', '/health', '/metrics']) {
+  for (const path of ['/v1/chat/completions', '/v1/responses', '/v1/embeddings', '/v1/models', '/feedback', '/stats', '/health', '/metrics']) {
     app.all(path, (c) => {
       throw errors.methodNotAllowed(c.req.method, path);
     });

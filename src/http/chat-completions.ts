@@ -12,15 +12,23 @@ import { admitRequest, answerRefused, isPostTo, requestIdOf } from './api-admiss
 import { ServerChatReply } from './chat-reply.js';
 import { parseChatRequest } from './chat-request.js';
 import { browserCheck } from './browser-guard.js';
+import { servingKeys } from './models.js';
 import { readBody } from './read-body.js';
 
 const CHAT_PATH = '/v1/chat/completions';
 
-/** Resolves which models a request may use, or throws the client's error. */
-function resolveTarget(gw: Services, request: ChatRequest): { routed: boolean } {
-  if (request.model === gw.config.router.autoModel) return { routed: true };
-  if (gw.upstreams.has(request.model)) return { routed: false };
-  throw errors.modelNotFound(request.model, gw.config.router.autoModel, gw.modelKeys);
+/**
+ * Resolves which models a request may use, or throws the client's error (a model that does not
+ * serve chat, or `auto` when no routed model does: 400, naming those that serve chat).
+ */
+function resolveTarget(gw: Services, request: ChatRequest, serving: readonly string[]): { routed: boolean } {
+  if (request.model === gw.config.router.autoModel) {
+    if (gw.routedFor('chat').length === 0) throw errors.endpointNotRouted(request.model, 'chat', serving);
+    return { routed: true };
+  }
+  if (!gw.upstreams.has(request.model)) throw errors.modelNotFound(request.model, gw.config.router.autoModel, gw.modelKeys);
+  if (!serving.includes(request.model)) throw errors.endpointNotServed(request.model, 'chat', serving);
+  return { routed: false };
 }
 
 /** Whether a request is a chat completion (path `/v1/chat/completions`, with or without a query). */
@@ -36,6 +44,7 @@ export function isChatCompletion(req: IncomingMessage): boolean {
 export function chatCompletionsListener(gw: Services) {
   const checkBrowser = browserCheck(gw.config, !gw.keys.requiresClientKey);
   const { bodyLimitBytes, bodyDepthLimit } = gw.config.server;
+  const serving = servingKeys(gw.config, 'chat');
   return async function handleChatCompletion(incoming: IncomingMessage, outgoing: ServerResponse): Promise<void> {
     const requestId = requestIdOf(incoming.headers);
     let queryClass: string | null = null;
@@ -45,7 +54,7 @@ export function chatCompletionsListener(gw: Services) {
       const raw = await readBody(incoming, bodyLimitBytes);
       const request = parseChatRequest(raw, bodyDepthLimit);
       if (request instanceof GatewayError) throw request;
-      const { routed } = resolveTarget(gw, request);
+      const { routed } = resolveTarget(gw, request, serving);
       // The routing context, once per request: one pass over the messages, then the class rules.
       const classHeader = incoming.headers[CLASS_HEADER];
       const context = queryContext(request, gw.config.router.classes, typeof classHeader === 'string' ? classHeader : undefined);

@@ -109,6 +109,7 @@ export class ServerChatReply implements ChatReply {
     tap: ((chunk: Buffer) => void) | undefined,
     writeStallMs: number,
     dropUsage: boolean,
+    responses = false,
   ): Promise<StreamOutcome> {
     const res = this.res;
     const sent = read.response;
@@ -117,7 +118,7 @@ export class ServerChatReply implements ChatReply {
     out['cache-control'] = 'no-cache';
     res.writeHead(sent.status, out);
     res.flushHeaders();
-    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { redactor: read.redactor, writeStallMs, dropUsage });
+    return relayStream(sent.body, res, signal, startedAt, beforeEnd, tap, { redactor: read.redactor, writeStallMs, dropUsage, responses });
   }
 
   afterSent(task: () => void): void {

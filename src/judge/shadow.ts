@@ -56,7 +56,7 @@ export class Shadow {
   private readonly skipped: Record<SkipReason, number> = { budget: 0, no_candidate: 0, busy: 0 };
 
   constructor(
-    private readonly gw: Pick<Services, 'config' | 'health' | 'logger' | 'metrics' | 'policy' | 'routedKeys' | 'store' | 'upstreams'>,
+    private readonly gw: Pick<Services, 'config' | 'health' | 'logger' | 'metrics' | 'policy' | 'routedFor' | 'store' | 'upstreams'>,
     private readonly config: ShadowConfig,
     private readonly judge: Judge,
     options: { now?: () => number } = {},
@@ -112,11 +112,11 @@ export class Shadow {
     this.gw.metrics.shadowSkipped(reason);
   }
 
-  /** Routed models other than the served one, out of any cooldown and with room. */
+  /** Routed chat models other than the served one, out of any cooldown and with room. */
   private candidate(job: ShadowJob): string | undefined {
     const gw = this.gw;
     const now = Date.now();
-    const available = gw.routedKeys.filter(
+    const available = gw.routedFor('chat').filter(
       (k) => k !== job.served && gw.health.isAvailable(k, now) && gw.upstreams.get(k)!.hasCapacity(),
     );
     if (available.length === 0) return undefined;

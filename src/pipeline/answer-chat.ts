@@ -4,6 +4,7 @@ import { FollowUp } from '../judge/follow-up.js';
 import type { Decision } from '../routing/types.js';
 import { AttemptAbort, UpstreamTimeout, type AttemptFailure } from '../upstream/attempt.js';
 import { statusCause, type StatusCause } from '../upstream/failure-kind.js';
+import { topLevelId } from '../upstream/response-answer.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { failedResult, markHealth, MIN_ATTEMPT_MS, rateLimitRetryMs, routingHeaders, sleep } from './attempt-failure.js';
 import { estimatedUsage, promptChars, StreamChars } from './estimated-usage.js';
@@ -12,7 +13,7 @@ import { newTraceId, recordAttempt, type AttemptId, type AttemptResult, type Req
 import { findModelValue, findStreamOptionsValue, usageInsert, withModel, withModelAndInsert, type ValueSpan } from './rewrite-model.js';
 import { routableModels } from './routable-models.js';
 import { settleDurably } from './settle.js';
-import type { ChatReply, ChatRequest, RoutingHeaders } from './types.js';
+import type { ChatReply, ChatRequest, ResponsesRequest, RoutingHeaders } from './types.js';
 
 /**
  * A chat request's life once it is parsed: choose a model, send it the request, record the
@@ -30,10 +31,8 @@ export async function answerChat(
   reply: ChatReply,
   setController: (ac: AttemptAbort) => void,
 ): Promise<void> {
-  // The conversation's model (router.sticky): from memory, or read from the store.
-  const known = info.session ? gw.sticky?.modelOf(info.session) ?? null : null;
-  const stuck = known instanceof Promise ? await known : known;
-  const life = new RequestLife(gw, request, raw, info, reply, stuck);
+  const known = sessionModel(gw, info);
+  const life = new RequestLife(gw, request, raw, info, reply, null, known instanceof Promise ? await known : known);
   try {
     await life.run(setController);
   } finally {
@@ -41,8 +40,40 @@ export async function answerChat(
   }
 }
 
-/** What one request carries from attempt to attempt. */
+/**
+ * A Responses API request's life (`info.endpoint` 'responses'), told as a chat request's: routing
+ * among the routed models that serve responses, failover before the first byte, the trace recorded
+ * before the answer's end (with the answer's `id` as its `response_id`). `holder`: the model that
+ * made the response a routed request continues (`previous_response_id`), which holds its state: it
+ * alone is tried (reason `sticky`), never failed over from. No `stream_options` (the stream's usage
+ * comes in `response.completed`), no judge, shadow or implicit signal.
+ */
+export async function answerResponses(
+  gw: Services,
+  request: ResponsesRequest,
+  raw: Buffer,
+  info: RequestInfo,
+  reply: ChatReply,
+  setController: (ac: AttemptAbort) => void,
+  holder: string | null,
+): Promise<void> {
+  const known = sessionModel(gw, info);
+  const life = new RequestLife(gw, request, raw, info, reply, holder, known instanceof Promise ? await known : known);
+  try {
+    await life.run(setController);
+  } finally {
+    life.releaseSlot();
+  }
+}
+
+/** The model of the conversation's earlier turns (router.sticky): from memory, or read from the store. */
+function sessionModel(gw: Services, info: RequestInfo): string | null | Promise<string | null> {
+  return info.session ? (gw.sticky?.modelOf(info.session) ?? null) : null;
+}
+
+/** What one request (chat, or Responses API) carries from attempt to attempt. */
 class RequestLife {
+  private readonly endpoint: 'chat' | 'responses';
   private readonly stream: boolean;
   private readonly maxAttempts: number;
   private readonly tried: string[] = [];
@@ -70,20 +101,25 @@ class RequestLife {
 
   constructor(
     private readonly gw: Services,
-    private readonly request: ChatRequest,
+    private readonly request: ChatRequest | ResponsesRequest,
     private readonly raw: Buffer,
     private readonly info: RequestInfo,
     private readonly reply: ChatReply,
+    /** The model that holds the state of the response a routed Responses API request continues, or null. */
+    private readonly holder: string | null,
     /** The model of the conversation's earlier turns (router.sticky), or null. */
-    private readonly stuck: string | null = null,
+    private readonly stuck: string | null,
   ) {
+    this.endpoint = info.endpoint === 'responses' ? 'responses' : 'chat';
+    const chat = this.endpoint === 'chat';
     this.stream = request.stream === true;
-    this.maxAttempts = info.routed ? gw.config.router.maxAttempts : 1;
+    this.maxAttempts = info.routed && holder === null ? gw.config.router.maxAttempts : 1;
     this.deadline = performance.now() + gw.config.router.deadlineMs;
     this.modelAt = findModelValue(raw);
     const options = request.stream_options;
     const asked = typeof options === 'object' && options !== null && (options as { include_usage?: unknown }).include_usage === true;
-    this.addUsage = this.stream && !asked;
+    // A Responses API stream carries its usage in `response.completed`: nothing to ask for.
+    this.addUsage = chat && this.stream && !asked;
     // A client's own `include_usage` (false) would be there twice if spliced: serialized instead.
     const own = typeof options === 'object' && options !== null && !Array.isArray(options) && 'include_usage' in options;
     if (!this.addUsage || own) this.usageAt = null;
@@ -92,8 +128,8 @@ class RequestLife {
       const optionsAt = findStreamOptionsValue(raw);
       this.usageAt = optionsAt === null ? null : usageInsert(raw, optionsAt);
     }
-    this.followUp = info.routed ? FollowUp.plan(gw, this.stream) : null;
-    this.conversation = gw.implicit?.seen(info.keyName, request.messages, raw.length);
+    this.followUp = info.routed && chat ? FollowUp.plan(gw, this.stream) : null;
+    this.conversation = chat ? gw.implicit?.seen(info.keyName, (request as ChatRequest).messages, raw.length) : undefined;
   }
 
   async run(setController: (ac: AttemptAbort) => void): Promise<void> {
@@ -130,7 +166,8 @@ class RequestLife {
       // From the start of the attempt to the answer's headers, a wait for a pool connection included.
       const timer = setTimeout(() => ac.abort(new UpstreamTimeout(`no answer within ${upstream.timeoutMs} ms`)), upstream.timeoutMs);
       const started = performance.now();
-      const read = await readAnswer(upstream, this.body(upstream), ac, this.stream);
+      const path = this.endpoint === 'responses' ? upstream.responsesPath : undefined;
+      const read = await readAnswer(upstream, this.body(upstream), ac, this.stream, path);
 
       if (!read.ok) {
         clearTimeout(timer);
@@ -171,7 +208,8 @@ class RequestLife {
   private choose(): Decision {
     const { gw, info } = this;
     if (!info.routed) return { model: this.request.model, reason: 'pinned' };
-    const available = routableModels(gw, this.tried, info.requestBytes);
+    if (this.holder !== null) return { model: this.holder, reason: 'sticky' };
+    const available = routableModels(gw, this.endpoint, this.tried, info.requestBytes);
     if (this.stuck !== null && available.includes(this.stuck)) return { model: this.stuck, reason: 'sticky' };
     return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
   }
@@ -236,11 +274,14 @@ class RequestLife {
     if (left <= 0) return { kind: 'answer' };
     const waitMs = rateLimitRetryMs(gw, failure, cause, id.reason, left);
     if (waitMs !== null) return { kind: 'retry', waitMs };
-    if (!info.routed || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
+    if (!info.routed || this.holder !== null || !(failure.retryable || cause === 'auth' || cause === 'too-big')) return { kind: 'answer' };
     const distinct = new Set(this.tried).size;
-    if (distinct < this.maxAttempts && gw.routedKeys.some((k) => !this.tried.includes(k))) return { kind: 'failover' };
+    const routed = gw.routedFor(this.endpoint);
+    if (distinct < this.maxAttempts && routed.some((k) => !this.tried.includes(k))) return { kind: 'failover' };
     const fallback = gw.config.router.fallbackModel;
-    if (fallback !== undefined && !this.tried.includes(fallback) && gw.health.isAvailable(fallback)) return { kind: 'last-resort', model: fallback };
+    if (fallback !== undefined && !this.tried.includes(fallback) && routed.includes(fallback) && gw.health.isAvailable(fallback)) {
+      return { kind: 'last-resort', model: fallback };
+    }
     return { kind: 'answer' };
   }
 
@@ -254,6 +295,7 @@ class RequestLife {
       ttfbMs: read.headersMs,
       promptTokens: read.usage?.promptTokens ?? null,
       completionTokens: read.usage?.completionTokens ?? null,
+      responseId: this.endpoint === 'responses' ? topLevelId(read.payload) : null,
     });
     await settleDurably(this.pending, this.gw.logger);
     if (!this.reply.whole(read.status, read.headers, headers, read.payload, this.gw.config.limits.writeStallMs)) return;
@@ -293,22 +335,26 @@ class RequestLife {
       started,
       async (result) => {
         const estimated = result.usage === null && chars !== null;
-        const usage = estimated ? estimatedUsage(promptChars(this.request.messages), chars.chars) : result.usage;
+        const usage = estimated ? estimatedUsage(promptChars((this.request as ChatRequest).messages), chars.chars) : result.usage;
+        // A Responses API stream relayed whole may still say the response failed (`response.failed`, `error`).
+        const failure = result.outcome === 'success' ? (result.response?.failure ?? null) : null;
         this.record(id, {
-          outcome: result.outcome,
+          outcome: failure !== null ? 'error' : result.outcome,
           status: sent.status,
-          error: result.error,
+          error: failure ?? result.error,
           latencyMs: performance.now() - started,
           ttfbMs: result.firstChunkMs,
           promptTokens: usage?.promptTokens ?? null,
           completionTokens: usage?.completionTokens ?? null,
           tokensEstimated: estimated,
+          responseId: result.response?.id ?? null,
         });
         await settleDurably(this.pending, this.gw.logger);
       },
       tap,
       this.gw.config.limits.writeStallMs,
       this.addUsage && streamUsage,
+      this.endpoint === 'responses',
     );
     if (relayed.outcome === 'success') this.answered(id.traceId, model, null);
   }
@@ -316,7 +362,8 @@ class RequestLife {
   /** After a successful answer reached the client: the judge and shadow follow-ups, and the implicit signal. */
   private answered(traceId: string, model: string, payload: Buffer | null): void {
     const { gw, info } = this;
-    this.followUp?.answered(gw, this.reply, this.request, info, model, traceId, payload);
+    // Planned for chat requests only.
+    this.followUp?.answered(gw, this.reply, this.request as ChatRequest, info, model, traceId, payload);
     gw.implicit?.answered(this.conversation, { traceId, queryClass: info.queryClass, model });
   }
 

@@ -34,14 +34,14 @@ export type AnswerRead =
 
 /**
  * Sends one attempt (to the chat completions endpoint, or `path`: the embeddings endpoint, whole
- * answers only) and reads its answer: a request without a stream gets its answer whole; a
+ * answers only, or the Responses API's) and reads its answer: a request without a stream gets its answer whole; a
  * stream request gets the body as it comes, unless the upstream answers it with plain JSON, which
  * is then read whole. A whole answer is read up to the model's `maxResponseBytes`, and must be one
  * JSON object (checked byte by byte, nothing built: isJsonObject); otherwise (cut short, HTML, too
  * large…) it is a malformed answer. `usage` is read from its tail without parsing the rest.
  */
 export async function readAnswer(upstream: Upstream, body: Buffer | string, signal: AttemptAbort, stream: boolean, path?: string): Promise<AnswerRead> {
-  const sent = stream ? await sendStreamAttempt(upstream, body, signal) : await sendWholeAttempt(upstream, body, signal, path);
+  const sent = stream ? await sendStreamAttempt(upstream, body, signal, path) : await sendWholeAttempt(upstream, body, signal, path);
   if (!sent.ok) return sent;
   let payload: Buffer;
   if ('payload' in sent) {

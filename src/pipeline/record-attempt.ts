@@ -44,6 +44,8 @@ export interface AttemptResult {
   completionTokens: number | null;
   /** The token counts were estimated from the text, not counted by the upstream (absent: counted). */
   tokensEstimated?: boolean;
+  /** The Responses API answer's id (`resp_…`), which a later `previous_response_id` names (absent: none). */
+  responseId?: string | null;
 }
 
 /** Text from a request (or about it) as `traces.storePrompts` keeps it: whole, truncated, or not at all. */
@@ -87,6 +89,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
     instanceId: gw.config.instanceId,
     endpoint: request.endpoint ?? 'chat',
     requestBytes: request.requestBytes ?? null,
+    responseId: a.responseId ?? null,
   });
   const committed = gw.store.insert(trace);
   if (observe) {
@@ -128,7 +131,7 @@ export function recordAttempt(gw: Pick<Services, 'config' | 'logger' | 'metrics'
         status: a.status,
         latencyMs: Math.round(a.latencyMs * 10) / 10,
       },
-      request.endpoint === 'embeddings' ? 'embeddings attempt' : 'chat completion attempt',
+      request.endpoint === 'embeddings' ? 'embeddings attempt' : request.endpoint === 'responses' ? 'responses attempt' : 'chat completion attempt',
     );
   }
   return committed;

@@ -10,6 +10,7 @@ import type { Shadow } from '../judge/shadow.js';
 import type { SizeLimits } from '../routing/size-limits.js';
 import type { RouterPolicy } from '../routing/types.js';
 import type { ImplicitFeedback } from '../signals/implicit-feedback.js';
+import type { Endpoint } from '../traces/trace-columns.js';
 import type { TraceStore } from '../traces/types.js';
 import type { UpstreamHealth } from '../upstream/health.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -37,8 +38,11 @@ export interface Services {
   failedAuth: FailedAuthThrottle;
   /** Model keys in config order. */
   modelKeys: string[];
-  /** The keys of the models `auto` may use (`routed` not false), in config order. */
-  routedKeys: string[];
+  /**
+   * The keys of the models `auto` may use for an API: `routed` not false and `endpoints` listing it,
+   * in config order.
+   */
+  routedFor(endpoint: Endpoint): readonly string[];
   /** Grades sampled answers in the background (`router.judge`; null without one). */
   judge: Judge | null;
   /** Sends sampled routed requests to another model in the background (`router.shadow`; null without it). */

@@ -16,6 +16,19 @@ export type ChatRequest = {
   stream?: boolean | null;
 } & Record<string, unknown>;
 
+/**
+ * A Responses API request as parsed: `model`, `input`, `stream`, `previous_response_id` and
+ * `instructions` checked, the rest (tools, reasoning, text, store, metadata…) untouched.
+ */
+export type ResponsesRequest = {
+  model: string;
+  /** A string, or input items (messages, function call outputs…), each passed as it is; absent when the request does not give one. */
+  input?: string | unknown[];
+  stream?: boolean | null;
+  previous_response_id?: string | null;
+  instructions?: string | null;
+} & Record<string, unknown>;
+
 /** Headers the gateway adds to an answer (trace id, request id, routing decision). */
 export type RoutingHeaders = Record<string, string>;
 
@@ -41,6 +54,8 @@ export interface ChatReply {
    * Relays a streamed answer as it comes (relayStream). `beforeEnd` runs before the stream's end goes
    * out; `tap` sees every byte relayed; a client that has not drained for `writeStallMs` is cut.
    * With `dropUsage` the usage event (asked for by the gateway, not the client) is not relayed.
+   * With `responses`, a Responses API stream: its end is the event that ends the response, and the
+   * outcome carries its id and failure (RelayOptions.responses).
    */
   stream(
     read: Extract<AnswerRead, { kind: 'stream' }>,
@@ -51,6 +66,7 @@ export interface ChatReply {
     tap: ((chunk: Buffer) => void) | undefined,
     writeStallMs: number,
     dropUsage: boolean,
+    responses?: boolean,
   ): Promise<StreamOutcome>;
   /** Runs `task` once the client has the answer's last byte. */
   afterSent(task: () => void): void;

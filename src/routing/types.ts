@@ -17,7 +17,7 @@ export type RouteReason =
   | 'failover'
   /** The same model once more, after the short wait its 429 asked for (router.retryAfterMaxMs). */
   | 'retry'
-  /** The model of the conversation's earlier turns (router.sticky). */
+  /** The model of the conversation's earlier turns (router.sticky), or for a Responses API request the model that made its `previous_response_id` (it holds the state). */
   | 'sticky';
 
 /**

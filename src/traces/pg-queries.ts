@@ -117,6 +117,12 @@ export async function getTrace(query: PgQuery, id: string): Promise<TraceRecord 
   return rows[0] ? traceFromRow(rows[0]) : undefined;
 }
 
+/** The model key of the newest trace with this `response_id`, or undefined (the partial index on response_id finds it). */
+export async function modelOfResponse(query: PgQuery, responseId: string): Promise<string | undefined> {
+  const rows = await query<{ model_key: string }>('SELECT model_key FROM traces WHERE response_id = $1 ORDER BY time DESC LIMIT 1', [responseId]);
+  return rows[0]?.model_key;
+}
+
 /**
  * Stores feedback on a trace in PostgreSQL and notifies the other instances (`origin`: this
  * process's mark on what it notifies); undefined if there is no such trace, or it is another

@@ -254,6 +254,12 @@ export class SpooledWriter {
     return this.spool.depth > 0 ? this.spool.get(id) : undefined;
   }
 
+  /** The model of the newest trace with this `response_id` still waiting in the spool (after what was handed over is committed). */
+  async spooledModelOfResponse(responseId: string): Promise<string | undefined> {
+    await this.writer.flushed();
+    return this.spool.depth > 0 ? this.spool.modelOfResponse(responseId) : undefined;
+  }
+
   /**
    * Feedback on a trace still waiting in the spool, which then reaches PostgreSQL with it; undefined
    * when the trace is not there (it is in PostgreSQL, or nowhere).

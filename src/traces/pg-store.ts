@@ -110,6 +110,10 @@ export class PgTraceStore implements TraceStore {
     return (await this.writes.spooled(id)) ?? queries.getTrace(this.query, id);
   }
 
+  async modelOfResponse(responseId: string): Promise<string | undefined> {
+    return (await this.writes.spooledModelOfResponse(responseId)) ?? queries.modelOfResponse(this.query, responseId);
+  }
+
   async setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined> {
     const spooled = await this.writes.setSpooledFeedback(id, update, owner);
     if (spooled) return spooled;

@@ -106,6 +106,14 @@ export class Spool {
     return row ? parseTrace(row.trace) : undefined;
   }
 
+  /** The model of the newest spooled trace with this `response_id` (a scan: the spool is small, and read only while it holds traces). */
+  modelOfResponse(responseId: string): string | undefined {
+    const row = this.db
+      .prepare("SELECT json_extract(trace, '$.modelKey') AS model FROM spool WHERE json_extract(trace, '$.responseId') = ? ORDER BY n DESC LIMIT 1")
+      .get(responseId) as { model: string } | undefined;
+    return row?.model;
+  }
+
   /** Feedback on a trace still in the spool: it reaches the database with the trace. */
   setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): FeedbackResult | undefined {
     const row = this.getStmt.get(id) as { n: number; trace: string } | undefined;

@@ -254,6 +254,11 @@ export class SqliteTraceStore implements TraceStore {
     return row ? traceFromRow(row) : undefined;
   }
 
+  async modelOfResponse(responseId: string): Promise<string | undefined> {
+    await this.writer.flushed();
+    return this.stmt('SELECT model_key FROM traces WHERE response_id = ? ORDER BY time DESC LIMIT 1').pluck().get(responseId) as string | undefined;
+  }
+
   async setFeedback(id: string, update: FeedbackUpdate, owner?: string | null): Promise<FeedbackResult | undefined> {
     // A trace may still be waiting in the writer's batch; feedback must find it.
     await this.writer.flushed();

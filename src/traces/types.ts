@@ -223,6 +223,12 @@ export interface TraceStore {
   insert(trace: TraceRecord): Promise<void>;
   get(id: string): Promise<TraceRecord | undefined>;
   /**
+   * The model key of the trace whose `response_id` is `responseId` (the model that made that
+   * Responses API answer, and holds its state); the newest when several have it; undefined when
+   * none has. Finds a trace still being written.
+   */
+  modelOfResponse(responseId: string): Promise<string | undefined>;
+  /**
    * Stores feedback on a trace, unless the trace's feedback is from a source this update's may not
    * replace (`feedbackReplaces`; then `applied` is false and nothing changes), checked and written
    * atomically; undefined if there is no such trace, or when `owner` is given and the trace was

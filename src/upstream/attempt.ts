@@ -251,13 +251,18 @@ export interface AttemptResponse {
 }
 
 /**
- * Sends one chat request that asked for a stream and resolves with its response headers; the body
+ * Sends one request that asked for a stream (to the chat completions endpoint, or `path`) and resolves with its response headers; the body
  * comes through `UpstreamBody` as it arrives (an error status is read whole and is a failure).
  * Through undici's dispatch with a handler, as `sendWholeAttempt`: the same pool, timeouts (the
  * pool's body timeout keeps watching the stream) and abort signal, which stays wired until the
  * body ends.
  */
-export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, signal: AttemptAbort): Promise<AttemptResponse | AttemptFailure> {
+export function sendStreamAttempt(
+  upstream: Upstream,
+  body: Buffer | string,
+  signal: AttemptAbort,
+  path: string = upstream.chatPath,
+): Promise<AttemptResponse | AttemptFailure> {
   return new Promise((resolve) => {
     if (signal.aborted) {
       resolve(describeError(signal.reason, signal, upstream));
@@ -312,7 +317,7 @@ export function sendStreamAttempt(upstream: Upstream, body: Buffer | string, sig
       },
     };
     try {
-      upstream.pool.dispatch({ method: 'POST', path: upstream.chatPath, headers: upstream.streamHeaders, body }, handler);
+      upstream.pool.dispatch({ method: 'POST', path, headers: upstream.streamHeaders, body }, handler);
     } catch (err) {
       abort.done();
       settle(describeError(err, signal, upstream));

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { ClientGone, UpstreamTimeout, type AttemptAbort, type UpstreamBody } from './attempt.js';
 import type { Redactor } from './redact.js';
+import { ResponseEndHolder, ResponseStreamReader } from './response-answer.js';
 import { SseFramer } from './sse.js';
 import { UsageEventDropper } from './usage-event.js';
 import { StreamUsageReader, type Usage } from './usage.js';
@@ -11,6 +12,8 @@ export interface StreamOutcome {
   /** Milliseconds from `startedAt` to the first chunk. */
   firstChunkMs: number | null;
   error: string | null;
+  /** A Responses API stream's id and failure (RelayOptions.responses); absent for other streams. */
+  response?: { id: string | null; failure: string | null };
 }
 
 export interface RelayOptions {
@@ -20,14 +23,20 @@ export interface RelayOptions {
   writeStallMs: number;
   /** Take the usage event out of what the client gets (it did not ask for it; the gateway did): UsageEventDropper. */
   dropUsage?: boolean;
+  /**
+   * A Responses API stream: its end held back is the event that ends the response
+   * (ResponseEndHolder; there is no `[DONE]`), and its id and failure are read (StreamOutcome.response).
+   */
+  responses?: boolean;
 }
 
 /**
  * Relays an SSE body to the client as it comes, reading `usage` on the way without re-encoding (or
  * decoding: only an event that carries a usage object is parsed). The bytes are the upstream's,
- * minus the configured secrets. The stream's end (an event whose data is `[DONE]`, and the end of
- * the response) is held back until `beforeEnd` has run, so the trace is committed before a client can
- * see the stream finish (SseFramer). With `dropUsage`, the usage event is read but not relayed. `tap`, when given, sees every byte as it is relayed (it must not
+ * minus the configured secrets. The stream's end (an event whose data is `[DONE]`, or with
+ * `responses` the event that ends the response; and the end of the response) is held back until
+ * `beforeEnd` has run, so the trace is committed before a client can see the stream finish
+ * (SseFramer, ResponseEndHolder). With `dropUsage`, the usage event is read but not relayed. `tap`, when given, sees every byte as it is relayed (it must not
  * keep or change them).
  *
  * A write the client's socket cannot take pauses the upstream until it drains; a client that has not
@@ -44,7 +53,8 @@ export async function relayStream(
 ): Promise<StreamOutcome> {
   const result: StreamOutcome = { outcome: 'success', usage: null, firstChunkMs: null, error: null };
   const usage = new StreamUsageReader();
-  const framer = new SseFramer();
+  const responses = options.responses === true ? new ResponseStreamReader() : null;
+  const framer = responses === null ? new SseFramer() : new ResponseEndHolder();
   const dropper = options.dropUsage === true ? new UsageEventDropper() : null;
   const scrubber = options.redactor.stream();
   const relayed = (bytes: Buffer): Buffer => {
@@ -73,6 +83,7 @@ export async function relayStream(
       data(chunk) {
         if (result.firstChunkMs === null) result.firstChunkMs = performance.now() - startedAt;
         usage.feed(chunk);
+        responses?.feed(chunk);
         const now = relayed(framer.feed(dropper === null ? chunk : dropper.feed(chunk)));
         if (now.length === 0 || res.write(now)) return true;
         if (!draining) {
@@ -97,6 +108,10 @@ export async function relayStream(
     });
   });
   result.usage = usage.usage;
+  if (responses !== null) {
+    const failure = responses.failure === null ? null : options.redactor.scrubText(responses.failure);
+    result.response = { id: responses.responseId, failure };
+  }
   await beforeEnd(result);
   if (result.outcome === 'success') {
     const unfinished = dropper === null ? null : framer.feed(dropper.finish());

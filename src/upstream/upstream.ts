@@ -9,6 +9,8 @@ export class Upstream {
   readonly chatPath: string;
   /** Path of the embeddings endpoint, e.g. `/v1/embeddings`. */
   readonly embeddingsPath: string;
+  /** Path of the Responses API endpoint, e.g. `/v1/responses`. */
+  readonly responsesPath: string;
   readonly model: string;
   readonly timeoutMs: number;
   /** Most bytes of an answer read whole (a non-streamed answer, a JSON answer to a stream request). */
@@ -39,6 +41,7 @@ export class Upstream {
     const base = url.pathname.replace(/\/+$/, '');
     this.chatPath = `${base}/chat/completions`;
     this.embeddingsPath = `${base}/embeddings`;
+    this.responsesPath = `${base}/responses`;
     this.model = config.model;
     this.timeoutMs = config.timeoutMs;
     this.maxResponseBytes = config.maxResponseBytes;

@@ -9,13 +9,24 @@ function tokenCount(value: unknown): number | null {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;
 }
 
-/** Usage from a parsed chat completion (or stream chunk); null when it carries none. */
+/**
+ * Usage from a parsed answer or stream event; null when it carries none. A chat completion (or
+ * chunk) and an embeddings list have `usage.prompt_tokens` / `completion_tokens`; a Responses API
+ * answer has `usage.input_tokens` / `output_tokens`, and its stream's `response.completed` event
+ * (like `response.failed` / `response.incomplete`) has them in `response.usage`.
+ */
 export function usageOf(parsed: unknown): Usage | null {
   if (typeof parsed !== 'object' || parsed === null) return null;
-  const usage = (parsed as { usage?: unknown }).usage;
+  let usage = (parsed as { usage?: unknown }).usage;
+  if (usage === undefined) {
+    const response = (parsed as { response?: unknown }).response;
+    if (typeof response === 'object' && response !== null) usage = (response as { usage?: unknown }).usage;
+  }
   if (typeof usage !== 'object' || usage === null) return null;
-  const u = usage as { prompt_tokens?: unknown; completion_tokens?: unknown };
-  return { promptTokens: tokenCount(u.prompt_tokens), completionTokens: tokenCount(u.completion_tokens) };
+  const u = usage as { prompt_tokens?: unknown; completion_tokens?: unknown; input_tokens?: unknown; output_tokens?: unknown };
+  const prompt = u.prompt_tokens !== undefined ? u.prompt_tokens : u.input_tokens;
+  const completion = u.completion_tokens !== undefined ? u.completion_tokens : u.output_tokens;
+  return { promptTokens: tokenCount(prompt), completionTokens: tokenCount(completion) };
 }
 
 /** Usage from the JSON text of a completion or chunk; null if absent or not JSON. */
@@ -80,9 +91,9 @@ export function lastUsageObject(body: Buffer, start: number, end: number): [numb
 }
 
 /**
- * Usage from a whole (non-streamed) chat completion without parsing the answer: the value of the
- * last `"usage"` key, which OpenAI-shaped answers put at the end, is found from the tail and parsed
- * on its own. Null when there is none.
+ * Usage from a whole (non-streamed) answer without parsing it: the value of the last `"usage"` key,
+ * which OpenAI-shaped answers put at the end (a Responses API answer too: its `usage` follows
+ * `output`), is found from the tail and parsed on its own. Null when there is none.
  */
 export function usageFromBody(body: Buffer): Usage | null {
   const found = lastUsageObject(body, 0, body.length);
@@ -138,7 +149,7 @@ export function firstEventEnd(data: Buffer): number {
  * End (exclusive, in `chunk`) of a blank line that starts in the previous chunk, whose last three
  * bytes are `tail` (the last in the low byte), and ends in `chunk`; -1 if none.
  */
-function splitEventEnd(tail: number, chunk: Buffer): number {
+export function splitEventEnd(tail: number, chunk: Buffer): number {
   const b0 = chunk[0];
   const b1 = chunk[1];
   const b2 = chunk[2];
@@ -154,7 +165,7 @@ function splitEventEnd(tail: number, chunk: Buffer): number {
 }
 
 /** The last three bytes of what came so far (`tail` of the earlier chunks, then `chunk`), packed as splitEventEnd reads them. */
-function lastBytes(tail: number, chunk: Buffer): number {
+export function lastBytes(tail: number, chunk: Buffer): number {
   let packed = tail === -1 ? 0 : tail;
   const n = chunk.length;
   for (let i = Math.max(0, n - 3); i < n; i++) packed = ((packed << 8) | chunk[i]!) & 0xffffff;

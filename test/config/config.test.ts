@@ -46,6 +46,16 @@ describe('config', () => {
     ['no models', { models: {} }, 'models'],
     ['a port out of range', { ...minimal, server: { port: 70000 } }, 'server.port'],
     ['an auto model that collides with a key', { ...minimal, router: { autoModel: 'a' } }, 'router.autoModel'],
+    [
+      'a default model that does not serve chat',
+      { models: { a: { baseURL: 'http://x/v1', model: 'm' }, r: { baseURL: 'http://x/v1', model: 'r', endpoints: ['responses'] } }, router: { defaultModel: 'r' } },
+      'router.defaultModel',
+    ],
+    [
+      'a fallback model that does not serve chat',
+      { models: { a: { baseURL: 'http://x/v1', model: 'm' }, e: { baseURL: 'http://x/v1', model: 'e', endpoints: ['embeddings'] } }, router: { fallbackModel: 'e' } },
+      'router.fallbackModel',
+    ],
   ];
   for (const [name, raw, path] of bad) {
     it(`rejects ${name}, naming ${path}`, () => {

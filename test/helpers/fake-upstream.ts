@@ -5,12 +5,17 @@ import type { AddressInfo } from 'node:net';
  * A real OpenAI-shaped HTTP upstream on port 0, scripted per upstream model name. A POST to a path
  * ending in `/embeddings` is answered as OpenAI's embeddings endpoint: an `answer` there is a list
  * of `fakeVector`s, one per input, `dimensions` long (default 4), base64 when `encoding_format` asks.
+ * A POST to a path ending in `/responses` is answered as OpenAI's Responses API: a response object
+ * (`resp_…`, usage in input/output tokens) whole, or streamed as its events (`response.created` …
+ * `response.completed`, which carries the usage); a `previous_response_id` this upstream did not
+ * make for the same model is a 404 `previous_response_not_found`, in OpenAI's error shape.
  */
 
 export type Behaviour =
   /** `wait`: the answer is held until it settles (a test's gate). `content` is ignored on `/embeddings`. */
   | { kind: 'answer'; content?: string; delayMs?: number; extra?: Record<string, unknown>; wait?: Promise<unknown> }
-  | { kind: 'stream'; parts?: string[]; delayMs?: number; failAfter?: number }
+  /** `failed`: on `/responses`, the stream ends with `response.failed` (this message) instead of `response.completed`. */
+  | { kind: 'stream'; parts?: string[]; delayMs?: number; failAfter?: number; failed?: string }
   | { kind: 'status'; status: number; body?: string | Record<string, unknown>; headers?: Record<string, string> }
   | { kind: 'hang' }
   | { kind: 'malformed' }
@@ -109,6 +114,88 @@ function embeddingList(model: string, req: ReceivedRequest, extra: Record<string
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const randomId = (prefix: string) => `${prefix}_${Math.random().toString(16).slice(2)}${Math.random().toString(16).slice(2)}`;
+
+/** A Responses API response object as OpenAI shapes it: what the request asked for echoed back, usage last but for user and metadata. */
+function responseObject(id: string, model: string, req: ReceivedRequest, text: string | null, status: string, extra: Record<string, unknown> = {}) {
+  const b = req.body;
+  const inputTokens = Math.max(1, Math.ceil(req.raw.length / 4));
+  const outputTokens = text === null ? 0 : Math.max(1, Math.ceil(text.length / 4));
+  return {
+    id,
+    object: 'response',
+    created_at: Math.floor(Date.now() / 1000),
+    status,
+    error: null,
+    incomplete_details: null,
+    instructions: b.instructions ?? null,
+    max_output_tokens: b.max_output_tokens ?? null,
+    model,
+    output:
+      text === null
+        ? []
+        : [{ type: 'message', id: `msg_${id.slice(5)}`, status: 'completed', role: 'assistant', content: [{ type: 'output_text', text, annotations: [] }] }],
+    parallel_tool_calls: true,
+    previous_response_id: b.previous_response_id ?? null,
+    reasoning: b.reasoning ?? { effort: null, summary: null },
+    store: b.store ?? true,
+    temperature: 1,
+    text: b.text ?? { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: b.tools ?? [],
+    top_p: 1,
+    truncation: 'disabled',
+    usage:
+      status === 'in_progress'
+        ? null
+        : {
+            input_tokens: inputTokens,
+            input_tokens_details: { cached_tokens: 0 },
+            output_tokens: outputTokens,
+            output_tokens_details: { reasoning_tokens: 0 },
+            total_tokens: inputTokens + outputTokens,
+          },
+    user: null,
+    metadata: b.metadata ?? {},
+    ...extra,
+  };
+}
+
+/** A Responses API stream: `response.created` … one `response.output_text.delta` per part … `response.completed` (or `response.failed`). */
+async function writeResponseStream(res: ServerResponse, req: ReceivedRequest, id: string, b: Extract<Behaviour, { kind: 'stream' }>) {
+  const parts = b.parts ?? ['Hello', ' from ', req.model];
+  const text = parts.join('');
+  const msg = `msg_${id.slice(5)}`;
+  let seq = 0;
+  const event = (type: string, data: Record<string, unknown>) => `event: ${type}
+data: ${JSON.stringify({ type, sequence_number: seq++, ...data })}
+
+`;
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'x-request-id': 'upstream-req-1' });
+  res.write(event('response.created', { response: responseObject(id, req.model, req, null, 'in_progress') }));
+  res.write(event('response.in_progress', { response: responseObject(id, req.model, req, null, 'in_progress') }));
+  res.write(event('response.output_item.added', { output_index: 0, item: { id: msg, type: 'message', status: 'in_progress', content: [], role: 'assistant' } }));
+  res.write(event('response.content_part.added', { item_id: msg, output_index: 0, content_index: 0, part: { type: 'output_text', annotations: [], text: '' } }));
+  for (let i = 0; i < parts.length; i++) {
+    if (b.failAfter !== undefined && i === b.failAfter) {
+      res.destroy();
+      return;
+    }
+    if (b.delayMs) await sleep(b.delayMs);
+    if (res.destroyed) return;
+    res.write(event('response.output_text.delta', { item_id: msg, output_index: 0, content_index: 0, delta: parts[i], logprobs: [] }));
+  }
+  res.write(event('response.output_text.done', { item_id: msg, output_index: 0, content_index: 0, text, logprobs: [] }));
+  res.write(event('response.content_part.done', { item_id: msg, output_index: 0, content_index: 0, part: { type: 'output_text', annotations: [], text } }));
+  res.write(event('response.output_item.done', { output_index: 0, item: { id: msg, type: 'message', status: 'completed', content: [{ type: 'output_text', annotations: [], text }], role: 'assistant' } }));
+  if (b.failed !== undefined) {
+    const failed = { ...responseObject(id, req.model, req, text, 'failed'), error: { code: 'server_error', message: b.failed } };
+    res.end(event('response.failed', { response: failed }));
+    return;
+  }
+  res.end(event('response.completed', { response: responseObject(id, req.model, req, text, 'completed') }));
+}
+
 /** Writes `chunk`, waiting for the socket to take it; false once the connection is gone. */
 function writeAll(res: ServerResponse, chunk: string | Buffer): Promise<boolean> {
   if (res.destroyed) return Promise.resolve(false);
@@ -163,6 +250,8 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
   const counts = new Map<string, number>();
   const received: ReceivedRequest[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  /** The responses made (`resp_…`), and for which model: a `previous_response_id` must name one made for the same model. */
+  const responsesMade = new Map<string, string>();
   const state = { aborted: 0, written: 0 };
 
   const server: Server = createServer((req, res) => {
@@ -193,6 +282,31 @@ export async function startFakeUpstream(): Promise<FakeUpstream> {
       });
       const script = scripts.get(model);
       const behaviour: Behaviour = script ? script(r, n) : body.stream ? { kind: 'stream' } : { kind: 'answer' };
+      if (r.path.endsWith('/responses') && (behaviour.kind === 'answer' || behaviour.kind === 'stream')) {
+        const previous = body.previous_response_id;
+        if (typeof previous === 'string' && responsesMade.get(previous) !== model) {
+          res.writeHead(404, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              error: { message: `Previous response with id '${previous}' not found.`, type: 'invalid_request_error', param: 'previous_response_id', code: 'previous_response_not_found' },
+            }),
+          );
+          return;
+        }
+        const id = randomId('resp');
+        responsesMade.set(id, model);
+        if (behaviour.kind === 'stream') {
+          await writeResponseStream(res, r, id, behaviour);
+          return;
+        }
+        if (behaviour.wait) await behaviour.wait;
+        if (behaviour.delayMs) await sleep(behaviour.delayMs);
+        if (res.destroyed) return;
+        const payload = JSON.stringify(responseObject(id, model, r, behaviour.content ?? `answer from ${model}`, 'completed', behaviour.extra));
+        res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'upstream-req-1', 'openai-processing-ms': '1' });
+        res.end(payload);
+        return;
+      }
       switch (behaviour.kind) {
         case 'answer': {
           if (behaviour.wait) await behaviour.wait;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/core/config.js';
-import { promptContext, queryContext } from '../../src/routing/context.js';
+import { promptContext, queryContext, responsesContext } from '../../src/routing/context.js';
 import type { ClassRule } from '../../src/core/class-rules.js';
 import { matchRule } from '../../src/routing/rules.js';
 import { ConfigError } from '../../src/core/errors.js';
@@ -130,5 +130,51 @@ describe('matching rules', () => {
     const plain = queryContext({ messages: [{ role: 'assistant', content: 'x' }], tools: [], response_format: null });
     expect(plain).toMatchObject({ query: '', tools: false, responseFormat: false, images: false, messageCount: 1 });
     expect(promptContext('hi', { system: 'You handle customer support.', rules }).queryClass).toBe('support');
+  });
+
+  it('builds the context of a Responses API request: instructions as the system prompt, the last user item as the query', () => {
+    const body = {
+      model: 'auto',
+      instructions: 'You are a customer support agent.',
+      input: [
+        { role: 'developer', content: [{ type: 'input_text', text: 'Be brief.' }] },
+        { role: 'user', content: 'first question' },
+        { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'an answer' }] },
+        { type: 'function_call_output', call_id: 'c', output: '{}' },
+        {
+          role: 'user',
+          content: [
+            { type: 'input_text', text: 'What is in' },
+            { type: 'input_image', image_url: 'data:image/png;base64,AAAA' },
+            { type: 'input_text', text: 'this picture?' },
+          ],
+        },
+        'not an item',
+      ],
+      tools: [{ type: 'function', name: 'f' }],
+      text: { format: { type: 'json_schema', name: 'x', schema: {} } },
+      metadata: { team: 'search', tier: 'gold' },
+    };
+    expect(responsesContext(body, rules)).toEqual({
+      query: 'What is in\nthis picture?',
+      system: 'You are a customer support agent.\nBe brief.',
+      messageCount: 6,
+      tools: true,
+      images: true,
+      responseFormat: true,
+      queryClass: 'support',
+    });
+    expect(responsesContext(body, rules, 'batch').queryClass).toBe('batch');
+    // A string input is the query; plain text format and empty tools count as absent.
+    expect(responsesContext({ input: 'def f(): pass', text: { format: { type: 'text' } }, tools: [] }, rules)).toEqual({
+      query: 'def f(): pass',
+      system: '',
+      messageCount: 1,
+      tools: false,
+      images: false,
+      responseFormat: false,
+      queryClass: 'code',
+    });
+    expect(responsesContext({})).toMatchObject({ query: '', messageCount: 0, queryClass: queryContext({ messages: [{ role: 'user', content: '' }] }).queryClass });
   });
 });

@@ -119,7 +119,7 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
       expect(await store.health()).toEqual({ status: 'ok', spoolDepth: 0 });
 
       proxy.cut();
-      const during = Array.from({ length: 50 }, () => trace());
+      const during = Array.from({ length: 50 }, (_, i) => trace(i === 7 ? { modelKey: 'held', endpoint: 'responses', responseId: 'resp_spooled' } : {}));
       // Every write still resolves (committed to the spool), in batches as they come.
       for (let i = 0; i < during.length; i += 10) await Promise.all(during.slice(i, i + 10).map((t) => store.insert(t)));
       expect(store.spoolDepth()).toBe(50);
@@ -135,6 +135,8 @@ describe.skipIf(pgSkip !== null)(`PostgreSQL store${pgSkip ? ` — skipped: ${pg
         trace: { feedback: 0.25, feedbackSource: 'human' },
       });
       await expect(store.count()).rejects.toThrow(/unreachable/);
+      // A spooled answer's response id still finds its model.
+      expect(await store.modelOfResponse('resp_spooled')).toBe('held');
 
       proxy.restore();
       const after = Array.from({ length: 10 }, () => trace());

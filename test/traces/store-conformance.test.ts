@@ -141,6 +141,23 @@ function conformance(name: string, backend: Backend, shared: boolean) {
       expect(await again.count()).toBe(302);
     });
 
+    it('modelOfResponse: the model of the trace with that response_id (the newest of several), found while still being written', async () => {
+      await backend.reset();
+      const s = await store();
+      await s.insert(trace({ modelKey: 'a', endpoint: 'responses', responseId: 'resp_one' }));
+      await s.insert(trace({ modelKey: 'b', endpoint: 'responses', responseId: null }));
+      await s.insert(trace({ modelKey: 'b', endpoint: 'responses', responseId: 'resp_again' }));
+      await s.insert(trace({ modelKey: 'c', endpoint: 'responses', responseId: 'resp_again' }));
+      const late = trace({ modelKey: 'd', endpoint: 'responses', responseId: 'resp_late' });
+      // Not awaited: the lookup must find a trace still waiting in the batch.
+      void s.insert(late);
+      expect(await s.modelOfResponse('resp_late')).toBe('d');
+      expect(await s.modelOfResponse('resp_one')).toBe('a');
+      expect(await s.modelOfResponse('resp_again')).toBe('c');
+      expect(await s.modelOfResponse('resp_unknown')).toBeUndefined();
+      expect(await s.modelOfResponse('')).toBeUndefined();
+    });
+
     it('setFeedback stores the score and returns the previous one; finds a trace still being written; honours the owner', async () => {
       await backend.reset();
       const s = await store();

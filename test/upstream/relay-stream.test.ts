@@ -50,7 +50,7 @@ function endsAtEventBoundary(text: string): boolean {
  * signal fires. Returns what the client had been sent when `beforeEnd` ran (the trace's commit),
  * what it got in all, and the outcome.
  */
-async function relay(chunks: (string | Buffer)[], options: { redactor?: Redactor; res?: FakeResponse } = {}) {
+async function relay(chunks: (string | Buffer)[], options: { redactor?: Redactor; res?: FakeResponse; responses?: boolean } = {}) {
   const res = options.res ?? new FakeResponse();
   const body = new UpstreamBody();
   const signal = new AttemptAbort();
@@ -65,7 +65,7 @@ async function relay(chunks: (string | Buffer)[], options: { redactor?: Redactor
       atCommit = res.text();
     },
     undefined,
-    { redactor: options.redactor ?? Redactor.none, writeStallMs: 30_000 },
+    { redactor: options.redactor ?? Redactor.none, writeStallMs: 30_000, responses: options.responses },
   );
   for (const chunk of chunks) body.push(Buffer.from(chunk));
   body.finish();
@@ -160,6 +160,79 @@ describe('relayStream: the end of the stream', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('relayStream: the end of a Responses API stream', () => {
+  const rev = (type: string, o: Record<string, unknown>, eol = '\n') => `event: ${type}${eol}data: ${JSON.stringify({ type, ...o })}${eol}${eol}`;
+
+  it('holds back the event that ends the response until the trace is committed, however the bytes are cut; reads its id', () => {
+    const middle = fc.array(
+      fc.oneof(
+        fc.string({ maxLength: 300 }).map((d) => rev('response.output_text.delta', { delta: d })),
+        fc.constant(': keep-alive\n\n'),
+        fc.constant(rev('response.output_text.delta', { delta: 'quoting "type":"response.completed" and event: response.completed' })),
+      ),
+      { maxLength: 6 },
+    );
+    const ending = fc.constantFrom('response.completed', 'response.failed', 'response.incomplete');
+    const eol = fc.constantFrom('\n', '\r\n');
+    return fc.assert(
+      fc.asyncProperty(middle, ending, eol, fc.array(fc.nat(), { maxLength: 8 }), async (events, end, e, cuts) => {
+        const before = rev('response.created', { response: { id: 'resp_p', usage: null } }, e) + events.join('');
+        const last = rev(end, { response: { id: 'resp_p', status: 'done', error: end === 'response.failed' ? { message: 'broke' } : null } }, e);
+        const text = before + last;
+        const bytes = Buffer.from(text);
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        const chunks: Buffer[] = [];
+        let at = 0;
+        for (const p of [...points, bytes.length]) {
+          if (p > at) chunks.push(bytes.subarray(at, p));
+          at = p;
+        }
+        const { atCommit, sent, outcome } = await relay(chunks, { responses: true });
+        expect(sent).toBe(text);
+        // Every event before the end went out before the commit; the end did not.
+        expect(atCommit).toBe(before);
+        expect(outcome.response).toEqual({ id: 'resp_p', failure: end === 'response.failed' ? 'response failed: broke' : null });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('relays the events as they come: each read of whole events goes out with its read', async () => {
+    const res = new FakeResponse();
+    const body = new UpstreamBody();
+    const relayed = relayStream(body, res as unknown as ServerResponse, new AttemptAbort(), performance.now(), async () => {}, undefined, {
+      redactor: Redactor.none,
+      writeStallMs: 30_000,
+      responses: true,
+    });
+    const created = rev('response.created', { response: { id: 'resp_r' } });
+    body.push(Buffer.from(created));
+    expect(res.text()).toBe(created);
+    const d = rev('response.output_text.delta', { delta: 'x'.repeat(1000) });
+    body.push(Buffer.from(d.slice(0, 100)));
+    // The start of an event not yet told waits for the next read.
+    expect(res.text()).toBe(created);
+    body.push(Buffer.from(d.slice(100, 600)));
+    expect(res.text()).toBe(created + d.slice(0, 600));
+    body.push(Buffer.from(d.slice(600)));
+    expect(res.text()).toBe(created + d);
+    body.finish();
+    await relayed;
+    expect(res.ended).toBe(true);
+  });
+
+  it('an event whose type shows only past its first 256 bytes is relayed as it comes; a chat stream is not held at response events', async () => {
+    const late = `data: ${JSON.stringify({ sequence_number: 1, padding: 'p'.repeat(300), type: 'response.completed', response: { id: 'resp_l' } })}\n\n`;
+    const { atCommit, sent, outcome } = await relay([late], { responses: true });
+    expect(atCommit).toBe(late);
+    expect(sent).toBe(late);
+    expect(outcome.response?.id).toBe('resp_l');
+    const chat = await relay([rev('response.completed', { response: { id: 'resp_c' } })]);
+    expect(chat.atCommit).toBe(chat.sent);
+    expect(chat.outcome.response).toBeUndefined();
   });
 });
 

@@ -83,3 +83,39 @@ describe('StreamUsageReader: usage from server-sent events, however the bytes ar
     expect(read('data: {"usage":{"prompt_tokens":1,"completion_tokens":1}}', 8)).toBeNull();
   });
 });
+
+describe('usage of a Responses API answer: input and output tokens', () => {
+  const response = (usage: unknown) => ({
+    id: 'resp_1',
+    object: 'response',
+    output: [{ type: 'message', content: [{ type: 'output_text', text: 'the "usage": {"input_tokens": 99} in a string' }] }],
+    tools: [{ type: 'function', name: 'f', parameters: { type: 'object', properties: { usage: { type: 'object' } } } }],
+    usage,
+    user: null,
+    metadata: { usage: 'a string value' },
+  });
+
+  it('whole: from usage.input_tokens / output_tokens, past a nested "usage" before it and a metadata key after it', () => {
+    const usage = { input_tokens: 36, input_tokens_details: { cached_tokens: 0 }, output_tokens: 87, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 123 };
+    expect(usageFromBody(buf(JSON.stringify(response(usage))))).toEqual({ promptTokens: 36, completionTokens: 87 });
+    // No usage: no tokens counted (the tool's `usage` property is the last "usage" object then, with no counts).
+    const none = usageFromBody(buf(JSON.stringify(response(null))));
+    expect([none?.promptTokens ?? null, none?.completionTokens ?? null]).toEqual([null, null]);
+    expect(usageFromBody(buf(JSON.stringify({ ...response(null), tools: [] })))).toBeNull();
+    expect(usageFromBody(buf(JSON.stringify(response({ input_tokens: 'many', output_tokens: 2 }))))).toEqual({ promptTokens: null, completionTokens: 2 });
+  });
+
+  it("stream: from response.completed's response.usage (response.created's usage is null), however the bytes are cut", () => {
+    const ev = (type: string, o: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`;
+    const text =
+      ev('response.created', { response: { ...response(null), status: 'in_progress' } }) +
+      ev('response.output_text.delta', { delta: '"usage": {"input_tokens": 5}' }) +
+      ev('response.completed', { response: response({ input_tokens: 21, output_tokens: 4, total_tokens: 25 }) });
+    for (const size of [1, 5, 64, 4096]) {
+      const reader = new StreamUsageReader();
+      const bytes = buf(text);
+      for (let i = 0; i < bytes.length; i += size) reader.feed(bytes.subarray(i, i + size));
+      expect(reader.usage, `chunks of ${size}`).toEqual({ promptTokens: 21, completionTokens: 4 });
+    }
+  });
+});
