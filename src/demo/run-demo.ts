@@ -191,6 +191,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     timeoutMs: 5000,
     inputCostPerMTok: m.inputCostPerMTok,
     outputCostPerMTok: m.outputCostPerMTok,
+    endpoints: ['chat' as const, 'responses' as const],
   });
   const config = parseConfig({
     server: { host: '127.0.0.1', port: options.port },

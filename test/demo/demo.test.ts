@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import OpenAI from 'openai';
 import { request } from 'undici';
 import { runDemo } from '../../src/demo/run-demo.js';
 import { DEMO_CONCURRENCY, DEMO_QUALITY, DEMO_REQUESTS } from '../../src/demo/scenario.js';
@@ -95,6 +96,18 @@ describe('tracegate demo', () => {
         expect(stats.judge.scored).toBe(demo.judge.scored);
         expect(stats.feedback_by_source.human).toBe(demo.rated);
         expect(stats.feedback_by_source.judge).toBe((demo.served.feedback.judge ?? 0) + (demo.shadowed.feedback.judge ?? 0));
+
+        // The simulated models speak the Responses API too: a follow-up goes to the model holding the state.
+        const client = new OpenAI({ baseURL: `${demo.running.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+        const first = await client.responses.create({ model: 'auto', instructions: 'be brief', input: 'write a python function' }).withResponse();
+        expect(first.data.output_text).toContain('Here is my answer to: write a python function');
+        expect(first.data.usage?.input_tokens).toBeGreaterThan(0);
+        const holder = first.response.headers.get('x-router-model');
+        const next = await client.responses.create({ model: 'auto', input: 'and in rust?', previous_response_id: first.data.id, stream: true }).withResponse();
+        let streamed = '';
+        for await (const event of next.data) if (event.type === 'response.output_text.delta') streamed += event.delta;
+        expect(streamed).toContain(`(${holder}) Here is my answer to: and in rust?`);
+        expect(next.response.headers.get('x-router-reason')).toBe('sticky');
       } finally {
         await demo.close();
       }
