@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { randomUUID } from 'node:crypto';
 import type { Services } from '../pipeline/services.js';
 import { errors } from '../core/errors.js';
+import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
 import type { BrowserCheck } from './browser-guard.js';
 import { sendJson } from './chat-reply.js';
 import { errorAnswer } from './error-answer.js';
@@ -83,4 +84,28 @@ export function answerRefused(
   if (queryClass !== null) headers['x-router-class'] = queryClass;
   if (!incoming.complete) closeAfterAnswer(incoming, outgoing);
   sendJson(outgoing, answer.status, headers, JSON.stringify(answer.body));
+}
+
+/**
+ * Runs `answer` as one request in flight (counted for a graceful shutdown): a client that leaves
+ * before its answer is finished aborts the attempt running then (`answer` hands each attempt's
+ * controller over as it starts).
+ */
+export async function answerInFlight(
+  gw: Pick<Services, 'inflight'>,
+  outgoing: ServerResponse,
+  answer: (setController: (ac: AttemptAbort) => void) => Promise<void>,
+): Promise<void> {
+  gw.inflight++;
+  let current: AttemptAbort | null = null;
+  const onClose = () => {
+    if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
+  };
+  outgoing.on('close', onClose);
+  try {
+    await answer((ac) => (current = ac));
+  } finally {
+    outgoing.off('close', onClose);
+    gw.inflight--;
+  }
 }

@@ -7,8 +7,7 @@ import type { RequestInfo } from '../pipeline/record-attempt.js';
 import type { ChatRequest } from '../pipeline/types.js';
 import { queryContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
-import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
-import { admitRequest, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
+import { admitRequest, answerInFlight, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
 import { ServerChatReply } from './chat-reply.js';
 import { parseChatRequest } from './chat-request.js';
 import { browserCheck } from './browser-guard.js';
@@ -75,18 +74,7 @@ export function chatCompletionsListener(gw: Services) {
       };
       queryClass = info.queryClass;
 
-      gw.inflight++;
-      let current: AttemptAbort | null = null;
-      const onClose = () => {
-        if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
-      };
-      outgoing.on('close', onClose);
-      try {
-        await answerChat(gw, request, raw, info, new ServerChatReply(outgoing), (ac) => (current = ac));
-      } finally {
-        outgoing.off('close', onClose);
-        gw.inflight--;
-      }
+      await answerInFlight(gw, outgoing, (setController) => answerChat(gw, request, raw, info, new ServerChatReply(outgoing), setController));
     } catch (err) {
       answerRefused(gw, err, requestId, queryClass, incoming, outgoing);
     }

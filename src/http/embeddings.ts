@@ -4,8 +4,7 @@ import { EMBEDDING_CLASS } from '../core/reserved-classes.js';
 import { errors, GatewayError } from '../core/errors.js';
 import { answerEmbeddings } from '../pipeline/answer-embeddings.js';
 import type { RequestInfo } from '../pipeline/record-attempt.js';
-import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
-import { admitRequest, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
+import { admitRequest, answerInFlight, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
 import { browserCheck } from './browser-guard.js';
 import { ServerChatReply } from './chat-reply.js';
 import { inputText, parseEmbeddingsRequest } from './embeddings-request.js';
@@ -55,18 +54,7 @@ export function embeddingsListener(gw: Services) {
         requestBytes: raw.length,
       };
 
-      gw.inflight++;
-      let current: AttemptAbort | null = null;
-      const onClose = () => {
-        if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
-      };
-      outgoing.on('close', onClose);
-      try {
-        await answerEmbeddings(gw, request, raw, info, new ServerChatReply(outgoing), (ac) => (current = ac));
-      } finally {
-        outgoing.off('close', onClose);
-        gw.inflight--;
-      }
+      await answerInFlight(gw, outgoing, (setController) => answerEmbeddings(gw, request, raw, info, new ServerChatReply(outgoing), setController));
     } catch (err) {
       answerRefused(gw, err, requestId, null, incoming, outgoing);
     }

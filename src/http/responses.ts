@@ -6,8 +6,7 @@ import type { RequestInfo } from '../pipeline/record-attempt.js';
 import { responsesTarget } from '../pipeline/responses-target.js';
 import { responsesContext } from '../routing/context.js';
 import { CLASS_HEADER } from '../routing/rules.js';
-import { ClientGone, type AttemptAbort } from '../upstream/attempt.js';
-import { admitRequest, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
+import { admitRequest, answerInFlight, answerRefused, isPostTo, requestIdOf } from './api-admission.js';
 import { browserCheck } from './browser-guard.js';
 import { ServerChatReply } from './chat-reply.js';
 import { servingKeys } from './models.js';
@@ -57,18 +56,7 @@ export function responsesListener(gw: Services) {
       };
       queryClass = info.queryClass;
 
-      gw.inflight++;
-      let current: AttemptAbort | null = null;
-      const onClose = () => {
-        if (!outgoing.writableFinished) current?.abort(new ClientGone('client disconnected'));
-      };
-      outgoing.on('close', onClose);
-      try {
-        await answerResponses(gw, request, raw, info, new ServerChatReply(outgoing), (ac) => (current = ac), sticky);
-      } finally {
-        outgoing.off('close', onClose);
-        gw.inflight--;
-      }
+      await answerInFlight(gw, outgoing, (setController) => answerResponses(gw, request, raw, info, new ServerChatReply(outgoing), setController, sticky));
     } catch (err) {
       answerRefused(gw, err, requestId, queryClass, incoming, outgoing);
     }
