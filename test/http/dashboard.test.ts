@@ -218,6 +218,12 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
       .then(async (s) => {
         for await (const _ of s);
       });
+    // A pinned request the model refuses (a rate limit): a refused attempt, no answer to rate.
+    upstream.script('small-model', (req) =>
+      JSON.stringify(req.body.messages).includes('rate-limit me')
+        ? { kind: 'status', status: 429, headers: { 'retry-after': '30' }, body: { error: { message: 'Rate limit reached', type: 'requests', param: null, code: 'rate_limit_exceeded' } } }
+        : req.body.stream ? { kind: 'stream' } : { kind: 'answer' });
+    await ask('rate-limit me', 'small').catch(() => {});
     await ask(XSS);
     for (const [i, id] of ids.slice(0, 12).entries()) {
       const res = await post('/feedback', i % 3 === 2 ? { trace_id: id, thumbs: 'down' } : { trace_id: id, feedback: i % 2 ? 1 : 0.6 });
@@ -306,6 +312,7 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
     // A trace list row says whose feedback it has when it is not a person's.
     const newest = await gw.gateway.store.recent(25);
     expect(newest.some((t) => t.feedbackSource === 'implicit')).toBe(true);
+    expect(newest.some((t) => t.outcome === 'refused')).toBe(true);
     await expect.poll(() => page.locator('#recent tbody tr').first().getAttribute('data-trace-id'), { timeout: 5000 }).toBe(newest[0]!.id);
     for (const t of newest) {
       expect(await page.locator(`#recent tr[data-trace-id="${t.id}"]`).count(), t.id).toBe(1);
@@ -316,6 +323,9 @@ describe.skipIf(SKIP_BROWSER)('the dashboard in headless Chromium', () => {
       // A thumb is pressed for a person's rating only.
       const pressed = await page.locator(`#recent tr[data-trace-id="${t.id}"] button[aria-pressed="true"]`).count();
       expect(pressed, t.id).toBe(t.feedback !== null && (t.feedback === 0 || t.feedback === 1) && !shown ? 1 : 0);
+      // An embedding or a refused attempt (one is among them) is no answer to rate: no thumbs.
+      const thumbs = await page.locator(`#recent tr[data-trace-id="${t.id}"] button[data-thumbs]`).count();
+      expect(thumbs, t.id).toBe(t.endpoint === 'embeddings' || t.outcome === 'refused' ? 0 : 2);
     }
   });
 

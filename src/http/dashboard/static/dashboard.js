@@ -410,9 +410,9 @@
             t.feedback !== null && t.feedback_source !== null && t.feedback_source !== 'human'
               ? el('span', { class: 'fb-source', data: { field: 'feedback-source' } }, t.feedback_source)
               : null,
-            // An embedding is no answer to rate.
-            t.endpoint === 'embeddings' ? null : thumbButton(t, 'up'),
-            t.endpoint === 'embeddings' ? null : thumbButton(t, 'down')),
+            // An embedding, or a refused attempt, is no answer to rate.
+            t.endpoint === 'embeddings' || t.outcome === 'refused' ? null : thumbButton(t, 'up'),
+            t.endpoint === 'embeddings' || t.outcome === 'refused' ? null : thumbButton(t, 'down')),
           el('td', { class: 'left query', data: { field: 'query' }, title: t.query === null ? 'prompt not stored (traces.storePrompts)' : t.query },
             t.query === null ? el('span', { class: 'muted' }, '(not stored)') : t.query)),
       );
