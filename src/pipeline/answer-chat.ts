@@ -263,8 +263,8 @@ class RequestLife {
    * wait a 429 asked for (within router.retryAfterMaxMs); fail over to another model (routed: a
    * retryable failure, a refused key or a request too big for the model) while `maxAttempts`
    * distinct models have not been tried; past that, `router.fallbackModel` as the last resort when
-   * it is untried and not in cooldown; else answer the failure. Nothing is tried once the request's
-   * deadline has passed (nor a wait that would end past it).
+   * it is untried and not in cooldown; else answer the failure. Nothing starts (no attempt, no wait)
+   * with less than MIN_ATTEMPT_MS of the request's deadline left.
    */
   private nextAfter(failure: AttemptFailure, cause: StatusCause, id: AttemptId): Next {
     const { gw, info } = this;
