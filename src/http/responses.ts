@@ -40,7 +40,7 @@ export function responsesListener(gw: Services) {
       const raw = await readBody(incoming, bodyLimitBytes);
       const request = parseResponsesRequest(raw, bodyDepthLimit);
       if (request instanceof GatewayError) throw request;
-      const { routed, sticky } = await responsesTarget(gw, request, serving);
+      const { routed, holder } = await responsesTarget(gw, request, serving);
       const classHeader = incoming.headers[CLASS_HEADER];
       const context = responsesContext(request, gw.config.router.classes, typeof classHeader === 'string' ? classHeader : undefined);
       const info: RequestInfo = {
@@ -56,7 +56,7 @@ export function responsesListener(gw: Services) {
       };
       queryClass = info.queryClass;
 
-      await answerInFlight(gw, outgoing, (setController) => answerResponses(gw, request, raw, info, new ServerChatReply(outgoing), setController, sticky));
+      await answerInFlight(gw, outgoing, (setController) => answerResponses(gw, request, raw, info, new ServerChatReply(outgoing), setController, holder));
     } catch (err) {
       answerRefused(gw, err, requestId, queryClass, incoming, outgoing);
     }

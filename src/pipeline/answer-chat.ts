@@ -23,7 +23,7 @@ import type { ChatReply, ChatRequest, ResponsesRequest, RoutingHeaders } from '.
  * only once its trace is committed. Never rejects for an upstream's failure: every outcome is
  * answered.
  */
-export async function answerChat(
+export function answerChat(
   gw: Services,
   request: ChatRequest,
   raw: Buffer,
@@ -31,13 +31,7 @@ export async function answerChat(
   reply: ChatReply,
   setController: (ac: AttemptAbort) => void,
 ): Promise<void> {
-  const known = sessionModel(gw, info);
-  const life = new RequestLife(gw, request, raw, info, reply, null, known instanceof Promise ? await known : known);
-  try {
-    await life.run(setController);
-  } finally {
-    life.releaseSlot();
-  }
+  return answerRequest(gw, request, raw, info, reply, setController, null);
 }
 
 /**
@@ -48,7 +42,7 @@ export async function answerChat(
  * alone is tried (reason `sticky`), never failed over from. No `stream_options` (the stream's usage
  * comes in `response.completed`), no judge, shadow or implicit signal.
  */
-export async function answerResponses(
+export function answerResponses(
   gw: Services,
   request: ResponsesRequest,
   raw: Buffer,
@@ -57,18 +51,27 @@ export async function answerResponses(
   setController: (ac: AttemptAbort) => void,
   holder: string | null,
 ): Promise<void> {
-  const known = sessionModel(gw, info);
+  return answerRequest(gw, request, raw, info, reply, setController, holder);
+}
+
+/** A request's life, chat or Responses API, with the model of its conversation's earlier turns (router.sticky). */
+async function answerRequest(
+  gw: Services,
+  request: ChatRequest | ResponsesRequest,
+  raw: Buffer,
+  info: RequestInfo,
+  reply: ChatReply,
+  setController: (ac: AttemptAbort) => void,
+  holder: string | null,
+): Promise<void> {
+  // From memory, or read from the store.
+  const known = info.session ? (gw.sticky?.modelOf(info.session) ?? null) : null;
   const life = new RequestLife(gw, request, raw, info, reply, holder, known instanceof Promise ? await known : known);
   try {
     await life.run(setController);
   } finally {
     life.releaseSlot();
   }
-}
-
-/** The model of the conversation's earlier turns (router.sticky): from memory, or read from the store. */
-function sessionModel(gw: Services, info: RequestInfo): string | null | Promise<string | null> {
-  return info.session ? (gw.sticky?.modelOf(info.session) ?? null) : null;
 }
 
 /** What one request (chat, or Responses API) carries from attempt to attempt. */

@@ -6,7 +6,7 @@ import type { ResponsesRequest } from './types.js';
 export interface ResponsesTarget {
   routed: boolean;
   /** The model that made the response `previous_response_id` names (routed requests only), or null. */
-  sticky: string | null;
+  holder: string | null;
 }
 
 /**
@@ -28,7 +28,7 @@ export async function responsesTarget(
   if (model !== autoModel) {
     if (!gw.upstreams.has(model)) throw errors.modelNotFound(model, autoModel, gw.modelKeys);
     if (!serving.includes(model)) throw errors.endpointNotServed(model, 'responses', serving);
-    return { routed: false, sticky: null };
+    return { routed: false, holder: null };
   }
   const previous = request.previous_response_id;
   if (typeof previous === 'string') {
@@ -41,9 +41,9 @@ export async function responsesTarget(
     }
     if (holder !== undefined) {
       if (!serving.includes(holder)) throw errors.previousResponseModelUnavailable(previous, holder);
-      return { routed: true, sticky: holder };
+      return { routed: true, holder };
     }
   }
   if (gw.routedFor('responses').length === 0) throw errors.endpointNotRouted(autoModel, 'responses', serving);
-  return { routed: true, sticky: null };
+  return { routed: true, holder: null };
 }
