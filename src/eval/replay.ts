@@ -39,7 +39,9 @@ export type DriftKind = 'break' | 'degrade';
 /**
  * The simulated quality signals of a run. Every routed answer's score is the data's; what the policy
  * learns of it depends on who tells: its user (`feedbackRate` of answers), else a judge (`judgeRate`
- * of the others, wrong with probability `judgeNoise`: it gives 1 − score), else nobody. A shadow call
+ * of the others, wrong with probability `judgeNoise`: it gives 1 − score), else nobody. As in the
+ * gateway, whether the judge grades a request's answer is drawn as the request starts, and the
+ * policy is told (RoutingContext.graded). A shadow call
  * (`shadowRate` of requests) sends the query to the policy's `shadowCandidate` too; the judge scores
  * both answers, and the client's answer is the policy's choice, never the shadow's.
  */
@@ -174,13 +176,15 @@ class ReplaySession {
     return this.drift !== null && this.drift.kind === 'break' && this.drift.model === i;
   }
 
-  /** What the policy is told of model `i`'s answer: a user's rating, a judge's score, or nothing (a failure tells by itself). */
-  private signal(query: EvalQuery, i: number): { feedback: number | null; source: FeedbackSource } {
+  /**
+   * What the policy is told of model `i`'s answer: a user's rating, else the judge's score when the
+   * request was sampled for the judge (`graded`), else nothing (a failure tells by itself).
+   */
+  private signal(query: EvalQuery, i: number, graded: boolean): { feedback: number | null; source: FeedbackSource } {
     if (this.broken(i)) return { feedback: null, source: 'human' };
     const score = this.score(query, i);
-    const s = this.signals;
-    if (this.draw() < s.feedbackRate) return { feedback: score, source: 'human' };
-    if (this.draw() < s.judgeRate) return { feedback: this.judge(query, score), source: 'judge' };
+    if (this.draw() < this.signals.feedbackRate) return { feedback: score, source: 'human' };
+    if (graded) return { feedback: this.judge(query, score), source: 'judge' };
     return { feedback: null, source: 'human' };
   }
 
@@ -208,11 +212,12 @@ class ReplaySession {
     };
     const ctx = { query: query.prompt, queryClass: query.queryClass, available: this.keys, context };
     const shadow = this.signals.shadowRate > 0 && this.draw() < this.signals.shadowRate;
+    const graded = this.signals.judgeRate > 0 && this.draw() < this.signals.judgeRate;
     // With shadow calls, every request is served the best estimate: the shadow calls explore (as the
     // gateway does while router.shadow has budget left).
-    const decision = this.policy.select(this.signals.shadowRate > 0 ? { ...ctx, exploit: true } : ctx);
+    const decision = this.policy.select({ ...ctx, graded, exploit: this.signals.shadowRate > 0 });
     const i = this.modelIndex(decision.model);
-    const served = this.signal(query, i);
+    const served = this.signal(query, i, graded);
     // A shadow call is judged together with the served answer: the pair is what the judge compares.
     const signal =
       shadow && served.feedback === null && !this.broken(i) ? { feedback: this.judge(query, this.score(query, i)), source: 'judge' as const } : served;

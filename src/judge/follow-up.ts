@@ -15,6 +15,8 @@ export class FollowUp {
     readonly judged: boolean,
     readonly shadowed: boolean,
     stream: boolean,
+    /** Sampled for the judge while it is grading: the answer will be graded (RoutingContext.graded). */
+    readonly graded: boolean,
   ) {
     this.streamText = stream ? new StreamText() : null;
   }
@@ -24,7 +26,7 @@ export class FollowUp {
     if (gw.judge === null) return null;
     const judged = gw.judge.sample();
     const shadowed = gw.shadow !== null && gw.shadow.sample();
-    return judged || shadowed ? new FollowUp(judged, shadowed, stream) : null;
+    return judged || shadowed ? new FollowUp(judged, shadowed, stream, judged && gw.judge.grading()) : null;
   }
 
   /**

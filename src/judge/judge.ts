@@ -90,6 +90,15 @@ export class Judge {
     return this.config.sampleRate > 0 && this.random.uniform() < this.config.sampleRate;
   }
 
+  /**
+   * Whether an answer sampled now would be graded as things stand (the judge is open, its budget not
+   * spent, its minute not full): what tells the policy that exploring on this request brings
+   * evidence back.
+   */
+  grading(): boolean {
+    return !this.closed && !this.spend.exhausted() && this.window.open();
+  }
+
   /** Queues an answer to grade; false (and counted) when it is dropped. */
   enqueue(job: JudgeJob): boolean {
     if (this.closed) return false;

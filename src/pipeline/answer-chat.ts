@@ -214,7 +214,14 @@ class RequestLife {
     if (this.holder !== null) return { model: this.holder, reason: 'sticky' };
     const available = routableModels(gw, this.endpoint, this.tried, info.requestBytes);
     if (this.stuck !== null && available.includes(this.stuck)) return { model: this.stuck, reason: 'sticky' };
-    return gw.policy.select({ query: info.query, queryClass: info.queryClass, available, context: info.context, exploit: gw.shadow?.exploring() });
+    return gw.policy.select({
+      query: info.query,
+      queryClass: info.queryClass,
+      available,
+      context: info.context,
+      exploit: gw.shadow?.exploring(),
+      graded: this.followUp?.graded === true,
+    });
   }
 
   private takeSlot(upstream: Upstream): void {

@@ -33,7 +33,7 @@ export interface StoreSums {
  * none). Offline evidence is a prior: per arm, its sums are scaled to count at most `priorWeight`
  * observations, and it is older than every live piece of evidence, so it weighs γ^(live traces)
  * in the cost sums and γ^(live pieces of quality evidence) in the window's quality sums, and counts
- * whole in the record. Returns the live traces and served ratings counted.
+ * whole in the record. Returns the live traces, and the ratings counted in how often to explore.
  */
 export function loadEvidence(ctx: LoadTarget, sums: StoreSums): { traces: number; evidence: number } {
   for (const state of ctx.classes.values()) {
@@ -71,7 +71,8 @@ export function loadEvidence(ctx: LoadTarget, sums: StoreSums): { traces: number
     arm.lSum = Math.min(sums.weight, Math.max(0, sums.sum));
     // Without decay, `failures` is their raw count: the rest are the rated answers.
     arm.rated = Math.max(0, Math.round(row.observations - row.failures));
-    evidence += arm.rated;
+    // How often to explore counts the ratings not from the judge (AdaptivePolicy.exploreShare).
+    evidence += Math.max(0, Math.round(row.ratedCount + row.implicitCount));
   }
   const offlineCounts = new Map<string, number>();
   for (const row of sums.offline) {

@@ -13,10 +13,8 @@ export interface ModelState {
   /** Configured (so its price, even 0, is known). */
   readonly priced: boolean;
   readonly arms: Arm[];
-  /** Sums over this model's arms in all classes, for the pooled prior (the whole record) and latency. */
+  /** Sums over this model's arms in all classes: its mean latency where a class has none yet. */
   weight: number;
-  lWeight: number;
-  lSum: number;
   latencySumMs: number;
 }
 
@@ -65,6 +63,8 @@ export interface Rating {
   score: number;
   weight: number;
   qTick: number;
+  /** Counted in how often to explore: a served answer's rating from anyone but the judge (see exploreShare). */
+  counted: boolean;
 }
 
 /** A recent trace, kept so that its late feedback can be counted. */
@@ -115,24 +115,18 @@ export function anchorOf(models: ReadonlyMap<string, ModelState>, defaultModel: 
 }
 
 export function newModel(key: string, priorCost: number, priced: boolean): ModelState {
-  return { key, priorCost, priced, arms: [], weight: 0, lWeight: 0, lSum: 0, latencySumMs: 0 };
+  return { key, priorCost, priced, arms: [], weight: 0, latencySumMs: 0 };
 }
 
 /** Recomputed by summation rather than kept by increments, so it never drifts. */
 export function refreshTotals(model: ModelState): void {
   let weight = 0;
-  let lWeight = 0;
-  let lSum = 0;
   let latencySumMs = 0;
   for (const arm of model.arms) {
     weight += arm.weight;
-    lWeight += arm.lWeight;
-    lSum += arm.lSum;
     latencySumMs += arm.latencySumMs;
   }
   model.weight = weight;
-  model.lWeight = lWeight;
-  model.lSum = lSum;
   model.latencySumMs = latencySumMs;
 }
 

@@ -65,15 +65,24 @@ import type {
  *
  * With few ratings the prior decides: the price prior (src/routing/price-curve.ts: a cheaper model
  * is assumed a little worse than what the class's rated models say, a pricier one no better), with
- * the anchor (router.defaultModel, else the priciest routed model) winning ties, plus pooling across
- * classes. Traffic leaves the anchor as ratings say another model is as good for less.
+ * the anchor (router.defaultModel, else the priciest routed model) winning ties. Traffic leaves the
+ * anchor as ratings say another model is as good for less; a model that claims to be better than the
+ * anchor must show it by a margin (ANCHOR_MARGIN_SD).
+ *
+ * Exploration goes where evidence comes back: every request the judge will grade gets a Thompson
+ * draw, and the others get one as often as a served answer brings a rating back from anyone else.
  */
 
 /** Draws a shadow candidate may take to find a model that beats the served one (shadowCandidate). */
 const SHADOW_DRAWS = 10;
 
-/** Pseudo-counts lent to an arm's prior by the same model's mean quality in the other classes. */
-const POOL_PSEUDO_COUNT = 2;
+/**
+ * How far the evidence must carry a model's quality above the anchor's before it takes the anchor's
+ * traffic: its posterior mean less this many standard deviations must still be above it (see
+ * shownQuality). A model as good as the anchor for less needs no margin; one that claims to be
+ * better than it must show it, so a few lucky ratings do not move a class off its safe default.
+ */
+const ANCHOR_MARGIN_SD = 1;
 /** Most traces remembered for late feedback. */
 const MAX_PENDING = 100_000;
 /**
@@ -86,7 +95,7 @@ const PENDING_PER_ARM = 2000;
 /**
  * The default policy: Thompson sampling per query class over the available models, on the utility
  * reliability × quality − costWeight × dollars − latencyWeight × seconds, with quality learned from
- * ratings only, an anchored price prior, and exploration in proportion to the ratings that come back.
+ * ratings only, an anchored price prior, and exploration where ratings come back.
  */
 export class AdaptivePolicy implements RouterPolicy {
   readonly name = 'adaptive';
@@ -147,11 +156,15 @@ export class AdaptivePolicy implements RouterPolicy {
     if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
     const state = this.classes.get(ctx.queryClass);
     this.curve.load(state);
-    const explore = ctx.exploit !== true && this.random.uniform() < this.exploreShare();
+    // A graded answer brings its rating back for sure: exploring there costs as much and teaches more.
+    const explore = ctx.exploit !== true && (ctx.graded === true || this.random.uniform() < this.exploreShare());
+    const anchorQuality = this.anchorQuality(state);
     let chosen = available[0] as string;
     let chosenScore = -Infinity;
     let greedy = chosen;
     let greedyScore = -Infinity;
+    let greedyShown = -Infinity;
+    let anchorScore = -Infinity;
     for (let i = 0; i < available.length; i++) {
       const key = available[i] as string;
       const model = this.model(key);
@@ -160,10 +173,12 @@ export class AdaptivePolicy implements RouterPolicy {
       const penalty = this.penalty(model, arm);
       const reliable = reliability(arm);
       const mean = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
+      if (model === this.anchor) anchorScore = mean;
       // On a tie (no evidence yet) the anchor is the best estimate.
       if (mean > greedyScore || (mean === greedyScore && model === this.anchor)) {
         greedy = key;
         greedyScore = mean;
+        greedyShown = reliable * this.shownQuality(anchorQuality) - penalty;
       }
       if (explore) {
         const c = arm === undefined ? 1 : temper(judgedSums(arm).weight);
@@ -174,6 +189,7 @@ export class AdaptivePolicy implements RouterPolicy {
         }
       }
     }
+    if (this.anchor !== undefined && greedy !== this.anchor.key && greedyShown <= anchorScore) greedy = this.anchor.key;
     if (!explore) chosen = greedy;
     this.countPick(ctx.queryClass, chosen);
     return { model: chosen, reason: chosen === greedy ? 'learned' : 'explore' };
@@ -214,7 +230,11 @@ export class AdaptivePolicy implements RouterPolicy {
     return other;
   }
 
-  /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
+  /**
+   * The share of ungraded requests that get a Thompson draw: how often a served answer brings a rating
+   * back from anyone but the judge (a user, an implicit signal). Requests the judge will grade always
+   * get one (RoutingContext.graded), so the judge's ratings are not counted here.
+   */
   private exploreShare(): number {
     return Math.min(1, Math.max(EXPLORE_FLOOR, (this.evidence + 1) / (this.traces + 1)));
   }
@@ -253,22 +273,26 @@ export class AdaptivePolicy implements RouterPolicy {
     // A refused attempt counts against reliability (it did not answer), not as quality evidence.
     if (qualityFailure(observation)) this.forgetQuality(arm);
     else if (!failed && observation.feedback !== null && Number.isFinite(observation.feedback)) {
-      entry.rating = this.addQuality(arm, clamp01(observation.feedback), ratingWeight(observation.feedbackSource, this.weights), served);
+      const counted = served && observation.feedbackSource !== 'judge';
+      entry.rating = this.addQuality(arm, clamp01(observation.feedback), ratingWeight(observation.feedbackSource, this.weights), counted);
       arm.rated += 1;
     }
     refreshTotals(arm.model);
     this.remember(observation.traceId, entry);
   }
 
-  /** A new rating, the arm's newest piece of evidence: the window's older ones weigh γ less. */
-  private addQuality(arm: Arm, score: number, weight: number, served: boolean): Rating {
+  /**
+   * A new rating, the arm's newest piece of evidence: the window's older ones weigh γ less. `counted`:
+   * it counts in how often to explore (Rating.counted).
+   */
+  private addQuality(arm: Arm, score: number, weight: number, counted: boolean): Rating {
     this.forgetQuality(arm);
     arm.qWeight += weight;
     arm.qSum += weight * score;
     arm.lWeight += weight;
     arm.lSum += weight * score;
-    if (served) this.evidence += 1;
-    return { score, weight, qTick: arm.qTick };
+    if (counted) this.evidence += 1;
+    return { score, weight, qTick: arm.qTick, counted };
   }
 
   /**
@@ -317,19 +341,19 @@ export class AdaptivePolicy implements RouterPolicy {
     const score = clamp01(feedback.score);
     const weight = ratingWeight(feedback.source, this.weights);
     const old = entry.rating;
+    const counted = entry.served && feedback.source !== 'judge';
     if (old !== null) {
-      if (old.score === score && old.weight === weight) return;
+      if (old.score === score && old.weight === weight && old.counted === counted) return;
       const w = old.weight * Math.pow(this.gamma, arm.qTick - old.qTick);
       arm.qWeight = Math.max(0, arm.qWeight - w);
       arm.qSum = Math.min(arm.qWeight, Math.max(0, arm.qSum - w * old.score));
       arm.lWeight = Math.max(0, arm.lWeight - old.weight);
       arm.lSum = Math.min(arm.lWeight, Math.max(0, arm.lSum - old.weight * old.score));
-      if (entry.served) this.evidence -= 1;
+      if (old.counted) this.evidence -= 1;
     } else {
       arm.rated += 1;
     }
-    entry.rating = this.addQuality(arm, score, weight, entry.served);
-    refreshTotals(arm.model);
+    entry.rating = this.addQuality(arm, score, weight, counted);
   }
 
   /** Rebuilds the whole learned state from the store (updates run one at a time). */
@@ -423,7 +447,7 @@ export class AdaptivePolicy implements RouterPolicy {
       const failed = trace.failed === true;
       const rating =
         !failed && trace.feedback !== null && trace.feedback !== undefined
-          ? { score: clamp01(trace.feedback), weight: ratingWeight(trace.feedbackSource, this.weights), qTick: arm.qTick }
+          ? { score: clamp01(trace.feedback), weight: ratingWeight(trace.feedbackSource, this.weights), qTick: arm.qTick, counted: trace.feedbackSource !== 'judge' }
           : null;
       this.remember(trace.id, { arm, failed, served: true, rating });
     }
@@ -485,19 +509,48 @@ export class AdaptivePolicy implements RouterPolicy {
   private greedyChoice(queryClass: QueryClass): string {
     const state = this.classes.get(queryClass);
     this.curve.load(state);
+    const anchorQuality = this.anchorQuality(state);
     let best = '';
     let bestScore = -Infinity;
+    let bestShown = -Infinity;
+    let anchorScore = -Infinity;
     for (const key of this.candidates(state)) {
       const model = this.model(key);
       const arm = state?.arms.get(key);
       this.posterior(model, arm);
-      const score = reliability(arm) * (this.alpha / (this.alpha + this.beta)) - this.penalty(model, arm);
+      const reliable = reliability(arm);
+      const penalty = this.penalty(model, arm);
+      const score = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
+      if (model === this.anchor) anchorScore = score;
       if (score > bestScore || (score === bestScore && model === this.anchor)) {
         best = key;
         bestScore = score;
+        bestShown = reliable * this.shownQuality(anchorQuality) - penalty;
       }
     }
+    if (this.anchor !== undefined && best !== this.anchor.key && bestShown <= anchorScore) best = this.anchor.key;
     return best;
+  }
+
+  /** The anchor's posterior mean quality in the class (the price curve loaded); undefined without an anchor. */
+  private anchorQuality(state: ClassState | undefined): number | undefined {
+    const anchor = this.anchor;
+    if (anchor === undefined) return undefined;
+    this.posterior(anchor, state?.arms.get(anchor.key));
+    return this.alpha / (this.alpha + this.beta);
+  }
+
+  /**
+   * The quality of the posterior in this.alpha / this.beta as far as the evidence shows it against
+   * the anchor's: a mean above the anchor's counts only ANCHOR_MARGIN_SD standard deviations less
+   * (never less than the anchor's). Below the anchor's, the mean itself.
+   */
+  private shownQuality(anchorQuality: number | undefined): number {
+    const sum = this.alpha + this.beta;
+    const mean = this.alpha / sum;
+    if (anchorQuality === undefined || mean <= anchorQuality) return mean;
+    const sd = Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1)));
+    return Math.max(anchorQuality, mean - ANCHOR_MARGIN_SD * sd);
   }
 
   private hasEvidence(queryClass: QueryClass): boolean {
@@ -509,20 +562,16 @@ export class AdaptivePolicy implements RouterPolicy {
 
   /**
    * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior, plus
-   * POOL_PSEUDO_COUNT pseudo-observations at the model's mean quality in the other classes, plus
-   * PRICE_PRIOR_WEIGHT at the price prior's mean (from the class's rated models: PriceCurve),
-   * plus the ratings the arm is judged on (its whole record, or its recent window: judgedSums).
+   * PRICE_PRIOR_WEIGHT pseudo-observations at the price prior's mean (from the class's rated models:
+   * PriceCurve), plus the ratings the arm is judged on (its whole record, or its recent window:
+   * judgedSums). A model's quality in other classes is not lent: on the RouterBench subset the
+   * models that are best at one kind of query are not the best at another, and lending it lowered
+   * every sparse-feedback figure (docs/routing.md).
    */
   private posterior(model: ModelState, arm: Arm | undefined): void {
     let alpha = 1;
     let beta = 1;
     const judged = judgedSums(arm);
-    const otherWeight = model.lWeight - (arm?.lWeight ?? 0);
-    if (otherWeight > 1e-9) {
-      const mean = Math.min(1, Math.max(0, (model.lSum - (arm?.lSum ?? 0)) / otherWeight));
-      alpha += POOL_PSEUDO_COUNT * mean;
-      beta += POOL_PSEUDO_COUNT * (1 - mean);
-    }
     if (this.curve.active && model.priced) {
       const mean = this.curve.mean(model);
       alpha += PRICE_PRIOR_WEIGHT * mean;

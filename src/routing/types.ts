@@ -51,6 +51,11 @@ export interface RoutingContext {
   context?: QueryContext;
   /** Serve the best estimate, no exploration: a shadow call explores for this request. */
   exploit?: boolean;
+  /**
+   * The judge will grade this request's answer (router.judge sampled it as it started): an
+   * exploring pick here is sure to bring quality evidence back. Ignored with `exploit`.
+   */
+  graded?: boolean;
 }
 
 export interface Decision {

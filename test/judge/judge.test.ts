@@ -205,12 +205,18 @@ describe('router.judge', () => {
     expect(sample(await metricsText(gw), 'tracegate_judge_dropped_total{reason="queue_full"}')).toBe(2);
   });
 
-  it('stops judging once the daily budget is spent', async () => {
+  it('stops judging once the daily budget is spent, and then no longer tells the policy an answer will be graded', async () => {
     upstream.script('judge-budget', (req) => grade(req));
     const gw = await start('judge-budget', { dailyBudgetUsd: 1e-9 });
+    const graded: (boolean | undefined)[] = [];
+    const policy = gw.gateway.policy;
+    const select = policy.select.bind(policy);
+    policy.select = (ctx) => (graded.push(ctx.graded), select(ctx));
     await ask(gw, SHORT);
     await expect.poll(() => gw.gateway.judge!.snapshot().scored, poll).toBe(1);
     for (let i = 0; i < 3; i++) await ask(gw, SHORT);
+    // Every request is sampled (sampleRate 1); only the first starts while the judge can grade it.
+    expect(graded).toEqual([true, false, false, false]);
     await expect.poll(() => gw.gateway.judge!.snapshot().dropped.budget, poll).toBe(3);
     expect(gw.gateway.judge!.snapshot().calls).toBe(1);
     expect(gw.gateway.judge!.snapshot().dollars_today).toBeGreaterThan(1e-9);

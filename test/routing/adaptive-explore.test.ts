@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AdaptivePolicy } from '../../src/routing/adaptive.js';
+import { PRICE_PRIOR_WEIGHT } from '../../src/routing/prior.js';
+import { FakeEvidenceSource } from './fake-evidence.js';
 import type { Decision, ModelInfo, Observation, PolicyOptions } from '../../src/routing/types.js';
 
 /*
@@ -36,8 +38,8 @@ function estimates(policy: AdaptivePolicy, queryClass: string): Record<string, n
   return Object.fromEntries(classOf(policy, queryClass).arms.map((a) => [a.model, a.estimate]));
 }
 
-/** The posterior mean of an arm with no evidence of its own: uniform prior + 10 pseudo-observations at `mean`. */
-const priorOnly = (mean: number): number => (1 + 10 * mean) / 12;
+/** The posterior mean of an arm with no evidence of its own: uniform prior + PRICE_PRIOR_WEIGHT pseudo-observations at `mean`. */
+const priorOnly = (mean: number): number => (1 + PRICE_PRIOR_WEIGHT * mean) / (2 + PRICE_PRIOR_WEIGHT);
 
 describe('AdaptivePolicy: the anchored price prior', () => {
   it('with no ratings and costWeight 0 stays on the priciest model, however many unrated answers the others give', () => {
@@ -63,7 +65,7 @@ describe('AdaptivePolicy: the anchored price prior', () => {
     const anchorMean = 11 / 12;
     expect(estimates(policy, 'code').mid).toBeCloseTo(priorOnly(anchorMean - 0.15), 12);
     expect(estimates(policy, 'code').cheap).toBeCloseTo(priorOnly(anchorMean - 0.3), 12);
-    // Another class has its own anchor estimate (pooling lends the anchor's ratings to the anchor only).
+    // Another class has its own anchor estimate.
     expect(estimates(policy, 'math').mid).toBeCloseTo(priorOnly(0.35), 12);
   });
 
@@ -139,6 +141,46 @@ describe('AdaptivePolicy: the anchored price prior', () => {
   });
 });
 
+describe('AdaptivePolicy: leaving the anchor', () => {
+  const rate = (policy: AdaptivePolicy, model: string, n: number, up: (i: number) => boolean) => {
+    for (let i = 0; i < n; i++) policy.observe(observation('code', model, { feedback: up(i) ? 1 : 0 }));
+  };
+
+  it('a model that claims to beat the anchor’s quality must show it by a standard deviation', () => {
+    const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    // The anchor (premium) is known: 200 ratings, 70% up. gratis has six thumbs up.
+    rate(policy, 'premium', 200, (i) => i % 10 < 7);
+    rate(policy, 'gratis', 6, () => true);
+    const arms = Object.fromEntries(classOf(policy, 'code').arms.map((a) => [a.model, a]));
+    const premium = arms.premium!;
+    const gratis = arms.gratis!;
+    // Its mean is above the anchor's, but by less than its uncertainty: the anchor keeps the class.
+    expect(gratis.estimate).toBeGreaterThan(premium.estimate);
+    expect(gratis.estimate - gratis.uncertainty).toBeLessThan(premium.estimate);
+    expect(classOf(policy, 'code').choice).toBe('premium');
+    for (let i = 0; i < 50; i++) expect(policy.select({ query: '', queryClass: 'code', available: ['gratis', 'premium'], exploit: true }).model).toBe('premium');
+    // Enough ratings show it: 100 more, 90% up.
+    rate(policy, 'gratis', 100, (i) => i % 10 < 9);
+    expect(classOf(policy, 'code').choice).toBe('gratis');
+    expect(policy.select({ query: '', queryClass: 'code', available: ['gratis', 'premium'], exploit: true }).model).toBe('gratis');
+  });
+
+  it('a model as good for less needs no margin: with cost weighing, price alone moves an unrated class off the anchor', () => {
+    const policy = new AdaptivePolicy(options(PRICED.filter((m) => m.key !== 'gratis'), { costWeight: 50 }));
+    policy.observe(observation('code', 'premium'));
+    expect(classOf(policy, 'code').choice).not.toBe('premium');
+  });
+
+  it('an anchor that fails keeps no margin: a broken anchor is left', () => {
+    const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    rate(policy, 'premium', 100, (i) => i % 10 < 7);
+    rate(policy, 'gratis', 6, () => true);
+    expect(classOf(policy, 'code').choice).toBe('premium');
+    for (let i = 0; i < 40; i++) policy.observe(observation('code', 'premium', { outcome: 'error' }));
+    expect(classOf(policy, 'code').choice).not.toBe('premium');
+  });
+});
+
 /** Ten free models: with nothing to tell them apart, a Thompson draw lands on the greedy one a tenth of the time. */
 const TEN = Array.from({ length: 10 }, (_, i) => `m${i}`);
 
@@ -200,6 +242,50 @@ describe('AdaptivePolicy: exploration follows the evidence that comes back', () 
       const choice = classOf(exploit, 'general').choice;
       expect(exploit.select({ query: '', queryClass: 'general', available: TEN, exploit: true }).model).toBe(choice);
     }
+  });
+
+  it('draws on every request the judge will grade, and on the others as often as anyone else’s rating comes back', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const graded: Decision[] = [];
+    const ungraded: Decision[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const grade = i % 5 === 0;
+      const decision = policy.select({ query: '', queryClass: 'general', available: TEN, graded: grade });
+      (grade ? graded : ungraded).push(decision);
+      // The judge grades a fifth of the answers; a user rates one answer in fifty of the others.
+      const human = !grade && i % 50 === 1;
+      policy.observe(observation('general', decision.model, { feedback: grade || human ? 0.5 : null, feedbackSource: grade ? 'judge' : human ? 'human' : undefined }));
+    }
+    // A graded request always gets a draw, which lands on the greedy choice about 1 time in 10.
+    expect(greedyShare(graded)).toBeLessThan(0.2);
+    // The others get one as often as a user's rating comes back (1 in 50 of them, under the 3%
+    // floor): the judge's ratings do not count there, so ~97% stay greedy.
+    expect(greedyShare(ungraded)).toBeGreaterThan(0.95);
+    // Counted as they came, the same ratings from users would have sent ~24% of them to a draw.
+    const humans = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const decisions = serve(humans, 3000, (i) => i % 5 === 0 || i % 50 === 1);
+    expect(greedyShare(decisions)).toBeLessThan(0.85);
+  });
+
+  it('rebuilt from the store, explores the ungraded requests as often as before: the judge’s ratings are not counted', async () => {
+    for (const source of ['judge', 'human'] as const) {
+      const store = new FakeEvidenceSource();
+      for (let i = 0; i < 2000; i++) {
+        store.add({ id: `r${source}${i}`, time: i, queryClass: 'general', model: TEN[i % 10]!, outcome: 'success', feedback: i % 4 === 0 ? 0.5 : null, feedbackSource: i % 4 === 0 ? source : null, costUsd: null, latencyMs: 10 });
+      }
+      const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3, source: store }));
+      await policy.updateFromTraces();
+      const decisions = Array.from({ length: 2000 }, () => policy.select({ query: '', queryClass: 'general', available: TEN }));
+      // A quarter of the answers rated: by the judge, the floor's 3% of draws; by users, ~25%.
+      if (source === 'judge') expect(greedyShare(decisions)).toBeGreaterThan(0.95);
+      else expect(greedyShare(decisions)).toBeLessThan(0.85);
+    }
+  });
+
+  it('does not explore a graded request with exploit: true (a shadow call explores for it)', () => {
+    const policy = new AdaptivePolicy(options(TEN.map(free), { seed: 3 }));
+    const decisions = Array.from({ length: 500 }, () => policy.select({ query: '', queryClass: 'general', available: TEN, graded: true, exploit: true }));
+    expect(decisions.every((d) => d.reason === 'learned')).toBe(true);
   });
 
   it('counts a shadow call’s rating for its arm, not for how often to explore', () => {

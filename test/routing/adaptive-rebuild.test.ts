@@ -336,7 +336,7 @@ describe('AdaptivePolicy.updateFromTraces', () => {
     });
     expect(await policy.updateFromTraces()).toEqual({ updated: true, query_classes: 2, total_traces: 30, changes: {} });
     add('code', 'a', 30, 'error');
-    add('code', 'd', 10, 'success');
+    add('code', 'd', 40, 'success');
     const third = await policy.updateFromTraces();
     expect(third.changes).toEqual({ code: { old: 'a', new: 'd' } });
   });

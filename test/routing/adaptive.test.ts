@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { AdaptivePolicy } from '../../src/routing/adaptive.js';
-import { discountFactor, priorCostUsd } from '../../src/routing/prior.js';
+import { discountFactor, PRICE_PRIOR_WEIGHT, priorCostUsd } from '../../src/routing/prior.js';
 import { classifyQuery } from '../../src/routing/classify.js';
 import { Random } from '../../src/routing/random.js';
 import type { ModelInfo } from '../../src/routing/types.js';
@@ -135,11 +135,11 @@ describe('AdaptivePolicy learning', () => {
         expect(choiceOf(policy, cls), `seed ${seed} ${cls}`).toBe(best[cls]);
         later += share((picks[cls] ?? []).slice(400), best[cls] as string);
         // Overall, with the first 400 decisions' exploring (the share of requests that get a draw is
-        // the share of answers rated: the successes). Measured over 100 seeds: 95% of the classes
-        // ≥ 0.95, the lowest 0.89.
-        expect(share(picks[cls] ?? [], best[cls] as string), `seed ${seed} ${cls} overall`).toBeGreaterThanOrEqual(0.85);
+        // the share of answers rated: the successes). Measured over 100 seeds: 93% of the classes
+        // ≥ 0.95, the lowest 0.80.
+        expect(share(picks[cls] ?? [], best[cls] as string), `seed ${seed} ${cls} overall`).toBeGreaterThanOrEqual(0.78);
       }
-      // Measured over 100 seeds: ≥ 0.98 of the later decisions; seeds 1-3 ≥ 0.997.
+      // Measured over 100 seeds: ≥ 0.987 of the later decisions; seeds 1-3 ≥ 0.994.
       expect(later / 3, `seed ${seed}`).toBeGreaterThanOrEqual(0.95);
     }
   });
@@ -274,22 +274,17 @@ describe('AdaptivePolicy learning', () => {
     expect(share(gratis.picks, 'gratis')).toBeGreaterThan(0.1);
   });
 
-  it('lends a model its quality in other classes as a prior for an untried class', () => {
+  it('lends a model nothing from its quality in other classes: an untried class starts from the prior', () => {
     const policy = new AdaptivePolicy(options([free('a'), free('b')], { halfLife: 0 }));
     for (let i = 0; i < 40; i++) {
       policy.observe(observation('code', 'b', 'success', { feedback: 1 }));
-      policy.observe(observation('math', 'b', 'success', { feedback: 1 }));
-      // Unrated answers lend nothing.
+      policy.observe(observation('math', 'b', 'success', { feedback: 0 }));
       policy.observe(observation('math', 'a'));
     }
-    for (let i = 0; i < 10; i++) policy.observe(observation('long', 'a', i % 2 === 0 ? 'success' : 'error', { feedback: i % 2 === 0 ? 1 : null }));
-    // b in long: Beta(1 + 2 × 1, 1 + 2 × 0) → mean 3/4 rather than the uniform prior's 1/2.
-    expect(armOf(policy, 'long', 'b')?.estimate).toBeCloseTo(0.75, 12);
-    // a in long: five thumbs up, Beta(6, 1); it failed half of the time, so a reliability of
-    // (9.8 + 5) / (10 + 10) = 0.74: 0.63 against b's 0.98 × 3/4 = 0.735.
-    expect(armOf(policy, 'long', 'a')?.estimate).toBeCloseTo(6 / 7, 12);
-    expect(reliabilityOf(policy, 'long', 'a')?.reliability).toBeCloseTo(0.74, 12);
-    expect(choiceOf(policy, 'long')).toBe('b');
+    policy.observe(observation('long', 'a'));
+    // No price, no anchor, no price prior: the uniform prior, whatever b is rated elsewhere.
+    expect(armOf(policy, 'long', 'b')?.estimate).toBeCloseTo(0.5, 12);
+    expect(armOf(policy, 'long', 'a')?.estimate).toBeCloseTo(0.5, 12);
     // A model with no evidence anywhere keeps the uniform prior.
     expect(armOf(new AdaptivePolicy(options([free('a')])), 'long', 'a')).toBeUndefined();
   });
@@ -422,16 +417,22 @@ describe('AdaptivePolicy.snapshot', () => {
     expect(code?.arms.map((a) => a.model)).toEqual(['a', 'b']);
     // The price prior's references: b (the only model with a price, the anchor) at a uniform
     // pseudo-rating (weight 2, mean 1/2) and a's two ratings; price 0 shifts nothing, so both models'
-    // prior is 10 pseudo-observations at (1 + 2) / (2 + 2) = 3/4. a: Beta(1 + 7.5 + 2, 1 + 2.5 + 0),
-    // b: Beta(1 + 7.5, 1 + 2.5).
+    // prior is W = PRICE_PRIOR_WEIGHT pseudo-observations at (1 + 2) / (2 + 2) = 3/4.
+    // a: Beta(1 + 3W/4 + 2, 1 + W/4 + 0), b: Beta(1 + 3W/4, 1 + W/4).
+    const W = PRICE_PRIOR_WEIGHT;
+    const beta = (alpha: number, b: number) => ({ mean: alpha / (alpha + b), sd: Math.sqrt((alpha * b) / ((alpha + b) ** 2 * (alpha + b + 1))) });
+    const aPosterior = beta(3 + (3 * W) / 4, 1 + W / 4);
+    const bPosterior = beta(1 + (3 * W) / 4, 1 + W / 4);
     expect(code?.arms[0]).toMatchObject({ samples: 4, rated: 2, costUsd: 0, share: 0 });
-    expect(code?.arms[0]?.estimate).toBeCloseTo(10.5 / 14, 12);
-    expect(code?.arms[0]?.uncertainty).toBeCloseTo(Math.sqrt((10.5 * 3.5) / (196 * 15)), 12);
+    expect(code?.arms[0]?.estimate).toBeCloseTo(aPosterior.mean, 12);
+    expect(code?.arms[0]?.uncertainty).toBeCloseTo(aPosterior.sd, 12);
     expect(code?.arms[1]).toMatchObject({ samples: 0, rated: 0, share: 0 });
-    expect(code?.arms[1]?.estimate).toBeCloseTo(8.5 / 12, 12);
+    expect(code?.arms[1]?.estimate).toBeCloseTo(bPosterior.mean, 12);
     expect(code?.arms[1]?.costUsd).toBeCloseTo(priorCostUsd({ inputCostPerMTok: 1, outputCostPerMTok: 1 }), 12);
-    expect(code?.arms[1]?.uncertainty).toBeCloseTo(Math.sqrt((8.5 * 3.5) / (144 * 13)), 12);
-    // a fails one attempt in four: (9.8 + 3) / (10 + 4) × 3/4 = 0.686 against b's 0.98 × 8.5/12 = 0.694.
+    expect(code?.arms[1]?.uncertainty).toBeCloseTo(bPosterior.sd, 12);
+    // a fails one attempt in four: its reliability (9.8 + 3) / (10 + 4) = 0.914 costs it more than
+    // its two ratings gain it over b, whose reliability is the prior's 0.98.
+    expect(((9.8 + 3) / 14) * aPosterior.mean).toBeLessThan(0.98 * bPosterior.mean);
     expect(code?.choice).toBe('b');
     // A model outside the config has no price: its cost is unknown until traces tell.
     expect(snap.classes[1]?.arms.map((a) => [a.model, a.costUsd])).toEqual([

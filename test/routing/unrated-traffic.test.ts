@@ -76,13 +76,14 @@ describe('adaptive with traffic nobody rates (silence is not praise)', () => {
     const taught = await traffic(TEACH, true);
     const s = await stats();
     for (const cls of CLASSES) expect(s.classes[cls]?.decision, cls).toBe(BEST[cls]);
-    // Each class's best model is rated, and estimated well above the others.
+    // Each class's best model is rated, and estimated well above the others (the price prior, 30
+    // pseudo-ratings, keeps a model rated a few times near what the class's rated models say).
     learned = estimates(s);
     for (const cls of CLASSES) {
       const best = learned[`${cls}/${BEST[cls]}`]!;
       expect(best.rated, cls).toBeGreaterThan(20);
       for (const [key, e] of Object.entries(learned)) {
-        if (key.startsWith(`${cls}/`) && key !== `${cls}/${BEST[cls]}`) expect(e.estimate!, key).toBeLessThan(best.estimate! - 0.2);
+        if (key.startsWith(`${cls}/`) && key !== `${cls}/${BEST[cls]}`) expect(e.estimate!, key).toBeLessThan(best.estimate! - 0.15);
       }
     }
     expect(s.feedback_by_source.human).toBe(TEACH);
