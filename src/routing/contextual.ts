@@ -175,9 +175,10 @@ export class ContextualPolicy implements RouterPolicy {
     if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
     const x = this.featuresOf(ctx);
     const models = this.state.models;
-    // When every answer brings evidence back, every request explores (and no draw decides it).
+    // When every answer brings evidence back, every request explores (and no draw decides it); so
+    // does a request the judge will grade. None does while shadow calls explore.
     const share = this.exploreShare();
-    const explore = share >= 1 || this.random.uniform() < share;
+    const explore = ctx.exploit !== true && (ctx.graded === true || share >= 1 || this.random.uniform() < share);
     let chosen = available[0] as string;
     let chosenScore = -Infinity;
     let greedy = chosen;

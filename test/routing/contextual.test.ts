@@ -342,6 +342,28 @@ describe('ContextualPolicy', () => {
     expect(policy.shadowCandidate({ ...ctx, available: ['a', 'unknown'] }, 'a')).toBeUndefined();
   });
 
+  it('explores every request the judge will grade, and none while shadow calls explore (exploit)', () => {
+    const keys = ['a', 'b', 'c'];
+    const policy = new ContextualPolicy(options(keys.map(free), { seed: 4 }));
+    const reasons = (extra: { graded?: boolean; exploit?: boolean }) =>
+      Array.from({ length: 600 }, (_, i) => {
+        const query = LEGAL(i);
+        const context = promptContext(query);
+        return policy.select({ query, queryClass: context.queryClass, available: keys, context, ...extra }).reason;
+      });
+    const share = (list: string[]) => list.filter((r) => r === 'explore').length / list.length;
+    for (let i = 0; i < 300; i++) {
+      const query = LEGAL(i);
+      const context = promptContext(query);
+      policy.observe({ traceId: `g${i}`, query, queryClass: context.queryClass, model: keys[i % 3]!, outcome: 'success', latencyMs: 1, costUsd: null, feedback: null, context });
+    }
+    // Nothing rated: a plain request draws on the floor's 3% of requests; a draw lands on another
+    // model than the greedy one about 2 times in 3.
+    expect(share(reasons({}))).toBeLessThan(0.06);
+    expect(share(reasons({ graded: true }))).toBeGreaterThan(0.5);
+    expect(share(reasons({ graded: true, exploit: true }))).toBe(0);
+  });
+
   it('converges to the best model of each class (≥ 90% of the later decisions), whatever it does elsewhere', () => {
     const quality: Record<string, Record<string, number>> = {
       code: { m1: 0.85, m2: 0.6, m3: 0.4 },
