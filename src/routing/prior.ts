@@ -65,7 +65,7 @@ export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weigh
  * the cheap models most likely to be good enough where cost counts too; ratings override it as they
  * accumulate. See docs for the figures that chose these values (`tracegate eval --feedback-rate`).
  */
-export const PRICE_PRIOR_WEIGHT = 30;
+export const PRICE_PRIOR_WEIGHT = 15;
 export const PRICE_PRIOR_PER_DECADE = 0.15;
 
 /**

@@ -76,7 +76,7 @@ describe('adaptive with traffic nobody rates (silence is not praise)', () => {
     const taught = await traffic(TEACH, true);
     const s = await stats();
     for (const cls of CLASSES) expect(s.classes[cls]?.decision, cls).toBe(BEST[cls]);
-    // Each class's best model is rated, and estimated well above the others (the price prior, 30
+    // Each class's best model is rated, and estimated well above the others (the price prior, 15
     // pseudo-ratings, keeps a model rated a few times near what the class's rated models say).
     learned = estimates(s);
     for (const cls of CLASSES) {
