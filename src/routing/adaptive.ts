@@ -77,10 +77,11 @@ import type {
 const SHADOW_DRAWS = 10;
 
 /**
- * How far the evidence must carry a model's quality above the anchor's before it takes the anchor's
- * traffic: its posterior mean less this many standard deviations must still be above it (see
- * shownQuality). A model as good as the anchor for less needs no margin; one that claims to be
- * better than it must show it, so a few lucky ratings do not move a class off its safe default.
+ * The margin a model whose quality estimate is above the anchor's must clear to take the anchor's
+ * traffic: with its quality this many standard deviations lower (never lower than the anchor's), it
+ * must still beat the anchor's utility (see shows). A model no better than the anchor needs no
+ * margin (it wins, if it does, by being cheaper or more reliable); one that claims to be better must
+ * show it, so a few lucky ratings do not move a class off its safe default.
  */
 const ANCHOR_MARGIN_SD = 1;
 /** Most traces remembered for late feedback. */
@@ -120,7 +121,7 @@ export class AdaptivePolicy implements RouterPolicy {
   private pending: PendingTraces;
   /** Traces remembered per arm: PENDING_PER_ARM, or MAX_PENDING shared among the arms when there are many. */
   private perArm: number;
-  /** Served traces and their ratings counted (raw): their ratio is how often a rating comes back. */
+  /** Served traces, and their ratings from anyone but the judge (raw): their ratio is how often the ungraded explore. */
   private traces = 0;
   private evidence = 0;
   /** Active while an update reads the store: what arrives meanwhile is replayed on the rebuilt state. */
@@ -156,15 +157,13 @@ export class AdaptivePolicy implements RouterPolicy {
     if (available.length === 0) return { model: this.defaultModel ?? '', reason: 'default' };
     const state = this.classes.get(ctx.queryClass);
     this.curve.load(state);
-    // A graded answer brings its rating back for sure: exploring there costs as much and teaches more.
+    // A graded answer nearly always brings its rating back: exploring there costs as much and teaches more.
     const explore = ctx.exploit !== true && (ctx.graded === true || this.random.uniform() < this.exploreShare());
-    const anchorQuality = this.anchorQuality(state);
+    const anchor = this.anchorMark(state, available);
     let chosen = available[0] as string;
     let chosenScore = -Infinity;
     let greedy = chosen;
     let greedyScore = -Infinity;
-    let greedyShown = -Infinity;
-    let anchorScore = -Infinity;
     for (let i = 0; i < available.length; i++) {
       const key = available[i] as string;
       const model = this.model(key);
@@ -173,12 +172,10 @@ export class AdaptivePolicy implements RouterPolicy {
       const penalty = this.penalty(model, arm);
       const reliable = reliability(arm);
       const mean = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
-      if (model === this.anchor) anchorScore = mean;
       // On a tie (no evidence yet) the anchor is the best estimate.
-      if (mean > greedyScore || (mean === greedyScore && model === this.anchor)) {
+      if ((mean > greedyScore || (mean === greedyScore && model === this.anchor)) && this.shows(model, reliable, penalty, anchor)) {
         greedy = key;
         greedyScore = mean;
-        greedyShown = reliable * this.shownQuality(anchorQuality) - penalty;
       }
       if (explore) {
         const c = arm === undefined ? 1 : temper(judgedSums(arm).weight);
@@ -189,7 +186,6 @@ export class AdaptivePolicy implements RouterPolicy {
         }
       }
     }
-    if (this.anchor !== undefined && greedy !== this.anchor.key && greedyShown <= anchorScore) greedy = this.anchor.key;
     if (!explore) chosen = greedy;
     this.countPick(ctx.queryClass, chosen);
     return { model: chosen, reason: chosen === greedy ? 'learned' : 'explore' };
@@ -509,48 +505,51 @@ export class AdaptivePolicy implements RouterPolicy {
   private greedyChoice(queryClass: QueryClass): string {
     const state = this.classes.get(queryClass);
     this.curve.load(state);
-    const anchorQuality = this.anchorQuality(state);
+    const candidates = this.candidates(state);
+    const anchor = this.anchorMark(state, candidates);
     let best = '';
     let bestScore = -Infinity;
-    let bestShown = -Infinity;
-    let anchorScore = -Infinity;
-    for (const key of this.candidates(state)) {
+    for (const key of candidates) {
       const model = this.model(key);
       const arm = state?.arms.get(key);
       this.posterior(model, arm);
       const reliable = reliability(arm);
       const penalty = this.penalty(model, arm);
       const score = reliable * (this.alpha / (this.alpha + this.beta)) - penalty;
-      if (model === this.anchor) anchorScore = score;
-      if (score > bestScore || (score === bestScore && model === this.anchor)) {
+      if ((score > bestScore || (score === bestScore && model === this.anchor)) && this.shows(model, reliable, penalty, anchor)) {
         best = key;
         bestScore = score;
-        bestShown = reliable * this.shownQuality(anchorQuality) - penalty;
       }
     }
-    if (this.anchor !== undefined && best !== this.anchor.key && bestShown <= anchorScore) best = this.anchor.key;
     return best;
   }
 
-  /** The anchor's posterior mean quality in the class (the price curve loaded); undefined without an anchor. */
-  private anchorQuality(state: ClassState | undefined): number | undefined {
+  /**
+   * What a model is measured against to take the anchor's traffic (see shows): the anchor's quality
+   * and expected utility in the class, when the anchor is among `keys`; null otherwise (no margin).
+   */
+  private anchorMark(state: ClassState | undefined, keys: readonly string[]): { quality: number; utility: number } | null {
     const anchor = this.anchor;
-    if (anchor === undefined) return undefined;
-    this.posterior(anchor, state?.arms.get(anchor.key));
-    return this.alpha / (this.alpha + this.beta);
+    if (anchor === undefined || !keys.includes(anchor.key)) return null;
+    const arm = state?.arms.get(anchor.key);
+    this.posterior(anchor, arm);
+    const quality = this.alpha / (this.alpha + this.beta);
+    return { quality, utility: reliability(arm) * quality - this.penalty(anchor, arm) };
   }
 
   /**
-   * The quality of the posterior in this.alpha / this.beta as far as the evidence shows it against
-   * the anchor's: a mean above the anchor's counts only ANCHOR_MARGIN_SD standard deviations less
-   * (never less than the anchor's). Below the anchor's, the mean itself.
+   * Whether the model whose posterior is in this.alpha / this.beta may be the greedy choice against
+   * the anchor: the anchor itself, a model no better than the anchor's quality (it wins, if it does,
+   * by being cheaper or more reliable), or one whose quality ANCHOR_MARGIN_SD standard deviations
+   * lower (never lower than the anchor's) still beats the anchor's utility.
    */
-  private shownQuality(anchorQuality: number | undefined): number {
+  private shows(model: ModelState, reliable: number, penalty: number, anchor: { quality: number; utility: number } | null): boolean {
+    if (anchor === null || model === this.anchor) return true;
     const sum = this.alpha + this.beta;
     const mean = this.alpha / sum;
-    if (anchorQuality === undefined || mean <= anchorQuality) return mean;
+    if (mean <= anchor.quality) return true;
     const sd = Math.sqrt((this.alpha * this.beta) / (sum * sum * (sum + 1)));
-    return Math.max(anchorQuality, mean - ANCHOR_MARGIN_SD * sd);
+    return reliable * Math.max(anchor.quality, mean - ANCHOR_MARGIN_SD * sd) - penalty > anchor.utility;
   }
 
   private hasEvidence(queryClass: QueryClass): boolean {
@@ -564,9 +563,9 @@ export class AdaptivePolicy implements RouterPolicy {
    * Beta posterior of an arm's quality into this.alpha / this.beta: a uniform prior, plus
    * PRICE_PRIOR_WEIGHT pseudo-observations at the price prior's mean (from the class's rated models:
    * PriceCurve), plus the ratings the arm is judged on (its whole record, or its recent window:
-   * judgedSums). A model's quality in other classes is not lent: on the RouterBench subset the
-   * models that are best at one kind of query are not the best at another, and lending it lowered
-   * every sparse-feedback figure (docs/routing.md).
+   * judgedSums). A model's quality in other classes is not lent: a model good at one kind of query
+   * is often poor at another (on the RouterBench subset, Yi-34B is the best buy on ARC and Winogrande
+   * and among the worst on MBPP).
    */
   private posterior(model: ModelState, arm: Arm | undefined): void {
     let alpha = 1;

@@ -252,7 +252,7 @@ export class ContextualPolicy implements RouterPolicy {
     return best;
   }
 
-  /** The share of requests that get a Thompson draw: how often an answer brings quality evidence back. */
+  /** The share of the requests not graded that get a Thompson draw: how often an answer brings quality evidence back. */
   private exploreShare(): number {
     const state = this.state;
     return Math.max(EXPLORE_FLOOR, (state.evidence + 1) / (state.traces + 1));

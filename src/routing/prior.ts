@@ -63,7 +63,7 @@ export function qualitySums(e: QualityEvidence, weights: SourceWeights): { weigh
  * (router.defaultModel, else the priciest routed model) are the references (PriceCurve). It is what
  * lets a router with almost no ratings stay on the anchor where quality is what counts, and move to
  * the cheap models most likely to be good enough where cost counts too; ratings override it as they
- * accumulate. See docs for the figures that chose these values (`tracegate eval --feedback-rate`).
+ * accumulate. docs/routing.md#evidence has the figures it gives (`tracegate eval --feedback-rate`).
  */
 export const PRICE_PRIOR_WEIGHT = 15;
 export const PRICE_PRIOR_PER_DECADE = 0.15;

@@ -171,6 +171,34 @@ describe('AdaptivePolicy: leaving the anchor', () => {
     expect(classOf(policy, 'code').choice).not.toBe('premium');
   });
 
+  it('a cheaper model rated a little under the anchor takes its traffic on price, however uncertain', () => {
+    const policy = new AdaptivePolicy(options(PRICED.filter((m) => m.key !== 'gratis'), { costWeight: 10, halfLife: 0 }));
+    rate(policy, 'premium', 200, (i) => i % 10 < 7);
+    rate(policy, 'mid', 6, () => true);
+    const arms = Object.fromEntries(classOf(policy, 'code').arms.map((a) => [a.model, a]));
+    // mid (10× cheaper) is estimated under the anchor's quality, with a wide uncertainty: held to a
+    // margin it would lose (its estimate less one sd, less its cost, is under the anchor's utility).
+    expect(arms.mid!.estimate).toBeLessThan(arms.premium!.estimate);
+    expect(arms.mid!.estimate - arms.mid!.uncertainty - 10 * arms.mid!.costUsd!).toBeLessThan(arms.premium!.estimate - 10 * arms.premium!.costUsd!);
+    expect(classOf(policy, 'code').choice).toBe('mid');
+    expect(policy.select({ query: '', queryClass: 'code', available: ['mid', 'premium'], exploit: true }).model).toBe('mid');
+  });
+
+  it('passes over a model that has not shown it beats the anchor for the next best one, not for the anchor', () => {
+    const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
+    // The anchor: rated 70% up, but fails one attempt in ten. mid never fails, rated 73% up: under the
+    // anchor's quality estimate, above its utility. lucky (not configured: no price prior, a uniform
+    // one): five thumbs up and two failures, the best estimate, far from shown.
+    for (let i = 0; i < 200; i++) policy.observe(observation('code', 'premium', i % 10 === 9 ? { outcome: 'error' } : { feedback: i % 10 < 7 ? 1 : 0 }));
+    rate(policy, 'mid', 300, (i) => i % 100 < 73);
+    for (let i = 0; i < 7; i++) policy.observe(observation('code', 'lucky', i >= 5 ? { outcome: 'error' } : { feedback: 1 }));
+    const all = ['cheap', 'mid', 'premium', 'gratis', 'lucky'];
+    expect(classOf(policy, 'code').choice).toBe('mid');
+    expect(policy.select({ query: '', queryClass: 'code', available: all, exploit: true }).model).toBe('mid');
+    // Without the anchor among the available models there is nothing to show: the best estimate.
+    expect(policy.select({ query: '', queryClass: 'code', available: ['mid', 'lucky'], exploit: true }).model).toBe('lucky');
+  });
+
   it('an anchor that fails keeps no margin: a broken anchor is left', () => {
     const policy = new AdaptivePolicy(options(PRICED, { halfLife: 0 }));
     rate(policy, 'premium', 100, (i) => i % 10 < 7);
